@@ -1,0 +1,147 @@
+//! CloudFront: putting a hostname and its certificate on a distribution.
+//!
+//! A distribution has one viewer certificate, which must cover every alias
+//! on it. Attaching is a read-modify-write of the whole distribution config,
+//! guarded by its ETag (`IfMatch`); a concurrent writer makes CloudFront
+//! answer `PreconditionFailed`, and the attach starts over from a fresh read.
+
+use aws_sdk_cloudfront::types::{Aliases, MinimumProtocolVersion, SslSupportMethod, ViewerCertificate};
+
+use crate::domain::DomainName;
+use crate::error::{Error, Service};
+
+const ATTEMPTS: usize = 5;
+
+#[derive(Clone, Debug)]
+pub struct Distributions {
+    client: aws_sdk_cloudfront::Client,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attached {
+    /// The distribution changed.
+    Updated,
+    /// The hostname and certificate were already there.
+    AlreadyInPlace,
+}
+
+fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::upstream(Service::CloudFront, e)
+}
+
+impl Distributions {
+    pub fn new(client: aws_sdk_cloudfront::Client) -> Self {
+        Self { client }
+    }
+
+    /// Adds `domain` to the distribution's aliases and makes `certificate_arn`
+    /// (covering `certificate_names`) its viewer certificate, keeping the
+    /// rest of the configuration. Refuses, changing nothing, when another
+    /// alias on the distribution would be left without a valid certificate.
+    pub async fn attach(
+        &self,
+        distribution_id: &str,
+        domain: &DomainName,
+        certificate_arn: &str,
+        certificate_names: &[String],
+    ) -> Result<Attached, Error> {
+        for attempt in 1..=ATTEMPTS {
+            let current = self
+                .client
+                .get_distribution_config()
+                .id(distribution_id)
+                .send()
+                .await
+                .map_err(|e| match e.as_service_error() {
+                    Some(se) if se.is_no_such_distribution() => Error::conflict(
+                        "distribution_not_found",
+                        format!("the CloudFront distribution {distribution_id} configured for this organisation does not exist"),
+                    ),
+                    _ => upstream(aws_sdk_cloudfront::Error::from(e)),
+                })?;
+            let etag = current.e_tag.clone();
+            let mut config = current
+                .distribution_config
+                .ok_or_else(|| Error::upstream(Service::CloudFront, "GetDistributionConfig returned no config"))?;
+            let mut aliases: Vec<String> =
+                config.aliases.as_ref().and_then(|a| a.items.clone()).unwrap_or_default();
+            let current_arn = config.viewer_certificate.as_ref().and_then(|v| v.acm_certificate_arn.clone());
+            if aliases.iter().any(|a| a == domain.as_str()) && current_arn.as_deref() == Some(certificate_arn) {
+                return Ok(Attached::AlreadyInPlace);
+            }
+            let uncovered: Vec<&String> = aliases
+                .iter()
+                .filter(|a| a.as_str() != domain.as_str() && !covers(certificate_names, a))
+                .collect();
+            if !uncovered.is_empty() {
+                return Err(Error::conflict(
+                    "distribution_has_other_hostnames",
+                    format!(
+                        "distribution {distribution_id} also serves {}, which the new certificate for {domain} does not cover; \
+                         a distribution has one certificate, so give this organisation its own distribution",
+                        uncovered.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            if !aliases.iter().any(|a| a == domain.as_str()) {
+                aliases.push(domain.to_string());
+            }
+            config.aliases = Some(
+                Aliases::builder()
+                    .quantity(aliases.len() as i32)
+                    .set_items(Some(aliases))
+                    .build()
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            );
+            config.viewer_certificate = Some(
+                ViewerCertificate::builder()
+                    .acm_certificate_arn(certificate_arn)
+                    .ssl_support_method(SslSupportMethod::SniOnly)
+                    .minimum_protocol_version(MinimumProtocolVersion::TlSv122021)
+                    .cloud_front_default_certificate(false)
+                    .build(),
+            );
+            let update = self
+                .client
+                .update_distribution()
+                .id(distribution_id)
+                .set_if_match(etag)
+                .distribution_config(config)
+                .send()
+                .await;
+            match update {
+                Ok(_) => return Ok(Attached::Updated),
+                Err(e) if e.as_service_error().is_some_and(|se| se.is_precondition_failed()) => {
+                    tracing::info!(attempt, distribution_id, "distribution changed under us; reading it again");
+                }
+                Err(e) => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+            }
+        }
+        Err(Error::conflict(
+            "distribution_busy",
+            format!("distribution {distribution_id} kept changing during {ATTEMPTS} attempts; repeat the request"),
+        ))
+    }
+}
+
+/// Whether a certificate for `names` is valid for `host` (exact or one-label wildcard).
+fn covers(names: &[String], host: &str) -> bool {
+    names.iter().any(|n| {
+        n.eq_ignore_ascii_case(host)
+            || n.strip_prefix("*.").is_some_and(|base| {
+                host.split_once('.').is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(base))
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn coverage() {
+        let names = vec!["a.example.com".to_string(), "*.w.example.com".to_string()];
+        assert!(super::covers(&names, "a.example.com"));
+        assert!(super::covers(&names, "x.w.example.com"));
+        assert!(!super::covers(&names, "y.x.w.example.com"));
+        assert!(!super::covers(&names, "b.example.com"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Adapters: one module per outside system, each the only place that system's
+//! SDK or protocol types appear. Errors leave them already mapped to
+//! [`crate::Error`] (a conditional-check failure becomes a Conflict, an
+//! unreachable service an Upstream error naming it).
+
+pub mod acm;
+pub mod acme;
+pub mod cloudfront;
+pub mod dns;
+pub mod dynamodb;
+pub mod kms;

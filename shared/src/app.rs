@@ -1,0 +1,67 @@
+//! The application: configuration plus one client per outside system, built
+//! once per Lambda container (no network I/O) and shared by every request.
+
+use std::sync::Arc;
+
+use instant_acme::Account;
+use tokio::sync::RwLock;
+
+use crate::adapters::acm::Certificates;
+use crate::adapters::acme::AcmeServer;
+use crate::adapters::cloudfront::Distributions;
+use crate::adapters::dns::DnsPrecheck;
+use crate::adapters::dynamodb::Store;
+use crate::adapters::kms::Sealer;
+use crate::config::Config;
+use crate::error::Error;
+
+/// CloudFront reads viewer certificates from ACM in this region only.
+pub const CLOUDFRONT_CERTIFICATE_REGION: &str = "us-east-1";
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub sealer: Sealer,
+    pub acme: AcmeServer,
+    pub dns: DnsPrecheck,
+    /// ACM in us-east-1, for certificates served by CloudFront.
+    pub edge_certificates: Certificates,
+    pub distributions: Distributions,
+    /// The ACME account, loaded on first use (with the sealed credentials it
+    /// came from, to replace them if the CA has forgotten the account).
+    pub(crate) account: RwLock<Option<(Account, String)>>,
+}
+
+impl App {
+    /// Reads the environment and builds every client.
+    pub async fn from_env() -> Result<Arc<Self>, Error> {
+        let config = Config::from_env().map_err(|e| Error::Internal(e.to_string()))?;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(config.aws_region.clone()))
+            .load()
+            .await;
+        Self::new(config, &sdk).map(Arc::new)
+    }
+
+    /// Builds the application from configuration and an SDK configuration
+    /// (tests pass one pointing at their local AWS).
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let edge = aws_sdk_acm::config::Builder::from(sdk)
+            .region(aws_config::Region::new(CLOUDFRONT_CERTIFICATE_REGION))
+            .build();
+        Ok(Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
+            sealer: Sealer::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone()),
+            acme: AcmeServer::new(
+                config.acme_directory_url.clone(),
+                config.acme_contact_email.clone(),
+                config.acme_ca_bundle.as_deref(),
+            )?,
+            dns: DnsPrecheck::new(&config.dns_precheck_resolvers),
+            edge_certificates: Certificates::new(aws_sdk_acm::Client::from_conf(edge)),
+            distributions: Distributions::new(aws_sdk_cloudfront::Client::new(sdk)),
+            account: RwLock::new(None),
+            config,
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! Typed configuration, read once from the environment at start-up.
+//!
+//! Every variable is named here and nowhere else; a missing or malformed one
+//! fails start-up with a message that names it, so a misconfigured deployment
+//! never gets as far as serving a request.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Let's Encrypt's production directory, the default ACME server.
+pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// Everything the functions need to know about their deployment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `AWS_REGION`: the region of the table, the HTTP API and its certificates.
+    pub aws_region: String,
+    /// `DYNAMODB_TABLE`: the single table holding orders, claims and settings.
+    pub table_name: String,
+    /// `CLOUDFRONT_DISTRIBUTION_ID`: the distribution used for an organisation
+    /// that has no distribution of its own recorded (see `OrgSettings`).
+    pub default_distribution_id: Option<String>,
+    /// `ACME_DIRECTORY_URL`: the ACME server (default: Let's Encrypt production).
+    pub acme_directory_url: String,
+    /// `ACME_CONTACT_EMAIL`: contact registered with the ACME account.
+    pub acme_contact_email: Option<String>,
+    /// `ACME_CA_BUNDLE`: path to a PEM file with an extra root the ACME client
+    /// trusts (for a local Pebble). Trusted by the ACME client only.
+    pub acme_ca_bundle: Option<String>,
+    /// `DNS_PRECHECK_RESOLVERS`: comma-separated `ip:port` list.
+    pub dns_precheck_resolvers: Vec<SocketAddr>,
+    /// `KMS_KEY_ID`: the KMS key that seals private keys and ACME account
+    /// credentials before they are written to DynamoDB.
+    pub kms_key_id: String,
+    /// `COMPLETE_TIME_BUDGET_MS`: how long one call of a multi-step route may
+    /// work before it answers 202 with the state reached (default 20 s, well
+    /// under API Gateway's 30 s cut-off).
+    pub time_budget: Duration,
+    /// `ACME_POLL_INTERVAL_MS`: delay between polls of the ACME order (default 250 ms).
+    pub acme_poll_interval: Duration,
+}
+
+/// A configuration problem, naming the variable at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can supply their own values.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| {
+            get(name).ok_or(ConfigError { variable: name, problem: "is not set".into() })
+        };
+        let millis = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(Duration::from_millis(default)),
+                Some(v) => v.parse::<u64>().map(Duration::from_millis).map_err(|_| ConfigError {
+                    variable: name,
+                    problem: format!("expected a whole number of milliseconds, got {v:?}"),
+                }),
+            }
+        };
+        let resolvers = match get("DNS_PRECHECK_RESOLVERS") {
+            None => vec![
+                SocketAddr::from(([1, 1, 1, 1], 53)),
+                SocketAddr::from(([8, 8, 8, 8], 53)),
+            ],
+            Some(list) => parse_resolvers(&list).map_err(|problem| ConfigError {
+                variable: "DNS_PRECHECK_RESOLVERS",
+                problem,
+            })?,
+        };
+        Ok(Self {
+            aws_region: required("AWS_REGION")?,
+            table_name: required("DYNAMODB_TABLE")?,
+            default_distribution_id: get("CLOUDFRONT_DISTRIBUTION_ID"),
+            acme_directory_url: get("ACME_DIRECTORY_URL")
+                .unwrap_or_else(|| LETS_ENCRYPT_PRODUCTION.to_owned()),
+            acme_contact_email: get("ACME_CONTACT_EMAIL"),
+            acme_ca_bundle: get("ACME_CA_BUNDLE"),
+            dns_precheck_resolvers: resolvers,
+            kms_key_id: required("KMS_KEY_ID")?,
+            time_budget: millis("COMPLETE_TIME_BUDGET_MS", 20_000)?,
+            acme_poll_interval: millis("ACME_POLL_INTERVAL_MS", 250)?,
+        })
+    }
+}
+
+fn parse_resolvers(list: &str) -> Result<Vec<SocketAddr>, String> {
+    let parsed: Result<Vec<SocketAddr>, String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<SocketAddr>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map_err(|_| format!("{s:?} is not an ip:port"))
+        })
+        .collect();
+    match parsed {
+        Ok(v) if v.is_empty() => Err("lists no resolver".into()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 3] =
+        [("AWS_REGION", "eu-west-1"), ("DYNAMODB_TABLE", "t"), ("KMS_KEY_ID", "k")];
+
+    #[test]
+    fn defaults_apply() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.acme_directory_url, LETS_ENCRYPT_PRODUCTION);
+        assert_eq!(c.dns_precheck_resolvers.len(), 2);
+        assert_eq!(c.time_budget, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let err = config(&BASE[..1]).unwrap_err();
+        assert_eq!(err.variable, "DYNAMODB_TABLE");
+    }
+
+    #[test]
+    fn resolvers_parse_with_and_without_port() {
+        let mut vars = BASE.to_vec();
+        vars.push(("DNS_PRECHECK_RESOLVERS", "127.0.0.1:8053, 9.9.9.9"));
+        let c = config(&vars).unwrap();
+        assert_eq!(c.dns_precheck_resolvers[0].port(), 8053);
+        assert_eq!(c.dns_precheck_resolvers[1].port(), 53);
+        vars.push(("DNS_PRECHECK_RESOLVERS", "nonsense"));
+        let err = config(&vars).unwrap_err();
+        assert_eq!(err.variable, "DNS_PRECHECK_RESOLVERS");
+    }
+}

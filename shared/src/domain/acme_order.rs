@@ -1,0 +1,185 @@
+//! The DNS-01 certificate order of one hostname, and its state machine.
+//!
+//! ```text
+//!  start ──► AwaitingDns ──► Validating ──► Finalizing ──► Issued ──► Imported ──► Attached
+//!                │               │              │
+//!                └───────────────┴──────────────┴──► Invalid (the CA refused; `start` begins anew)
+//! ```
+//!
+//! Each arrow is one step of the complete flow (`flows::complete_certificate`),
+//! and each step is persisted before the next begins, so a call cut short
+//! (time budget, crash, an outside failure) resumes from the last saved stage.
+//! The certificate and its key are saved at `Issued`, before anything else is
+//! attempted: an issued certificate is never lost to a later failure.
+
+use serde::{Deserialize, Serialize};
+
+use super::{DomainName, TenantId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The order exists; the tenant must publish the TXT record.
+    AwaitingDns,
+    /// The DNS precheck passed and the CA was told to validate.
+    Validating,
+    /// A key and CSR were saved and the order finalised (or about to be).
+    Finalizing,
+    /// The certificate chain and its (sealed) key are saved.
+    Issued,
+    /// The certificate is in ACM.
+    Imported,
+    /// The hostname is on the distribution with this certificate: done.
+    Attached,
+    /// The CA declared the order invalid.
+    Invalid,
+}
+
+impl Stage {
+    /// The `proxy_status` the API reports for this stage.
+    pub fn proxy_status(self) -> &'static str {
+        match self {
+            Stage::AwaitingDns => "PENDING_VALIDATION",
+            Stage::Validating => "VALIDATING",
+            Stage::Finalizing => "ISSUING",
+            Stage::Issued => "CERTIFICATE_ISSUED",
+            Stage::Imported => "CERTIFICATE_IMPORTED",
+            Stage::Attached => "SSL_VALIDATED",
+            Stage::Invalid => "FAILED",
+        }
+    }
+
+    /// The stage a successful step leads to, if any.
+    pub fn next(self) -> Option<Stage> {
+        match self {
+            Stage::AwaitingDns => Some(Stage::Validating),
+            Stage::Validating => Some(Stage::Finalizing),
+            Stage::Finalizing => Some(Stage::Issued),
+            Stage::Issued => Some(Stage::Imported),
+            Stage::Imported => Some(Stage::Attached),
+            Stage::Attached | Stage::Invalid => None,
+        }
+    }
+
+    /// Whether the ACME order behind this stage may still be reused by `start`.
+    pub fn order_in_flight(self) -> bool {
+        matches!(self, Stage::AwaitingDns | Stage::Validating | Stage::Finalizing)
+    }
+
+    /// Whether a certificate has been obtained.
+    pub fn has_certificate(self) -> bool {
+        matches!(self, Stage::Issued | Stage::Imported | Stage::Attached)
+    }
+}
+
+/// What the tenant must publish for DNS-01.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeRecord {
+    pub authorization_url: String,
+    pub challenge_url: String,
+    /// `_acme-challenge.<domain>`.
+    pub txt_name: String,
+    pub txt_value: String,
+}
+
+/// A certificate obtained from the CA. The key is sealed (KMS ciphertext,
+/// base64), never plain text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedCertificate {
+    /// Leaf first, then the intermediates, PEM.
+    pub chain_pem: String,
+    pub sealed_key: String,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+}
+
+/// One hostname's order, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmeOrder {
+    pub domain: DomainName,
+    pub org_id: TenantId,
+    pub stage: Stage,
+    pub order_url: String,
+    pub finalize_url: String,
+    pub challenge: ChallengeRecord,
+    /// When the CA expires the order (RFC 3339), if it said.
+    #[serde(default)]
+    pub order_expires: Option<String>,
+    /// The distribution this hostname is attached to (chosen at start).
+    pub distribution_id: Option<String>,
+    /// Sealed key and CSR made for finalisation, kept so a retried finalise
+    /// uses the same key.
+    #[serde(default)]
+    pub pending_key: Option<PendingKey>,
+    #[serde(default)]
+    pub certificate: Option<IssuedCertificate>,
+    /// Set just before the ACM import is sent, so a retry after a lost answer
+    /// looks for the imported certificate instead of importing twice.
+    #[serde(default)]
+    pub import_started: bool,
+    #[serde(default)]
+    pub certificate_arn: Option<String>,
+    /// Why the order failed, when `stage` is `Invalid`.
+    #[serde(default)]
+    pub failure: Option<String>,
+    /// Optimistic-locking counter: every write requires the version it read.
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingKey {
+    pub sealed_key: String,
+    /// Base64 DER.
+    pub csr: String,
+}
+
+impl AcmeOrder {
+    pub fn belongs_to(&self, org: &TenantId) -> bool {
+        &self.org_id == org
+    }
+
+    /// Moves to the stage's successor, or to `Invalid` from a stage whose
+    /// order is still with the CA. Any other move is a bug and is refused.
+    pub fn advance(&mut self, next: Stage) -> Result<(), crate::Error> {
+        let allowed = self.stage.next() == Some(next)
+            || (next == Stage::Invalid && self.stage.order_in_flight());
+        if !allowed {
+            return Err(crate::Error::Internal(format!(
+                "illegal transition {:?} -> {:?}",
+                self.stage, next
+            )));
+        }
+        self.stage = next;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stage;
+
+    #[test]
+    fn stages_run_in_order_to_attached() {
+        let mut stage = Stage::AwaitingDns;
+        let mut seen = vec![stage.proxy_status()];
+        while let Some(next) = stage.next() {
+            stage = next;
+            seen.push(stage.proxy_status());
+        }
+        assert_eq!(
+            seen,
+            [
+                "PENDING_VALIDATION",
+                "VALIDATING",
+                "ISSUING",
+                "CERTIFICATE_ISSUED",
+                "CERTIFICATE_IMPORTED",
+                "SSL_VALIDATED"
+            ]
+        );
+        assert!(Stage::Issued.has_certificate() && !Stage::Issued.order_in_flight());
+    }
+}

@@ -1,0 +1,128 @@
+//! The one error type of the product, and its HTTP meaning.
+//!
+//! Every failure a route can meet is a variant here. [`Error::status`] and
+//! [`Error::code`] give its HTTP status and a stable machine-readable code; the
+//! JSON body (see `routes::respond`) carries that code and a human message. The
+//! message of an upstream or internal failure never reaches the body: those are
+//! logged with their source chain and answered with a generic sentence.
+
+use std::fmt;
+
+/// An outside system the product calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Acme,
+    Acm,
+    CloudFront,
+    DynamoDb,
+    Kms,
+    Dns,
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Service::Acme => "the ACME server",
+            Service::Acm => "AWS Certificate Manager",
+            Service::CloudFront => "CloudFront",
+            Service::DynamoDb => "DynamoDB",
+            Service::Kms => "AWS KMS",
+            Service::Dns => "DNS",
+        })
+    }
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed: bad JSON, a missing field, a bad hostname.
+    #[error("{message}")]
+    Validation { code: &'static str, message: String },
+    /// The thing asked about does not exist (for this tenant).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the stored state: a hostname owned by another
+    /// tenant, a distribution whose other hostnames the certificate would not
+    /// cover, or a concurrent writer that won the race.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// The tenant has not done their part yet (the DNS record is missing or
+    /// wrong); nothing was changed and the call can be repeated.
+    #[error("{message}")]
+    Precondition {
+        code: &'static str,
+        message: String,
+        /// Structured facts for the caller (e.g. what each DNS source saw).
+        details: Option<serde_json::Value>,
+    },
+    /// The certificate authority refused the order for good (an invalid order).
+    #[error("{message}")]
+    Rejected { code: &'static str, message: String },
+    /// An outside system failed; the request may be retried.
+    #[error("{service} failed: {source}")]
+    Upstream { service: Service, source: Source },
+    /// A bug or an impossible state.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Validation { code, message: message.into() }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict { code, message: message.into() }
+    }
+
+    pub fn upstream(service: Service, source: impl Into<Source>) -> Self {
+        Error::Upstream { service, source: source.into() }
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::Validation { .. } => 400,
+            Error::NotFound(_) => 404,
+            Error::Conflict { .. } => 409,
+            Error::Precondition { .. } | Error::Rejected { .. } => 422,
+            Error::Upstream { .. } => 502,
+            Error::Internal(_) => 500,
+        }
+    }
+
+    /// A stable machine-readable code, part of the API contract.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation { code, .. }
+            | Error::Conflict { code, .. }
+            | Error::Precondition { code, .. }
+            | Error::Rejected { code, .. } => code,
+            Error::NotFound(_) => "not_found",
+            Error::Upstream { .. } => "upstream_unavailable",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    /// Structured details for the response body, if the error has any.
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        match self {
+            Error::Precondition { details, .. } => details.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The message shown to the caller. Internal detail stays in the logs.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Upstream { service, .. } => format!(
+                "{service} did not answer as expected; progress so far is saved, retry the same request"
+            ),
+            Error::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,6 @@
+//! Use cases: what each route does, step by step, in terms of the domain
+//! model and the adapters. Every state transition is written here.
+
+pub mod account;
+pub mod complete_certificate;
+pub mod start_certificate;

@@ -1,0 +1,56 @@
+//! Custom domains with working HTTPS for a SaaS platform's tenants.
+//!
+//! Where things live:
+//! - [`routes`]: the HTTP API, one module per route, and the route table.
+//! - [`flows`]: what each route does, step by step; every state transition.
+//! - [`domain`]: validated types (hostnames, tenants) and the order's state machine.
+//! - [`adapters`]: one module per outside system (DynamoDB, KMS, ACME, DNS, ACM, CloudFront).
+//! - [`app`]: the clients, built once per Lambda container.
+//! - [`config`]: the environment variables, read once.
+//! - [`local`]: the local server that serves every route on one port.
+
+pub mod adapters;
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod flows;
+pub mod local;
+pub mod routes;
+
+pub use app::App;
+pub use error::Error;
+
+/// The current time as RFC 3339, UTC.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Logging for a function or the local server: JSON when running in Lambda
+/// (so CloudWatch can index fields), plain text otherwise; the level comes
+/// from `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let result = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        builder.json().without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+    let _ = result;
+}
+
+/// The body of every function's `main`: build the application once, then
+/// serve `function`'s route with it.
+pub async fn run_function(function: &'static str) -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let app = App::from_env().await?;
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(routes::dispatch(&app, function, req).await) }
+    }))
+    .await
+}

@@ -1,0 +1,200 @@
+//! The HTTP API: the route table, request parsing and the response shape.
+//!
+//! Every route is listed once in [`ROUTES`]; the Lambda functions, the local
+//! server and the tests all dispatch through [`dispatch`], so they run the
+//! same handler code. Handlers parse the request into domain types, call one
+//! flow and map its result; they hold no SDK types.
+//!
+//! Error bodies have one shape on every route:
+//! `{"status": "error", "code": "<stable_code>", "message": "<for people>"}`,
+//! plus `details` where the error has structured facts to give.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::app::App;
+use crate::error::Error;
+
+mod complete_certificate;
+mod start_certificate;
+
+/// Bodies larger than this are refused before parsing.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// One HTTP route and the Lambda function that serves it.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub method: &'static str,
+    /// API Gateway's path syntax: `{name}` for a path parameter.
+    pub path: &'static str,
+    /// The function crate (and binary) under `functions/`.
+    pub function: &'static str,
+}
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "POST",
+        path: "/api/domain/start-certificate/{org_id}",
+        function: "start-certificate",
+    },
+    Route {
+        method: "POST",
+        path: "/api/domain/complete-certificate/{org_id}",
+        function: "complete-certificate",
+    },
+];
+
+/// Runs the handler of `function` on a request, as its Lambda would.
+pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body> {
+    let result = match function {
+        "start-certificate" => start_certificate::handle(app, req).await,
+        "complete-certificate" => complete_certificate::handle(app, req).await,
+        other => Err(Error::Internal(format!("no handler for function {other}"))),
+    };
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+/// Finds the route for a method and path; answers it with its path
+/// parameters.
+pub fn match_route(method: &Method, path: &str) -> Option<(Route, Vec<(String, String)>)> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    'routes: for route in ROUTES {
+        let pattern: Vec<&str> = route.path.split('/').collect();
+        if pattern.len() != segments.len() {
+            continue;
+        }
+        let mut params = Vec::new();
+        for (p, s) in pattern.iter().zip(&segments) {
+            if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                if s.is_empty() {
+                    continue 'routes;
+                }
+                params.push((name.to_owned(), percent_decode(s)));
+            } else if p != s {
+                continue 'routes;
+            }
+        }
+        if route.method != method.as_str() {
+            continue;
+        }
+        return Some((*route, params));
+    }
+    None
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A path parameter API Gateway (or the local server) extracted.
+pub fn path_param(req: &Request, name: &str) -> Result<String, Error> {
+    req.path_parameters()
+        .first(name)
+        .map(str::to_owned)
+        .ok_or_else(|| Error::validation("missing_parameter", format!("the path has no {name}")))
+}
+
+/// Parses a JSON body. Rules: at most [`MAX_BODY_BYTES`]; a `Content-Type`
+/// other than `application/json` is refused; unknown fields are refused (the
+/// request types use `deny_unknown_fields`), so a misspelt field is an error
+/// rather than silently ignored.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
+    if let Some(ct) = req.headers().get("content-type") {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        if !ct.split(';').next().is_some_and(|m| m.trim() == "application/json") {
+            return Err(Error::validation(
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+    }
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::validation(
+            "body_too_large",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::validation("invalid_json", "the request needs a JSON body"));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::validation("invalid_json", format!("the body is not the expected JSON: {e}")))
+}
+
+pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", "application/json")
+        .body(Body::Text(text))
+        .unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    status: &'static str,
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
+}
+
+/// The response for an error; server-side failures are logged with their
+/// whole source chain, which never reaches the body.
+pub fn error_response(e: &Error) -> Response<Body> {
+    let status = e.status();
+    if status >= 500 {
+        let mut chain = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        tracing::error!(code = e.code(), error = %chain, "request failed");
+    } else {
+        tracing::info!(code = e.code(), status, "request refused");
+    }
+    json_response(
+        status,
+        &ErrorBody { status: "error", code: e.code(), message: e.public_message(), details: e.details() },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_with_parameters() {
+        let (route, params) =
+            match_route(&Method::POST, "/api/domain/start-certificate/org%2D1").unwrap();
+        assert_eq!(route.function, "start-certificate");
+        assert_eq!(params, vec![("org_id".to_string(), "org-1".to_string())]);
+        assert!(match_route(&Method::GET, "/api/domain/start-certificate/org-1").is_none());
+        assert!(match_route(&Method::POST, "/api/domain/start-certificate/").is_none());
+        assert!(match_route(&Method::POST, "/nope").is_none());
+    }
+}

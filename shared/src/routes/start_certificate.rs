@@ -1,0 +1,81 @@
+//! `POST /api/domain/start-certificate/{org_id}` with `{"domain": "..."}`.
+
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{json_body, json_response, path_param};
+use crate::app::App;
+use crate::domain::{AcmeOrder, DomainName, TenantId};
+use crate::error::Error;
+use crate::flows::start_certificate::start_certificate;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DomainRequest {
+    pub domain: String,
+}
+
+#[derive(Serialize)]
+struct StartResponse<'a> {
+    domain: &'a str,
+    status: &'a str,
+    proxy_status: &'a str,
+    txt_record_name: &'a str,
+    txt_record_value: &'a str,
+    order_url: &'a str,
+    authorization_url: &'a str,
+    challenge_url: &'a str,
+    finalize_url: &'a str,
+    certificate_arn: Option<&'a str>,
+    message: String,
+}
+
+pub(crate) fn parse(req: &Request) -> Result<(TenantId, DomainName), Error> {
+    let org = TenantId::parse("org_id", &path_param(req, "org_id")?)?;
+    let body: DomainRequest = json_body(req)?;
+    Ok((org, DomainName::parse(&body.domain)?))
+}
+
+pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    let (org, domain) = parse(&req)?;
+    let order = start_certificate(app, &org, &domain).await?;
+    Ok(json_response(200, &response(&order)))
+}
+
+fn response(order: &AcmeOrder) -> StartResponse<'_> {
+    let c = &order.challenge;
+    let message = if order.stage.has_certificate() {
+        format!("{} already has a certificate; call complete-certificate to finish or check it", order.domain)
+    } else {
+        format!(
+            "add a TXT record named {} with the value {}, then call complete-certificate",
+            c.txt_name, c.txt_value
+        )
+    };
+    StartResponse {
+        domain: order.domain.as_str(),
+        status: stage_name(order),
+        proxy_status: order.stage.proxy_status(),
+        txt_record_name: &c.txt_name,
+        txt_record_value: &c.txt_value,
+        order_url: &order.order_url,
+        authorization_url: &c.authorization_url,
+        challenge_url: &c.challenge_url,
+        finalize_url: &order.finalize_url,
+        certificate_arn: order.certificate_arn.as_deref(),
+        message,
+    }
+}
+
+fn stage_name(order: &AcmeOrder) -> &'static str {
+    use crate::domain::Stage::*;
+    match order.stage {
+        AwaitingDns => "pending",
+        Validating => "validating",
+        Finalizing => "issuing",
+        Issued => "issued",
+        Imported => "imported",
+        Attached => "valid",
+        Invalid => "invalid",
+    }
+}
