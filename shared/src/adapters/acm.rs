@@ -56,15 +56,27 @@ impl Certificates {
                     .map_err(|e| Error::Internal(e.to_string()))?,
             ),
         };
-        let out = req.send().await.map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
+        // Not retried by the SDK: an import whose answer was lost may have
+        // happened, and a blind retry would leave a second copy in ACM. The
+        // caller's next attempt looks for it first (`find_imported`).
+        let out = req
+            .customize()
+            .config_override(
+                aws_sdk_acm::config::Builder::default()
+                    .retry_config(aws_sdk_acm::config::retry::RetryConfig::disabled()),
+            )
+            .send()
+            .await
+            .map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
         out.certificate_arn
             .ok_or_else(|| Error::upstream(Service::Acm, "ImportCertificate returned no ARN"))
     }
 
-    /// Finds an imported certificate for `domain` with the given serial (hex,
-    /// any case or separators): the one a lost import answer left behind.
-    pub async fn find_imported(&self, domain: &DomainName, serial_hex: &str) -> Result<Option<String>, Error> {
-        let want = normalise_serial(serial_hex);
+    /// Finds an imported certificate for `domain` whose leaf is `leaf_pem`:
+    /// the one a lost import answer left behind. Compares the certificates
+    /// themselves, since ACM's serial format differs between implementations.
+    pub async fn find_imported(&self, domain: &DomainName, leaf_pem: &str) -> Result<Option<String>, Error> {
+        let want = pem_der(leaf_pem);
         let mut pages = self
             .client
             .list_certificates()
@@ -80,22 +92,20 @@ impl Certificates {
             .send();
         while let Some(summary) = pages.next().await {
             let summary = summary.map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
-            if summary.domain_name() != Some(domain.as_str()) {
-                continue;
-            }
-            if summary.r#type().is_some_and(|t| *t != CertificateType::Imported) {
+            if summary.domain_name() != Some(domain.as_str())
+                || summary.r#type().is_some_and(|t| *t != CertificateType::Imported)
+            {
                 continue;
             }
             let Some(arn) = summary.certificate_arn() else { continue };
-            let detail = self
+            let got = self
                 .client
-                .describe_certificate()
+                .get_certificate()
                 .certificate_arn(arn)
                 .send()
                 .await
                 .map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
-            let serial = detail.certificate().and_then(|c| c.serial()).map(normalise_serial);
-            if serial.as_deref() == Some(want.as_str()) {
+            if want.is_some() && got.certificate().and_then(pem_der) == want {
                 return Ok(Some(arn.to_owned()));
             }
         }
@@ -115,14 +125,7 @@ impl Certificates {
     }
 }
 
-fn normalise_serial(s: &str) -> String {
-    s.chars().filter(char::is_ascii_hexdigit).collect::<String>().to_ascii_lowercase().trim_start_matches('0').to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn serials_compare_without_separators() {
-        assert_eq!(super::normalise_serial("0A:bc:01"), super::normalise_serial("abc01"));
-    }
+fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).ok().map(|c| c.to_vec())
 }

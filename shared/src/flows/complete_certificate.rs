@@ -188,8 +188,8 @@ async fn obtain_certificate(app: &App, order: &mut AcmeOrder, deadline: Instant)
 }
 
 /// Issued → Imported: into ACM in us-east-1. A retry after a lost answer
-/// finds the certificate imported by the earlier attempt by its serial
-/// instead of importing a second copy.
+/// finds the certificate the earlier attempt imported instead of importing
+/// a second copy.
 async fn import(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
     let cert = order
         .certificate
@@ -197,7 +197,8 @@ async fn import(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
         .ok_or_else(|| Error::Internal("issued without a certificate".into()))?;
     let mut arn = None;
     if order.import_started {
-        arn = app.edge_certificates.find_imported(&order.domain, &cert.serial).await?;
+        let leaf = split_chain(&cert.chain_pem)?.leaf_pem;
+        arn = app.edge_certificates.find_imported(&order.domain, leaf).await?;
     } else {
         order.import_started = true;
         app.store.save_order(order).await?;

@@ -1,0 +1,81 @@
+"""Creates in moto what the SAM template creates in AWS, and prints the IDs
+as KEY=value lines. Idempotent: existing resources (found by name) are reused."""
+import json
+import os
+import time
+
+import boto3
+
+TABLE = os.environ.get("DYNAMODB_TABLE", "custom-domains")
+region = os.environ["AWS_REGION"]
+
+ddb = boto3.client("dynamodb", region_name=region)
+if TABLE not in ddb.list_tables()["TableNames"]:
+    ddb.create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+kms = boto3.client("kms", region_name=region)
+alias = "alias/custom-domains"
+key_id = next(
+    (a["TargetKeyId"] for a in kms.list_aliases()["Aliases"] if a["AliasName"] == alias), None
+)
+if key_id is None:
+    key_id = kms.create_key(Description="custom-domains secrets")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+
+cloudfront = boto3.client("cloudfront", region_name="us-east-1")
+COMMENT = "custom-domains default distribution"
+items = cloudfront.list_distributions()["DistributionList"].get("Items", [])
+dist_id = next((d["Id"] for d in items if d.get("Comment") == COMMENT), None)
+if dist_id is None:
+    dist_id = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": f"custom-domains-{time.time()}",
+            "Comment": COMMENT,
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "platform",
+                        "DomainName": "app.platform.example",
+                        "CustomOriginConfig": {
+                            "HTTPPort": 80,
+                            "HTTPSPort": 443,
+                            "OriginProtocolPolicy": "https-only",
+                        },
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "platform",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                "MinTTL": 0,
+                "ForwardedValues": {"QueryString": True, "Cookies": {"Forward": "all"}},
+                "TrustedSigners": {"Enabled": False, "Quantity": 0},
+            },
+        }
+    )["Distribution"]["Id"]
+
+apigw = boto3.client("apigatewayv2", region_name=region)
+api_id = next(
+    (a["ApiId"] for a in apigw.get_apis()["Items"] if a["Name"] == "custom-domains-platform"), None
+)
+if api_id is None:
+    api_id = apigw.create_api(Name="custom-domains-platform", ProtocolType="HTTP")["ApiId"]
+    apigw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+
+print(f"DYNAMODB_TABLE={TABLE}")
+print(f"KMS_KEY_ID={key_id}")
+print(f"CLOUDFRONT_DISTRIBUTION_ID={dist_id}")
+print(f"API_GATEWAY_ID={api_id}")

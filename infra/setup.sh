@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the local stack and the tests need, skipping what is present:
+# Pebble and pebble-challtestsrv (Debian), openssl and curl (Debian), moto
+# server and boto3 (PyPI). Safe to run again; quiet when nothing is missing.
+set -euo pipefail
+
+need_apt=()
+command -v pebble >/dev/null 2>&1 || need_apt+=(pebble)
+command -v pebble-challtestsrv >/dev/null 2>&1 || need_apt+=(pebble)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} (apt)"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if ! command -v moto_server >/dev/null 2>&1 || ! "$PYTHON" -c 'import moto, flask, boto3' >/dev/null 2>&1; then
+  echo "setup: installing moto[server] and boto3 (pip)"
+  "$PYTHON" -m pip install -q --disable-pip-version-check 'moto[server]>=5.1' boto3
+  hash -r
+fi
+# pyenv and similar keep scripts behind shims that need a rehash.
+command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true

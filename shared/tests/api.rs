@@ -1,0 +1,369 @@
+//! The product's HTTP API, driven end to end against the local stack:
+//! Pebble (ACME), pebble-challtestsrv (DNS) and moto (AWS).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+
+use custom_domains::adapters::acm::Certificates;
+use custom_domains::adapters::cloudfront::Distributions;
+use custom_domains::domain::{DomainName, Stage};
+use custom_domains::App;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use support::*;
+
+async fn acm_us_east_1() -> aws_sdk_acm::Client {
+    let sdk = sdk_config(None).await;
+    aws_sdk_acm::Client::from_conf(
+        aws_sdk_acm::config::Builder::from(&sdk).region(aws_config::Region::new("us-east-1")).build(),
+    )
+}
+
+async fn cloudfront() -> aws_sdk_cloudfront::Client {
+    aws_sdk_cloudfront::Client::new(&sdk_config(None).await)
+}
+
+async fn stored(t: &Tenant) -> custom_domains::domain::AcmeOrder {
+    t.app.store.load_order(&DomainName::parse(&t.domain).unwrap()).await.unwrap().unwrap()
+}
+
+/// The certificate ARNs ACM holds for a hostname.
+async fn acm_certificates_for(domain: &str) -> Vec<String> {
+    let acm = acm_us_east_1().await;
+    let mut arns = Vec::new();
+    let mut pages = acm.list_certificates().into_paginator().items().send();
+    while let Some(c) = pages.next().await {
+        let c = c.unwrap();
+        if c.domain_name() == Some(domain) {
+            arns.push(c.certificate_arn().unwrap().to_owned());
+        }
+    }
+    arns
+}
+
+/// Verifies that `chain_pem` (leaf first) chains to one of Pebble's roots
+/// and is valid for `domain`.
+async fn assert_chains_to_pebble(chain_pem: &str, domain: &str) {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(chain_pem.as_bytes()).map(|c| c.unwrap()).collect();
+    let root_pem = pebble_management("/roots/0").await;
+    let root = CertificateDer::from_pem_slice(root_pem.as_bytes()).unwrap();
+    let anchors = [webpki::anchor_from_trusted_cert(&root).unwrap()];
+    let leaf = webpki::EndEntityCert::try_from(&certs[0]).unwrap();
+    leaf.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &certs[1..],
+        rustls_pki_types::UnixTime::now(),
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .expect("the certificate chains to Pebble's root");
+    let name = rustls_pki_types::ServerName::try_from(domain).unwrap();
+    leaf.verify_is_valid_for_subject_name(&name).expect("the certificate covers the domain");
+}
+
+#[tokio::test]
+async fn dns01_issues_imports_and_attaches_end_to_end() {
+    let t = tenant().start().await;
+
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    assert_eq!(start["domain"], t.domain.as_str());
+    assert_eq!(start["status"], "pending");
+    assert_eq!(start["proxy_status"], "PENDING_VALIDATION");
+    assert_eq!(start["txt_record_name"], format!("_acme-challenge.{}", t.domain));
+    for field in ["txt_record_value", "order_url", "authorization_url", "challenge_url", "finalize_url"] {
+        assert!(start[field].as_str().is_some_and(|v| !v.is_empty()), "{field} missing: {start}");
+    }
+
+    t.publish(&start).await;
+    let ((status, done), _) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "success");
+    assert_eq!(done["proxy_status"], "SSL_VALIDATED");
+    let arn = done["certificate_arn"].as_str().unwrap().to_owned();
+
+    // ACM in us-east-1 holds a certificate for the domain that chains to Pebble.
+    let acm = acm_us_east_1().await;
+    let described = acm.describe_certificate().certificate_arn(&arn).send().await.unwrap();
+    assert_eq!(described.certificate().unwrap().domain_name(), Some(t.domain.as_str()));
+    let got = acm.get_certificate().certificate_arn(&arn).send().await.unwrap();
+    let chain = format!("{}\n{}", got.certificate().unwrap(), got.certificate_chain().unwrap_or_default());
+    assert_chains_to_pebble(&chain, &t.domain).await;
+
+    // The distribution serves the domain with that certificate.
+    let cf = cloudfront().await;
+    let config = cf.get_distribution_config().id(&t.distribution_id).send().await.unwrap();
+    let etag = config.e_tag().unwrap().to_owned();
+    let dc = config.distribution_config().unwrap();
+    assert_eq!(dc.aliases().unwrap().items(), [t.domain.clone()]);
+    let viewer = dc.viewer_certificate().unwrap();
+    assert_eq!(viewer.acm_certificate_arn(), Some(arn.as_str()));
+    assert_eq!(viewer.ssl_support_method().map(|m| m.as_str()), Some("sni-only"));
+
+    // DynamoDB says SSL_VALIDATED, and holds no private key in plain text.
+    let order = stored(&t).await;
+    assert_eq!(order.stage, Stage::Attached);
+    assert_eq!(order.stage.proxy_status(), "SSL_VALIDATED");
+    let raw = format!("{:?}", custom_domains::adapters::dynamodb::to_item(&order).unwrap());
+    assert!(!raw.contains("PRIVATE KEY"), "a private key is stored in plain text");
+
+    // Repeating complete answers the same success and changes nothing.
+    let (status, again) = t.complete().await;
+    assert_eq!(status, 200);
+    assert_eq!(again["certificate_arn"], arn.as_str());
+    assert_eq!(acm_certificates_for(&t.domain).await, vec![arn.clone()]);
+    let after = cf.get_distribution_config().id(&t.distribution_id).send().await.unwrap();
+    assert_eq!(after.e_tag(), Some(etag.as_str()), "the distribution was written again");
+    assert_eq!(stored(&t).await.version, order.version);
+
+    // Starting again after success places no new order.
+    let (status, restart) = t.start().await;
+    assert_eq!(status, 200);
+    assert_eq!(restart["order_url"], start["order_url"]);
+    assert_eq!(restart["proxy_status"], "SSL_VALIDATED");
+    assert_eq!(restart["certificate_arn"], arn.as_str());
+}
+
+#[tokio::test]
+async fn start_reuses_the_pending_order_and_refuses_other_tenants() {
+    let t = tenant().start().await;
+    let (_, first) = t.start().await;
+    let (status, second) = t.start().await;
+    assert_eq!(status, 200);
+    for field in ["order_url", "txt_record_value", "challenge_url", "authorization_url", "finalize_url"] {
+        assert_eq!(first[field], second[field], "{field} changed");
+    }
+    let version = stored(&t).await.version;
+    let (_, third) = t.start().await;
+    assert_eq!(third["order_url"], first["order_url"]);
+    assert_eq!(stored(&t).await.version, version, "reuse rewrote the order");
+
+    // Another organisation cannot take the hostname.
+    let url = format!("{}/api/domain/start-certificate/{}", t.base, unique("org-"));
+    let (status, err) = post(&url, &t.body()).await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["code"], "domain_taken");
+    let url = format!("{}/api/domain/complete-certificate/{}", t.base, unique("org-"));
+    let (status, err) = post(&url, &t.body()).await;
+    assert_eq!(status, 404, "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_txt_record_is_reported_and_changes_nothing() {
+    let t = tenant().start().await;
+    let (_, start) = t.start().await;
+    let name = start["txt_record_name"].as_str().unwrap();
+    let value = start["txt_record_value"].as_str().unwrap();
+    let before = stored(&t).await;
+
+    let (status, err) = t.complete().await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["status"], "error");
+    assert_eq!(err["code"], "dns_record_missing");
+    assert_eq!(err["details"]["expected"]["name"], name);
+    assert_eq!(err["details"]["expected"]["value"], value);
+    assert!(err["message"].as_str().unwrap().contains(name));
+    assert_eq!(stored(&t).await, before);
+
+    set_txt(name, "not-the-right-value").await;
+    let (status, err) = t.complete().await;
+    assert_eq!(status, 422);
+    let found = err["details"]["found"].to_string();
+    assert!(found.contains("not-the-right-value"), "{err}");
+    assert_eq!(stored(&t).await, before);
+
+    // Once the right record is there the same order goes through.
+    set_txt(name, value).await;
+    let ((status, done), _) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(stored(&t).await.order_url, before.order_url);
+    clear_txt(name).await;
+}
+
+#[tokio::test]
+async fn an_interrupted_complete_resumes_without_a_second_order() {
+    // A zero budget makes every call stop after one step, as a call cut off
+    // by its time limit would.
+    let t = tenant().env("COMPLETE_TIME_BUDGET_MS", "0").start().await;
+    let (_, start) = t.start().await;
+    t.publish(&start).await;
+    let mut seen = Vec::new();
+    let last = loop {
+        let (status, answer) = t.complete().await;
+        if status != 202 {
+            break (status, answer);
+        }
+        assert_eq!(answer["status"], "in_progress");
+        seen.push(answer["proxy_status"].as_str().unwrap().to_owned());
+        assert!(seen.len() < 50, "no progress: {seen:?}");
+    };
+    assert_eq!(last.0, 200, "{}", last.1);
+    for stage in ["VALIDATING", "ISSUING", "CERTIFICATE_ISSUED", "CERTIFICATE_IMPORTED"] {
+        assert!(seen.iter().any(|s| s == stage), "never reported {stage}: {seen:?}");
+    }
+    assert_eq!(stored(&t).await.order_url, start["order_url"].as_str().unwrap());
+    assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_issued_certificate_survives_an_acm_outage() {
+    // ACM unreachable: the certificate is issued and saved, the import fails.
+    let broken = sdk_config(Some("http://127.0.0.1:9")).await;
+    let t = tenant()
+        .customise(move |app| {
+            app.edge_certificates = Certificates::new(aws_sdk_acm::Client::new(&broken));
+        })
+        .start()
+        .await;
+    let (_, start) = t.start().await;
+    t.publish(&start).await;
+    let ((status, err), _) = t.complete_until_done().await;
+    assert_eq!(status, 502, "{err}");
+    assert_eq!(err["code"], "upstream_unavailable");
+    assert!(!err["message"].as_str().unwrap().contains("127.0.0.1"), "internal detail leaked: {err}");
+    let order = stored(&t).await;
+    assert_eq!(order.stage, Stage::Issued);
+    assert!(order.certificate.is_some());
+
+    // A healthy instance picks up from there with the same order.
+    let healthy = Arc::new(App::new(config(&[]), &sdk_config(None).await).unwrap());
+    let base = serve(healthy).await;
+    let (status, done) =
+        post(&format!("{base}/api/domain/complete-certificate/{}", t.org), &t.body()).await;
+    assert_eq!(status, 200, "{done}");
+    let order = stored(&t).await;
+    assert_eq!(order.order_url, start["order_url"].as_str().unwrap());
+    assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
+}
+
+/// The import reaches ACM but its answer is lost (the proxy forwards it and
+/// answers 500): the repeat call must find that certificate, not import a
+/// second copy.
+#[tokio::test]
+async fn a_lost_import_answer_does_not_import_twice() {
+    let proxy = FaultProxy::start(
+        |req| req.headers.get("x-amz-target").is_some_and(|t| t == "CertificateManager.ImportCertificate"),
+        Fault::ForwardThenFail { status: 500 },
+    )
+    .await;
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    let t = tenant()
+        .customise(move |app| {
+            app.edge_certificates = Certificates::new(aws_sdk_acm::Client::from_conf(
+                aws_sdk_acm::config::Builder::from(&via_proxy)
+                    .region(aws_config::Region::new("us-east-1"))
+                    .build(),
+            ));
+        })
+        .start()
+        .await;
+    let (_, start) = t.start().await;
+    t.publish(&start).await;
+    let ((status, err), _) = t.complete_until_done().await;
+    assert_eq!(status, 502, "{err}");
+    assert_eq!(proxy.matched(), 1, "a failed import must not be retried blindly");
+    assert_eq!(acm_certificates_for(&t.domain).await.len(), 1, "the import did reach ACM");
+    let ((status, done), _) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(proxy.matched(), 1, "the retry found the imported certificate instead of importing");
+    let arns = acm_certificates_for(&t.domain).await;
+    assert_eq!(arns.len(), 1);
+    assert_eq!(done["certificate_arn"], arns[0].as_str());
+}
+
+#[tokio::test]
+async fn a_distribution_serving_other_hostnames_is_refused() {
+    let t = tenant().distribution_aliases(&["other-tenant.example.net"]).start().await;
+    let (_, start) = t.start().await;
+    t.publish(&start).await;
+    let ((status, err), _) = t.complete_until_done().await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["code"], "distribution_has_other_hostnames");
+    assert!(err["message"].as_str().unwrap().contains("other-tenant.example.net"));
+    assert_eq!(stored(&t).await.stage, Stage::Imported, "the certificate is kept for a later attach");
+    let cf = cloudfront().await;
+    let config = cf.get_distribution_config().id(&t.distribution_id).send().await.unwrap();
+    let dc = config.distribution_config().unwrap();
+    assert_eq!(dc.aliases().unwrap().items(), ["other-tenant.example.net".to_string()]);
+    assert_ne!(
+        dc.viewer_certificate().and_then(|v| v.acm_certificate_arn()),
+        stored(&t).await.certificate_arn.as_deref()
+    );
+}
+
+/// moto accepts a stale `IfMatch`, so a CloudFront conflict is injected at
+/// the HTTP layer: a proxy in front of moto answers the first
+/// UpdateDistribution with 412 PreconditionFailed, as CloudFront does when
+/// another writer got there first.
+#[tokio::test]
+async fn a_concurrent_distribution_change_is_retried() {
+    let xml = "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type>\
+        <Code>PreconditionFailed</Code><Message>The request failed because it didn't meet \
+        the preconditions in one or more request-header fields.</Message></Error>\
+        <RequestId>test</RequestId></ErrorResponse>";
+    let proxy = FaultProxy::start(
+        |req| req.method == hyper::Method::PUT && req.uri.path().ends_with("/config"),
+        Fault::Answer { status: 412, content_type: "text/xml", body: xml },
+    )
+    .await;
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    let t = tenant()
+        .customise(move |app| {
+            app.distributions = Distributions::new(aws_sdk_cloudfront::Client::new(&via_proxy));
+        })
+        .start()
+        .await;
+    let (_, start) = t.start().await;
+    t.publish(&start).await;
+    let ((status, done), _) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(proxy.matched(), 2, "one refused update, one that went through");
+    let cf = cloudfront().await;
+    let config = cf.get_distribution_config().id(&t.distribution_id).send().await.unwrap();
+    assert_eq!(config.distribution_config().unwrap().aliases().unwrap().items(), [t.domain.clone()]);
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_json_400_and_change_nothing() {
+    let t = tenant().start().await;
+    let start = t.start_url();
+    let long = format!("{}.com", "a".repeat(300));
+    let huge = format!("{{\"domain\": \"{}\"}}", "a".repeat(20_000));
+    let cases: Vec<(&str, String, Option<&str>, &str)> = vec![
+        ("not JSON", "{".into(), Some("application/json"), "invalid_json"),
+        ("empty body", "".into(), Some("application/json"), "invalid_json"),
+        ("no domain", "{}".into(), Some("application/json"), "invalid_json"),
+        ("domain not a string", "{\"domain\": 5}".into(), Some("application/json"), "invalid_json"),
+        ("unknown field", format!("{{\"domain\": \"{}\", \"x\": 1}}", t.domain), Some("application/json"), "invalid_json"),
+        ("wrong content type", t.body(), Some("text/plain"), "unsupported_media_type"),
+        ("IP address", "{\"domain\": \"192.0.2.1\"}".into(), Some("application/json"), "invalid_domain"),
+        ("wildcard", "{\"domain\": \"*.example.com\"}".into(), Some("application/json"), "invalid_domain"),
+        ("one label", "{\"domain\": \"localhost\"}".into(), Some("application/json"), "invalid_domain"),
+        ("too long", format!("{{\"domain\": \"{long}\"}}"), Some("application/json"), "invalid_domain"),
+        ("underscore", "{\"domain\": \"a_b.example.com\"}".into(), Some("application/json"), "invalid_domain"),
+        ("oversized body", huge, Some("application/json"), "body_too_large"),
+    ];
+    for (what, body, ct, code) in cases {
+        let (status, err) = request("POST", &start, &body, ct).await;
+        assert_eq!(status, 400, "{what}: {err}");
+        assert_eq!(err["status"], "error", "{what}");
+        assert_eq!(err["code"], code, "{what}: {err}");
+        assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
+    }
+    let bad_org = format!("{}/api/domain/start-certificate/bad%20org", t.base);
+    let (status, err) = post(&bad_org, &t.body()).await;
+    assert_eq!((status, err["code"].as_str()), (400, Some("invalid_tenant")));
+    let (status, err) = post(&format!("{}/api/domain/nope", t.base), "{}").await;
+    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")));
+    let (status, err) = t.complete().await;
+    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")));
+    let domain = DomainName::parse(&t.domain).unwrap();
+    assert!(t.app.store.load_order(&domain).await.unwrap().is_none());
+    assert!(t.app.store.owner_of(&domain).await.unwrap().is_none());
+}

@@ -1,0 +1,380 @@
+//! Test support: the local stack by URL, the real application served on a
+//! random port, and helpers to act as the tenant (publish TXT records) and
+//! to read back what the product wrote to AWS.
+//!
+//! The stack is started by `make test` (`infra/stack.sh up test`); its
+//! addresses come from the environment or, failing that, from
+//! `.local/test/env`, so `cargo test` works once the stack is up.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use aws_sdk_cloudfront::types::{
+    Aliases, CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin,
+    OriginProtocolPolicy, Origins, ViewerProtocolPolicy,
+};
+use custom_domains::config::Config;
+use custom_domains::domain::TenantId;
+use custom_domains::App;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+pub struct Stack {
+    vars: HashMap<String, String>,
+}
+
+impl Stack {
+    pub fn var(&self, name: &str) -> String {
+        self.vars
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} is not set: start the stack with `make test` (or infra/stack.sh up test)"))
+    }
+}
+
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let mut vars = HashMap::new();
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../.local/test/env");
+        if let Ok(text) = std::fs::read_to_string(file) {
+            for line in text.lines() {
+                if let Some((k, v)) = line.split_once('=') {
+                    vars.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        for key in ["ACME_DIRECTORY_URL", "AWS_ENDPOINT_URL", "CHALLTESTSRV_URL"] {
+            if let Ok(v) = std::env::var(key) {
+                vars.insert(key.to_owned(), v);
+            }
+        }
+        assert!(
+            vars.contains_key("ACME_DIRECTORY_URL"),
+            "the local stack is not running: start it with `make test` (or infra/stack.sh up test)"
+        );
+        Stack { vars }
+    })
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}{}x{nanos:x}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    let s = stack();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(s.var("AWS_REGION")))
+        .endpoint_url(endpoint.map(str::to_owned).unwrap_or_else(|| s.var("AWS_ENDPOINT_URL")))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+pub fn config(overrides: &[(&str, &str)]) -> Config {
+    let s = stack();
+    let mut vars = s.vars.clone();
+    for (k, v) in overrides {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Config::from_lookup(|k| vars.get(k).cloned()).unwrap()
+}
+
+/// One tenant with its own hostname and CloudFront distribution, and the
+/// application serving every route on a random local port.
+pub struct Tenant {
+    pub app: Arc<App>,
+    pub base: String,
+    pub org: String,
+    pub domain: String,
+    pub distribution_id: String,
+}
+
+pub struct TenantBuilder {
+    overrides: Vec<(String, String)>,
+    other_aliases: Vec<String>,
+    customise: Option<Box<dyn FnOnce(&mut App) + Send>>,
+}
+
+pub fn tenant() -> TenantBuilder {
+    TenantBuilder { overrides: Vec::new(), other_aliases: Vec::new(), customise: None }
+}
+
+impl TenantBuilder {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.overrides.push((key.into(), value.into()));
+        self
+    }
+
+    /// Hostnames already on the tenant's distribution.
+    pub fn distribution_aliases(mut self, aliases: &[&str]) -> Self {
+        self.other_aliases = aliases.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// Changes the application before it serves (e.g. a faulty client).
+    pub fn customise(mut self, f: impl FnOnce(&mut App) + Send + 'static) -> Self {
+        self.customise = Some(Box::new(f));
+        self
+    }
+
+    pub async fn start(self) -> Tenant {
+        let org = unique("org-");
+        let domain = format!("{}.example.com", unique("shop"));
+        let sdk = sdk_config(None).await;
+        let distribution_id = create_distribution(&sdk, &self.other_aliases).await;
+        let overrides: Vec<(&str, &str)> = self.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut app = App::new(config(&overrides), &sdk).unwrap();
+        app.store
+            .set_org_distribution(&TenantId::parse("org", &org).unwrap(), &distribution_id)
+            .await
+            .unwrap();
+        if let Some(f) = self.customise {
+            f(&mut app);
+        }
+        let app = Arc::new(app);
+        Tenant { base: serve(app.clone()).await, app, org, domain, distribution_id }
+    }
+}
+
+/// Serves `app` on a random local port; answers its base URL.
+pub async fn serve(app: Arc<App>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(custom_domains::local::serve(app, listener));
+    format!("http://{addr}")
+}
+
+pub async fn create_distribution(sdk: &aws_config::SdkConfig, aliases: &[String]) -> String {
+    let cloudfront = aws_sdk_cloudfront::Client::new(sdk);
+    let mut config = DistributionConfig::builder()
+        .caller_reference(unique("ref-"))
+        .comment("test distribution")
+        .enabled(true)
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(
+                    Origin::builder()
+                        .id("platform")
+                        .domain_name("app.platform.example")
+                        .custom_origin_config(
+                            CustomOriginConfig::builder()
+                                .http_port(80)
+                                .https_port(443)
+                                .origin_protocol_policy(OriginProtocolPolicy::HttpsOnly)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("platform")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .build()
+                .unwrap(),
+        );
+    if !aliases.is_empty() {
+        config = config.aliases(
+            Aliases::builder().quantity(aliases.len() as i32).set_items(Some(aliases.to_vec())).build().unwrap(),
+        );
+    }
+    let out = cloudfront.create_distribution().distribution_config(config.build().unwrap()).send().await.unwrap();
+    out.distribution.unwrap().id
+}
+
+impl Tenant {
+    pub fn start_url(&self) -> String {
+        format!("{}/api/domain/start-certificate/{}", self.base, self.org)
+    }
+
+    pub fn complete_url(&self) -> String {
+        format!("{}/api/domain/complete-certificate/{}", self.base, self.org)
+    }
+
+    pub fn body(&self) -> String {
+        serde_json::json!({ "domain": self.domain }).to_string()
+    }
+
+    pub async fn start(&self) -> (u16, Value) {
+        post(&self.start_url(), &self.body()).await
+    }
+
+    pub async fn complete(&self) -> (u16, Value) {
+        post(&self.complete_url(), &self.body()).await
+    }
+
+    /// Publishes the TXT record the start answer asked for, as the tenant would.
+    pub async fn publish(&self, start: &Value) {
+        set_txt(start["txt_record_name"].as_str().unwrap(), start["txt_record_value"].as_str().unwrap()).await;
+    }
+
+    /// Calls complete until it stops answering 202; answers the last answer
+    /// and how many calls it took.
+    pub async fn complete_until_done(&self) -> ((u16, Value), usize) {
+        for calls in 1..=50 {
+            let answer = self.complete().await;
+            if answer.0 != 202 {
+                return (answer, calls);
+            }
+        }
+        panic!("complete-certificate still in progress after 50 calls");
+    }
+
+    pub fn sdk_region(&self) -> String {
+        stack().var("AWS_REGION")
+    }
+}
+
+pub async fn post(url: &str, body: &str) -> (u16, Value) {
+    request("POST", url, body, Some("application/json")).await
+}
+
+pub async fn request(method: &str, url: &str, body: &str, content_type: Option<&str>) -> (u16, Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = hyper::Request::builder().method(method).uri(url);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let rsp = client.request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap()).await.unwrap();
+    let status = rsp.status().as_u16();
+    let is_json = rsp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap_or_default().starts_with("application/json"));
+    let bytes = rsp.into_body().collect().await.unwrap().to_bytes();
+    assert!(is_json, "every answer is JSON; got {status} {:?}", String::from_utf8_lossy(&bytes));
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+async fn challtestsrv(path: &str, body: Value) {
+    let url = format!("{}{path}", stack().var("CHALLTESTSRV_URL"));
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = hyper::Request::post(url).body(Full::new(Bytes::from(body.to_string()))).unwrap();
+    let rsp = client.request(req).await.unwrap();
+    assert!(rsp.status().is_success(), "challtestsrv {path}: {}", rsp.status());
+}
+
+/// Replaces the TXT records at `name` with `value` in the test DNS server.
+pub async fn set_txt(name: &str, value: &str) {
+    let host = format!("{}.", name.trim_end_matches('.'));
+    challtestsrv("/clear-txt", serde_json::json!({ "host": host })).await;
+    challtestsrv("/set-txt", serde_json::json!({ "host": host, "value": value })).await;
+}
+
+pub async fn clear_txt(name: &str) {
+    let host = format!("{}.", name.trim_end_matches('.'));
+    challtestsrv("/clear-txt", serde_json::json!({ "host": host })).await;
+}
+
+/// GETs a URL of Pebble's management interface (HTTPS with the local CA).
+pub async fn pebble_management(path: &str) -> String {
+    use rustls_pki_types::pem::PemObject;
+    let s = stack();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(s.var("ACME_CA_BUNDLE")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().build();
+    let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(https);
+    let url = format!("{}{path}", s.var("PEBBLE_MANAGEMENT_URL"));
+    let rsp = client.get(url.parse().unwrap()).await.unwrap();
+    assert!(rsp.status().is_success(), "{url}: {}", rsp.status());
+    String::from_utf8(rsp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+/// What a [`FaultProxy`] does to a request it matches.
+#[derive(Clone, Copy)]
+pub enum Fault {
+    /// Answer this instead of forwarding.
+    Answer { status: u16, content_type: &'static str, body: &'static str },
+    /// Forward (so the change happens), then answer this status instead of
+    /// the real answer: a lost response.
+    ForwardThenFail { status: u16 },
+}
+
+/// An HTTP proxy in front of the local AWS that injects one fault into the
+/// first request matching a rule, for failures moto cannot produce.
+pub struct FaultProxy {
+    pub url: String,
+    matched: Arc<AtomicU32>,
+}
+
+impl FaultProxy {
+    pub async fn start(
+        rule: fn(&hyper::http::request::Parts) -> bool,
+        fault: Fault,
+    ) -> FaultProxy {
+        let upstream = stack().var("AWS_ENDPOINT_URL");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let matched = Arc::new(AtomicU32::new(0));
+        let counter = matched.clone();
+        tokio::spawn(async move {
+            let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (client, upstream, counter) = (client.clone(), upstream.clone(), counter.clone());
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (client, upstream, counter) = (client.clone(), upstream.clone(), counter.clone());
+                    async move {
+                        let (mut parts, body) = req.into_parts();
+                        let body = body.collect().await.unwrap().to_bytes();
+                        let first = rule(&parts) && counter.fetch_add(1, Ordering::SeqCst) == 0;
+                        if let (true, Fault::Answer { status, content_type, body }) = (first, fault) {
+                            return Ok::<_, hyper::Error>(
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .header("content-type", content_type)
+                                    .body(Full::new(Bytes::from(body)))
+                                    .unwrap(),
+                            );
+                        }
+                        parts.uri = format!("{upstream}{}", parts.uri.path_and_query().unwrap()).parse().unwrap();
+                        let rsp = client.request(hyper::Request::from_parts(parts, Full::new(body))).await.unwrap();
+                        let (parts, body) = rsp.into_parts();
+                        let body = body.collect().await.unwrap().to_bytes();
+                        if let (true, Fault::ForwardThenFail { status }) = (first, fault) {
+                            return Ok(hyper::Response::builder()
+                                .status(status)
+                                .header("content-type", "application/x-amz-json-1.1")
+                                .body(Full::new(Bytes::from("{\"__type\":\"InternalFailure\"}")))
+                                .unwrap());
+                        }
+                        Ok(hyper::Response::from_parts(parts, Full::new(body)))
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FaultProxy { url, matched }
+    }
+
+    /// How many requests matched the rule so far.
+    pub fn matched(&self) -> u32 {
+        self.matched.load(Ordering::SeqCst)
+    }
+}
