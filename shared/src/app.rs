@@ -50,7 +50,10 @@ impl App {
             .region(aws_config::Region::new(CLOUDFRONT_CERTIFICATE_REGION))
             .build();
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
+            store: Store::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                config.table_name.clone(),
+            ),
             sealer: Sealer::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone()),
             acme: AcmeServer::new(
                 config.acme_directory_url.clone(),

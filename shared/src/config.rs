@@ -56,17 +56,27 @@ impl Config {
 
     /// Reads configuration through `lookup`, so tests can supply their own values.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let required = |name: &'static str| {
-            get(name).ok_or(ConfigError { variable: name, problem: "is not set".into() })
+            get(name).ok_or(ConfigError {
+                variable: name,
+                problem: "is not set".into(),
+            })
         };
         let millis = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
             match get(name) {
                 None => Ok(Duration::from_millis(default)),
-                Some(v) => v.parse::<u64>().map(Duration::from_millis).map_err(|_| ConfigError {
-                    variable: name,
-                    problem: format!("expected a whole number of milliseconds, got {v:?}"),
-                }),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map(Duration::from_millis)
+                    .map_err(|_| ConfigError {
+                        variable: name,
+                        problem: format!("expected a whole number of milliseconds, got {v:?}"),
+                    }),
             }
         };
         let resolvers = match get("DNS_PRECHECK_RESOLVERS") {
@@ -102,7 +112,10 @@ fn parse_resolvers(list: &str) -> Result<Vec<SocketAddr>, String> {
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse::<SocketAddr>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .or_else(|_| {
+                    s.parse::<std::net::IpAddr>()
+                        .map(|ip| SocketAddr::new(ip, 53))
+                })
                 .map_err(|_| format!("{s:?} is not an ip:port"))
         })
         .collect();
@@ -118,13 +131,18 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
-    const BASE: [(&str, &str); 3] =
-        [("AWS_REGION", "eu-west-1"), ("DYNAMODB_TABLE", "t"), ("KMS_KEY_ID", "k")];
+    const BASE: [(&str, &str); 3] = [
+        ("AWS_REGION", "eu-west-1"),
+        ("DYNAMODB_TABLE", "t"),
+        ("KMS_KEY_ID", "k"),
+    ];
 
     #[test]
     fn defaults_apply() {

@@ -69,15 +69,24 @@ pub enum Error {
 
 impl Error {
     pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Validation { code, message: message.into() }
+        Error::Validation {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Conflict { code, message: message.into() }
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn upstream(service: Service, source: impl Into<Source>) -> Self {
-        Error::Upstream { service, source: source.into() }
+        Error::Upstream {
+            service,
+            source: source.into(),
+        }
     }
 
     /// The HTTP status this error answers with.

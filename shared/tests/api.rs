@@ -18,7 +18,9 @@ use support::*;
 async fn acm_us_east_1() -> aws_sdk_acm::Client {
     let sdk = sdk_config(None).await;
     aws_sdk_acm::Client::from_conf(
-        aws_sdk_acm::config::Builder::from(&sdk).region(aws_config::Region::new("us-east-1")).build(),
+        aws_sdk_acm::config::Builder::from(&sdk)
+            .region(aws_config::Region::new("us-east-1"))
+            .build(),
     )
 }
 
@@ -27,7 +29,12 @@ async fn cloudfront() -> aws_sdk_cloudfront::Client {
 }
 
 async fn stored(t: &Tenant) -> custom_domains::domain::AcmeOrder {
-    t.app.store.load_order(&DomainName::parse(&t.domain).unwrap()).await.unwrap().unwrap()
+    t.app
+        .store
+        .load_order(&DomainName::parse(&t.domain).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// The certificate ARNs ACM holds for a hostname.
@@ -47,8 +54,9 @@ async fn acm_certificates_for(domain: &str) -> Vec<String> {
 /// Verifies that `chain_pem` (leaf first) chains to one of Pebble's roots
 /// and is valid for `domain`.
 async fn assert_chains_to_pebble(chain_pem: &str, domain: &str) {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(chain_pem.as_bytes()).map(|c| c.unwrap()).collect();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .map(|c| c.unwrap())
+        .collect();
     let root_pem = pebble_management("/roots/0").await;
     let root = CertificateDer::from_pem_slice(root_pem.as_bytes()).unwrap();
     let anchors = [webpki::anchor_from_trusted_cert(&root).unwrap()];
@@ -64,7 +72,8 @@ async fn assert_chains_to_pebble(chain_pem: &str, domain: &str) {
     )
     .expect("the certificate chains to Pebble's root");
     let name = rustls_pki_types::ServerName::try_from(domain).unwrap();
-    leaf.verify_is_valid_for_subject_name(&name).expect("the certificate covers the domain");
+    leaf.verify_is_valid_for_subject_name(&name)
+        .expect("the certificate covers the domain");
 }
 
 #[tokio::test]
@@ -76,9 +85,21 @@ async fn dns01_issues_imports_and_attaches_end_to_end() {
     assert_eq!(start["domain"], t.domain.as_str());
     assert_eq!(start["status"], "pending");
     assert_eq!(start["proxy_status"], "PENDING_VALIDATION");
-    assert_eq!(start["txt_record_name"], format!("_acme-challenge.{}", t.domain));
-    for field in ["txt_record_value", "order_url", "authorization_url", "challenge_url", "finalize_url"] {
-        assert!(start[field].as_str().is_some_and(|v| !v.is_empty()), "{field} missing: {start}");
+    assert_eq!(
+        start["txt_record_name"],
+        format!("_acme-challenge.{}", t.domain)
+    );
+    for field in [
+        "txt_record_value",
+        "order_url",
+        "authorization_url",
+        "challenge_url",
+        "finalize_url",
+    ] {
+        assert!(
+            start[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field} missing: {start}"
+        );
     }
 
     t.publish(&start).await;
@@ -90,36 +111,79 @@ async fn dns01_issues_imports_and_attaches_end_to_end() {
 
     // ACM in us-east-1 holds a certificate for the domain that chains to Pebble.
     let acm = acm_us_east_1().await;
-    let described = acm.describe_certificate().certificate_arn(&arn).send().await.unwrap();
-    assert_eq!(described.certificate().unwrap().domain_name(), Some(t.domain.as_str()));
-    let got = acm.get_certificate().certificate_arn(&arn).send().await.unwrap();
-    let chain = format!("{}\n{}", got.certificate().unwrap(), got.certificate_chain().unwrap_or_default());
+    let described = acm
+        .describe_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.certificate().unwrap().domain_name(),
+        Some(t.domain.as_str())
+    );
+    let got = acm
+        .get_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let chain = format!(
+        "{}\n{}",
+        got.certificate().unwrap(),
+        got.certificate_chain().unwrap_or_default()
+    );
     assert_chains_to_pebble(&chain, &t.domain).await;
 
     // The distribution serves the domain with that certificate.
     let cf = cloudfront().await;
-    let config = cf.get_distribution_config().id(&t.distribution_id).send().await.unwrap();
+    let config = cf
+        .get_distribution_config()
+        .id(&t.distribution_id)
+        .send()
+        .await
+        .unwrap();
     let etag = config.e_tag().unwrap().to_owned();
     let dc = config.distribution_config().unwrap();
-    assert_eq!(dc.aliases().unwrap().items(), [t.domain.clone()]);
+    assert_eq!(
+        dc.aliases().unwrap().items(),
+        std::slice::from_ref(&t.domain)
+    );
     let viewer = dc.viewer_certificate().unwrap();
     assert_eq!(viewer.acm_certificate_arn(), Some(arn.as_str()));
-    assert_eq!(viewer.ssl_support_method().map(|m| m.as_str()), Some("sni-only"));
+    assert_eq!(
+        viewer.ssl_support_method().map(|m| m.as_str()),
+        Some("sni-only")
+    );
 
     // DynamoDB says SSL_VALIDATED, and holds no private key in plain text.
     let order = stored(&t).await;
     assert_eq!(order.stage, Stage::Attached);
     assert_eq!(order.stage.proxy_status(), "SSL_VALIDATED");
-    let raw = format!("{:?}", custom_domains::adapters::dynamodb::to_item(&order).unwrap());
-    assert!(!raw.contains("PRIVATE KEY"), "a private key is stored in plain text");
+    let raw = format!(
+        "{:?}",
+        custom_domains::adapters::dynamodb::to_item(&order).unwrap()
+    );
+    assert!(
+        !raw.contains("PRIVATE KEY"),
+        "a private key is stored in plain text"
+    );
 
     // Repeating complete answers the same success and changes nothing.
     let (status, again) = t.complete().await;
     assert_eq!(status, 200);
     assert_eq!(again["certificate_arn"], arn.as_str());
     assert_eq!(acm_certificates_for(&t.domain).await, vec![arn.clone()]);
-    let after = cf.get_distribution_config().id(&t.distribution_id).send().await.unwrap();
-    assert_eq!(after.e_tag(), Some(etag.as_str()), "the distribution was written again");
+    let after = cf
+        .get_distribution_config()
+        .id(&t.distribution_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.e_tag(),
+        Some(etag.as_str()),
+        "the distribution was written again"
+    );
     assert_eq!(stored(&t).await.version, order.version);
 
     // Starting again after success places no new order.
@@ -136,7 +200,13 @@ async fn start_reuses_the_pending_order_and_refuses_other_tenants() {
     let (_, first) = t.start().await;
     let (status, second) = t.start().await;
     assert_eq!(status, 200);
-    for field in ["order_url", "txt_record_value", "challenge_url", "authorization_url", "finalize_url"] {
+    for field in [
+        "order_url",
+        "txt_record_value",
+        "challenge_url",
+        "authorization_url",
+        "finalize_url",
+    ] {
         assert_eq!(first[field], second[field], "{field} changed");
     }
     let version = stored(&t).await.version;
@@ -149,7 +219,11 @@ async fn start_reuses_the_pending_order_and_refuses_other_tenants() {
     let (status, err) = post(&url, &t.body()).await;
     assert_eq!(status, 409, "{err}");
     assert_eq!(err["code"], "domain_taken");
-    let url = format!("{}/api/domain/complete-certificate/{}", t.base, unique("org-"));
+    let url = format!(
+        "{}/api/domain/complete-certificate/{}",
+        t.base,
+        unique("org-")
+    );
     let (status, err) = post(&url, &t.body()).await;
     assert_eq!(status, 404, "{err}");
 }
@@ -204,10 +278,21 @@ async fn an_interrupted_complete_resumes_without_a_second_order() {
         assert!(seen.len() < 50, "no progress: {seen:?}");
     };
     assert_eq!(last.0, 200, "{}", last.1);
-    for stage in ["VALIDATING", "ISSUING", "CERTIFICATE_ISSUED", "CERTIFICATE_IMPORTED"] {
-        assert!(seen.iter().any(|s| s == stage), "never reported {stage}: {seen:?}");
+    for stage in [
+        "VALIDATING",
+        "ISSUING",
+        "CERTIFICATE_ISSUED",
+        "CERTIFICATE_IMPORTED",
+    ] {
+        assert!(
+            seen.iter().any(|s| s == stage),
+            "never reported {stage}: {seen:?}"
+        );
     }
-    assert_eq!(stored(&t).await.order_url, start["order_url"].as_str().unwrap());
+    assert_eq!(
+        stored(&t).await.order_url,
+        start["order_url"].as_str().unwrap()
+    );
     assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
 }
 
@@ -226,7 +311,10 @@ async fn an_issued_certificate_survives_an_acm_outage() {
     let ((status, err), _) = t.complete_until_done().await;
     assert_eq!(status, 502, "{err}");
     assert_eq!(err["code"], "upstream_unavailable");
-    assert!(!err["message"].as_str().unwrap().contains("127.0.0.1"), "internal detail leaked: {err}");
+    assert!(
+        !err["message"].as_str().unwrap().contains("127.0.0.1"),
+        "internal detail leaked: {err}"
+    );
     let order = stored(&t).await;
     assert_eq!(order.stage, Stage::Issued);
     assert!(order.certificate.is_some());
@@ -234,8 +322,11 @@ async fn an_issued_certificate_survives_an_acm_outage() {
     // A healthy instance picks up from there with the same order.
     let healthy = Arc::new(App::new(config(&[]), &sdk_config(None).await).unwrap());
     let base = serve(healthy).await;
-    let (status, done) =
-        post(&format!("{base}/api/domain/complete-certificate/{}", t.org), &t.body()).await;
+    let (status, done) = post(
+        &format!("{base}/api/domain/complete-certificate/{}", t.org),
+        &t.body(),
+    )
+    .await;
     assert_eq!(status, 200, "{done}");
     let order = stored(&t).await;
     assert_eq!(order.order_url, start["order_url"].as_str().unwrap());
@@ -248,7 +339,11 @@ async fn an_issued_certificate_survives_an_acm_outage() {
 #[tokio::test]
 async fn a_lost_import_answer_does_not_import_twice() {
     let proxy = FaultProxy::start(
-        |req| req.headers.get("x-amz-target").is_some_and(|t| t == "CertificateManager.ImportCertificate"),
+        |req| {
+            req.headers
+                .get("x-amz-target")
+                .is_some_and(|t| t == "CertificateManager.ImportCertificate")
+        },
         Fault::ForwardThenFail { status: 500 },
     )
     .await;
@@ -267,11 +362,23 @@ async fn a_lost_import_answer_does_not_import_twice() {
     t.publish(&start).await;
     let ((status, err), _) = t.complete_until_done().await;
     assert_eq!(status, 502, "{err}");
-    assert_eq!(proxy.matched(), 1, "a failed import must not be retried blindly");
-    assert_eq!(acm_certificates_for(&t.domain).await.len(), 1, "the import did reach ACM");
+    assert_eq!(
+        proxy.matched(),
+        1,
+        "a failed import must not be retried blindly"
+    );
+    assert_eq!(
+        acm_certificates_for(&t.domain).await.len(),
+        1,
+        "the import did reach ACM"
+    );
     let ((status, done), _) = t.complete_until_done().await;
     assert_eq!(status, 200, "{done}");
-    assert_eq!(proxy.matched(), 1, "the retry found the imported certificate instead of importing");
+    assert_eq!(
+        proxy.matched(),
+        1,
+        "the retry found the imported certificate instead of importing"
+    );
     let arns = acm_certificates_for(&t.domain).await;
     assert_eq!(arns.len(), 1);
     assert_eq!(done["certificate_arn"], arns[0].as_str());
@@ -279,20 +386,39 @@ async fn a_lost_import_answer_does_not_import_twice() {
 
 #[tokio::test]
 async fn a_distribution_serving_other_hostnames_is_refused() {
-    let t = tenant().distribution_aliases(&["other-tenant.example.net"]).start().await;
+    let t = tenant()
+        .distribution_aliases(&["other-tenant.example.net"])
+        .start()
+        .await;
     let (_, start) = t.start().await;
     t.publish(&start).await;
     let ((status, err), _) = t.complete_until_done().await;
     assert_eq!(status, 409, "{err}");
     assert_eq!(err["code"], "distribution_has_other_hostnames");
-    assert!(err["message"].as_str().unwrap().contains("other-tenant.example.net"));
-    assert_eq!(stored(&t).await.stage, Stage::Imported, "the certificate is kept for a later attach");
+    assert!(err["message"]
+        .as_str()
+        .unwrap()
+        .contains("other-tenant.example.net"));
+    assert_eq!(
+        stored(&t).await.stage,
+        Stage::Imported,
+        "the certificate is kept for a later attach"
+    );
     let cf = cloudfront().await;
-    let config = cf.get_distribution_config().id(&t.distribution_id).send().await.unwrap();
+    let config = cf
+        .get_distribution_config()
+        .id(&t.distribution_id)
+        .send()
+        .await
+        .unwrap();
     let dc = config.distribution_config().unwrap();
-    assert_eq!(dc.aliases().unwrap().items(), ["other-tenant.example.net".to_string()]);
+    assert_eq!(
+        dc.aliases().unwrap().items(),
+        ["other-tenant.example.net".to_string()]
+    );
     assert_ne!(
-        dc.viewer_certificate().and_then(|v| v.acm_certificate_arn()),
+        dc.viewer_certificate()
+            .and_then(|v| v.acm_certificate_arn()),
         stored(&t).await.certificate_arn.as_deref()
     );
 }
@@ -309,7 +435,11 @@ async fn a_concurrent_distribution_change_is_retried() {
         <RequestId>test</RequestId></ErrorResponse>";
     let proxy = FaultProxy::start(
         |req| req.method == hyper::Method::PUT && req.uri.path().ends_with("/config"),
-        Fault::Answer { status: 412, content_type: "text/xml", body: xml },
+        Fault::Answer {
+            status: 412,
+            content_type: "text/xml",
+            body: xml,
+        },
     )
     .await;
     let via_proxy = sdk_config(Some(&proxy.url)).await;
@@ -323,10 +453,27 @@ async fn a_concurrent_distribution_change_is_retried() {
     t.publish(&start).await;
     let ((status, done), _) = t.complete_until_done().await;
     assert_eq!(status, 200, "{done}");
-    assert_eq!(proxy.matched(), 2, "one refused update, one that went through");
+    assert_eq!(
+        proxy.matched(),
+        2,
+        "one refused update, one that went through"
+    );
     let cf = cloudfront().await;
-    let config = cf.get_distribution_config().id(&t.distribution_id).send().await.unwrap();
-    assert_eq!(config.distribution_config().unwrap().aliases().unwrap().items(), [t.domain.clone()]);
+    let config = cf
+        .get_distribution_config()
+        .id(&t.distribution_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        config
+            .distribution_config()
+            .unwrap()
+            .aliases()
+            .unwrap()
+            .items(),
+        std::slice::from_ref(&t.domain)
+    );
 }
 
 #[tokio::test]
@@ -336,29 +483,95 @@ async fn bad_requests_get_a_json_400_and_change_nothing() {
     let long = format!("{}.com", "a".repeat(300));
     let huge = format!("{{\"domain\": \"{}\"}}", "a".repeat(20_000));
     let cases: Vec<(&str, String, Option<&str>, &str)> = vec![
-        ("not JSON", "{".into(), Some("application/json"), "invalid_json"),
-        ("empty body", "".into(), Some("application/json"), "invalid_json"),
-        ("no domain", "{}".into(), Some("application/json"), "invalid_json"),
-        ("domain not a string", "{\"domain\": 5}".into(), Some("application/json"), "invalid_json"),
-        ("unknown field", format!("{{\"domain\": \"{}\", \"x\": 1}}", t.domain), Some("application/json"), "invalid_json"),
-        ("wrong content type", t.body(), Some("text/plain"), "unsupported_media_type"),
-        ("IP address", "{\"domain\": \"192.0.2.1\"}".into(), Some("application/json"), "invalid_domain"),
-        ("wildcard", "{\"domain\": \"*.example.com\"}".into(), Some("application/json"), "invalid_domain"),
-        ("one label", "{\"domain\": \"localhost\"}".into(), Some("application/json"), "invalid_domain"),
-        ("too long", format!("{{\"domain\": \"{long}\"}}"), Some("application/json"), "invalid_domain"),
-        ("underscore", "{\"domain\": \"a_b.example.com\"}".into(), Some("application/json"), "invalid_domain"),
-        ("oversized body", huge, Some("application/json"), "body_too_large"),
+        (
+            "not JSON",
+            "{".into(),
+            Some("application/json"),
+            "invalid_json",
+        ),
+        (
+            "empty body",
+            "".into(),
+            Some("application/json"),
+            "invalid_json",
+        ),
+        (
+            "no domain",
+            "{}".into(),
+            Some("application/json"),
+            "invalid_json",
+        ),
+        (
+            "domain not a string",
+            "{\"domain\": 5}".into(),
+            Some("application/json"),
+            "invalid_json",
+        ),
+        (
+            "unknown field",
+            format!("{{\"domain\": \"{}\", \"x\": 1}}", t.domain),
+            Some("application/json"),
+            "invalid_json",
+        ),
+        (
+            "wrong content type",
+            t.body(),
+            Some("text/plain"),
+            "unsupported_media_type",
+        ),
+        (
+            "IP address",
+            "{\"domain\": \"192.0.2.1\"}".into(),
+            Some("application/json"),
+            "invalid_domain",
+        ),
+        (
+            "wildcard",
+            "{\"domain\": \"*.example.com\"}".into(),
+            Some("application/json"),
+            "invalid_domain",
+        ),
+        (
+            "one label",
+            "{\"domain\": \"localhost\"}".into(),
+            Some("application/json"),
+            "invalid_domain",
+        ),
+        (
+            "too long",
+            format!("{{\"domain\": \"{long}\"}}"),
+            Some("application/json"),
+            "invalid_domain",
+        ),
+        (
+            "underscore",
+            "{\"domain\": \"a_b.example.com\"}".into(),
+            Some("application/json"),
+            "invalid_domain",
+        ),
+        (
+            "oversized body",
+            huge,
+            Some("application/json"),
+            "body_too_large",
+        ),
     ];
     for (what, body, ct, code) in cases {
         let (status, err) = request("POST", &start, &body, ct).await;
         assert_eq!(status, 400, "{what}: {err}");
         assert_eq!(err["status"], "error", "{what}");
         assert_eq!(err["code"], code, "{what}: {err}");
-        assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
+        assert!(
+            err["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
     }
     let bad_org = format!("{}/api/domain/start-certificate/bad%20org", t.base);
     let (status, err) = post(&bad_org, &t.body()).await;
-    assert_eq!((status, err["code"].as_str()), (400, Some("invalid_tenant")));
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (400, Some("invalid_tenant"))
+    );
     let (status, err) = post(&format!("{}/api/domain/nope", t.base), "{}").await;
     assert_eq!((status, err["code"].as_str()), (404, Some("not_found")));
     let (status, err) = t.complete().await;

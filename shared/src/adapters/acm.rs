@@ -75,7 +75,11 @@ impl Certificates {
     /// Finds an imported certificate for `domain` whose leaf is `leaf_pem`:
     /// the one a lost import answer left behind. Compares the certificates
     /// themselves, since ACM's serial format differs between implementations.
-    pub async fn find_imported(&self, domain: &DomainName, leaf_pem: &str) -> Result<Option<String>, Error> {
+    pub async fn find_imported(
+        &self,
+        domain: &DomainName,
+        leaf_pem: &str,
+    ) -> Result<Option<String>, Error> {
         let want = pem_der(leaf_pem);
         let mut pages = self
             .client
@@ -93,11 +97,15 @@ impl Certificates {
         while let Some(summary) = pages.next().await {
             let summary = summary.map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
             if summary.domain_name() != Some(domain.as_str())
-                || summary.r#type().is_some_and(|t| *t != CertificateType::Imported)
+                || summary
+                    .r#type()
+                    .is_some_and(|t| *t != CertificateType::Imported)
             {
                 continue;
             }
-            let Some(arn) = summary.certificate_arn() else { continue };
+            let Some(arn) = summary.certificate_arn() else {
+                continue;
+            };
             let got = self
                 .client
                 .get_certificate()
@@ -127,5 +135,7 @@ impl Certificates {
 
 fn pem_der(pem: &str) -> Option<Vec<u8>> {
     use rustls_pki_types::pem::PemObject;
-    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).ok().map(|c| c.to_vec())
+    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .ok()
+        .map(|c| c.to_vec())
 }

@@ -35,7 +35,9 @@ pub struct AcmeServer {
 
 impl std::fmt::Debug for AcmeServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AcmeServer").field("directory_url", &self.directory_url).finish()
+        f.debug_struct("AcmeServer")
+            .field("directory_url", &self.directory_url)
+            .finish()
     }
 }
 
@@ -68,7 +70,8 @@ impl AcmeServer {
             let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
                 .map_err(|e| Error::Internal(format!("ACME_CA_BUNDLE {path}: {e}")))?;
             for cert in certs {
-                let cert = cert.map_err(|e| Error::Internal(format!("ACME_CA_BUNDLE {path}: {e}")))?;
+                let cert =
+                    cert.map_err(|e| Error::Internal(format!("ACME_CA_BUNDLE {path}: {e}")))?;
                 roots
                     .add(cert)
                     .map_err(|e| Error::Internal(format!("ACME_CA_BUNDLE {path}: {e}")))?;
@@ -96,7 +99,11 @@ impl AcmeServer {
                     .build::<_, BodyWrapper<bytes::Bytes>>(https),
             )
         });
-        Ok(Self { directory_url, contact: contact_email, http })
+        Ok(Self {
+            directory_url,
+            contact: contact_email,
+            http,
+        })
     }
 
     /// Restores an account from stored credentials (fetches the directory).
@@ -142,12 +149,17 @@ pub fn is_account_gone(e: &Error) -> bool {
 pub async fn new_order(account: &Account, domain: &DomainName) -> Result<OrderView, Error> {
     let identifiers = [Identifier::Dns(domain.to_string())];
     let mut order =
-        with_nonce_retry(|| async { account.new_order(&NewOrder::new(&identifiers)).await }).await?;
+        with_nonce_retry(|| async { account.new_order(&NewOrder::new(&identifiers)).await })
+            .await?;
     view(&mut order, domain).await
 }
 
 /// Reads an existing order; `None` when the CA no longer has it.
-pub async fn read_order(account: &Account, url: &str, domain: &DomainName) -> Result<Option<OrderView>, Error> {
+pub async fn read_order(
+    account: &Account,
+    url: &str,
+    domain: &DomainName,
+) -> Result<Option<OrderView>, Error> {
     let order = with_nonce_retry_raw(|| account.order(url.to_owned())).await;
     let mut order = match order {
         Ok(o) => o,
@@ -178,7 +190,10 @@ async fn view(order: &mut Order, domain: &DomainName) -> Result<OrderView, Error
         }
     }
     let challenge = challenge.ok_or_else(|| {
-        Error::upstream(Service::Acme, "the CA offered no dns-01 challenge for this name")
+        Error::upstream(
+            Service::Acme,
+            "the CA offered no dns-01 challenge for this name",
+        )
     })?;
     Ok(OrderView {
         url: order.url().to_owned(),
@@ -245,7 +260,10 @@ pub async fn finalize(account: &Account, order_url: &str, csr_der: &[u8]) -> Res
 }
 
 /// Downloads the certificate chain of a valid order (None while processing).
-pub async fn download_certificate(account: &Account, order_url: &str) -> Result<Option<String>, Error> {
+pub async fn download_certificate(
+    account: &Account,
+    order_url: &str,
+) -> Result<Option<String>, Error> {
     with_nonce_retry(|| async {
         let mut order = account.order(order_url.to_owned()).await?;
         order.certificate().await
@@ -292,8 +310,15 @@ fn map_error(e: instant_acme::Error) -> Error {
                 "unauthorized",
             ];
             if let Some(k) = refused.iter().find(|k| kind.ends_with(*k)) {
-                let code = if *k == "rateLimited" { "acme_rate_limited" } else { "acme_refused" };
-                return Error::Rejected { code, message: format!("the certificate authority refused: {p}") };
+                let code = if *k == "rateLimited" {
+                    "acme_rate_limited"
+                } else {
+                    "acme_refused"
+                };
+                return Error::Rejected {
+                    code,
+                    message: format!("the certificate authority refused: {p}"),
+                };
             }
             Error::upstream(Service::Acme, e)
         }

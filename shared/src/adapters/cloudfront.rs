@@ -5,7 +5,9 @@
 //! guarded by its ETag (`IfMatch`); a concurrent writer makes CloudFront
 //! answer `PreconditionFailed`, and the attach starts over from a fresh read.
 
-use aws_sdk_cloudfront::types::{Aliases, MinimumProtocolVersion, SslSupportMethod, ViewerCertificate};
+use aws_sdk_cloudfront::types::{
+    Aliases, MinimumProtocolVersion, SslSupportMethod, ViewerCertificate,
+};
 
 use crate::domain::DomainName;
 use crate::error::{Error, Service};
@@ -60,13 +62,24 @@ impl Distributions {
                     _ => upstream(aws_sdk_cloudfront::Error::from(e)),
                 })?;
             let etag = current.e_tag.clone();
-            let mut config = current
-                .distribution_config
-                .ok_or_else(|| Error::upstream(Service::CloudFront, "GetDistributionConfig returned no config"))?;
-            let mut aliases: Vec<String> =
-                config.aliases.as_ref().and_then(|a| a.items.clone()).unwrap_or_default();
-            let current_arn = config.viewer_certificate.as_ref().and_then(|v| v.acm_certificate_arn.clone());
-            if aliases.iter().any(|a| a == domain.as_str()) && current_arn.as_deref() == Some(certificate_arn) {
+            let mut config = current.distribution_config.ok_or_else(|| {
+                Error::upstream(
+                    Service::CloudFront,
+                    "GetDistributionConfig returned no config",
+                )
+            })?;
+            let mut aliases: Vec<String> = config
+                .aliases
+                .as_ref()
+                .and_then(|a| a.items.clone())
+                .unwrap_or_default();
+            let current_arn = config
+                .viewer_certificate
+                .as_ref()
+                .and_then(|v| v.acm_certificate_arn.clone());
+            if aliases.iter().any(|a| a == domain.as_str())
+                && current_arn.as_deref() == Some(certificate_arn)
+            {
                 return Ok(Attached::AlreadyInPlace);
             }
             let uncovered: Vec<&String> = aliases
@@ -111,8 +124,15 @@ impl Distributions {
                 .await;
             match update {
                 Ok(_) => return Ok(Attached::Updated),
-                Err(e) if e.as_service_error().is_some_and(|se| se.is_precondition_failed()) => {
-                    tracing::info!(attempt, distribution_id, "distribution changed under us; reading it again");
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_precondition_failed()) =>
+                {
+                    tracing::info!(
+                        attempt,
+                        distribution_id,
+                        "distribution changed under us; reading it again"
+                    );
                 }
                 Err(e) => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
             }
@@ -129,7 +149,8 @@ fn covers(names: &[String], host: &str) -> bool {
     names.iter().any(|n| {
         n.eq_ignore_ascii_case(host)
             || n.strip_prefix("*.").is_some_and(|base| {
-                host.split_once('.').is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(base))
+                host.split_once('.')
+                    .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(base))
             })
     })
 }

@@ -38,7 +38,9 @@ pub struct DnsPrecheck {
 impl std::fmt::Debug for DnsPrecheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let addrs: Vec<_> = self.resolvers.iter().map(|(a, _)| a).collect();
-        f.debug_struct("DnsPrecheck").field("resolvers", &addrs).finish()
+        f.debug_struct("DnsPrecheck")
+            .field("resolvers", &addrs)
+            .finish()
     }
 }
 
@@ -67,7 +69,10 @@ impl DnsPrecheck {
     pub fn new(addrs: &[SocketAddr]) -> Self {
         let timeout = Duration::from_secs(2);
         Self {
-            resolvers: addrs.iter().map(|a| (*a, resolver(*a, true, timeout))).collect(),
+            resolvers: addrs
+                .iter()
+                .map(|a| (*a, resolver(*a, true, timeout)))
+                .collect(),
             timeout,
         }
     }
@@ -90,12 +95,16 @@ impl DnsPrecheck {
     /// The nameservers of the nearest enclosing zone that has NS records, with
     /// their addresses (at most four), found through the first resolver.
     async fn authoritative_servers(&self, fqdn: &str) -> Vec<(String, IpAddr)> {
-        let Some((_, r)) = self.resolvers.first() else { return Vec::new() };
+        let Some((_, r)) = self.resolvers.first() else {
+            return Vec::new();
+        };
         let labels: Vec<&str> = fqdn.trim_end_matches('.').split('.').collect();
         // From the name's parent up to (not including) the top-level domain.
         for start in 1..labels.len().saturating_sub(1) {
             let zone = format!("{}.", labels[start..].join("."));
-            let Ok(lookup) = r.lookup(zone.as_str(), RecordType::NS).await else { continue };
+            let Ok(lookup) = r.lookup(zone.as_str(), RecordType::NS).await else {
+                continue;
+            };
             let names: Vec<String> = lookup
                 .answers()
                 .iter()
@@ -130,16 +139,25 @@ async fn ask(r: &TokioResolver, fqdn: &str, source: String) -> TxtObservation {
                 .iter()
                 .filter_map(|rec| match &rec.data {
                     RData::TXT(txt) => Some(
-                        txt.txt_data.iter().map(|part| String::from_utf8_lossy(part)).collect::<String>(),
+                        txt.txt_data
+                            .iter()
+                            .map(|part| String::from_utf8_lossy(part))
+                            .collect::<String>(),
                     ),
                     _ => None,
                 })
                 .collect(),
             error: None,
         },
-        Err(e) if e.is_no_records_found() || e.is_nx_domain() => {
-            TxtObservation { source, values: Vec::new(), error: None }
-        }
-        Err(e) => TxtObservation { source, values: Vec::new(), error: Some(e.to_string()) },
+        Err(e) if e.is_no_records_found() || e.is_nx_domain() => TxtObservation {
+            source,
+            values: Vec::new(),
+            error: None,
+        },
+        Err(e) => TxtObservation {
+            source,
+            values: Vec::new(),
+            error: Some(e.to_string()),
+        },
     }
 }

@@ -82,18 +82,27 @@ impl Store {
         };
         match item.get("tenant_id") {
             Some(AttributeValue::S(t)) => TenantId::parse("tenant_id", t).map(Some),
-            _ => Err(Error::Internal(format!("owner record of {domain} has no tenant_id"))),
+            _ => Err(Error::Internal(format!(
+                "owner record of {domain} has no tenant_id"
+            ))),
         }
     }
 
     pub async fn load_order(&self, domain: &DomainName) -> Result<Option<AcmeOrder>, Error> {
-        self.get(domain_pk(domain), ACME_ORDER).await?.map(from_item).transpose()
+        self.get(domain_pk(domain), ACME_ORDER)
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     /// Writes a new order for a hostname, claiming the hostname for the order's
     /// tenant in the same transaction. `replacing` is the version of an order
     /// this one replaces (an invalid or expired one), `None` for a first order.
-    pub async fn insert_order(&self, order: &AcmeOrder, replacing: Option<u64>) -> Result<(), Error> {
+    pub async fn insert_order(
+        &self,
+        order: &AcmeOrder,
+        replacing: Option<u64>,
+    ) -> Result<(), Error> {
         let pk = domain_pk(&order.domain);
         let claim = Put::builder()
             .table_name(&self.table)
@@ -170,7 +179,9 @@ impl Store {
             Ok(_) => Ok(()),
             Err(e) => {
                 order.version = expected;
-                if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) {
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception())
+                {
                     Err(concurrent_writer())
                 } else {
                     Err(upstream(e))
@@ -189,7 +200,11 @@ impl Store {
     }
 
     /// Records the CloudFront distribution of an organisation.
-    pub async fn set_org_distribution(&self, org: &TenantId, distribution_id: &str) -> Result<(), Error> {
+    pub async fn set_org_distribution(
+        &self,
+        org: &TenantId,
+        distribution_id: &str,
+    ) -> Result<(), Error> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -237,7 +252,12 @@ impl Store {
         };
         match put.send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(upstream(e)),
         }
     }
@@ -272,7 +292,10 @@ fn to_attribute(value: serde_json::Value) -> AttributeValue {
         Value::String(s) => AttributeValue::S(s),
         Value::Array(a) => AttributeValue::L(a.into_iter().map(to_attribute).collect()),
         Value::Object(o) => AttributeValue::M(
-            o.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, to_attribute(v))).collect(),
+            o.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, to_attribute(v)))
+                .collect(),
         ),
     }
 }
@@ -298,11 +321,21 @@ fn from_attribute(value: AttributeValue) -> Result<serde_json::Value, Error> {
                 .map_err(|_| Error::Internal(format!("bad stored number {n}")))?,
         ),
         AttributeValue::S(s) => Value::String(s),
-        AttributeValue::L(l) => Value::Array(l.into_iter().map(from_attribute).collect::<Result<_, _>>()?),
-        AttributeValue::M(m) => Value::Object(
-            m.into_iter().map(|(k, v)| Ok((k, from_attribute(v)?))).collect::<Result<_, Error>>()?,
+        AttributeValue::L(l) => Value::Array(
+            l.into_iter()
+                .map(from_attribute)
+                .collect::<Result<_, _>>()?,
         ),
-        other => return Err(Error::Internal(format!("unexpected stored attribute {other:?}"))),
+        AttributeValue::M(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| Ok((k, from_attribute(v)?)))
+                .collect::<Result<_, Error>>()?,
+        ),
+        other => {
+            return Err(Error::Internal(format!(
+                "unexpected stored attribute {other:?}"
+            )))
+        }
     })
 }
 

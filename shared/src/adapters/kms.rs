@@ -23,7 +23,12 @@ impl Sealer {
     }
 
     /// Encrypts `plaintext`; answers base64 ciphertext.
-    pub async fn seal(&self, purpose: &str, subject: &str, plaintext: &[u8]) -> Result<String, Error> {
+    pub async fn seal(
+        &self,
+        purpose: &str,
+        subject: &str,
+        plaintext: &[u8],
+    ) -> Result<String, Error> {
         let out = self
             .client
             .encrypt()

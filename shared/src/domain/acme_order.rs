@@ -63,7 +63,10 @@ impl Stage {
 
     /// Whether the ACME order behind this stage may still be reused by `start`.
     pub fn order_in_flight(self) -> bool {
-        matches!(self, Stage::AwaitingDns | Stage::Validating | Stage::Finalizing)
+        matches!(
+            self,
+            Stage::AwaitingDns | Stage::Validating | Stage::Finalizing
+        )
     }
 
     /// Whether a certificate has been obtained.

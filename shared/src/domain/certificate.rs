@@ -32,14 +32,18 @@ pub fn split_chain(chain_pem: &str) -> Result<Chain<'_>, Error> {
         .find(END)
         .ok_or_else(|| Error::Internal("certificate chain has no PEM certificate".into()))?
         + END.len();
-    Ok(Chain { leaf_pem: &chain_pem[..end], intermediates_pem: chain_pem[end..].trim_start() })
+    Ok(Chain {
+        leaf_pem: &chain_pem[..end],
+        intermediates_pem: chain_pem[end..].trim_start(),
+    })
 }
 
 /// Reads the leaf of a PEM chain.
 pub fn inspect(chain_pem: &str) -> Result<CertificateFacts, Error> {
     let bad = |e: String| Error::Internal(format!("certificate does not parse: {e}"));
     let leaf = split_chain(chain_pem)?.leaf_pem;
-    let (_, pem) = x509_parser::pem::parse_x509_pem(leaf.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let (_, pem) =
+        x509_parser::pem::parse_x509_pem(leaf.as_bytes()).map_err(|e| bad(e.to_string()))?;
     let (_, cert) = X509Certificate::from_der(&pem.contents).map_err(|e| bad(e.to_string()))?;
     let fmt = |t: x509_parser::time::ASN1Time| {
         t.to_datetime()
@@ -55,7 +59,10 @@ pub fn inspect(chain_pem: &str) -> Result<CertificateFacts, Error> {
         }
     }
     Ok(CertificateFacts {
-        serial: cert.raw_serial_as_string().replace(':', "").to_ascii_lowercase(),
+        serial: cert
+            .raw_serial_as_string()
+            .replace(':', "")
+            .to_ascii_lowercase(),
         not_before: fmt(cert.validity().not_before)?,
         not_after: fmt(cert.validity().not_after)?,
         dns_names,
@@ -79,7 +86,8 @@ pub fn new_key_and_csr(domain: &DomainName) -> Result<(String, Vec<u8>), Error> 
 
 /// Whether `key_pem` is the private key of the certificate described by `facts`.
 pub fn key_matches(key_pem: &str, facts: &CertificateFacts) -> Result<bool, Error> {
-    let key = KeyPair::from_pem(key_pem).map_err(|e| Error::Internal(format!("stored key does not parse: {e}")))?;
+    let key = KeyPair::from_pem(key_pem)
+        .map_err(|e| Error::Internal(format!("stored key does not parse: {e}")))?;
     Ok(key.subject_public_key_info() == facts.public_key)
 }
 
@@ -93,10 +101,15 @@ mod tests {
         let (key_pem, csr) = new_key_and_csr(&domain).unwrap();
         assert!(!csr.is_empty());
         let key = KeyPair::from_pem(&key_pem).unwrap();
-        let cert = CertificateParams::new(vec![domain.to_string()]).unwrap().self_signed(&key).unwrap();
+        let cert = CertificateParams::new(vec![domain.to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
         let chain = format!("{}\n{}", cert.pem(), cert.pem());
         let split = split_chain(&chain).unwrap();
-        assert!(split.intermediates_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(split
+            .intermediates_pem
+            .starts_with("-----BEGIN CERTIFICATE-----"));
         let facts = inspect(&chain).unwrap();
         assert_eq!(facts.dns_names, vec!["shop.example.com".to_string()]);
         assert!(key_matches(&key_pem, &facts).unwrap());

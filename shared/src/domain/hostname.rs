@@ -20,7 +20,10 @@ pub struct DomainName(String);
 impl DomainName {
     pub fn parse(input: &str) -> Result<Self, Error> {
         let invalid = |why: &str| {
-            Error::validation("invalid_domain", format!("{:?} is not a valid hostname: {why}", truncate(input)))
+            Error::validation(
+                "invalid_domain",
+                format!("{:?} is not a valid hostname: {why}", truncate(input)),
+            )
         };
         let trimmed = input;
         if trimmed.is_empty() {
@@ -34,7 +37,11 @@ impl DomainName {
         }
         let without_dot = trimmed.strip_suffix('.').unwrap_or(trimmed);
         if without_dot.parse::<IpAddr>().is_ok()
-            || without_dot.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok()
+            || without_dot
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_ok()
         {
             return Err(invalid("IP addresses cannot have certificates issued here"));
         }
@@ -53,20 +60,28 @@ impl DomainName {
         }
         let labels: Vec<&str> = ascii.split('.').collect();
         if labels.len() < 2 {
-            return Err(invalid("it needs at least two labels, like shop.example.com"));
+            return Err(invalid(
+                "it needs at least two labels, like shop.example.com",
+            ));
         }
         for label in &labels {
             if label.is_empty() || label.len() > 63 {
                 return Err(invalid("each label must be 1 to 63 characters"));
             }
-            if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
                 return Err(invalid("labels may hold only letters, digits and hyphens"));
             }
             if label.starts_with('-') || label.ends_with('-') {
                 return Err(invalid("a label may not start or end with a hyphen"));
             }
         }
-        if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+        if labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(invalid("the top-level label cannot be numeric"));
         }
         Ok(Self(ascii))
@@ -133,9 +148,26 @@ mod tests {
         let long_label = format!("{}.com", "a".repeat(64));
         let long_name = format!("{}com", "abcdefghi.".repeat(26));
         for input in [
-            "", ".", "localhost", "*.example.com", "a..b.com", ".a.com", "-a.com", "a-.com",
-            "a_b.com", "1.2.3.4", "::1", "[::1]", "exa mple.com", "example.123",
-            long_label.as_str(), long_name.as_str(), "a/b.com", "a.com/", "evil.com\n", " shop.example.com",
+            "",
+            ".",
+            "localhost",
+            "*.example.com",
+            "a..b.com",
+            ".a.com",
+            "-a.com",
+            "a-.com",
+            "a_b.com",
+            "1.2.3.4",
+            "::1",
+            "[::1]",
+            "exa mple.com",
+            "example.123",
+            long_label.as_str(),
+            long_name.as_str(),
+            "a/b.com",
+            "a.com/",
+            "evil.com\n",
+            " shop.example.com",
         ] {
             let err = DomainName::parse(input).unwrap_err();
             assert_eq!(err.status(), 400, "{input:?} should be refused");

@@ -14,7 +14,9 @@ impl TenantId {
     pub fn parse(field: &str, input: &str) -> Result<Self, Error> {
         let ok = !input.is_empty()
             && input.len() <= 64
-            && input.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
             Ok(Self(input.to_owned()))
         } else {

@@ -19,7 +19,9 @@ where
     let (account, sealed) = current(app).await?;
     match step(account).await {
         Err(e) if is_account_gone(&e) => {
-            tracing::warn!("the ACME server no longer knows the stored account; registering a new one");
+            tracing::warn!(
+                "the ACME server no longer knows the stored account; registering a new one"
+            );
             let (account, sealed) = load_or_register(app, Some(&sealed)).await?;
             *app.account.write().await = Some((account.clone(), sealed));
             step(account).await
@@ -54,10 +56,16 @@ async fn load_or_register(app: &App, stale: Option<&str>) -> Result<(Account, St
         }
         let (account, json) = app.acme.register().await?;
         let sealed = app.sealer.seal(PURPOSE, directory, &json).await?;
-        if app.store.store_account(directory, &sealed, stored.as_deref()).await? {
+        if app
+            .store
+            .store_account(directory, &sealed, stored.as_deref())
+            .await?
+        {
             tracing::info!(account_id = account.id(), "registered an ACME account");
             return Ok((account, sealed));
         }
     }
-    Err(Error::Internal("could not settle on one ACME account".into()))
+    Err(Error::Internal(
+        "could not settle on one ACME account".into(),
+    ))
 }

@@ -35,7 +35,11 @@ enum Step {
     Waiting,
 }
 
-pub async fn complete_certificate(app: &App, org: &TenantId, domain: &DomainName) -> Result<Progress, Error> {
+pub async fn complete_certificate(
+    app: &App,
+    org: &TenantId,
+    domain: &DomainName,
+) -> Result<Progress, Error> {
     let deadline = Instant::now() + app.config.time_budget;
     let mut order = match app.store.load_order(domain).await? {
         Some(o) if o.belongs_to(org) => o,
@@ -121,7 +125,11 @@ fn precheck_failed(order: &AcmeOrder, seen: &[TxtObservation]) -> Error {
 /// Validating → Finalizing: wait for the CA's verdict; once the order is
 /// ready, make the key and CSR and save them (sealed) before finalising, so
 /// a retried finalise uses the same key.
-async fn await_validation(app: &App, order: &mut AcmeOrder, deadline: Instant) -> Result<Step, Error> {
+async fn await_validation(
+    app: &App,
+    order: &mut AcmeOrder,
+    deadline: Instant,
+) -> Result<Step, Error> {
     let (status, problem) = poll(app, order, deadline).await?;
     match status {
         OrderStatus::Pending => Ok(Step::Waiting),
@@ -129,8 +137,14 @@ async fn await_validation(app: &App, order: &mut AcmeOrder, deadline: Instant) -
         OrderStatus::Ready | OrderStatus::Processing | OrderStatus::Valid => {
             if order.pending_key.is_none() {
                 let (key_pem, csr) = new_key_and_csr(&order.domain)?;
-                let sealed_key = app.sealer.seal(KEY_PURPOSE, order.domain.as_str(), key_pem.as_bytes()).await?;
-                order.pending_key = Some(PendingKey { sealed_key, csr: BASE64_STANDARD.encode(csr) });
+                let sealed_key = app
+                    .sealer
+                    .seal(KEY_PURPOSE, order.domain.as_str(), key_pem.as_bytes())
+                    .await?;
+                order.pending_key = Some(PendingKey {
+                    sealed_key,
+                    csr: BASE64_STANDARD.encode(csr),
+                });
             }
             order.advance(Stage::Finalizing)?;
             app.store.save_order(order).await?;
@@ -141,7 +155,11 @@ async fn await_validation(app: &App, order: &mut AcmeOrder, deadline: Instant) -
 
 /// Finalizing → Issued: send the CSR, wait for the certificate, save chain
 /// and sealed key. Nothing after this point can lose the certificate.
-async fn obtain_certificate(app: &App, order: &mut AcmeOrder, deadline: Instant) -> Result<Step, Error> {
+async fn obtain_certificate(
+    app: &App,
+    order: &mut AcmeOrder,
+    deadline: Instant,
+) -> Result<Step, Error> {
     let pending = order
         .pending_key
         .clone()
@@ -168,10 +186,16 @@ async fn obtain_certificate(app: &App, order: &mut AcmeOrder, deadline: Instant)
     .await?
     .ok_or_else(|| Error::Internal("order valid but no certificate".into()))?;
     let facts = inspect(&chain)?;
-    let key_pem = app.sealer.open(KEY_PURPOSE, order.domain.as_str(), &pending.sealed_key).await?;
-    let key_pem = String::from_utf8(key_pem).map_err(|_| Error::Internal("stored key is not UTF-8".into()))?;
+    let key_pem = app
+        .sealer
+        .open(KEY_PURPOSE, order.domain.as_str(), &pending.sealed_key)
+        .await?;
+    let key_pem = String::from_utf8(key_pem)
+        .map_err(|_| Error::Internal("stored key is not UTF-8".into()))?;
     if !key_matches(&key_pem, &facts)? {
-        return Err(Error::Internal("the issued certificate does not match the saved key".into()));
+        return Err(Error::Internal(
+            "the issued certificate does not match the saved key".into(),
+        ));
     }
     order.certificate = Some(IssuedCertificate {
         chain_pem: chain,
@@ -198,7 +222,10 @@ async fn import(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
     let mut arn = None;
     if order.import_started {
         let leaf = split_chain(&cert.chain_pem)?.leaf_pem;
-        arn = app.edge_certificates.find_imported(&order.domain, leaf).await?;
+        arn = app
+            .edge_certificates
+            .find_imported(&order.domain, leaf)
+            .await?;
     } else {
         order.import_started = true;
         app.store.save_order(order).await?;
@@ -206,11 +233,21 @@ async fn import(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
     let arn = match arn {
         Some(arn) => arn,
         None => {
-            let key_pem = app.sealer.open(KEY_PURPOSE, order.domain.as_str(), &cert.sealed_key).await?;
-            let key_pem = String::from_utf8(key_pem).map_err(|_| Error::Internal("stored key is not UTF-8".into()))?;
+            let key_pem = app
+                .sealer
+                .open(KEY_PURPOSE, order.domain.as_str(), &cert.sealed_key)
+                .await?;
+            let key_pem = String::from_utf8(key_pem)
+                .map_err(|_| Error::Internal("stored key is not UTF-8".into()))?;
             let chain = split_chain(&cert.chain_pem)?;
             app.edge_certificates
-                .import(&order.domain, chain.leaf_pem, chain.intermediates_pem, &key_pem, order.certificate_arn.as_deref())
+                .import(
+                    &order.domain,
+                    chain.leaf_pem,
+                    chain.intermediates_pem,
+                    &key_pem,
+                    order.certificate_arn.as_deref(),
+                )
                 .await?
         }
     };
@@ -234,14 +271,20 @@ async fn attach(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
         Some(c) => inspect(&c.chain_pem)?.dns_names,
         None => return Err(Error::Internal("imported without a certificate".into())),
     };
-    app.distributions.attach(&distribution, &order.domain, &arn, &names).await?;
+    app.distributions
+        .attach(&distribution, &order.domain, &arn, &names)
+        .await?;
     order.advance(Stage::Attached)?;
     app.store.save_order(order).await?;
     tracing::info!(domain = %order.domain, distribution, "hostname attached");
     Ok(Step::Advanced)
 }
 
-async fn poll(app: &App, order: &AcmeOrder, deadline: Instant) -> Result<(OrderStatus, Option<String>), Error> {
+async fn poll(
+    app: &App,
+    order: &AcmeOrder,
+    deadline: Instant,
+) -> Result<(OrderStatus, Option<String>), Error> {
     let url = order.order_url.clone();
     let interval = app.config.acme_poll_interval;
     with_account(app, |account| {

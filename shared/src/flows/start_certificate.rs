@@ -15,7 +15,11 @@ use crate::domain::{AcmeOrder, DomainName, Stage, TenantId};
 use crate::error::Error;
 use crate::flows::account::with_account;
 
-pub async fn start_certificate(app: &App, org: &TenantId, domain: &DomainName) -> Result<AcmeOrder, Error> {
+pub async fn start_certificate(
+    app: &App,
+    org: &TenantId,
+    domain: &DomainName,
+) -> Result<AcmeOrder, Error> {
     if let Some(owner) = app.store.owner_of(domain).await? {
         if &owner != org {
             return Err(Error::conflict(
@@ -37,14 +41,21 @@ pub async fn start_certificate(app: &App, org: &TenantId, domain: &DomainName) -
 
     let distribution_id = match app.store.org_distribution(org).await? {
         Some(d) => d,
-        None => app.config.default_distribution_id.clone().ok_or_else(|| Error::Precondition {
-            code: "no_distribution",
-            message: format!("no CloudFront distribution is configured for organisation {org}"),
-            details: None,
-        })?,
+        None => app
+            .config
+            .default_distribution_id
+            .clone()
+            .ok_or_else(|| Error::Precondition {
+                code: "no_distribution",
+                message: format!("no CloudFront distribution is configured for organisation {org}"),
+                details: None,
+            })?,
     };
 
-    let view = with_account(app, |account| async move { acme::new_order(&account, domain).await }).await?;
+    let view = with_account(app, |account| async move {
+        acme::new_order(&account, domain).await
+    })
+    .await?;
     let now = crate::now_rfc3339();
     let stage = if view.authorized || view.status == OrderStatus::Ready {
         // The CA reused a valid authorization: there is nothing to publish.
@@ -70,7 +81,9 @@ pub async fn start_certificate(app: &App, org: &TenantId, domain: &DomainName) -
         created_at: now.clone(),
         updated_at: now,
     };
-    app.store.insert_order(&order, existing.as_ref().map(|o| o.version)).await?;
+    app.store
+        .insert_order(&order, existing.as_ref().map(|o| o.version))
+        .await?;
     tracing::info!(%domain, org = %org, order_url = %order.order_url, "placed a new ACME order");
     Ok(order)
 }

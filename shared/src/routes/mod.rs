@@ -117,7 +117,8 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, Error> {
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
     if let Some(ct) = req.headers().get("content-type") {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-        if !ct.split(';').next().is_some_and(|m| m.trim() == "application/json") {
+        let media_type = ct.split(';').next().unwrap_or_default().trim();
+        if media_type != "application/json" {
             return Err(Error::validation(
                 "unsupported_media_type",
                 "send the body as JSON with Content-Type: application/json",
@@ -137,10 +138,17 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
         ));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::validation("invalid_json", "the request needs a JSON body"));
+        return Err(Error::validation(
+            "invalid_json",
+            "the request needs a JSON body",
+        ));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::validation("invalid_json", format!("the body is not the expected JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::validation(
+            "invalid_json",
+            format!("the body is not the expected JSON: {e}"),
+        )
+    })
 }
 
 pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
@@ -179,7 +187,12 @@ pub fn error_response(e: &Error) -> Response<Body> {
     }
     json_response(
         status,
-        &ErrorBody { status: "error", code: e.code(), message: e.public_message(), details: e.details() },
+        &ErrorBody {
+            status: "error",
+            code: e.code(),
+            message: e.public_message(),
+            details: e.details(),
+        },
     )
 }
 

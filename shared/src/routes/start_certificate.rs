@@ -45,7 +45,10 @@ pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Er
 fn response(order: &AcmeOrder) -> StartResponse<'_> {
     let c = &order.challenge;
     let message = if order.stage.has_certificate() {
-        format!("{} already has a certificate; call complete-certificate to finish or check it", order.domain)
+        format!(
+            "{} already has a certificate; call complete-certificate to finish or check it",
+            order.domain
+        )
     } else {
         format!(
             "add a TXT record named {} with the value {}, then call complete-certificate",

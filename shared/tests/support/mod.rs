@@ -31,10 +31,11 @@ pub struct Stack {
 
 impl Stack {
     pub fn var(&self, name: &str) -> String {
-        self.vars
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| panic!("{name} is not set: start the stack with `make test` (or infra/stack.sh up test)"))
+        self.vars.get(name).cloned().unwrap_or_else(|| {
+            panic!(
+                "{name} is not set: start the stack with `make test` (or infra/stack.sh up test)"
+            )
+        })
     }
 }
 
@@ -66,7 +67,10 @@ pub fn stack() -> &'static Stack {
 /// A name no other test uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{prefix}{}x{nanos:x}", N.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -74,8 +78,14 @@ pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
     let s = stack();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(s.var("AWS_REGION")))
-        .endpoint_url(endpoint.map(str::to_owned).unwrap_or_else(|| s.var("AWS_ENDPOINT_URL")))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .endpoint_url(
+            endpoint
+                .map(str::to_owned)
+                .unwrap_or_else(|| s.var("AWS_ENDPOINT_URL")),
+        )
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
         .load()
         .await
 }
@@ -99,14 +109,20 @@ pub struct Tenant {
     pub distribution_id: String,
 }
 
+type Customise = Box<dyn FnOnce(&mut App) + Send>;
+
 pub struct TenantBuilder {
     overrides: Vec<(String, String)>,
     other_aliases: Vec<String>,
-    customise: Option<Box<dyn FnOnce(&mut App) + Send>>,
+    customise: Option<Customise>,
 }
 
 pub fn tenant() -> TenantBuilder {
-    TenantBuilder { overrides: Vec::new(), other_aliases: Vec::new(), customise: None }
+    TenantBuilder {
+        overrides: Vec::new(),
+        other_aliases: Vec::new(),
+        customise: None,
+    }
 }
 
 impl TenantBuilder {
@@ -132,7 +148,11 @@ impl TenantBuilder {
         let domain = format!("{}.example.com", unique("shop"));
         let sdk = sdk_config(None).await;
         let distribution_id = create_distribution(&sdk, &self.other_aliases).await;
-        let overrides: Vec<(&str, &str)> = self.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let overrides: Vec<(&str, &str)> = self
+            .overrides
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let mut app = App::new(config(&overrides), &sdk).unwrap();
         app.store
             .set_org_distribution(&TenantId::parse("org", &org).unwrap(), &distribution_id)
@@ -142,7 +162,13 @@ impl TenantBuilder {
             f(&mut app);
         }
         let app = Arc::new(app);
-        Tenant { base: serve(app.clone()).await, app, org, domain, distribution_id }
+        Tenant {
+            base: serve(app.clone()).await,
+            app,
+            org,
+            domain,
+            distribution_id,
+        }
     }
 }
 
@@ -190,10 +216,19 @@ pub async fn create_distribution(sdk: &aws_config::SdkConfig, aliases: &[String]
         );
     if !aliases.is_empty() {
         config = config.aliases(
-            Aliases::builder().quantity(aliases.len() as i32).set_items(Some(aliases.to_vec())).build().unwrap(),
+            Aliases::builder()
+                .quantity(aliases.len() as i32)
+                .set_items(Some(aliases.to_vec()))
+                .build()
+                .unwrap(),
         );
     }
-    let out = cloudfront.create_distribution().distribution_config(config.build().unwrap()).send().await.unwrap();
+    let out = cloudfront
+        .create_distribution()
+        .distribution_config(config.build().unwrap())
+        .send()
+        .await
+        .unwrap();
     out.distribution.unwrap().id
 }
 
@@ -220,7 +255,11 @@ impl Tenant {
 
     /// Publishes the TXT record the start answer asked for, as the tenant would.
     pub async fn publish(&self, start: &Value) {
-        set_txt(start["txt_record_name"].as_str().unwrap(), start["txt_record_value"].as_str().unwrap()).await;
+        set_txt(
+            start["txt_record_name"].as_str().unwrap(),
+            start["txt_record_value"].as_str().unwrap(),
+        )
+        .await;
     }
 
     /// Calls complete until it stops answering 202; answers the last answer
@@ -244,36 +283,59 @@ pub async fn post(url: &str, body: &str) -> (u16, Value) {
     request("POST", url, body, Some("application/json")).await
 }
 
-pub async fn request(method: &str, url: &str, body: &str, content_type: Option<&str>) -> (u16, Value) {
+pub async fn request(
+    method: &str,
+    url: &str,
+    body: &str,
+    content_type: Option<&str>,
+) -> (u16, Value) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut req = hyper::Request::builder().method(method).uri(url);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
     }
-    let rsp = client.request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap()).await.unwrap();
+    let rsp = client
+        .request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+        .await
+        .unwrap();
     let status = rsp.status().as_u16();
-    let is_json = rsp
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.to_str().unwrap_or_default().starts_with("application/json"));
+    let is_json = rsp.headers().get("content-type").is_some_and(|v| {
+        v.to_str()
+            .unwrap_or_default()
+            .starts_with("application/json")
+    });
     let bytes = rsp.into_body().collect().await.unwrap().to_bytes();
-    assert!(is_json, "every answer is JSON; got {status} {:?}", String::from_utf8_lossy(&bytes));
+    assert!(
+        is_json,
+        "every answer is JSON; got {status} {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
     (status, serde_json::from_slice(&bytes).unwrap())
 }
 
 async fn challtestsrv(path: &str, body: Value) {
     let url = format!("{}{path}", stack().var("CHALLTESTSRV_URL"));
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let req = hyper::Request::post(url).body(Full::new(Bytes::from(body.to_string()))).unwrap();
+    let req = hyper::Request::post(url)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
     let rsp = client.request(req).await.unwrap();
-    assert!(rsp.status().is_success(), "challtestsrv {path}: {}", rsp.status());
+    assert!(
+        rsp.status().is_success(),
+        "challtestsrv {path}: {}",
+        rsp.status()
+    );
 }
 
 /// Replaces the TXT records at `name` with `value` in the test DNS server.
 pub async fn set_txt(name: &str, value: &str) {
     let host = format!("{}.", name.trim_end_matches('.'));
     challtestsrv("/clear-txt", serde_json::json!({ "host": host })).await;
-    challtestsrv("/set-txt", serde_json::json!({ "host": host, "value": value })).await;
+    challtestsrv(
+        "/set-txt",
+        serde_json::json!({ "host": host, "value": value }),
+    )
+    .await;
 }
 
 pub async fn clear_txt(name: &str) {
@@ -289,12 +351,18 @@ pub async fn pebble_management(path: &str) -> String {
     for cert in rustls_pki_types::CertificateDer::pem_file_iter(s.var("ACME_CA_BUNDLE")).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().build();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build();
     let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(https);
     let url = format!("{}{path}", s.var("PEBBLE_MANAGEMENT_URL"));
     let rsp = client.get(url.parse().unwrap()).await.unwrap();
@@ -306,7 +374,11 @@ pub async fn pebble_management(path: &str) -> String {
 #[derive(Clone, Copy)]
 pub enum Fault {
     /// Answer this instead of forwarding.
-    Answer { status: u16, content_type: &'static str, body: &'static str },
+    Answer {
+        status: u16,
+        content_type: &'static str,
+        body: &'static str,
+    },
     /// Forward (so the change happens), then answer this status instead of
     /// the real answer: a lost response.
     ForwardThenFail { status: u16 },
@@ -320,10 +392,7 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
-    pub async fn start(
-        rule: fn(&hyper::http::request::Parts) -> bool,
-        fault: Fault,
-    ) -> FaultProxy {
+    pub async fn start(rule: fn(&hyper::http::request::Parts) -> bool, fault: Fault) -> FaultProxy {
         let upstream = stack().var("AWS_ENDPOINT_URL");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -333,36 +402,56 @@ impl FaultProxy {
             let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
-                let (client, upstream, counter) = (client.clone(), upstream.clone(), counter.clone());
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (client, upstream, counter) = (client.clone(), upstream.clone(), counter.clone());
-                    async move {
-                        let (mut parts, body) = req.into_parts();
-                        let body = body.collect().await.unwrap().to_bytes();
-                        let first = rule(&parts) && counter.fetch_add(1, Ordering::SeqCst) == 0;
-                        if let (true, Fault::Answer { status, content_type, body }) = (first, fault) {
-                            return Ok::<_, hyper::Error>(
-                                hyper::Response::builder()
+                let (client, upstream, counter) =
+                    (client.clone(), upstream.clone(), counter.clone());
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (client, upstream, counter) =
+                            (client.clone(), upstream.clone(), counter.clone());
+                        async move {
+                            let (mut parts, body) = req.into_parts();
+                            let body = body.collect().await.unwrap().to_bytes();
+                            let first = rule(&parts) && counter.fetch_add(1, Ordering::SeqCst) == 0;
+                            if let (
+                                true,
+                                Fault::Answer {
+                                    status,
+                                    content_type,
+                                    body,
+                                },
+                            ) = (first, fault)
+                            {
+                                return Ok::<_, hyper::Error>(
+                                    hyper::Response::builder()
+                                        .status(status)
+                                        .header("content-type", content_type)
+                                        .body(Full::new(Bytes::from(body)))
+                                        .unwrap(),
+                                );
+                            }
+                            parts.uri =
+                                format!("{upstream}{}", parts.uri.path_and_query().unwrap())
+                                    .parse()
+                                    .unwrap();
+                            let rsp = client
+                                .request(hyper::Request::from_parts(parts, Full::new(body)))
+                                .await
+                                .unwrap();
+                            let (parts, body) = rsp.into_parts();
+                            let body = body.collect().await.unwrap().to_bytes();
+                            if let (true, Fault::ForwardThenFail { status }) = (first, fault) {
+                                return Ok(hyper::Response::builder()
                                     .status(status)
-                                    .header("content-type", content_type)
-                                    .body(Full::new(Bytes::from(body)))
-                                    .unwrap(),
-                            );
+                                    .header("content-type", "application/x-amz-json-1.1")
+                                    .body(Full::new(Bytes::from(
+                                        "{\"__type\":\"InternalFailure\"}",
+                                    )))
+                                    .unwrap());
+                            }
+                            Ok(hyper::Response::from_parts(parts, Full::new(body)))
                         }
-                        parts.uri = format!("{upstream}{}", parts.uri.path_and_query().unwrap()).parse().unwrap();
-                        let rsp = client.request(hyper::Request::from_parts(parts, Full::new(body))).await.unwrap();
-                        let (parts, body) = rsp.into_parts();
-                        let body = body.collect().await.unwrap().to_bytes();
-                        if let (true, Fault::ForwardThenFail { status }) = (first, fault) {
-                            return Ok(hyper::Response::builder()
-                                .status(status)
-                                .header("content-type", "application/x-amz-json-1.1")
-                                .body(Full::new(Bytes::from("{\"__type\":\"InternalFailure\"}")))
-                                .unwrap());
-                        }
-                        Ok(hyper::Response::from_parts(parts, Full::new(body)))
-                    }
-                });
+                    },
+                );
                 tokio::spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)

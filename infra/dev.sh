@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make dev`: installs what is missing, starts the local stack (Pebble,
+# pebble-challtestsrv, moto, and the deployment's resources in moto) and
+# serves every route on http://127.0.0.1:9000 until interrupted.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+bash infra/setup.sh
+echo "dev: building the local server"
+cargo build --locked -q -p local-server
+bash infra/stack.sh up dev
+trap 'bash infra/stack.sh down dev' EXIT INT TERM
+set -a
+# shellcheck disable=SC1091
+. .local/dev/env
+set +a
+
+cat <<TXT
+
+Local stack is up (logs in .local/dev/):
+  ACME (Pebble)        $ACME_DIRECTORY_URL
+  DNS (challtestsrv)   ${DNS_PRECHECK_RESOLVERS}, management $CHALLTESTSRV_URL
+  AWS (moto)           $AWS_ENDPOINT_URL
+  DynamoDB table       $DYNAMODB_TABLE
+  KMS key              $KMS_KEY_ID
+  CloudFront distrib.  $CLOUDFRONT_DISTRIBUTION_ID
+  HTTP API             $API_GATEWAY_ID
+
+Try it (a domain from start to SSL_VALIDATED):
+  curl -s -X POST http://127.0.0.1:9000/api/domain/start-certificate/org-1 \\
+       -H 'content-type: application/json' -d '{"domain": "shop.example.com"}'
+  # publish the TXT record it names, as the tenant would at their DNS host:
+  curl -s -X POST $CHALLTESTSRV_URL/set-txt \\
+       -d '{"host": "_acme-challenge.shop.example.com.", "value": "<txt_record_value>"}'
+  curl -s -X POST http://127.0.0.1:9000/api/domain/complete-certificate/org-1 \\
+       -H 'content-type: application/json' -d '{"domain": "shop.example.com"}'
+
+Serving every route on http://127.0.0.1:9000 (Ctrl-C stops it and the stack).
+TXT
+cargo run --locked -q -p local-server
