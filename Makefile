@@ -1,6 +1,8 @@
 # The two commands of the README's quick start.
-.PHONY: dev test
+.PHONY: dev test bench
 dev:
 	bash infra/dev.sh
 test:
 	bash infra/test.sh
+bench:
+	bash infra/bench.sh

@@ -9,8 +9,11 @@ cd "$root"
 bash infra/setup.sh
 echo "dev: building the local server"
 cargo build --locked -q -p local-server
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 bash infra/stack.sh up dev
-trap 'bash infra/stack.sh down dev' EXIT INT TERM
+server=""
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; bash infra/stack.sh down dev' EXIT
+trap 'exit 130' INT TERM
 set -a
 # shellcheck disable=SC1091
 . .local/dev/env
@@ -38,4 +41,6 @@ Try it (a domain from start to SSL_VALIDATED):
 
 Serving every route on http://127.0.0.1:9000 (Ctrl-C stops it and the stack).
 TXT
-cargo run --locked -q -p local-server
+"$target_dir/debug/local-server" &
+server=$!
+wait "$server"

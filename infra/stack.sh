@@ -86,7 +86,7 @@ PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$nonce_reject PEBBLE_AUTHZREUSE=0 \
 echo $! >"$state/pebble.pid"
 
 MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-60} \
-  moto_server -H 127.0.0.1 -p "$aws" >"$state/moto.log" 2>&1 &
+  python3 "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$aws" >"$state/moto.log" 2>&1 &
 echo $! >"$state/moto.pid"
 
 wait_for "http://127.0.0.1:$dns_mgmt/" "pebble-challtestsrv" -X POST

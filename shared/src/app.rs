@@ -8,6 +8,7 @@ use tokio::sync::RwLock;
 
 use crate::adapters::acm::Certificates;
 use crate::adapters::acme::AcmeServer;
+use crate::adapters::apigateway::ApiDomains;
 use crate::adapters::cloudfront::Distributions;
 use crate::adapters::dns::DnsPrecheck;
 use crate::adapters::dynamodb::Store;
@@ -27,6 +28,9 @@ pub struct App {
     /// ACM in us-east-1, for certificates served by CloudFront.
     pub edge_certificates: Certificates,
     pub distributions: Distributions,
+    /// ACM in the API's region, for API Gateway custom domains.
+    pub regional_certificates: Certificates,
+    pub api_domains: ApiDomains,
     /// The ACME account, loaded on first use (with the sealed credentials it
     /// came from, to replace them if the CA has forgotten the account).
     pub(crate) account: RwLock<Option<(Account, String)>>,
@@ -63,6 +67,8 @@ impl App {
             dns: DnsPrecheck::new(&config.dns_precheck_resolvers),
             edge_certificates: Certificates::new(aws_sdk_acm::Client::from_conf(edge)),
             distributions: Distributions::new(aws_sdk_cloudfront::Client::new(sdk)),
+            regional_certificates: Certificates::new(aws_sdk_acm::Client::new(sdk)),
+            api_domains: ApiDomains::new(aws_sdk_apigatewayv2::Client::new(sdk)),
             account: RwLock::new(None),
             config,
         })

@@ -38,6 +38,13 @@ pub struct Config {
     pub time_budget: Duration,
     /// `ACME_POLL_INTERVAL_MS`: delay between polls of the ACME order (default 250 ms).
     pub acme_poll_interval: Duration,
+    /// `API_GATEWAY_ID`: the HTTP API tenant domains are mapped to (ACM path).
+    pub api_gateway_id: Option<String>,
+    /// `API_GATEWAY_STAGE`: the stage mapped (default `$default`).
+    pub api_gateway_stage: String,
+    /// `ACM_RECORDS_WAIT_MS`: how long a request waits for ACM to publish the
+    /// validation records (default 5000 ms).
+    pub acm_records_wait: Duration,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -101,6 +108,9 @@ impl Config {
             kms_key_id: required("KMS_KEY_ID")?,
             time_budget: millis("COMPLETE_TIME_BUDGET_MS", 20_000)?,
             acme_poll_interval: millis("ACME_POLL_INTERVAL_MS", 250)?,
+            api_gateway_id: get("API_GATEWAY_ID"),
+            api_gateway_stage: get("API_GATEWAY_STAGE").unwrap_or_else(|| "$default".to_owned()),
+            acm_records_wait: millis("ACM_RECORDS_WAIT_MS", 5_000)?,
         })
     }
 }

@@ -17,6 +17,7 @@ pub enum Service {
     DynamoDb,
     Kms,
     Dns,
+    ApiGateway,
 }
 
 impl fmt::Display for Service {
@@ -28,6 +29,7 @@ impl fmt::Display for Service {
             Service::DynamoDb => "DynamoDB",
             Service::Kms => "AWS KMS",
             Service::Dns => "DNS",
+            Service::ApiGateway => "API Gateway",
         })
     }
 }

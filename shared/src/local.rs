@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::app::App;
 use crate::error::Error;
-use crate::routes::{dispatch, error_response, match_route, MAX_BODY_BYTES};
+use crate::routes::{dispatch, error_response, match_route, percent_decode, MAX_BODY_BYTES};
 
 /// Serves until the listener fails or the task is dropped.
 pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
@@ -57,7 +57,12 @@ async fn handle(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Ful
                         .unwrap_or_default()
                         .split('&')
                         .filter_map(|kv| kv.split_once('='))
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .map(|(k, v)| {
+                            (
+                                percent_decode(&k.replace('+', " ")),
+                                percent_decode(&v.replace('+', " ")),
+                            )
+                        })
                         .collect();
                     let body = if bytes.is_empty() {
                         Body::Empty

@@ -2,16 +2,32 @@
 //!
 //! CloudFront only uses certificates from us-east-1, while a regional API
 //! Gateway domain needs one in the API's region: the application holds one
-//! [`Certificates`] per role (`App::edge_certificates` for CloudFront).
+//! [`Certificates`] per role (`App::edge_certificates` for CloudFront,
+//! `App::regional_certificates` for API Gateway).
 
 use aws_sdk_acm::primitives::Blob;
-use aws_sdk_acm::types::{CertificateStatus, CertificateType, KeyAlgorithm, Tag};
+use aws_sdk_acm::types::{CertificateStatus, CertificateType, KeyAlgorithm, Tag, ValidationMethod};
 
-use crate::domain::DomainName;
+use crate::domain::{DomainName, ValidationRecord};
 use crate::error::{Error, Service};
 
-/// The tag that marks certificates this product imported, with the hostname.
+/// The tag that marks certificates this product made, with the hostname.
 pub const DOMAIN_TAG: &str = "custom-domains:domain";
+/// The tag naming the tenant a requested certificate is for.
+pub const TENANT_TAG: &str = "custom-domains:tenant";
+
+/// What ACM says of a requested certificate.
+#[derive(Clone, Debug)]
+pub struct RequestedCertificate {
+    /// ACM's status, e.g. `PENDING_VALIDATION`, `ISSUED`.
+    pub status: String,
+    pub issued: bool,
+    /// ACM will not issue it (failed, timed out, revoked, expired, inactive).
+    pub failed: bool,
+    pub failure_reason: Option<String>,
+    /// Empty until ACM has filled them in, a moment after the request.
+    pub validation_records: Vec<ValidationRecord>,
+}
 
 #[derive(Clone, Debug)]
 pub struct Certificates {
@@ -120,8 +136,39 @@ impl Certificates {
         Ok(None)
     }
 
-    /// ACM's status of a certificate.
-    pub async fn status(&self, arn: &str) -> Result<Option<CertificateStatus>, Error> {
+    /// Requests a DNS-validated certificate for `domain`. The idempotency
+    /// token makes a retried request (within ACM's hour) answer the same ARN
+    /// instead of a second certificate.
+    pub async fn request(
+        &self,
+        domain: &DomainName,
+        tenant: &str,
+        idempotency_token: &str,
+    ) -> Result<String, Error> {
+        let tag = |k: &str, v: &str| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))
+        };
+        let out = self
+            .client
+            .request_certificate()
+            .domain_name(domain.as_str())
+            .validation_method(ValidationMethod::Dns)
+            .idempotency_token(idempotency_token)
+            .tags(tag(DOMAIN_TAG, domain.as_str())?)
+            .tags(tag(TENANT_TAG, tenant)?)
+            .send()
+            .await
+            .map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
+        out.certificate_arn
+            .ok_or_else(|| Error::upstream(Service::Acm, "RequestCertificate returned no ARN"))
+    }
+
+    /// ACM's view of a requested certificate.
+    pub async fn describe(&self, arn: &str) -> Result<RequestedCertificate, Error> {
         let out = self
             .client
             .describe_certificate()
@@ -129,7 +176,49 @@ impl Certificates {
             .send()
             .await
             .map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
-        Ok(out.certificate.and_then(|c| c.status))
+        let detail = out.certificate.ok_or_else(|| {
+            Error::upstream(Service::Acm, "DescribeCertificate returned no certificate")
+        })?;
+        let validation_records = detail
+            .domain_validation_options()
+            .iter()
+            .filter_map(|o| o.resource_record())
+            .map(|r| ValidationRecord {
+                name: r.name().trim_end_matches('.').to_owned(),
+                value: r.value().trim_end_matches('.').to_owned(),
+                record_type: r.r#type().as_str().to_owned(),
+            })
+            .collect();
+        Ok(RequestedCertificate {
+            status: detail
+                .status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| "UNKNOWN".into()),
+            issued: detail.status() == Some(&CertificateStatus::Issued),
+            failed: matches!(
+                detail.status(),
+                Some(
+                    CertificateStatus::Failed
+                        | CertificateStatus::ValidationTimedOut
+                        | CertificateStatus::Revoked
+                        | CertificateStatus::Expired
+                        | CertificateStatus::Inactive
+                )
+            ),
+            failure_reason: detail.failure_reason().map(|r| r.as_str().to_owned()),
+            validation_records,
+        })
+    }
+
+    /// Deletes a certificate (one requested for a hostname another tenant won).
+    pub async fn delete(&self, arn: &str) -> Result<(), Error> {
+        self.client
+            .delete_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
+        Ok(())
     }
 }
 

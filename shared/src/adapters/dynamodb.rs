@@ -4,26 +4,58 @@
 //! |---|---|---|
 //! | who owns a hostname (both issuance paths) | `DOMAIN#<host>` | `OWNER` |
 //! | a hostname's ACME order | `DOMAIN#<host>` | `ACME_ORDER` |
+//! | a hostname's ACM request | `DOMAIN#<host>` | `ACM_REQUEST` |
+//! | which hostname an ACM request ID names | `ACM_REQUEST#<id>` | `ACM_REQUEST` |
+//! | a live hostname → tenant mapping (both paths) | `DOMAIN#<host>` | `MAPPING` |
 //! | an organisation's settings (its CloudFront distribution) | `ORG#<org_id>` | `SETTINGS` |
 //! | the ACME account (sealed credentials) | `ACME_ACCOUNT` | `<directory URL>` |
 //!
 //! Records are serde structs stored as attribute maps (see [`to_item`]); every
-//! write of an order is conditional on the version it read, and a hostname's
-//! first order is written in one transaction with its ownership claim, so two
-//! tenants racing for a name end with one owner.
+//! write of an order or request is conditional on the version it read, and a
+//! hostname's first order or request is written in one transaction with its
+//! ownership claim, so two tenants racing for a name end with one owner.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::domain::{AcmeOrder, DomainName, TenantId};
+use crate::domain::{AcmRequest, AcmeOrder, DomainMapping, DomainName, TenantId};
 use crate::error::{Error, Service};
 
 const OWNER: &str = "OWNER";
 const ACME_ORDER: &str = "ACME_ORDER";
+const ACM_REQUEST: &str = "ACM_REQUEST";
+const MAPPING: &str = "MAPPING";
+
+/// A record written with optimistic locking.
+pub trait Versioned: Serialize {
+    fn version(&self) -> u64;
+    fn set_version(&mut self, version: u64, now: String);
+}
+
+impl Versioned for AcmeOrder {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, version: u64, now: String) {
+        self.version = version;
+        self.updated_at = now;
+    }
+}
+
+impl Versioned for AcmRequest {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, version: u64, now: String) {
+        self.version = version;
+        self.updated_at = now;
+    }
+}
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -104,54 +136,96 @@ impl Store {
         replacing: Option<u64>,
     ) -> Result<(), Error> {
         let pk = domain_pk(&order.domain);
-        let claim = Put::builder()
-            .table_name(&self.table)
-            .item("pk", pk.clone())
-            .item("sk", s(OWNER))
-            .item("tenant_id", s(order.org_id.as_str()))
-            .item("claimed_at", s(order.created_at.clone()))
-            .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
-            .expression_attribute_values(":tenant", s(order.org_id.as_str()))
-            .build()
-            .map_err(|e| Error::Internal(e.to_string()))?;
         let mut put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(order_item(order, &pk)?));
+            .set_item(Some(keyed(order, &pk, ACME_ORDER)?));
         put = match replacing {
             None => put.condition_expression("attribute_not_exists(pk)"),
             Some(v) => put
                 .condition_expression("version = :expected")
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
         };
-        let put = put.build().map_err(|e| Error::Internal(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(claim).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        match result {
+        self.claim_and_put(&order.domain, &order.org_id, &order.created_at, vec![put])
+            .await
+    }
+
+    /// Writes a new ACM request and its ID index, claiming the hostname for
+    /// the workspace in the same transaction. `replacing` is the version of
+    /// a failed request this one replaces.
+    pub async fn insert_acm_request(
+        &self,
+        request: &AcmRequest,
+        replacing: Option<u64>,
+    ) -> Result<(), Error> {
+        let pk = domain_pk(&request.domain);
+        let mut record = Put::builder().table_name(&self.table).set_item(Some(keyed(
+            request,
+            &pk,
+            ACM_REQUEST,
+        )?));
+        record = match replacing {
+            None => record.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => record
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
+        };
+        let index = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("ACM_REQUEST#{}", request.request_id)))
+            .item("sk", s(ACM_REQUEST))
+            .item("domain", s(request.domain.as_str()))
+            .condition_expression("attribute_not_exists(pk)");
+        self.claim_and_put(
+            &request.domain,
+            &request.workspace_id,
+            &request.created_at,
+            vec![record, index],
+        )
+        .await
+    }
+
+    /// One transaction: the hostname's ownership claim (which must be free or
+    /// the tenant's own) and `puts`.
+    async fn claim_and_put(
+        &self,
+        domain: &DomainName,
+        tenant: &TenantId,
+        now: &str,
+        puts: Vec<aws_sdk_dynamodb::types::builders::PutBuilder>,
+    ) -> Result<(), Error> {
+        let claim = Put::builder()
+            .table_name(&self.table)
+            .item("pk", domain_pk(domain))
+            .item("sk", s(OWNER))
+            .item("tenant_id", s(tenant.as_str()))
+            .item("claimed_at", s(now))
+            .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()));
+        let mut tx = self.client.transact_write_items();
+        for put in std::iter::once(claim).chain(puts) {
+            let put = put.build().map_err(|e| Error::Internal(e.to_string()))?;
+            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match tx.send().await {
             Ok(_) => Ok(()),
             Err(e) => {
-                let reasons: Vec<Option<String>> = e
-                    .as_service_error()
-                    .and_then(|se| match se {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
-                            Some(c.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect())
-                        }
-                        _ => None,
-                    })
-                    .unwrap_or_default();
+                let reasons: Vec<Option<String>> = match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().map(str::to_owned))
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 let failed = |i: usize| {
                     reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
                 };
                 if failed(0) {
                     Err(Error::conflict(
                         "domain_taken",
-                        format!("{} is already claimed by another tenant", order.domain),
+                        format!("{domain} is already claimed by another tenant"),
                     ))
-                } else if failed(1) {
+                } else if (1..reasons.len()).any(failed) {
                     Err(concurrent_writer())
                 } else {
                     Err(upstream(e))
@@ -160,17 +234,31 @@ impl Store {
         }
     }
 
-    /// Saves `order`, which was read at `order.version`, and bumps the version.
+    /// Saves an order read at its current version, and bumps the version.
     pub async fn save_order(&self, order: &mut AcmeOrder) -> Result<(), Error> {
-        let expected = order.version;
-        order.version += 1;
-        order.updated_at = crate::now_rfc3339();
         let pk = domain_pk(&order.domain);
+        self.save_versioned(order, pk, ACME_ORDER).await
+    }
+
+    /// Saves an ACM request read at its current version, and bumps the version.
+    pub async fn save_acm_request(&self, request: &mut AcmRequest) -> Result<(), Error> {
+        let pk = domain_pk(&request.domain);
+        self.save_versioned(request, pk, ACM_REQUEST).await
+    }
+
+    async fn save_versioned<T: Versioned>(
+        &self,
+        record: &mut T,
+        pk: AttributeValue,
+        sk: &str,
+    ) -> Result<(), Error> {
+        let expected = record.version();
+        record.set_version(expected + 1, crate::now_rfc3339());
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(order_item(order, &pk)?))
+            .set_item(Some(keyed(&*record, &pk, sk)?))
             .condition_expression("version = :expected")
             .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
             .send()
@@ -178,7 +266,8 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
-                order.version = expected;
+                let now = crate::now_rfc3339();
+                record.set_version(expected, now);
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception())
                 {
@@ -188,6 +277,61 @@ impl Store {
                 }
             }
         }
+    }
+
+    pub async fn load_acm_request(&self, domain: &DomainName) -> Result<Option<AcmRequest>, Error> {
+        self.get(domain_pk(domain), ACM_REQUEST)
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    /// The hostname an ACM request ID was issued for.
+    pub async fn acm_request_domain(&self, request_id: &str) -> Result<Option<DomainName>, Error> {
+        let item = self
+            .get(s(format!("ACM_REQUEST#{request_id}")), ACM_REQUEST)
+            .await?;
+        match item.as_ref().and_then(|i| i.get("domain")) {
+            Some(AttributeValue::S(d)) => DomainName::parse(d).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Records that `mapping.domain` is live for its tenant. Refused (as a
+    /// conflict) when another tenant's mapping is there.
+    pub async fn put_mapping(&self, mapping: &DomainMapping) -> Result<(), Error> {
+        let pk = domain_pk(&mapping.domain);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(keyed(mapping, &pk, MAPPING)?))
+            .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
+            .expression_attribute_values(":tenant", s(mapping.tenant_id.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::conflict(
+                    "domain_taken",
+                    format!("{} is mapped to another tenant", mapping.domain),
+                ))
+            }
+            Err(e) => Err(upstream(e)),
+        }
+    }
+
+    /// Which tenant a live hostname belongs to, and how it is served: the
+    /// lookup the platform makes to route a request for a custom domain.
+    pub async fn mapping_for(&self, domain: &DomainName) -> Result<Option<DomainMapping>, Error> {
+        self.get(domain_pk(domain), MAPPING)
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     /// The CloudFront distribution recorded for an organisation, if any.
@@ -263,10 +407,10 @@ impl Store {
     }
 }
 
-fn order_item(order: &AcmeOrder, pk: &AttributeValue) -> Result<Item, Error> {
-    let mut item = to_item(order)?;
+fn keyed<T: Serialize>(record: &T, pk: &AttributeValue, sk: &str) -> Result<Item, Error> {
+    let mut item = to_item(record)?;
     item.insert("pk".into(), pk.clone());
-    item.insert("sk".into(), s(ACME_ORDER));
+    item.insert("sk".into(), s(sk));
     Ok(item)
 }
 

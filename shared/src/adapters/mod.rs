@@ -5,6 +5,7 @@
 
 pub mod acm;
 pub mod acme;
+pub mod apigateway;
 pub mod cloudfront;
 pub mod dns;
 pub mod dynamodb;

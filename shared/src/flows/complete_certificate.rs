@@ -16,7 +16,9 @@ use crate::adapters::acme;
 use crate::adapters::dns::TxtObservation;
 use crate::app::App;
 use crate::domain::certificate::{inspect, key_matches, new_key_and_csr, split_chain};
-use crate::domain::{AcmeOrder, DomainName, IssuedCertificate, PendingKey, Stage, TenantId};
+use crate::domain::{
+    AcmeOrder, DomainMapping, DomainName, Edge, IssuedCertificate, PendingKey, Stage, TenantId,
+};
 use crate::error::Error;
 use crate::flows::account::with_account;
 
@@ -257,7 +259,8 @@ async fn import(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
     Ok(Step::Advanced)
 }
 
-/// Imported → Attached: the hostname and certificate onto the distribution.
+/// Imported → Attached: the hostname and certificate onto the distribution,
+/// and the live domain → organisation mapping recorded.
 async fn attach(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
     let arn = order
         .certificate_arn
@@ -273,6 +276,16 @@ async fn attach(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
     };
     app.distributions
         .attach(&distribution, &order.domain, &arn, &names)
+        .await?;
+    app.store
+        .put_mapping(&DomainMapping {
+            domain: order.domain.clone(),
+            tenant_id: order.org_id.clone(),
+            edge: Edge::Cloudfront,
+            target: distribution.clone(),
+            certificate_arn: arn.clone(),
+            configured_at: crate::now_rfc3339(),
+        })
         .await?;
     order.advance(Stage::Attached)?;
     app.store.save_order(order).await?;

@@ -3,4 +3,6 @@
 
 pub mod account;
 pub mod complete_certificate;
+pub mod domain_status;
+pub mod request_domain;
 pub mod start_certificate;

@@ -18,6 +18,8 @@ use crate::app::App;
 use crate::error::Error;
 
 mod complete_certificate;
+mod domain_status;
+mod request_domain;
 mod start_certificate;
 
 /// Bodies larger than this are refused before parsing.
@@ -44,6 +46,16 @@ pub const ROUTES: &[Route] = &[
         path: "/api/domain/complete-certificate/{org_id}",
         function: "complete-certificate",
     },
+    Route {
+        method: "POST",
+        path: "/domains/request",
+        function: "request-domain",
+    },
+    Route {
+        method: "GET",
+        path: "/domains/status/{request_id}",
+        function: "domain-status",
+    },
 ];
 
 /// Runs the handler of `function` on a request, as its Lambda would.
@@ -51,6 +63,8 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
     let result = match function {
         "start-certificate" => start_certificate::handle(app, req).await,
         "complete-certificate" => complete_certificate::handle(app, req).await,
+        "request-domain" => request_domain::handle(app, req).await,
+        "domain-status" => domain_status::handle(app, req).await,
         other => Err(Error::Internal(format!("no handler for function {other}"))),
     };
     result.unwrap_or_else(|e| error_response(&e))
@@ -84,7 +98,8 @@ pub fn match_route(method: &Method, path: &str) -> Option<(Route, Vec<(String, S
     None
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes (as API Gateway does for path and query values).
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1,19 +1,14 @@
-//! The product's HTTP API, driven end to end against the local stack:
-//! Pebble (ACME), pebble-challtestsrv (DNS) and moto (AWS).
-
-#![allow(clippy::unwrap_used)]
-
-mod support;
+//! The ACME DNS-01 path: start-certificate and complete-certificate.
 
 use std::sync::Arc;
 
+use crate::support::*;
 use custom_domains::adapters::acm::Certificates;
 use custom_domains::adapters::cloudfront::Distributions;
 use custom_domains::domain::{DomainName, Stage};
 use custom_domains::App;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
-use support::*;
 
 async fn acm_us_east_1() -> aws_sdk_acm::Client {
     let sdk = sdk_config(None).await;

@@ -8,6 +8,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod openapi;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -42,6 +44,14 @@ impl Stack {
 pub fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
+        // The product's logs, shown with a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "info".into()),
+            )
+            .try_init();
         let mut vars = HashMap::new();
         let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../.local/test/env");
         if let Ok(text) = std::fs::read_to_string(file) {
@@ -237,6 +247,21 @@ impl Tenant {
         format!("{}/api/domain/start-certificate/{}", self.base, self.org)
     }
 
+    pub fn request_url(&self) -> String {
+        format!("{}/domains/request", self.base)
+    }
+
+    pub fn request_body(&self) -> String {
+        serde_json::json!({ "domain": self.domain, "workspace_id": self.org }).to_string()
+    }
+
+    pub fn status_url(&self, request_id: &str) -> String {
+        format!(
+            "{}/domains/status/{request_id}?domain={}",
+            self.base, self.domain
+        )
+    }
+
     pub fn complete_url(&self) -> String {
         format!("{}/api/domain/complete-certificate/{}", self.base, self.org)
     }
@@ -255,6 +280,10 @@ impl Tenant {
 
     /// Publishes the TXT record the start answer asked for, as the tenant would.
     pub async fn publish(&self, start: &Value) {
+        assert!(
+            start["txt_record_name"].is_string(),
+            "start-certificate did not answer a record: {start}"
+        );
         set_txt(
             start["txt_record_name"].as_str().unwrap(),
             start["txt_record_value"].as_str().unwrap(),
@@ -277,6 +306,10 @@ impl Tenant {
     pub fn sdk_region(&self) -> String {
         stack().var("AWS_REGION")
     }
+}
+
+pub async fn get(url: &str) -> (u16, Value) {
+    request("GET", url, "", None).await
 }
 
 pub async fn post(url: &str, body: &str) -> (u16, Value) {
@@ -384,15 +417,25 @@ pub enum Fault {
     ForwardThenFail { status: u16 },
 }
 
-/// An HTTP proxy in front of the local AWS that injects one fault into the
-/// first request matching a rule, for failures moto cannot produce.
+/// An HTTP proxy in front of the local AWS that injects a fault into the
+/// first requests matching a rule, for failures moto cannot produce.
 pub struct FaultProxy {
     pub url: String,
     matched: Arc<AtomicU32>,
 }
 
 impl FaultProxy {
+    /// Faults the first request matching `rule`.
     pub async fn start(rule: fn(&hyper::http::request::Parts) -> bool, fault: Fault) -> FaultProxy {
+        Self::start_n(rule, fault, 1).await
+    }
+
+    /// Faults the first `times` requests matching `rule`.
+    pub async fn start_n(
+        rule: fn(&hyper::http::request::Parts) -> bool,
+        fault: Fault,
+        times: u32,
+    ) -> FaultProxy {
         let upstream = stack().var("AWS_ENDPOINT_URL");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -411,7 +454,8 @@ impl FaultProxy {
                         async move {
                             let (mut parts, body) = req.into_parts();
                             let body = body.collect().await.unwrap().to_bytes();
-                            let first = rule(&parts) && counter.fetch_add(1, Ordering::SeqCst) == 0;
+                            let first =
+                                rule(&parts) && counter.fetch_add(1, Ordering::SeqCst) < times;
                             if let (
                                 true,
                                 Fault::Answer {

@@ -1,0 +1,7 @@
+//! Lambda function for `GET /domains/status/{request_id}`.
+//! The handler lives in the library (`custom_domains::routes`); this binary only wires.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    custom_domains::run_function("domain-status").await
+}

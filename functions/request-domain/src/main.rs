@@ -1,0 +1,7 @@
+//! Lambda function for `POST /domains/request`.
+//! The handler lives in the library (`custom_domains::routes`); this binary only wires.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    custom_domains::run_function("request-domain").await
+}

@@ -1,0 +1,71 @@
+//! Benchmark: one full DNS-01 issuance (start → TXT published → complete
+//! until `SSL_VALIDATED`) over HTTP against the local stack, repeated.
+//!
+//! Run with `make bench` (starts the test stack). `BENCH_ISSUANCES` sets
+//! the count (default 30). Prints min / median / p90 / max wall time.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../tests/api/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+fn summary(label: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{label}: n={} min={:.1} ms median={:.1} ms p90={:.1} ms max={:.1} ms",
+        times.len(),
+        pick(0.0).as_secs_f64() * 1e3,
+        pick(0.5).as_secs_f64() * 1e3,
+        pick(0.9).as_secs_f64() * 1e3,
+        pick(1.0).as_secs_f64() * 1e3,
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("BENCH_ISSUANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    // Warm-up: registers the ACME account and opens connections.
+    let warm = support::tenant().start().await;
+    let t0 = Instant::now();
+    issue(&warm).await;
+    println!(
+        "first issuance (includes ACME account registration): {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+
+    let mut full = Vec::with_capacity(n);
+    let mut start_only = Vec::with_capacity(n);
+    let mut calls = 0;
+    for _ in 0..n {
+        let t = support::tenant().start().await;
+        let began = Instant::now();
+        let (start_time, c) = issue(&t).await;
+        full.push(began.elapsed());
+        start_only.push(start_time);
+        calls += c;
+    }
+    summary("start-certificate", start_only);
+    summary("full issuance, start to SSL_VALIDATED", full);
+    println!(
+        "complete-certificate calls per issuance: {:.2}",
+        calls as f64 / n as f64
+    );
+}
+
+async fn issue(t: &support::Tenant) -> (Duration, usize) {
+    let began = Instant::now();
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    let start_time = began.elapsed();
+    t.publish(&start).await;
+    let ((status, done), calls) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["proxy_status"], "SSL_VALIDATED");
+    (start_time, calls)
+}

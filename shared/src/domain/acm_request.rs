@@ -1,0 +1,130 @@
+//! The ACM path: a certificate Amazon issues and renews, validated by CNAME,
+//! served by an API Gateway custom domain.
+//!
+//! ```text
+//!  request ──► Requested ──(ACM: ISSUED)──► DomainCreated ──► Mapped ──► Configured
+//!                  │
+//!                  └──(ACM: FAILED, VALIDATION_TIMED_OUT, REVOKED, …)──► Failed
+//! ```
+//!
+//! Each step after `Requested` is one idempotent call to API Gateway or
+//! DynamoDB, saved before the next, so polling again (or after a crash)
+//! finishes with exactly one custom domain, one API mapping and one mapping
+//! record.
+
+use serde::{Deserialize, Serialize};
+
+use super::{DomainName, TenantId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AcmStage {
+    /// The certificate is requested; ACM waits for the CNAME records.
+    Requested,
+    /// ACM issued it and the API Gateway custom domain exists.
+    DomainCreated,
+    /// The custom domain is mapped to the HTTP API's stage.
+    Mapped,
+    /// The domain → workspace mapping is recorded: done.
+    Configured,
+    /// ACM will not issue (failed, timed out, revoked).
+    Failed,
+}
+
+impl AcmStage {
+    pub fn next(self) -> Option<AcmStage> {
+        match self {
+            AcmStage::Requested => Some(AcmStage::DomainCreated),
+            AcmStage::DomainCreated => Some(AcmStage::Mapped),
+            AcmStage::Mapped => Some(AcmStage::Configured),
+            AcmStage::Configured | AcmStage::Failed => None,
+        }
+    }
+}
+
+/// A DNS record the tenant adds so ACM can validate the name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationRecord {
+    pub name: String,
+    pub value: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmRequest {
+    pub request_id: String,
+    pub domain: DomainName,
+    pub workspace_id: TenantId,
+    pub certificate_arn: String,
+    pub stage: AcmStage,
+    #[serde(default)]
+    pub validation_records: Vec<ValidationRecord>,
+    /// The target the tenant points a CNAME at, once the custom domain exists.
+    #[serde(default)]
+    pub api_gateway_domain: Option<String>,
+    /// ACM's status when last read.
+    #[serde(default)]
+    pub certificate_status: Option<String>,
+    #[serde(default)]
+    pub failure: Option<String>,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl AcmRequest {
+    /// Moves to the stage's successor, or to `Failed` from `Requested`.
+    pub fn advance(&mut self, next: AcmStage) -> Result<(), crate::Error> {
+        let allowed = self.stage.next() == Some(next)
+            || (next == AcmStage::Failed && self.stage == AcmStage::Requested);
+        if !allowed {
+            return Err(crate::Error::Internal(format!(
+                "illegal transition {:?} -> {:?}",
+                self.stage, next
+            )));
+        }
+        self.stage = next;
+        Ok(())
+    }
+}
+
+/// Which edge serves a mapped hostname.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Edge {
+    /// A CloudFront distribution (the ACME DNS-01 path).
+    Cloudfront,
+    /// An API Gateway custom domain (the ACM path).
+    ApiGateway,
+}
+
+/// A live hostname and the tenant it belongs to: what the platform reads to
+/// route a request for a custom domain to the right workspace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainMapping {
+    pub domain: DomainName,
+    /// The organisation or workspace.
+    pub tenant_id: TenantId,
+    pub edge: Edge,
+    /// The distribution ID or the API Gateway domain target.
+    pub target: String,
+    pub certificate_arn: String,
+    pub configured_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AcmStage;
+
+    #[test]
+    fn stages_run_in_order() {
+        let mut s = AcmStage::Requested;
+        let mut n = 0;
+        while let Some(next) = s.next() {
+            s = next;
+            n += 1;
+        }
+        assert_eq!((s, n), (AcmStage::Configured, 3));
+    }
+}

@@ -1,0 +1,96 @@
+//! The ACM path, step 2: report ACM's progress and, once the certificate is
+//! issued, finish the setup: the API Gateway custom domain, its mapping to
+//! the HTTP API, and the domain → workspace record. Each step is idempotent
+//! and saved before the next, so a poll cut short is finished by the next.
+
+use crate::app::App;
+use crate::domain::{AcmRequest, AcmStage, DomainMapping, DomainName, Edge};
+use crate::error::Error;
+
+/// Reads the request `request_id`, which must be for `domain`.
+pub async fn domain_status(
+    app: &App,
+    request_id: &str,
+    domain: &DomainName,
+) -> Result<AcmRequest, Error> {
+    let not_found = || Error::NotFound(format!("no domain request {request_id} for {domain}"));
+    match app.store.acm_request_domain(request_id).await? {
+        Some(d) if &d == domain => {}
+        _ => return Err(not_found()),
+    }
+    let mut request = app
+        .store
+        .load_acm_request(domain)
+        .await?
+        .ok_or_else(not_found)?;
+    if request.request_id != request_id {
+        return Err(not_found());
+    }
+    loop {
+        match request.stage {
+            AcmStage::Configured | AcmStage::Failed => return Ok(request),
+            AcmStage::Requested => {
+                let seen = app
+                    .regional_certificates
+                    .describe(&request.certificate_arn)
+                    .await?;
+                let changed = request.certificate_status.as_deref() != Some(seen.status.as_str())
+                    || (request.validation_records.is_empty()
+                        && !seen.validation_records.is_empty());
+                request.certificate_status = Some(seen.status.clone());
+                if request.validation_records.is_empty() {
+                    request.validation_records = seen.validation_records;
+                }
+                if seen.failed {
+                    request.failure =
+                        Some(seen.failure_reason.unwrap_or_else(|| seen.status.clone()));
+                    request.advance(AcmStage::Failed)?;
+                } else if seen.issued {
+                    api_id(app)?;
+                    let target = app
+                        .api_domains
+                        .ensure_domain(&request.domain, &request.certificate_arn)
+                        .await?;
+                    request.api_gateway_domain = Some(target);
+                    request.advance(AcmStage::DomainCreated)?;
+                } else {
+                    if changed {
+                        app.store.save_acm_request(&mut request).await?;
+                    }
+                    return Ok(request);
+                }
+                app.store.save_acm_request(&mut request).await?;
+            }
+            AcmStage::DomainCreated => {
+                let api = api_id(app)?;
+                app.api_domains
+                    .ensure_mapping(&request.domain, api, &app.config.api_gateway_stage)
+                    .await?;
+                request.advance(AcmStage::Mapped)?;
+                app.store.save_acm_request(&mut request).await?;
+            }
+            AcmStage::Mapped => {
+                app.store
+                    .put_mapping(&DomainMapping {
+                        domain: request.domain.clone(),
+                        tenant_id: request.workspace_id.clone(),
+                        edge: Edge::ApiGateway,
+                        target: request.api_gateway_domain.clone().unwrap_or_default(),
+                        certificate_arn: request.certificate_arn.clone(),
+                        configured_at: crate::now_rfc3339(),
+                    })
+                    .await?;
+                request.advance(AcmStage::Configured)?;
+                app.store.save_acm_request(&mut request).await?;
+                tracing::info!(domain = %request.domain, workspace = %request.workspace_id, "domain configured");
+            }
+        }
+    }
+}
+
+fn api_id(app: &App) -> Result<&str, Error> {
+    app.config
+        .api_gateway_id
+        .as_deref()
+        .ok_or_else(|| Error::Internal("API_GATEWAY_ID is not configured".into()))
+}

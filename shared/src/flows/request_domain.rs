@@ -1,0 +1,143 @@
+//! The ACM path, step 1: request a certificate and tell the tenant which
+//! CNAME records prove control of the name.
+//!
+//! Idempotent: the same hostname and workspace answer the existing request.
+//! A hostname claimed by another tenant (on either path) is a conflict, and
+//! nothing is requested for it.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::app::App;
+use crate::domain::{AcmRequest, AcmStage, DomainName, TenantId};
+use crate::error::Error;
+
+pub async fn request_domain(
+    app: &App,
+    workspace: &TenantId,
+    domain: &DomainName,
+) -> Result<AcmRequest, Error> {
+    if let Some(owner) = app.store.owner_of(domain).await? {
+        if &owner != workspace {
+            return Err(Error::conflict(
+                "domain_taken",
+                format!("{domain} is already claimed by another tenant"),
+            ));
+        }
+    }
+    let existing = app.store.load_acm_request(domain).await?;
+    if let Some(mut existing) = existing.clone().filter(|r| r.stage != AcmStage::Failed) {
+        if existing.validation_records.is_empty() && existing.stage == AcmStage::Requested {
+            let seen = app
+                .regional_certificates
+                .describe(&existing.certificate_arn)
+                .await?;
+            if !seen.validation_records.is_empty() {
+                existing.validation_records = seen.validation_records;
+                existing.certificate_status = Some(seen.status);
+                app.store.save_acm_request(&mut existing).await?;
+            }
+        }
+        return Ok(existing);
+    }
+    if app.config.api_gateway_id.is_none() {
+        return Err(Error::Internal("API_GATEWAY_ID is not configured".into()));
+    }
+
+    // A failed request is replaced by a new one (with a new token, so ACM
+    // issues a new certificate rather than answering the failed one).
+    let replacing = existing.as_ref().map(|r| (r.version, r.request_id.clone()));
+    let token = idempotency_token(
+        domain,
+        workspace,
+        replacing.as_ref().map(|(_, id)| id.as_str()),
+    );
+    let arn = app
+        .regional_certificates
+        .request(domain, workspace.as_str(), &token)
+        .await?;
+    // ACM publishes the validation records a moment after the request.
+    let deadline = Instant::now() + app.config.acm_records_wait;
+    let mut seen = app.regional_certificates.describe(&arn).await?;
+    while seen.validation_records.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        seen = app.regional_certificates.describe(&arn).await?;
+    }
+    let now = crate::now_rfc3339();
+    let request = AcmRequest {
+        request_id: new_request_id()?,
+        domain: domain.clone(),
+        workspace_id: workspace.clone(),
+        certificate_arn: arn.clone(),
+        stage: AcmStage::Requested,
+        validation_records: seen.validation_records,
+        api_gateway_domain: None,
+        certificate_status: Some(seen.status),
+        failure: None,
+        version: replacing.as_ref().map_or(0, |(v, _)| v + 1),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    match app
+        .store
+        .insert_acm_request(&request, replacing.map(|(v, _)| v))
+        .await
+    {
+        Ok(()) => Ok(request),
+        Err(e) => {
+            // Another tenant (or a concurrent request) won the hostname: the
+            // certificate just requested serves nobody.
+            if let Error::Conflict {
+                code: "domain_taken",
+                ..
+            } = e
+            {
+                if let Err(cleanup) = app.regional_certificates.delete(&arn).await {
+                    tracing::warn!(%domain, error = %cleanup, "could not delete an unused certificate request");
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// ACM's idempotency token for this hostname and workspace (and the failed
+/// request being replaced, if any): 32 hex characters, the same on every retry.
+fn idempotency_token(domain: &DomainName, workspace: &TenantId, replaces: Option<&str>) -> String {
+    let input = format!("{domain}\n{workspace}\n{}", replaces.unwrap_or_default());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, input.as_bytes());
+    digest
+        .as_ref()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A random request ID: 128 bits, hex.
+fn new_request_id() -> Result<String, Error> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Internal("no randomness".into()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_stable_and_short() {
+        let d = DomainName::parse("client.example.com").unwrap();
+        let w = TenantId::parse("w", "workspace-1").unwrap();
+        let t = idempotency_token(&d, &w, None);
+        assert_eq!(t, idempotency_token(&d, &w, None));
+        assert_eq!(t.len(), 32);
+        assert_ne!(
+            t,
+            idempotency_token(&d, &TenantId::parse("w", "workspace-2").unwrap(), None)
+        );
+        assert_ne!(t, idempotency_token(&d, &w, Some("old")));
+        assert_ne!(new_request_id().unwrap(), new_request_id().unwrap());
+    }
+}

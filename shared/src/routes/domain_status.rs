@@ -1,0 +1,80 @@
+//! `GET /domains/status/{request_id}?domain=...`.
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+use super::request_domain::add_records_message;
+use super::{json_response, path_param};
+use crate::app::App;
+use crate::domain::{AcmStage, DomainName, ValidationRecord};
+use crate::error::Error;
+use crate::flows::domain_status::domain_status;
+
+#[derive(Serialize)]
+struct StatusResponse<'a> {
+    request_id: &'a str,
+    domain: &'a str,
+    workspace_id: &'a str,
+    status: &'static str,
+    certificate_status: Option<&'a str>,
+    validation_records: &'a [ValidationRecord],
+    api_gateway_domain: Option<&'a str>,
+    failure_reason: Option<&'a str>,
+    message: String,
+}
+
+pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    let request_id = path_param(&req, "request_id")?;
+    if request_id.len() > 64
+        || !request_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(Error::NotFound(format!(
+            "no domain request {}",
+            request_id.chars().take(64).collect::<String>()
+        )));
+    }
+    let query = req.query_string_parameters();
+    let domain = query.first("domain").ok_or_else(|| {
+        Error::validation("missing_parameter", "add ?domain=<the hostname> to the URL")
+    })?;
+    let domain = DomainName::parse(domain)?;
+    let r = domain_status(app, &request_id, &domain).await?;
+    let (status, message) = match r.stage {
+        AcmStage::Requested => ("PENDING", add_records_message(&r)),
+        AcmStage::DomainCreated | AcmStage::Mapped => (
+            "CONFIGURING",
+            "the setup is under way; poll again".to_owned(),
+        ),
+        AcmStage::Configured => (
+            "CONFIGURED",
+            format!(
+                "{} is configured: point a CNAME record for it at {}",
+                r.domain,
+                r.api_gateway_domain.as_deref().unwrap_or_default()
+            ),
+        ),
+        AcmStage::Failed => (
+            "FAILED",
+            format!(
+                "ACM could not issue the certificate ({}); send a new request to try again",
+                r.failure.as_deref().unwrap_or("no reason given")
+            ),
+        ),
+    };
+    Ok(json_response(
+        200,
+        &StatusResponse {
+            request_id: &r.request_id,
+            domain: r.domain.as_str(),
+            workspace_id: r.workspace_id.as_str(),
+            status,
+            certificate_status: r.certificate_status.as_deref(),
+            validation_records: &r.validation_records,
+            api_gateway_domain: r.api_gateway_domain.as_deref(),
+            failure_reason: r.failure.as_deref(),
+            message,
+        },
+    ))
+}

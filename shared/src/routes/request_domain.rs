@@ -1,0 +1,76 @@
+//! `POST /domains/request` with `{"domain": "...", "workspace_id": "..."}`.
+
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{json_body, json_response};
+use crate::app::App;
+use crate::domain::{AcmRequest, AcmStage, DomainName, TenantId, ValidationRecord};
+use crate::error::Error;
+use crate::flows::request_domain::request_domain;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestBody {
+    domain: String,
+    workspace_id: String,
+}
+
+#[derive(Serialize)]
+struct RequestResponse<'a> {
+    request_id: &'a str,
+    domain: &'a str,
+    workspace_id: &'a str,
+    status: &'static str,
+    certificate_status: Option<&'a str>,
+    validation_records: &'a [ValidationRecord],
+    message: String,
+}
+
+pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    let body: RequestBody = json_body(&req)?;
+    let workspace = TenantId::parse("workspace_id", &body.workspace_id)?;
+    let domain = DomainName::parse(&body.domain)?;
+    let request = request_domain(app, &workspace, &domain).await?;
+    Ok(json_response(200, &response(&request)))
+}
+
+fn response(r: &AcmRequest) -> RequestResponse<'_> {
+    let (status, message) = match r.stage {
+        AcmStage::Requested if r.validation_records.is_empty() => (
+            "PENDING_VALIDATION",
+            "ACM has not published the validation records yet; request again in a few seconds to see them".to_owned(),
+        ),
+        AcmStage::Requested => ("PENDING_VALIDATION", add_records_message(r)),
+        AcmStage::DomainCreated | AcmStage::Mapped => (
+            "CONFIGURING",
+            format!("the certificate is issued; poll /domains/status/{} to finish the setup", r.request_id),
+        ),
+        AcmStage::Configured => ("CONFIGURED", format!("{} is configured", r.domain)),
+        AcmStage::Failed => ("FAILED", "ACM could not issue the certificate".to_owned()),
+    };
+    RequestResponse {
+        request_id: &r.request_id,
+        domain: r.domain.as_str(),
+        workspace_id: r.workspace_id.as_str(),
+        status,
+        certificate_status: r.certificate_status.as_deref(),
+        validation_records: &r.validation_records,
+        message,
+    }
+}
+
+/// Tells the tenant which DNS records to add.
+pub(crate) fn add_records_message(r: &AcmRequest) -> String {
+    let records: Vec<String> = r
+        .validation_records
+        .iter()
+        .map(|v| format!("{} {} {}", v.name, v.record_type, v.value))
+        .collect();
+    format!(
+        "add these DNS records so AWS can validate {}: {}; then poll /domains/status/{}",
+        r.domain,
+        records.join("; "),
+        r.request_id
+    )
+}

@@ -1,0 +1,320 @@
+//! The ACM path: request-domain and domain-status, with API Gateway custom
+//! domains and the domain → workspace mapping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use custom_domains::adapters::acm::Certificates;
+use custom_domains::adapters::apigateway::ApiDomains;
+use custom_domains::domain::{DomainName, Edge};
+use custom_domains::App;
+use serde_json::Value;
+
+use crate::support::*;
+
+async fn apigw() -> aws_sdk_apigatewayv2::Client {
+    aws_sdk_apigatewayv2::Client::new(&sdk_config(None).await)
+}
+
+/// Polls the status route until it leaves PENDING (ACM in moto issues after
+/// MOTO_ACM_VALIDATION_WAIT seconds); answers every answer seen.
+async fn poll_status(url: &str) -> Vec<(u16, Value)> {
+    let mut seen = Vec::new();
+    for _ in 0..120 {
+        let answer = get(url).await;
+        let pending = answer.0 == 200 && answer.1["status"] == "PENDING";
+        seen.push(answer);
+        if !pending {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("still PENDING after 30 s: {:?}", seen.last());
+}
+
+async fn request(t: &Tenant) -> Value {
+    let (status, answer) = post(&t.request_url(), &t.request_body()).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+#[tokio::test]
+async fn acm_path_requests_validates_and_configures() {
+    let t = tenant().start().await;
+    let first = request(&t).await;
+    assert_eq!(first["status"], "PENDING_VALIDATION");
+    assert_eq!(first["domain"], t.domain.as_str());
+    assert_eq!(first["workspace_id"], t.org.as_str());
+    let records = first["validation_records"].as_array().unwrap();
+    assert!(!records.is_empty(), "{first}");
+    for r in records {
+        assert_eq!(r["type"], "CNAME");
+        assert!(r["name"].as_str().unwrap().ends_with(&t.domain), "{r}");
+        assert!(!r["value"].as_str().unwrap().is_empty());
+    }
+    assert!(first["message"]
+        .as_str()
+        .unwrap()
+        .contains(records[0]["name"].as_str().unwrap()));
+    let id = first["request_id"].as_str().unwrap().to_owned();
+
+    // A repeat request answers the same request.
+    let again = request(&t).await;
+    assert_eq!(again["request_id"], id.as_str());
+    assert_eq!(again["validation_records"], first["validation_records"]);
+
+    let seen = poll_status(&t.status_url(&id)).await;
+    let (status, done) = seen.last().unwrap().clone();
+    assert_eq!(status, 200, "{done}");
+    if seen.len() > 1 {
+        let pending = &seen[0].1;
+        assert_eq!(pending["certificate_status"], "PENDING_VALIDATION");
+        assert!(
+            pending["message"].as_str().unwrap().contains("CNAME"),
+            "{pending}"
+        );
+    }
+    assert_eq!(done["status"], "CONFIGURED", "{done}");
+    assert_eq!(done["certificate_status"], "ISSUED");
+    let target = done["api_gateway_domain"].as_str().unwrap().to_owned();
+    assert!(!target.is_empty());
+    assert!(done["message"].as_str().unwrap().contains(&target));
+
+    // Read back what was made.
+    let arn = t
+        .app
+        .store
+        .load_acm_request(&DomainName::parse(&t.domain).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .certificate_arn;
+    let acm = aws_sdk_acm::Client::new(&sdk_config(None).await);
+    let cert = acm
+        .describe_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cert.certificate().unwrap().domain_name(),
+        Some(t.domain.as_str())
+    );
+    let api = apigw().await;
+    let domain = api
+        .get_domain_name()
+        .domain_name(&t.domain)
+        .send()
+        .await
+        .unwrap();
+    let config = &domain.domain_name_configurations()[0];
+    assert_eq!(config.certificate_arn(), Some(arn.as_str()));
+    assert_eq!(config.endpoint_type().map(|e| e.as_str()), Some("REGIONAL"));
+    assert_eq!(
+        config.security_policy().map(|p| p.as_str()),
+        Some("TLS_1_2")
+    );
+    assert_eq!(config.api_gateway_domain_name(), Some(target.as_str()));
+    let mappings = api
+        .get_api_mappings()
+        .domain_name(&t.domain)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mappings.items().len(), 1);
+    assert_eq!(
+        mappings.items()[0].api_id(),
+        Some(stack().var("API_GATEWAY_ID").as_str())
+    );
+    assert_eq!(mappings.items()[0].stage(), Some("$default"));
+    let mapping = t
+        .app
+        .store
+        .mapping_for(&DomainName::parse(&t.domain).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mapping.tenant_id.as_str(), t.org);
+    assert_eq!(mapping.edge, Edge::ApiGateway);
+    assert_eq!(mapping.target, target);
+
+    // Polling again, or requesting again, creates nothing more.
+    let (status, repeat) = get(&t.status_url(&id)).await;
+    assert_eq!(
+        (status, repeat["status"].as_str()),
+        (200, Some("CONFIGURED"))
+    );
+    let again = request(&t).await;
+    assert_eq!(
+        (again["request_id"].as_str(), again["status"].as_str()),
+        (Some(id.as_str()), Some("CONFIGURED"))
+    );
+    assert_eq!(
+        api.get_api_mappings()
+            .domain_name(&t.domain)
+            .send()
+            .await
+            .unwrap()
+            .items()
+            .len(),
+        1
+    );
+    let certs = acm.list_certificates().send().await.unwrap();
+    let ours = certs
+        .certificate_summary_list()
+        .iter()
+        .filter(|c| c.domain_name() == Some(t.domain.as_str()))
+        .count();
+    assert_eq!(ours, 1);
+}
+
+/// The setup calls reach AWS but their answers are lost (a crash right
+/// after each call): later polls find what was made and make nothing twice.
+#[tokio::test]
+async fn acm_path_resumes_after_lost_answers_without_duplicates() {
+    let proxy = FaultProxy::start_n(
+        |req| req.method == hyper::Method::POST && req.uri.path().starts_with("/v2/domainnames"),
+        Fault::ForwardThenFail { status: 400 },
+        2,
+    )
+    .await;
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    let t = tenant()
+        .customise(move |app| {
+            app.api_domains = ApiDomains::new(aws_sdk_apigatewayv2::Client::new(&via_proxy))
+        })
+        .start()
+        .await;
+    let id = request(&t).await["request_id"].as_str().unwrap().to_owned();
+    let mut failures = 0;
+    let done = loop {
+        let seen = poll_status(&t.status_url(&id)).await;
+        let (status, answer) = seen.last().unwrap().clone();
+        if status == 502 {
+            assert_eq!(answer["code"], "upstream_unavailable");
+            failures += 1;
+            assert!(failures <= 2, "{answer}");
+            continue;
+        }
+        break answer;
+    };
+    assert_eq!(
+        failures, 2,
+        "both the domain and the mapping answer were lost once"
+    );
+    assert_eq!(proxy.matched(), 2, "neither was created a second time");
+    assert_eq!(done["status"], "CONFIGURED", "{done}");
+    let api = apigw().await;
+    assert_eq!(
+        api.get_api_mappings()
+            .domain_name(&t.domain)
+            .send()
+            .await
+            .unwrap()
+            .items()
+            .len(),
+        1
+    );
+    assert!(t
+        .app
+        .store
+        .mapping_for(&DomainName::parse(&t.domain).unwrap())
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn acm_failure_is_reported_with_its_reason() {
+    let t = tenant().start().await;
+    let id = request(&t).await["request_id"].as_str().unwrap().to_owned();
+    // ACM in moto never fails a certificate: a proxy answers DescribeCertificate
+    // as ACM does for a name whose CAA records forbid Amazon.
+    let proxy = FaultProxy::start_n(
+        |req| req.headers.get("x-amz-target").is_some_and(|t| t == "CertificateManager.DescribeCertificate"),
+        Fault::Answer {
+            status: 200,
+            content_type: "application/x-amz-json-1.1",
+            body: r#"{"Certificate":{"Status":"FAILED","FailureReason":"CAA_ERROR","DomainValidationOptions":[]}}"#,
+        },
+        u32::MAX,
+    )
+    .await;
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    let mut app = App::new(config(&[]), &sdk_config(None).await).unwrap();
+    app.regional_certificates = Certificates::new(aws_sdk_acm::Client::new(&via_proxy));
+    let base = serve(Arc::new(app)).await;
+    let url = format!("{base}/domains/status/{id}?domain={}", t.domain);
+    let (status, answer) = get(&url).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "FAILED");
+    assert_eq!(answer["failure_reason"], "CAA_ERROR");
+    assert!(answer["message"].as_str().unwrap().contains("CAA_ERROR"));
+    // The failure is recorded: the healthy instance reports it too.
+    let (_, again) = get(&t.status_url(&id)).await;
+    assert_eq!(again["status"], "FAILED");
+    // A new request replaces the failed one.
+    let retry = request(&t).await;
+    assert_ne!(retry["request_id"], id.as_str());
+    assert_eq!(retry["status"], "PENDING_VALIDATION");
+}
+
+#[tokio::test]
+async fn acm_path_conflicts_and_unknown_requests() {
+    let t = tenant().start().await;
+    let id = request(&t).await["request_id"].as_str().unwrap().to_owned();
+
+    // Another workspace cannot request the hostname, on this path or the ACME one.
+    let other =
+        serde_json::json!({ "domain": t.domain, "workspace_id": unique("ws-") }).to_string();
+    let (status, err) = post(&t.request_url(), &other).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (409, Some("domain_taken")),
+        "{err}"
+    );
+    let start = format!("{}/api/domain/start-certificate/{}", t.base, unique("org-"));
+    let (status, _) = post(&start, &t.body()).await;
+    assert_eq!(status, 409);
+
+    // Unknown IDs and mismatched domains are 404; a missing domain is 400.
+    let (status, err) = get(&t.status_url("0123456789abcdef0123456789abcdef")).await;
+    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")));
+    let (status, _) = get(&format!(
+        "{}/domains/status/{id}?domain=other.example.com",
+        t.base
+    ))
+    .await;
+    assert_eq!(status, 404);
+    let (status, err) = get(&format!("{}/domains/status/{id}", t.base)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (400, Some("missing_parameter"))
+    );
+    let (status, err) = get(&format!("{}/domains/status/{id}?domain=not_a_host", t.base)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (400, Some("invalid_domain"))
+    );
+
+    // Bad bodies.
+    for (body, code) in [
+        ("{\"domain\": \"x.example.com\"}", "invalid_json"),
+        ("{\"workspace_id\": \"w\"}", "invalid_json"),
+        (
+            "{\"domain\": \"x.example.com\", \"workspace_id\": \"a b\"}",
+            "invalid_tenant",
+        ),
+        (
+            "{\"domain\": \"1.2.3.4\", \"workspace_id\": \"w\"}",
+            "invalid_domain",
+        ),
+    ] {
+        let (status, err) = post(&t.request_url(), body).await;
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (400, Some(code)),
+            "{body}: {err}"
+        );
+    }
+}

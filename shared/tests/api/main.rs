@@ -1,0 +1,10 @@
+//! The product's HTTP API, driven end to end against the local stack:
+//! Pebble (ACME), pebble-challtestsrv (DNS) and moto (AWS). One test binary
+//! for the whole suite, so it links once.
+
+#![allow(clippy::unwrap_used)]
+
+mod acm_path;
+mod acme_path;
+mod openapi;
+mod support;
