@@ -9,4 +9,4 @@ bash infra/setup.sh
 export PEBBLE_WFE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-0}
 bash infra/stack.sh up test
 trap 'bash infra/stack.sh down test' EXIT
-cargo bench --locked -p custom-domains --bench issuance
+RUST_LOG=${RUST_LOG:-warn} cargo bench --locked -p custom-domains --bench issuance
