@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping what is present:
 # Pebble and pebble-challtestsrv (Debian), openssl and curl (Debian), moto
-# server and boto3 (PyPI). Safe to run again; quiet when nothing is missing.
+# server, boto3 and cfn-lint (PyPI). Safe to run again; quiet when nothing is
+# missing.
 set -euo pipefail
 
 need_apt=()
@@ -18,9 +19,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 PYTHON=${PYTHON:-python3}
-if ! command -v moto_server >/dev/null 2>&1 || ! "$PYTHON" -c 'import moto, flask, boto3' >/dev/null 2>&1; then
-  echo "setup: installing moto[server] and boto3 (pip)"
-  "$PYTHON" -m pip install -q --disable-pip-version-check 'moto[server]>=5.1' boto3
+if ! "$PYTHON" -c 'import moto.server, flask, boto3' >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 2>&1; then
+  echo "setup: installing moto[server], boto3 and cfn-lint (pip)"
+  "$PYTHON" -m pip install -q --disable-pip-version-check 'moto[server]>=5.1,<6' boto3 cfn-lint
   hash -r
 fi
 # pyenv and similar keep scripts behind shims that need a rehash.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, starts a local stack of its own
-# (ports apart from `make dev`'s), then checks formatting and lints and runs
-# every test against it. Stops the stack on exit.
+# (ports apart from `make dev`'s), then checks formatting, lints the code and
+# the SAM template, and runs every test against the stack. Stops the stack
+# on exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,4 +17,12 @@ trap 'bash infra/stack.sh down test' EXIT
 
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -q -- -D warnings
+cfn-lint template.yaml
+
+# The suite records every AWS call each function makes (see
+# shared/tests/api/support/aws_calls.rs); after it, the template's policies
+# are compared with those calls.
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+rm -f "$target_dir/tmp/aws-calls.tsv"
 cargo test --locked --workspace
+cargo test --locked -p custom-domains --test api -- --ignored --exact template::policies_match_recorded_calls

@@ -10,6 +10,11 @@ use std::time::Duration;
 /// Let's Encrypt's production directory, the default ACME server.
 pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
+/// Variables the configuration reads that the SAM template does not set:
+/// `AWS_REGION` is set by the Lambda runtime itself, and `ACME_CA_BUNDLE`
+/// exists for a local ACME server only (production trusts the public roots).
+pub const NOT_SET_BY_TEMPLATE: &[&str] = &["AWS_REGION", "ACME_CA_BUNDLE"];
+
 /// Everything the functions need to know about their deployment.
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -209,17 +209,6 @@ impl Certificates {
             validation_records,
         })
     }
-
-    /// Deletes a certificate (one requested for a hostname another tenant won).
-    pub async fn delete(&self, arn: &str) -> Result<(), Error> {
-        self.client
-            .delete_certificate()
-            .certificate_arn(arn)
-            .send()
-            .await
-            .map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
-        Ok(())
-    }
 }
 
 fn pem_der(pem: &str) -> Option<Vec<u8>> {

@@ -107,6 +107,39 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Claims `domain` for `tenant`: succeeds if the hostname is free or
+    /// already the tenant's, and is a `domain_taken` conflict otherwise. A
+    /// conditional write, so of any number of tenants racing for a name
+    /// exactly one wins. Every flow claims before it asks a CA or ACM for
+    /// anything, so nothing is ever requested for a name the tenant lost.
+    pub async fn claim(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", domain_pk(domain))
+            .item("sk", s(OWNER))
+            .item("tenant_id", s(tenant.as_str()))
+            .item("claimed_at", s(crate::now_rfc3339()))
+            .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::conflict(
+                    "domain_taken",
+                    format!("{domain} is already claimed by another tenant"),
+                ))
+            }
+            Err(e) => Err(upstream(e)),
+        }
+    }
+
     /// The tenant that owns `domain`, if any.
     pub async fn owner_of(&self, domain: &DomainName) -> Result<Option<TenantId>, Error> {
         let Some(item) = self.get(domain_pk(domain), OWNER).await? else {

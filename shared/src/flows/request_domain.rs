@@ -2,8 +2,8 @@
 //! CNAME records prove control of the name.
 //!
 //! Idempotent: the same hostname and workspace answer the existing request.
-//! A hostname claimed by another tenant (on either path) is a conflict, and
-//! nothing is requested for it.
+//! The hostname is claimed first: one claimed by another tenant (on either
+//! path) is a conflict, and nothing is requested for it.
 
 use std::time::Duration;
 
@@ -18,14 +18,7 @@ pub async fn request_domain(
     workspace: &TenantId,
     domain: &DomainName,
 ) -> Result<AcmRequest, Error> {
-    if let Some(owner) = app.store.owner_of(domain).await? {
-        if &owner != workspace {
-            return Err(Error::conflict(
-                "domain_taken",
-                format!("{domain} is already claimed by another tenant"),
-            ));
-        }
-    }
+    app.store.claim(domain, workspace).await?;
     let existing = app.store.load_acm_request(domain).await?;
     if let Some(mut existing) = existing.clone().filter(|r| r.stage != AcmStage::Failed) {
         if existing.validation_records.is_empty() && existing.stage == AcmStage::Requested {
@@ -79,27 +72,10 @@ pub async fn request_domain(
         created_at: now.clone(),
         updated_at: now,
     };
-    match app
-        .store
+    app.store
         .insert_acm_request(&request, replacing.map(|(v, _)| v))
-        .await
-    {
-        Ok(()) => Ok(request),
-        Err(e) => {
-            // Another tenant (or a concurrent request) won the hostname: the
-            // certificate just requested serves nobody.
-            if let Error::Conflict {
-                code: "domain_taken",
-                ..
-            } = e
-            {
-                if let Err(cleanup) = app.regional_certificates.delete(&arn).await {
-                    tracing::warn!(%domain, error = %cleanup, "could not delete an unused certificate request");
-                }
-            }
-            Err(e)
-        }
-    }
+        .await?;
+    Ok(request)
 }
 
 /// ACM's idempotency token for this hostname and workspace (and the failed

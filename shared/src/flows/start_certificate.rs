@@ -20,14 +20,7 @@ pub async fn start_certificate(
     org: &TenantId,
     domain: &DomainName,
 ) -> Result<AcmeOrder, Error> {
-    if let Some(owner) = app.store.owner_of(domain).await? {
-        if &owner != org {
-            return Err(Error::conflict(
-                "domain_taken",
-                format!("{domain} is already claimed by another tenant"),
-            ));
-        }
-    }
+    app.store.claim(domain, org).await?;
     let existing = app.store.load_order(domain).await?;
     if let Some(order) = &existing {
         if order.stage.has_certificate() {

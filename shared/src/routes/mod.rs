@@ -58,8 +58,30 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
+tokio::task_local! {
+    static FUNCTION: &'static str;
+}
+
+/// The function whose handler is running in this task, if any: lets the
+/// tests attribute every AWS call to the function that made it, which is
+/// how the SAM template's policies are checked against the code.
+pub fn current_function() -> Option<&'static str> {
+    FUNCTION.try_with(|f| *f).ok()
+}
+
 /// Runs the handler of `function` on a request, as its Lambda would.
 pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body> {
+    let Some(route) = ROUTES.iter().find(|r| r.function == function) else {
+        return error_response(&Error::Internal(format!(
+            "no handler for function {function}"
+        )));
+    };
+    FUNCTION
+        .scope(route.function, run(app, route.function, req))
+        .await
+}
+
+async fn run(app: &App, function: &'static str, req: Request) -> Response<Body> {
     let result = match function {
         "start-certificate" => start_certificate::handle(app, req).await,
         "complete-certificate" => complete_certificate::handle(app, req).await,

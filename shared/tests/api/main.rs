@@ -6,5 +6,8 @@
 
 mod acm_path;
 mod acme_path;
+mod claims;
+mod events;
 mod openapi;
 mod support;
+mod template;

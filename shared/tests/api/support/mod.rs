@@ -8,6 +8,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod aws_calls;
 pub mod openapi;
 
 use std::collections::HashMap;
@@ -96,6 +97,8 @@ pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing", "testing", None, None, "tests",
         ))
+        // Attributes every AWS call to the function that made it.
+        .http_client(aws_calls::Recording::new())
         .load()
         .await
 }

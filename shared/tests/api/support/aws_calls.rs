@@ -1,0 +1,146 @@
+//! Records which AWS actions each function really calls.
+//!
+//! The test application's AWS clients send through [`Recording`], which
+//! attributes every request to the function whose handler made it
+//! (`routes::current_function`) and appends `function<TAB>action<TAB>resource`
+//! to a file. `template::policies_match_recorded_calls` then compares what
+//! the whole suite recorded with the SAM template's policies: the policies
+//! are checked against the code's real calls, not against a second list.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
+/// Where the suite's calls are recorded (cleared by `make test` first).
+pub const RECORD: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/aws-calls.tsv");
+
+/// An AWS action, and for API Gateway (whose IAM actions are HTTP verbs)
+/// the resource path it was called on.
+pub type Call = (String, String);
+
+#[derive(Debug, Clone)]
+pub struct Recording {
+    inner: SharedHttpClient,
+}
+
+impl Recording {
+    pub fn new() -> Self {
+        Self {
+            inner: aws_smithy_http_client::Builder::new().build_http(),
+        }
+    }
+}
+
+impl HttpClient for Recording {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(RecordingConnector {
+            inner: self.inner.http_connector(settings, components),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct RecordingConnector {
+    inner: SharedHttpConnector,
+}
+
+impl HttpConnector for RecordingConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if let Some(function) = custom_domains::routes::current_function() {
+            let lines: String = calls(&request)
+                .into_iter()
+                .map(|(action, resource)| format!("{function}\t{action}\t{resource}\n"))
+                .collect();
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(RECORD)
+            {
+                let _ = file.write_all(lines.as_bytes());
+            }
+        }
+        self.inner.call(request)
+    }
+}
+
+/// The IAM actions one HTTP request to AWS needs.
+pub fn calls(request: &HttpRequest) -> Vec<Call> {
+    let header = |name: &str| request.headers().get(name).unwrap_or_default().to_owned();
+    // The SigV4 credential scope names the service: .../<region>/<service>/aws4_request
+    let auth = header("authorization");
+    let service = auth
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split(',').next())
+        .and_then(|scope| scope.split('/').nth(3))
+        .unwrap_or_default()
+        .to_owned();
+    let operation = header("x-amz-target")
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let body = request
+        .body()
+        .bytes()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let path = request
+        .uri()
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.find('/').map(|i| r[i..].to_owned()))
+        .unwrap_or_default();
+    let path = path.split('?').next().unwrap_or_default().to_owned();
+    let action = |a: &str| (format!("{service}:{a}"), String::new());
+    match service.as_str() {
+        // A transaction's puts need PutItem on the table.
+        "dynamodb" if operation == "TransactWriteItems" => vec![action("PutItem")],
+        "dynamodb" | "kms" => vec![action(&operation)],
+        // Tags given with a new certificate need AddTagsToCertificate too.
+        "acm" if body.contains("\"Tags\"") => {
+            vec![action(&operation), action("AddTagsToCertificate")]
+        }
+        "acm" => vec![action(&operation)],
+        "cloudfront" => match (request.method(), path.ends_with("/config")) {
+            ("GET", true) => vec![action("GetDistributionConfig")],
+            ("PUT", true) => vec![action("UpdateDistribution")],
+            (method, _) => panic!("unmapped CloudFront call {method} {path}"),
+        },
+        "apigateway" => {
+            vec![(
+                format!("apigateway:{}", request.method()),
+                path.strip_prefix("/v2").unwrap_or(&path).to_owned(),
+            )]
+        }
+        other => panic!(
+            "unmapped AWS service {other:?} ({} {path})",
+            request.method()
+        ),
+    }
+}
+
+/// What the suite recorded: function → calls.
+pub fn recorded() -> BTreeMap<String, BTreeSet<Call>> {
+    let text = std::fs::read_to_string(RECORD).unwrap_or_default();
+    let mut map: BTreeMap<String, BTreeSet<Call>> = BTreeMap::new();
+    for line in text.lines() {
+        let mut parts = line.split('\t');
+        if let (Some(f), Some(a), Some(r)) = (parts.next(), parts.next(), parts.next()) {
+            map.entry(f.to_owned())
+                .or_default()
+                .insert((a.to_owned(), r.to_owned()));
+        }
+    }
+    map
+}

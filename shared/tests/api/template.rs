@@ -1,0 +1,303 @@
+//! The SAM template and the code agree: every route is a function whose
+//! binary exists, every variable the code reads is set, and every function's
+//! policy allows exactly the AWS actions the code was seen calling.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use custom_domains::config::{Config, NOT_SET_BY_TEMPLATE};
+use custom_domains::routes::ROUTES;
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::support::aws_calls::{recorded, Call};
+
+const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+/// The variables the configuration reads, found by reading it.
+fn variables_read() -> BTreeSet<String> {
+    let names = std::sync::Mutex::new(BTreeSet::new());
+    let config = Config::from_lookup(|name| {
+        names.lock().unwrap().insert(name.to_owned());
+        Some(match name {
+            n if n.ends_with("_MS") => "1".to_owned(),
+            "DNS_PRECHECK_RESOLVERS" => "127.0.0.1:53".to_owned(),
+            _ => "x".to_owned(),
+        })
+    });
+    assert!(config.is_ok());
+    names.into_inner().unwrap()
+}
+
+struct Function {
+    binary: String,
+    routes: Vec<(String, String)>,
+    env: BTreeSet<String>,
+    actions: BTreeSet<String>,
+    /// API Gateway resource paths the policy names (after `::`).
+    apigateway_resources: Vec<String>,
+}
+
+fn strings(y: &Yaml) -> Vec<String> {
+    match y {
+        Yaml::String(s) => vec![s.clone()],
+        Yaml::Array(a) => a.iter().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}
+
+fn keys(y: &Yaml) -> BTreeSet<String> {
+    y.as_hash()
+        .map(|h| {
+            h.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parse(text: &str) -> (BTreeSet<String>, Vec<Function>) {
+    let doc = &YamlLoader::load_from_str(text).expect("template.yaml parses")[0];
+    let globals = keys(&doc["Globals"]["Function"]["Environment"]["Variables"]);
+    let mut functions = Vec::new();
+    for (_, resource) in doc["Resources"].as_hash().expect("Resources") {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let props = &resource["Properties"];
+        let mut routes = Vec::new();
+        for (_, event) in props["Events"].as_hash().into_iter().flatten() {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let p = &event["Properties"];
+                routes.push((
+                    p["Method"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_ascii_uppercase(),
+                    p["Path"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        let mut actions = BTreeSet::new();
+        let mut apigateway_resources = Vec::new();
+        for policy in props["Policies"].as_vec().into_iter().flatten() {
+            for statement in policy["Statement"].as_vec().into_iter().flatten() {
+                let these = strings(&statement["Action"]);
+                if these.iter().any(|a| a.starts_with("apigateway:")) {
+                    apigateway_resources.extend(
+                        strings(&statement["Resource"])
+                            .iter()
+                            .filter_map(|r| r.rsplit("::").next().map(str::to_owned)),
+                    );
+                }
+                actions.extend(these);
+            }
+        }
+        functions.push(Function {
+            binary: resource["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            routes,
+            env: keys(&props["Environment"]["Variables"]),
+            actions,
+            apigateway_resources,
+        });
+    }
+    (globals, functions)
+}
+
+fn glob_matches(pattern: &str, path: &str) -> bool {
+    let p: Vec<&str> = pattern.split('/').collect();
+    let s: Vec<&str> = path.split('/').collect();
+    p.len() == s.len() && p.iter().zip(&s).all(|(a, b)| *a == "*" || a == b)
+}
+
+/// Everything on which the template and the code disagree.
+fn problems(text: &str, calls: Option<&BTreeMap<String, BTreeSet<Call>>>) -> Vec<String> {
+    let (globals, functions) = parse(text);
+    let mut found = Vec::new();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for route in ROUTES {
+        let Some(f) = functions.iter().find(|f| f.binary == route.function) else {
+            found.push(format!(
+                "route {} {} has no function building binary {}",
+                route.method, route.path, route.function
+            ));
+            continue;
+        };
+        if f.routes != [(route.method.to_owned(), route.path.to_owned())] {
+            found.push(format!(
+                "function {} serves {:?}, the code serves {} {}",
+                f.binary, f.routes, route.method, route.path
+            ));
+        }
+    }
+    let variables = variables_read();
+    for f in &functions {
+        if !ROUTES.iter().any(|r| r.function == f.binary) {
+            found.push(format!("function {} serves no route of the code", f.binary));
+        }
+        if !std::path::Path::new(&format!("{root}/functions/{}/Cargo.toml", f.binary)).exists() {
+            found.push(format!(
+                "function {} has no crate functions/{}",
+                f.binary, f.binary
+            ));
+        }
+        for v in &variables {
+            if !globals.contains(v)
+                && !f.env.contains(v)
+                && !NOT_SET_BY_TEMPLATE.contains(&v.as_str())
+            {
+                found.push(format!(
+                    "function {} does not set {v}, which the code reads",
+                    f.binary
+                ));
+            }
+        }
+        let Some(calls) = calls else { continue };
+        let made = calls.get(&f.binary).cloned().unwrap_or_default();
+        for (action, resource) in &made {
+            if !f.actions.contains(action) {
+                found.push(format!(
+                    "function {} calls {action} but its policy does not allow it",
+                    f.binary
+                ));
+            } else if action.starts_with("apigateway:")
+                && !f
+                    .apigateway_resources
+                    .iter()
+                    .any(|p| glob_matches(p, resource))
+            {
+                found.push(format!(
+                    "function {} calls {action} on {resource}, outside its policy's resources",
+                    f.binary
+                ));
+            }
+        }
+        for action in &f.actions {
+            if !made.iter().any(|(a, _)| a == action) {
+                found.push(format!(
+                    "function {} is allowed {action}, which the code never called",
+                    f.binary
+                ));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn template_matches_routes_binaries_and_configuration() {
+    assert_eq!(problems(TEMPLATE, None), Vec::<String>::new());
+}
+
+/// Run by `make test` after the rest of the suite, over the calls it recorded.
+#[test]
+#[ignore = "needs the calls recorded by a full run of the suite; make test runs it"]
+fn policies_match_recorded_calls() {
+    let calls = recorded();
+    assert!(
+        calls.len() == ROUTES.len(),
+        "the suite recorded calls for {:?} only",
+        calls.keys()
+    );
+    assert_eq!(problems(TEMPLATE, Some(&calls)), Vec::<String>::new());
+}
+
+#[test]
+fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
+    let calls: BTreeMap<String, BTreeSet<Call>> = [
+        (
+            "start-certificate",
+            vec![
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "kms:Encrypt",
+                "kms:Decrypt",
+            ],
+        ),
+        (
+            "complete-certificate",
+            vec![
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "acm:ImportCertificate",
+                "acm:AddTagsToCertificate",
+                "acm:ListCertificates",
+                "acm:GetCertificate",
+                "cloudfront:GetDistributionConfig",
+                "cloudfront:UpdateDistribution",
+            ],
+        ),
+        (
+            "request-domain",
+            vec![
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "acm:RequestCertificate",
+                "acm:AddTagsToCertificate",
+                "acm:DescribeCertificate",
+            ],
+        ),
+        (
+            "domain-status",
+            vec![
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "acm:DescribeCertificate",
+            ],
+        ),
+    ]
+    .into_iter()
+    .map(|(f, actions)| {
+        (
+            f.to_owned(),
+            actions
+                .into_iter()
+                .map(|a| (a.to_owned(), String::new()))
+                .collect(),
+        )
+    })
+    .chain(std::iter::once((
+        "domain-status".to_owned(),
+        [
+            ("dynamodb:GetItem", ""),
+            ("dynamodb:PutItem", ""),
+            ("acm:DescribeCertificate", ""),
+            ("apigateway:GET", "/domainnames/x.example.com"),
+            ("apigateway:POST", "/domainnames"),
+            ("apigateway:GET", "/domainnames/x.example.com/apimappings"),
+        ]
+        .into_iter()
+        .map(|(a, r)| (a.to_owned(), r.to_owned()))
+        .collect(),
+    )))
+    .collect();
+    assert_eq!(
+        problems(TEMPLATE, Some(&calls)),
+        Vec::<String>::new(),
+        "the baseline agrees"
+    );
+
+    let cases = [
+        ("            Path: /domains/request\n", "", "the code serves POST /domains/request"),
+        ("        KMS_KEY_ID: !Ref SecretsKey\n", "", "does not set KMS_KEY_ID"),
+        ("                - acm:ImportCertificate\n", "", "calls acm:ImportCertificate but its policy does not allow it"),
+        ("                - acm:RequestCertificate\n", "                - acm:RequestCertificate\n                - acm:ExportCertificate\n", "allowed acm:ExportCertificate"),
+        ("                - !Sub arn:${AWS::Partition}:apigateway:${AWS::Region}::/domainnames/*/apimappings\n", "", "outside its policy's resources"),
+        ("        Binary: domain-status\n", "        Binary: domain-state\n", "no crate functions/domain-state"),
+    ];
+    for (remove, insert, expected) in cases {
+        assert!(
+            TEMPLATE.contains(remove),
+            "the template no longer has {remove:?}"
+        );
+        let mutated = TEMPLATE.replacen(remove, insert, 1);
+        let found = problems(&mutated, Some(&calls));
+        assert!(
+            found.iter().any(|p| p.contains(expected)),
+            "changing {remove:?} went unnoticed: {found:?}"
+        );
+    }
+}
