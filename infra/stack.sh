@@ -61,6 +61,10 @@ if [ ! -f "$state/ca.pem" ]; then
   openssl x509 -req -in "$state/pebble.csr" -CA "$state/ca.pem" -CAkey "$state/ca.key" -CAcreateserial \
     -days 30 -extfile "$state/leaf.ext" -out "$state/pebble.pem" 2>/dev/null
 fi
+# The local server's token signing key (HS256), standing in for the
+# identity provider whose tokens API Gateway's JWT authorizer verifies.
+[ -f "$state/jwt-secret" ] || openssl rand -hex 32 >"$state/jwt-secret"
+
 cat >"$state/pebble.json" <<JSON
 {"pebble": {
   "listenAddress": "127.0.0.1:$acme",
@@ -109,5 +113,7 @@ ACME_POLL_INTERVAL_MS=20
 DNS_PRECHECK_RESOLVERS=127.0.0.1:$dns
 CHALLTESTSRV_URL=http://127.0.0.1:$dns_mgmt
 PEBBLE_MANAGEMENT_URL=https://127.0.0.1:$acme_mgmt
+LOCAL_JWT_SECRET_FILE=$state/jwt-secret
+PLATFORM_DOMAINS=platform.example,app.platform.example
 $resources
 ENV

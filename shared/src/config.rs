@@ -47,6 +47,12 @@ pub struct Config {
     pub api_gateway_id: Option<String>,
     /// `API_GATEWAY_STAGE`: the stage mapped (default `$default`).
     pub api_gateway_stage: String,
+    /// `TENANT_CLAIM`: the verified token claim that names the caller's
+    /// tenant (default `tenant_id`).
+    pub tenant_claim: String,
+    /// `PLATFORM_DOMAINS`: the platform's own domains (comma-separated); no
+    /// tenant may claim them or any name under them.
+    pub platform_domains: Vec<String>,
     /// `ACM_RECORDS_WAIT_MS`: how long a request waits for ACM to publish the
     /// validation records (default 5000 ms).
     pub acm_records_wait: Duration,
@@ -116,6 +122,15 @@ impl Config {
             api_gateway_id: get("API_GATEWAY_ID"),
             api_gateway_stage: get("API_GATEWAY_STAGE").unwrap_or_else(|| "$default".to_owned()),
             acm_records_wait: millis("ACM_RECORDS_WAIT_MS", 5_000)?,
+            tenant_claim: get("TENANT_CLAIM").unwrap_or_else(|| "tenant_id".to_owned()),
+            platform_domains: get("PLATFORM_DOMAINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+                        .filter(|d| !d.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }

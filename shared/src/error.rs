@@ -41,6 +41,12 @@ pub enum Error {
     /// The request is malformed: bad JSON, a missing field, a bad hostname.
     #[error("{message}")]
     Validation { code: &'static str, message: String },
+    /// No verified caller (a missing, invalid or expired token).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller may not act on this tenant's resources.
+    #[error("{0}")]
+    Forbidden(String),
     /// The thing asked about does not exist (for this tenant).
     #[error("{0}")]
     NotFound(String),
@@ -95,6 +101,8 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::Validation { .. } => 400,
+            Error::Unauthenticated(_) => 401,
+            Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
             Error::Conflict { .. } => 409,
             Error::Precondition { .. } | Error::Rejected { .. } => 422,
@@ -111,6 +119,8 @@ impl Error {
             | Error::Precondition { code, .. }
             | Error::Rejected { code, .. } => code,
             Error::NotFound(_) => "not_found",
+            Error::Unauthenticated(_) => "unauthenticated",
+            Error::Forbidden(_) => "forbidden",
             Error::Upstream { .. } => "upstream_unavailable",
             Error::Internal(_) => "internal_error",
         }

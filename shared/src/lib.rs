@@ -6,11 +6,13 @@
 //! - [`domain`]: validated types (hostnames, tenants) and the order's state machine.
 //! - [`adapters`]: one module per outside system (DynamoDB, KMS, ACME, DNS, ACM, CloudFront).
 //! - [`app`]: the clients, built once per Lambda container.
+//! - [`auth`]: who is calling, and whether they may touch a tenant's things.
 //! - [`config`]: the environment variables, read once.
 //! - [`local`]: the local server that serves every route on one port.
 
 pub mod adapters;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -2,6 +2,11 @@
 //! with the same paths as API Gateway, dispatched to the same handlers the
 //! Lambda functions run. Used by `make dev` (through the `local-server`
 //! binary) and by the tests.
+//!
+//! It does what API Gateway does in front of the functions: it verifies the
+//! bearer token (with [`LocalJwt`], as the JWT authorizer would), answers
+//! 401 itself when there is none, and passes the verified claims in the
+//! request context, where the handlers read the caller's tenant.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -11,22 +16,29 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+    ApiGatewayV2httpRequestContext,
+};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use tokio::net::TcpListener;
 
 use crate::app::App;
+use crate::auth::LocalJwt;
 use crate::error::Error;
 use crate::routes::{dispatch, error_response, match_route, percent_decode, MAX_BODY_BYTES};
 
 /// Serves until the listener fails or the task is dropped.
-pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
+pub async fn serve(app: Arc<App>, auth: LocalJwt, listener: TcpListener) -> std::io::Result<()> {
+    let auth = Arc::new(auth);
     loop {
         let (stream, _) = listener.accept().await?;
-        let app = app.clone();
+        let (app, auth) = (app.clone(), auth.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(&app, req).await) }
+                let (app, auth) = (app.clone(), auth.clone());
+                async move { Ok::<_, Infallible>(handle(&app, &auth, req).await) }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
@@ -35,7 +47,11 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
     }
 }
 
-async fn handle(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn handle(
+    app: &App,
+    auth: &LocalJwt,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let response = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
         Err(_) => error_response(&Error::validation(
@@ -50,33 +66,37 @@ async fn handle(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Ful
                     parts.method,
                     parts.uri.path()
                 ))),
-                Some((route, params)) => {
-                    let query: HashMap<String, String> = parts
-                        .uri
-                        .query()
-                        .unwrap_or_default()
-                        .split('&')
-                        .filter_map(|kv| kv.split_once('='))
-                        .map(|(k, v)| {
-                            (
-                                percent_decode(&k.replace('+', " ")),
-                                percent_decode(&v.replace('+', " ")),
-                            )
-                        })
-                        .collect();
-                    let body = if bytes.is_empty() {
-                        Body::Empty
-                    } else {
-                        match String::from_utf8(bytes.to_vec()) {
-                            Ok(text) => Body::Text(text),
-                            Err(e) => Body::Binary(e.into_bytes()),
-                        }
-                    };
-                    let req = lambda_http::http::Request::from_parts(parts, body)
-                        .with_path_parameters(params.into_iter().collect::<HashMap<_, _>>())
-                        .with_query_string_parameters(query);
-                    dispatch(app, route.function, req).await
-                }
+                Some((route, params)) => match verify(auth, &parts) {
+                    Err(e) => error_response(&e),
+                    Ok(context) => {
+                        let query: HashMap<String, String> = parts
+                            .uri
+                            .query()
+                            .unwrap_or_default()
+                            .split('&')
+                            .filter_map(|kv| kv.split_once('='))
+                            .map(|(k, v)| {
+                                (
+                                    percent_decode(&k.replace('+', " ")),
+                                    percent_decode(&v.replace('+', " ")),
+                                )
+                            })
+                            .collect();
+                        let body = if bytes.is_empty() {
+                            Body::Empty
+                        } else {
+                            match String::from_utf8(bytes.to_vec()) {
+                                Ok(text) => Body::Text(text),
+                                Err(e) => Body::Binary(e.into_bytes()),
+                            }
+                        };
+                        let req = lambda_http::http::Request::from_parts(parts, body)
+                            .with_path_parameters(params.into_iter().collect::<HashMap<_, _>>())
+                            .with_query_string_parameters(query)
+                            .with_request_context(context);
+                        dispatch(app, route.function, req).await
+                    }
+                },
             }
         }
     };
@@ -88,4 +108,24 @@ async fn handle(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Ful
         _ => Bytes::new(),
     };
     hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// Verifies the bearer token and builds the request context API Gateway
+/// would pass after its JWT authorizer.
+fn verify(auth: &LocalJwt, parts: &hyper::http::request::Parts) -> Result<RequestContext, Error> {
+    let header = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let claims = auth.verify(header)?;
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = claims;
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.authorizer = Some(authorizer);
+    context.stage = Some("$default".to_owned());
+    context.http.method = parts.method.clone();
+    context.http.path = Some(parts.uri.path().to_owned());
+    Ok(RequestContext::ApiGatewayV2(context))
 }

@@ -9,9 +9,13 @@ use crate::error::Error;
 /// internationalised names), without a trailing dot. Parsing is the only way to
 /// make one, so a value of this type is always a name a CA can issue for.
 ///
-/// Rules: at most 253 characters, at least two labels, each label 1–63 of
-/// `a-z 0-9 -` not starting or ending with `-`, a final label that is not all
-/// digits, no IP address. Wildcards are refused: DNS-01 could issue them, but
+/// Rules: no white space or control characters; internationalised names
+/// converted to their ASCII form (IDNA, UTS #46, strict); at most 253
+/// characters, at least two labels, each label 1–63 of `a-z 0-9 -` not
+/// starting or ending with `-`, a final label that is not all digits; no IP
+/// address (dotted, bracketed or IPv6); not a public suffix itself (Public
+/// Suffix List, through the `psl` crate); no label mixing Latin, Greek or
+/// Cyrillic letters. Wildcards are refused: DNS-01 could issue them, but
 /// a wildcard on a shared edge would capture every sibling name of a tenant
 /// (and ACM's CNAME path cannot serve them), so neither path accepts one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,6 +88,16 @@ impl DomainName {
         {
             return Err(invalid("the top-level label cannot be numeric"));
         }
+        // A public suffix (com, co.uk, github.io…) belongs to no one tenant.
+        if psl::suffix(ascii.as_bytes()).is_some_and(|s| s.as_bytes() == ascii.as_bytes()) {
+            return Err(invalid("it is a public suffix, which no tenant can own"));
+        }
+        let (unicode, _) = idna::domain_to_unicode(&ascii);
+        if unicode.split('.').any(mixes_scripts) {
+            return Err(invalid(
+                "a label mixes Latin, Greek or Cyrillic letters (a look-alike name)",
+            ));
+        }
         Ok(Self(ascii))
     }
 
@@ -95,6 +109,22 @@ impl DomainName {
     pub fn acme_challenge_name(&self) -> String {
         format!("_acme-challenge.{}", self.0)
     }
+}
+
+/// Whether a label mixes letters of the scripts most used for look-alike
+/// names (e.g. Cyrillic "а" among Latin letters in "pаypal"): such labels
+/// are refused, as browsers show them as punycode or warn.
+fn mixes_scripts(label: &str) -> bool {
+    let (mut latin, mut greek, mut cyrillic) = (false, false, false);
+    for c in label.chars() {
+        match c as u32 {
+            0x41..=0x5A | 0x61..=0x7A | 0xC0..=0x24F | 0x1E00..=0x1EFF => latin = true,
+            0x370..=0x3FF | 0x1F00..=0x1FFF => greek = true,
+            0x400..=0x52F => cyrillic = true,
+            _ => {}
+        }
+    }
+    (latin as u8 + greek as u8 + cyrillic as u8) > 1
 }
 
 fn truncate(s: &str) -> String {
@@ -162,6 +192,12 @@ mod tests {
             "[::1]",
             "exa mple.com",
             "example.123",
+            "com",
+            "co.uk",
+            "github.io",
+            "xn--zz.com",
+            "p\u{0430}ypal.com",
+            "xn--pypal-4ve.com",
             long_label.as_str(),
             long_name.as_str(),
             "a/b.com",

@@ -4,12 +4,15 @@
 //! and saved before the next, so a poll cut short is finished by the next.
 
 use crate::app::App;
-use crate::domain::{AcmRequest, AcmStage, DomainMapping, DomainName, Edge};
+use crate::auth::require_same_tenant;
+use crate::domain::{AcmRequest, AcmStage, DomainMapping, DomainName, Edge, TenantId};
 use crate::error::Error;
 
-/// Reads the request `request_id`, which must be for `domain`.
+/// Reads the request `request_id`, which must be for `domain` and belong to
+/// `caller` (another tenant's request is refused before anything is done).
 pub async fn domain_status(
     app: &App,
+    caller: &TenantId,
     request_id: &str,
     domain: &DomainName,
 ) -> Result<AcmRequest, Error> {
@@ -26,6 +29,11 @@ pub async fn domain_status(
     if request.request_id != request_id {
         return Err(not_found());
     }
+    require_same_tenant(
+        caller,
+        &request.workspace_id,
+        &format!("domain request {request_id}"),
+    )?;
     loop {
         match request.stage {
             AcmStage::Configured | AcmStage::Failed => return Ok(request),

@@ -24,7 +24,7 @@ struct CompleteResponse<'a> {
 }
 
 pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let (org, domain) = parse(&req)?;
+    let (org, domain) = parse(app, &req)?;
     let (code, status, order) = match complete_certificate(app, &org, &domain).await? {
         Progress::Done(order) => (200, "success", order),
         Progress::InProgress(order) => (202, "in_progress", order),

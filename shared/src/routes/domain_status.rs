@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::request_domain::add_records_message;
 use super::{json_response, path_param};
 use crate::app::App;
+use crate::auth;
 use crate::domain::{AcmStage, DomainName, ValidationRecord};
 use crate::error::Error;
 use crate::flows::domain_status::domain_status;
@@ -24,6 +25,7 @@ struct StatusResponse<'a> {
 }
 
 pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    let caller = auth::caller(&req, &app.config.tenant_claim)?;
     let request_id = path_param(&req, "request_id")?;
     if request_id.len() > 64
         || !request_id
@@ -40,7 +42,7 @@ pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Er
         Error::validation("missing_parameter", "add ?domain=<the hostname> to the URL")
     })?;
     let domain = DomainName::parse(domain)?;
-    let r = domain_status(app, &request_id, &domain).await?;
+    let r = domain_status(app, &caller, &request_id, &domain).await?;
     let (status, message) = match r.stage {
         AcmStage::Requested => ("PENDING", add_records_message(&r)),
         AcmStage::DomainCreated | AcmStage::Mapped => (

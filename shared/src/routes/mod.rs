@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::domain::DomainName;
 use crate::error::Error;
 
 mod complete_certificate;
@@ -137,6 +138,24 @@ pub fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A hostname a tenant may claim: a valid [`DomainName`] that is not one of
+/// the platform's own domains (`PLATFORM_DOMAINS`) or under one of them.
+pub(crate) fn tenant_domain(app: &App, input: &str) -> Result<DomainName, Error> {
+    let domain = DomainName::parse(input)?;
+    let reserved = app
+        .config
+        .platform_domains
+        .iter()
+        .find(|p| domain.as_str() == p.as_str() || domain.as_str().ends_with(&format!(".{p}")));
+    if let Some(p) = reserved {
+        return Err(Error::validation(
+            "reserved_domain",
+            format!("{domain} is the platform's own domain {p} or under it"),
+        ));
+    }
+    Ok(domain)
 }
 
 /// A path parameter API Gateway (or the local server) extracted.

@@ -3,9 +3,10 @@
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{json_body, json_response};
+use super::{json_body, json_response, tenant_domain};
 use crate::app::App;
-use crate::domain::{AcmRequest, AcmStage, DomainName, TenantId, ValidationRecord};
+use crate::auth;
+use crate::domain::{AcmRequest, AcmStage, TenantId, ValidationRecord};
 use crate::error::Error;
 use crate::flows::request_domain::request_domain;
 
@@ -28,9 +29,11 @@ struct RequestResponse<'a> {
 }
 
 pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    let caller = auth::caller(&req, &app.config.tenant_claim)?;
     let body: RequestBody = json_body(&req)?;
     let workspace = TenantId::parse("workspace_id", &body.workspace_id)?;
-    let domain = DomainName::parse(&body.domain)?;
+    auth::require_same_tenant(&caller, &workspace, &format!("workspace {workspace}"))?;
+    let domain = tenant_domain(app, &body.domain)?;
     let request = request_domain(app, &workspace, &domain).await?;
     Ok(json_response(200, &response(&request)))
 }

@@ -3,8 +3,9 @@
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{json_body, json_response, path_param};
+use super::{json_body, json_response, path_param, tenant_domain};
 use crate::app::App;
+use crate::auth;
 use crate::domain::{AcmeOrder, DomainName, TenantId};
 use crate::error::Error;
 use crate::flows::start_certificate::start_certificate;
@@ -30,14 +31,18 @@ struct StartResponse<'a> {
     message: String,
 }
 
-pub(crate) fn parse(req: &Request) -> Result<(TenantId, DomainName), Error> {
+/// Authenticates the caller, who must be the organisation in the path,
+/// and reads the hostname from the body.
+pub(crate) fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), Error> {
+    let caller = auth::caller(req, &app.config.tenant_claim)?;
     let org = TenantId::parse("org_id", &path_param(req, "org_id")?)?;
+    auth::require_same_tenant(&caller, &org, &format!("organisation {org}"))?;
     let body: DomainRequest = json_body(req)?;
-    Ok((org, DomainName::parse(&body.domain)?))
+    Ok((org, tenant_domain(app, &body.domain)?))
 }
 
 pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let (org, domain) = parse(&req)?;
+    let (org, domain) = parse(app, &req)?;
     let order = start_certificate(app, &org, &domain).await?;
     Ok(json_response(200, &response(&order)))
 }

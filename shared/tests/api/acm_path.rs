@@ -18,10 +18,10 @@ async fn apigw() -> aws_sdk_apigatewayv2::Client {
 
 /// Polls the status route until it leaves PENDING (ACM in moto issues after
 /// MOTO_ACM_VALIDATION_WAIT seconds); answers every answer seen.
-async fn poll_status(url: &str) -> Vec<(u16, Value)> {
+async fn poll_status(token: &str, url: &str) -> Vec<(u16, Value)> {
     let mut seen = Vec::new();
     for _ in 0..120 {
-        let answer = get(url).await;
+        let answer = get(token, url).await;
         let pending = answer.0 == 200 && answer.1["status"] == "PENDING";
         seen.push(answer);
         if !pending {
@@ -33,7 +33,7 @@ async fn poll_status(url: &str) -> Vec<(u16, Value)> {
 }
 
 async fn request(t: &Tenant) -> Value {
-    let (status, answer) = post(&t.request_url(), &t.request_body()).await;
+    let (status, answer) = post(&t.token, &t.request_url(), &t.request_body()).await;
     assert_eq!(status, 200, "{answer}");
     answer
 }
@@ -63,7 +63,7 @@ async fn acm_path_requests_validates_and_configures() {
     assert_eq!(again["request_id"], id.as_str());
     assert_eq!(again["validation_records"], first["validation_records"]);
 
-    let seen = poll_status(&t.status_url(&id)).await;
+    let seen = poll_status(&t.token, &t.status_url(&id)).await;
     let (status, done) = seen.last().unwrap().clone();
     assert_eq!(status, 200, "{done}");
     if seen.len() > 1 {
@@ -139,7 +139,7 @@ async fn acm_path_requests_validates_and_configures() {
     assert_eq!(mapping.target, target);
 
     // Polling again, or requesting again, creates nothing more.
-    let (status, repeat) = get(&t.status_url(&id)).await;
+    let (status, repeat) = get(&t.token, &t.status_url(&id)).await;
     assert_eq!(
         (status, repeat["status"].as_str()),
         (200, Some("CONFIGURED"))
@@ -188,7 +188,7 @@ async fn acm_path_resumes_after_lost_answers_without_duplicates() {
     let id = request(&t).await["request_id"].as_str().unwrap().to_owned();
     let mut failures = 0;
     let done = loop {
-        let seen = poll_status(&t.status_url(&id)).await;
+        let seen = poll_status(&t.token, &t.status_url(&id)).await;
         let (status, answer) = seen.last().unwrap().clone();
         if status == 502 {
             assert_eq!(answer["code"], "upstream_unavailable");
@@ -245,13 +245,13 @@ async fn acm_failure_is_reported_with_its_reason() {
     app.regional_certificates = Certificates::new(aws_sdk_acm::Client::new(&via_proxy));
     let base = serve(Arc::new(app)).await;
     let url = format!("{base}/domains/status/{id}?domain={}", t.domain);
-    let (status, answer) = get(&url).await;
+    let (status, answer) = get(&t.token, &url).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["status"], "FAILED");
     assert_eq!(answer["failure_reason"], "CAA_ERROR");
     assert!(answer["message"].as_str().unwrap().contains("CAA_ERROR"));
     // The failure is recorded: the healthy instance reports it too.
-    let (_, again) = get(&t.status_url(&id)).await;
+    let (_, again) = get(&t.token, &t.status_url(&id)).await;
     assert_eq!(again["status"], "FAILED");
     // A new request replaces the failed one.
     let retry = request(&t).await;
@@ -265,52 +265,59 @@ async fn acm_path_conflicts_and_unknown_requests() {
     let id = request(&t).await["request_id"].as_str().unwrap().to_owned();
 
     // Another workspace cannot request the hostname, on this path or the ACME one.
+    let other_workspace = unique("ws-");
     let other =
-        serde_json::json!({ "domain": t.domain, "workspace_id": unique("ws-") }).to_string();
-    let (status, err) = post(&t.request_url(), &other).await;
+        serde_json::json!({ "domain": t.domain, "workspace_id": other_workspace }).to_string();
+    let (status, err) = post(&token_for(&other_workspace), &t.request_url(), &other).await;
     assert_eq!(
         (status, err["code"].as_str()),
         (409, Some("domain_taken")),
         "{err}"
     );
-    let start = format!("{}/api/domain/start-certificate/{}", t.base, unique("org-"));
-    let (status, _) = post(&start, &t.body()).await;
+    let other_org = unique("org-");
+    let start = format!("{}/api/domain/start-certificate/{other_org}", t.base);
+    let (status, _) = post(&token_for(&other_org), &start, &t.body()).await;
     assert_eq!(status, 409);
 
     // Unknown IDs and mismatched domains are 404; a missing domain is 400.
-    let (status, err) = get(&t.status_url("0123456789abcdef0123456789abcdef")).await;
+    let (status, err) = get(&t.token, &t.status_url("0123456789abcdef0123456789abcdef")).await;
     assert_eq!((status, err["code"].as_str()), (404, Some("not_found")));
-    let (status, _) = get(&format!(
-        "{}/domains/status/{id}?domain=other.example.com",
-        t.base
-    ))
+    let (status, _) = get(
+        &t.token,
+        &format!("{}/domains/status/{id}?domain=other.example.com", t.base),
+    )
     .await;
     assert_eq!(status, 404);
-    let (status, err) = get(&format!("{}/domains/status/{id}", t.base)).await;
+    let (status, err) = get(&t.token, &format!("{}/domains/status/{id}", t.base)).await;
     assert_eq!(
         (status, err["code"].as_str()),
         (400, Some("missing_parameter"))
     );
-    let (status, err) = get(&format!("{}/domains/status/{id}?domain=not_a_host", t.base)).await;
+    let (status, err) = get(
+        &t.token,
+        &format!("{}/domains/status/{id}?domain=not_a_host", t.base),
+    )
+    .await;
     assert_eq!(
         (status, err["code"].as_str()),
         (400, Some("invalid_domain"))
     );
 
     // Bad bodies.
+    let ws = &t.org;
     for (body, code) in [
-        ("{\"domain\": \"x.example.com\"}", "invalid_json"),
-        ("{\"workspace_id\": \"w\"}", "invalid_json"),
+        ("{\"domain\": \"x.example.com\"}".to_owned(), "invalid_json"),
+        (format!("{{\"workspace_id\": \"{ws}\"}}"), "invalid_json"),
         (
-            "{\"domain\": \"x.example.com\", \"workspace_id\": \"a b\"}",
+            "{\"domain\": \"x.example.com\", \"workspace_id\": \"a b\"}".to_owned(),
             "invalid_tenant",
         ),
         (
-            "{\"domain\": \"1.2.3.4\", \"workspace_id\": \"w\"}",
+            format!("{{\"domain\": \"1.2.3.4\", \"workspace_id\": \"{ws}\"}}"),
             "invalid_domain",
         ),
     ] {
-        let (status, err) = post(&t.request_url(), body).await;
+        let (status, err) = post(&t.token, &t.request_url(), &body).await;
         assert_eq!(
             (status, err["code"].as_str()),
             (400, Some(code)),

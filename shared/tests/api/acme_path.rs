@@ -210,16 +210,13 @@ async fn start_reuses_the_pending_order_and_refuses_other_tenants() {
     assert_eq!(stored(&t).await.version, version, "reuse rewrote the order");
 
     // Another organisation cannot take the hostname.
-    let url = format!("{}/api/domain/start-certificate/{}", t.base, unique("org-"));
-    let (status, err) = post(&url, &t.body()).await;
+    let other = unique("org-");
+    let url = format!("{}/api/domain/start-certificate/{other}", t.base);
+    let (status, err) = post(&token_for(&other), &url, &t.body()).await;
     assert_eq!(status, 409, "{err}");
     assert_eq!(err["code"], "domain_taken");
-    let url = format!(
-        "{}/api/domain/complete-certificate/{}",
-        t.base,
-        unique("org-")
-    );
-    let (status, err) = post(&url, &t.body()).await;
+    let url = format!("{}/api/domain/complete-certificate/{other}", t.base);
+    let (status, err) = post(&token_for(&other), &url, &t.body()).await;
     assert_eq!(status, 404, "{err}");
 }
 
@@ -318,6 +315,7 @@ async fn an_issued_certificate_survives_an_acm_outage() {
     let healthy = Arc::new(App::new(config(&[]), &sdk_config(None).await).unwrap());
     let base = serve(healthy).await;
     let (status, done) = post(
+        &t.token,
         &format!("{base}/api/domain/complete-certificate/{}", t.org),
         &t.body(),
     )
@@ -552,7 +550,7 @@ async fn bad_requests_get_a_json_400_and_change_nothing() {
         ),
     ];
     for (what, body, ct, code) in cases {
-        let (status, err) = request("POST", &start, &body, ct).await;
+        let (status, err) = request("POST", &start, &body, ct, Some(&t.token)).await;
         assert_eq!(status, 400, "{what}: {err}");
         assert_eq!(err["status"], "error", "{what}");
         assert_eq!(err["code"], code, "{what}: {err}");
@@ -562,12 +560,12 @@ async fn bad_requests_get_a_json_400_and_change_nothing() {
         );
     }
     let bad_org = format!("{}/api/domain/start-certificate/bad%20org", t.base);
-    let (status, err) = post(&bad_org, &t.body()).await;
+    let (status, err) = post(&t.token, &bad_org, &t.body()).await;
     assert_eq!(
         (status, err["code"].as_str()),
         (400, Some("invalid_tenant"))
     );
-    let (status, err) = post(&format!("{}/api/domain/nope", t.base), "{}").await;
+    let (status, err) = post(&t.token, &format!("{}/api/domain/nope", t.base), "{}").await;
     assert_eq!((status, err["code"].as_str()), (404, Some("not_found")));
     let (status, err) = t.complete().await;
     assert_eq!((status, err["code"].as_str()), (404, Some("not_found")));

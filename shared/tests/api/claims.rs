@@ -23,9 +23,9 @@ async fn fifty_tenants_racing_for_one_hostname_leave_exactly_one_owner() {
                 serde_json::json!({ "domain": domain, "workspace_id": tenant }).to_string(),
             )
         };
-        calls.push(tokio::spawn(
-            async move { (tenant, post(&url, &body).await) },
-        ));
+        calls.push(tokio::spawn(async move {
+            (tenant.clone(), post(&token_for(&tenant), &url, &body).await)
+        }));
     }
     let mut winners = Vec::new();
     let mut refused = 0;

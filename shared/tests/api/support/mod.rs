@@ -19,6 +19,7 @@ use aws_sdk_cloudfront::types::{
     Aliases, CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin,
     OriginProtocolPolicy, Origins, ViewerProtocolPolicy,
 };
+use custom_domains::auth::LocalJwt;
 use custom_domains::config::Config;
 use custom_domains::domain::TenantId;
 use custom_domains::App;
@@ -120,6 +121,8 @@ pub struct Tenant {
     pub org: String,
     pub domain: String,
     pub distribution_id: String,
+    /// A bearer token naming `org` as the caller's tenant.
+    pub token: String,
 }
 
 type Customise = Box<dyn FnOnce(&mut App) + Send>;
@@ -178,6 +181,7 @@ impl TenantBuilder {
         Tenant {
             base: serve(app.clone()).await,
             app,
+            token: token_for(&org),
             org,
             domain,
             distribution_id,
@@ -185,11 +189,22 @@ impl TenantBuilder {
     }
 }
 
+/// The local stack's token signing key.
+pub fn local_jwt() -> LocalJwt {
+    let secret = std::fs::read(stack().var("LOCAL_JWT_SECRET_FILE")).unwrap();
+    LocalJwt::new(secret.trim_ascii())
+}
+
+/// A token naming `tenant` as the caller.
+pub fn token_for(tenant: &str) -> String {
+    local_jwt().mint("tenant_id", tenant, 600)
+}
+
 /// Serves `app` on a random local port; answers its base URL.
 pub async fn serve(app: Arc<App>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(custom_domains::local::serve(app, listener));
+    tokio::spawn(custom_domains::local::serve(app, local_jwt(), listener));
     format!("http://{addr}")
 }
 
@@ -274,11 +289,11 @@ impl Tenant {
     }
 
     pub async fn start(&self) -> (u16, Value) {
-        post(&self.start_url(), &self.body()).await
+        post(&self.token, &self.start_url(), &self.body()).await
     }
 
     pub async fn complete(&self) -> (u16, Value) {
-        post(&self.complete_url(), &self.body()).await
+        post(&self.token, &self.complete_url(), &self.body()).await
     }
 
     /// Publishes the TXT record the start answer asked for, as the tenant would.
@@ -311,12 +326,12 @@ impl Tenant {
     }
 }
 
-pub async fn get(url: &str) -> (u16, Value) {
-    request("GET", url, "", None).await
+pub async fn get(token: &str, url: &str) -> (u16, Value) {
+    request("GET", url, "", None, Some(token)).await
 }
 
-pub async fn post(url: &str, body: &str) -> (u16, Value) {
-    request("POST", url, body, Some("application/json")).await
+pub async fn post(token: &str, url: &str, body: &str) -> (u16, Value) {
+    request("POST", url, body, Some("application/json"), Some(token)).await
 }
 
 pub async fn request(
@@ -324,11 +339,15 @@ pub async fn request(
     url: &str,
     body: &str,
     content_type: Option<&str>,
+    token: Option<&str>,
 ) -> (u16, Value) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut req = hyper::Request::builder().method(method).uri(url);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
+    }
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
     }
     let rsp = client
         .request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
