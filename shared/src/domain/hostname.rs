@@ -15,7 +15,9 @@ use crate::error::Error;
 /// starting or ending with `-`, a final label that is not all digits; no IP
 /// address (dotted, bracketed or IPv6); not a public suffix itself (Public
 /// Suffix List, through the `psl` crate); no label mixing Latin, Greek or
-/// Cyrillic letters. Wildcards are refused: DNS-01 could issue them, but
+/// Cyrillic letters, and none written wholly in Cyrillic look-alikes of
+/// Latin letters outside Cyrillic top-level domains; no invisible formatting
+/// characters, and no stacked combining marks. Wildcards are refused: DNS-01 could issue them, but
 /// a wildcard on a shared edge would capture every sibling name of a tenant
 /// (and ACM's CNAME path cannot serve them), so neither path accepts one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,7 +38,10 @@ impl DomainName {
         if trimmed.len() > 1024 {
             return Err(invalid("it is far too long"));
         }
-        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if trimmed
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+        {
             return Err(invalid("it contains white space or control characters"));
         }
         let without_dot = trimmed.strip_suffix('.').unwrap_or(trimmed);
@@ -93,7 +98,21 @@ impl DomainName {
             return Err(invalid("it is a public suffix, which no tenant can own"));
         }
         let (unicode, _) = idna::domain_to_unicode(&ascii);
-        if unicode.split('.').any(mixes_scripts) {
+        let tld = ascii.rsplit('.').next().unwrap_or_default();
+        if unicode
+            .chars()
+            .any(|c| !(c == '.' || c == '-' || c.is_alphanumeric() || is_mark(c)))
+        {
+            return Err(invalid(
+                "it holds symbols (emoji, punctuation) that IDNA 2008 forbids",
+            ));
+        }
+        if unicode.split('.').any(stacks_marks) {
+            return Err(invalid("a label stacks combining marks"));
+        }
+        if unicode.split('.').any(mixes_scripts)
+            || (!CYRILLIC_TLDS.contains(&tld) && unicode.split('.').any(cyrillic_look_alike))
+        {
             return Err(invalid(
                 "a label mixes Latin, Greek or Cyrillic letters (a look-alike name)",
             ));
@@ -125,6 +144,65 @@ fn mixes_scripts(label: &str) -> bool {
         }
     }
     (latin as u8 + greek as u8 + cyrillic as u8) > 1
+}
+
+/// Invisible formatting characters (zero-width spaces and joiners,
+/// direction overrides, the byte-order mark, soft hyphens): IDNA would drop
+/// some silently, so a name that holds one is refused rather than rewritten.
+fn is_invisible(c: char) -> bool {
+    matches!(c as u32, 0xAD | 0x34F | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0xFEFF)
+}
+
+/// A combining mark (the common blocks).
+fn is_mark(c: char) -> bool {
+    matches!(c as u32, 0x300..=0x36F | 0x483..=0x489 | 0x591..=0x5BD | 0x610..=0x61A | 0x64B..=0x65F
+        | 0x900..=0x903 | 0x93A..=0x94F | 0xE31 | 0xE34..=0xE3A | 0xE47..=0xE4E
+        | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0x3099..=0x309A | 0xFE20..=0xFE2F)
+}
+
+/// Whether a label (in NFC, as IDNA gives it) has two combining marks in a
+/// row: stacked diacritics that render over or hide their base letter.
+fn stacks_marks(label: &str) -> bool {
+    label
+        .chars()
+        .zip(label.chars().skip(1))
+        .any(|(a, b)| is_mark(a) && is_mark(b))
+}
+
+/// Cyrillic letters that look like Latin ones.
+const CYRILLIC_LOOK_ALIKES: &str = "аеорсухіјѕԁӏԛԝһвкмнтпгёїӑӓӧ";
+
+/// Top-level domains where all-Cyrillic labels are ordinary (.рф, .бг,
+/// .укр, .срб, .мкд, .қаз, .мон, .бел, and Cyrillic-script countries).
+const CYRILLIC_TLDS: &[&str] = &[
+    "xn--p1ai",
+    "xn--90ae",
+    "xn--j1amh",
+    "xn--90a3ac",
+    "xn--d1alf",
+    "xn--80ao21a",
+    "xn--l1acc",
+    "xn--90ais",
+    "ru",
+    "su",
+    "ua",
+    "by",
+    "kz",
+    "kg",
+    "bg",
+    "mk",
+    "rs",
+    "mn",
+    "tj",
+    "uz",
+];
+
+/// Whether a label is written wholly in Cyrillic letters that look Latin
+/// ("аррӏе" for "apple"): a whole-script look-alike, refused outside
+/// Cyrillic top-level domains, as browsers show such names as punycode.
+fn cyrillic_look_alike(label: &str) -> bool {
+    let letters: Vec<char> = label.chars().filter(|c| c.is_alphabetic()).collect();
+    !letters.is_empty() && letters.iter().all(|c| CYRILLIC_LOOK_ALIKES.contains(*c))
 }
 
 fn truncate(s: &str) -> String {
@@ -168,6 +246,8 @@ mod tests {
             ("a-b.c0.example.org", "a-b.c0.example.org"),
             ("bücher.example", "xn--bcher-kva.example"),
             ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+            ("пример.рф", "xn--e1afmkfd.xn--p1ai"),
+            ("магазин.example.com", "xn--80aairftm.example.com"),
         ] {
             assert_eq!(DomainName::parse(input).unwrap().as_str(), want, "{input}");
         }
@@ -198,6 +278,11 @@ mod tests {
             "xn--zz.com",
             "p\u{0430}ypal.com",
             "xn--pypal-4ve.com",
+            "xn--80ak6aa92e.com",
+            "example\u{200B}.com",
+            "e\u{301}\u{301}\u{301}.com",
+            "\u{1F600}.com",
+            "\u{202E}moc.elpmaxe",
             long_label.as_str(),
             long_name.as_str(),
             "a/b.com",

@@ -8,6 +8,7 @@ mod acm_path;
 mod acme_path;
 mod claims;
 mod events;
+mod isolation;
 mod openapi;
 mod support;
 mod template;

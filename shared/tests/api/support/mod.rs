@@ -43,15 +43,37 @@ impl Stack {
     }
 }
 
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// Everything the product has logged in this test process so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+struct LogCapture;
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        print!("{}", String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
-        // The product's logs, shown with a failing test's output.
+        // The product's logs (its own at debug): shown with a failing test's
+        // output, and kept, so a test can check they hold no secret.
         let _ = tracing_subscriber::fmt()
-            .with_test_writer()
+            .with_writer(|| LogCapture)
+            .with_ansi(false)
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "info".into()),
+                    .unwrap_or_else(|_| "info,custom_domains=debug".into()),
             )
             .try_init();
         let mut vars = HashMap::new();
@@ -365,7 +387,15 @@ pub async fn request(
         "every answer is JSON; got {status} {:?}",
         String::from_utf8_lossy(&bytes)
     );
-    (status, serde_json::from_slice(&bytes).unwrap())
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    // Every answer any test receives must be as openapi.json says.
+    let path = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or("/");
+    openapi::assert_conforms(method, path.split('?').next().unwrap_or(path), status, &body);
+    (status, body)
 }
 
 async fn challtestsrv(path: &str, body: Value) {
