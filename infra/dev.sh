@@ -30,13 +30,17 @@ Local stack is up (logs in .local/dev/):
   CloudFront distrib.  $CLOUDFRONT_DISTRIBUTION_ID
   HTTP API             $API_GATEWAY_ID
 
+Every route needs a bearer token naming the caller's tenant; the local
+server verifies it with the stack's signing key, as API Gateway would:
+  TOKEN=\$(bash infra/token.sh org-1)
+
 Try it (a domain from start to SSL_VALIDATED):
-  curl -s -X POST http://127.0.0.1:9000/api/domain/start-certificate/org-1 \\
+  curl -s -X POST http://127.0.0.1:9000/api/domain/start-certificate/org-1 -H "authorization: Bearer \$TOKEN" \\
        -H 'content-type: application/json' -d '{"domain": "shop.example.com"}'
   # publish the TXT record it names, as the tenant would at their DNS host:
   curl -s -X POST $CHALLTESTSRV_URL/set-txt \\
        -d '{"host": "_acme-challenge.shop.example.com.", "value": "<txt_record_value>"}'
-  curl -s -X POST http://127.0.0.1:9000/api/domain/complete-certificate/org-1 \\
+  curl -s -X POST http://127.0.0.1:9000/api/domain/complete-certificate/org-1 -H "authorization: Bearer \$TOKEN" \\
        -H 'content-type: application/json' -d '{"domain": "shop.example.com"}'
 
 Serving every route on http://127.0.0.1:9000 (Ctrl-C stops it and the stack).

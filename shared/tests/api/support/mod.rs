@@ -394,7 +394,12 @@ pub async fn request(
         .nth(1)
         .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
         .unwrap_or("/");
-    openapi::assert_conforms(method, path.split('?').next().unwrap_or(path), status, &body);
+    openapi::assert_conforms(
+        method,
+        path.split('?').next().unwrap_or(path),
+        status,
+        &body,
+    );
     (status, body)
 }
 
