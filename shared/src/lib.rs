@@ -48,13 +48,26 @@ pub fn init_tracing() {
 }
 
 /// The body of every function's `main`: build the application once, then
-/// serve `function`'s route with it.
-pub async fn run_function(function: &'static str) -> Result<(), lambda_http::Error> {
+/// serve `handler`, the one route of `function`, with it. Naming the handler
+/// (rather than dispatching by name) lets the linker drop every other
+/// route's code, and the SDK operations only they call, from the binary.
+pub async fn run_function<F, Fut>(
+    function: &'static str,
+    handler: F,
+) -> Result<(), lambda_http::Error>
+where
+    F: Fn(std::sync::Arc<App>, lambda_http::Request) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<lambda_http::Response<lambda_http::Body>, Error>>
+        + Send,
+{
     init_tracing();
     let app = App::from_env().await?;
+    let handler = std::sync::Arc::new(handler);
     lambda_http::run(lambda_http::service_fn(move |req| {
-        let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(routes::dispatch(&app, function, req).await) }
+        let (app, handler) = (app.clone(), handler.clone());
+        async move {
+            Ok::<_, std::convert::Infallible>(routes::serve_as(function, handler(app, req)).await)
+        }
     }))
     .await
 }

@@ -3,5 +3,8 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    custom_domains::run_function("complete-certificate").await
+    custom_domains::run_function("complete-certificate", |app, req| async move {
+        custom_domains::routes::complete_certificate::handle(&app, req).await
+    })
+    .await
 }

@@ -3,5 +3,8 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    custom_domains::run_function("domain-status").await
+    custom_domains::run_function("domain-status", |app, req| async move {
+        custom_domains::routes::domain_status::handle(&app, req).await
+    })
+    .await
 }

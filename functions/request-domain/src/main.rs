@@ -3,5 +3,8 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    custom_domains::run_function("request-domain").await
+    custom_domains::run_function("request-domain", |app, req| async move {
+        custom_domains::routes::request_domain::handle(&app, req).await
+    })
+    .await
 }

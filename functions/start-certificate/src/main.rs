@@ -3,5 +3,8 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    custom_domains::run_function("start-certificate").await
+    custom_domains::run_function("start-certificate", |app, req| async move {
+        custom_domains::routes::start_certificate::handle(&app, req).await
+    })
+    .await
 }

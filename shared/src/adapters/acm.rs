@@ -167,6 +167,27 @@ impl Certificates {
             .ok_or_else(|| Error::upstream(Service::Acm, "RequestCertificate returned no ARN"))
     }
 
+    /// Deletes a certificate this product requested and nothing uses; one
+    /// already gone counts as deleted.
+    pub async fn delete(&self, arn: &str) -> Result<(), Error> {
+        match self
+            .client
+            .delete_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(upstream(aws_sdk_acm::Error::from(e))),
+        }
+    }
+
     /// ACM's view of a requested certificate.
     pub async fn describe(&self, arn: &str) -> Result<RequestedCertificate, Error> {
         let out = self

@@ -148,10 +148,14 @@ pub fn is_account_gone(e: &Error) -> bool {
 /// Places a new order for one hostname.
 pub async fn new_order(account: &Account, domain: &DomainName) -> Result<OrderView, Error> {
     let identifiers = [Identifier::Dns(domain.to_string())];
-    let mut order =
+    let order =
         with_nonce_retry(|| async { account.new_order(&NewOrder::new(&identifiers)).await })
             .await?;
-    view(&mut order, domain).await
+    // Read back (rather than retrying the order itself, which would place
+    // a second one) so that reading its authorization is retried too.
+    read_order(account, order.url(), domain)
+        .await?
+        .ok_or_else(|| Error::upstream(Service::Acme, "the new order could not be read back"))
 }
 
 /// Reads an existing order; `None` when the CA no longer has it.
@@ -160,16 +164,19 @@ pub async fn read_order(
     url: &str,
     domain: &DomainName,
 ) -> Result<Option<OrderView>, Error> {
-    let order = with_nonce_retry_raw(|| account.order(url.to_owned())).await;
-    let mut order = match order {
-        Ok(o) => o,
-        Err(instant_acme::Error::Api(p)) if p.status == Some(404) => return Ok(None),
-        Err(e) => return Err(map_error(e)),
-    };
-    view(&mut order, domain).await.map(Some)
+    let result = with_nonce_retry_raw(|| async {
+        let mut order = account.order(url.to_owned()).await?;
+        view(&mut order, domain).await
+    })
+    .await;
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(instant_acme::Error::Api(p)) if p.status == Some(404) => Ok(None),
+        Err(e) => Err(map_error(e)),
+    }
 }
 
-async fn view(order: &mut Order, domain: &DomainName) -> Result<OrderView, Error> {
+async fn view(order: &mut Order, domain: &DomainName) -> Result<OrderView, instant_acme::Error> {
     let state = order.state();
     let (status, finalize_url) = (state.status, state.finalize.clone());
     let problem = state.error.as_ref().map(|p| p.to_string());
@@ -177,7 +184,7 @@ async fn view(order: &mut Order, domain: &DomainName) -> Result<OrderView, Error
     let mut authorized = false;
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
-        let mut authz = authz.map_err(map_error)?;
+        let mut authz = authz?;
         authorized = authz.status == AuthorizationStatus::Valid;
         let authorization_url = authz.url().to_owned();
         if let Some(ch) = authz.challenge(ChallengeType::Dns01) {
@@ -189,12 +196,9 @@ async fn view(order: &mut Order, domain: &DomainName) -> Result<OrderView, Error
             });
         }
     }
-    let challenge = challenge.ok_or_else(|| {
-        Error::upstream(
-            Service::Acme,
-            "the CA offered no dns-01 challenge for this name",
-        )
-    })?;
+    let challenge = challenge.ok_or(instant_acme::Error::Str(
+        "the CA offered no dns-01 challenge for this name",
+    ))?;
     Ok(OrderView {
         url: order.url().to_owned(),
         finalize_url,

@@ -113,14 +113,30 @@ impl Store {
     /// exactly one wins. Every flow claims before it asks a CA or ACM for
     /// anything, so nothing is ever requested for a name the tenant lost.
     pub async fn claim(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
+        let mut item = Item::new();
+        item.insert("pk".into(), domain_pk(domain));
+        item.insert("sk".into(), s(OWNER));
+        item.insert("tenant_id".into(), s(tenant.as_str()));
+        item.insert("claimed_at".into(), s(crate::now_rfc3339()));
+        self.put_unless_other_tenant(item, tenant, || {
+            format!("{domain} is already claimed by another tenant")
+        })
+        .await
+    }
+
+    /// Writes `item` unless the item at its key belongs to another tenant
+    /// (a `domain_taken` conflict, with `taken`'s message).
+    async fn put_unless_other_tenant(
+        &self,
+        item: Item,
+        tenant: &TenantId,
+        taken: impl FnOnce() -> String,
+    ) -> Result<(), Error> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", domain_pk(domain))
-            .item("sk", s(OWNER))
-            .item("tenant_id", s(tenant.as_str()))
-            .item("claimed_at", s(crate::now_rfc3339()))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
             .expression_attribute_values(":tenant", s(tenant.as_str()))
             .send()
@@ -131,10 +147,7 @@ impl Store {
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
-                Err(Error::conflict(
-                    "domain_taken",
-                    format!("{domain} is already claimed by another tenant"),
-                ))
+                Err(Error::conflict("domain_taken", taken()))
             }
             Err(e) => Err(upstream(e)),
         }
@@ -330,32 +343,56 @@ impl Store {
         }
     }
 
+    /// Releases `domain`: deletes its ownership claim, order, request (and
+    /// that request's ID index) in one transaction, which only goes through
+    /// while `tenant` still owns the name.
+    pub async fn release(
+        &self,
+        domain: &DomainName,
+        tenant: &TenantId,
+        request_id: Option<&str>,
+    ) -> Result<(), Error> {
+        let delete = |pk: AttributeValue, sk: &str| {
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key("pk", pk)
+                .key("sk", s(sk))
+        };
+        let claim = delete(domain_pk(domain), OWNER)
+            .condition_expression("tenant_id = :tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()));
+        let mut deletes = vec![
+            claim,
+            delete(domain_pk(domain), ACME_ORDER),
+            delete(domain_pk(domain), ACM_REQUEST),
+        ];
+        if let Some(id) = request_id {
+            deletes.push(delete(s(format!("ACM_REQUEST#{id}")), ACM_REQUEST));
+        }
+        let mut tx = self.client.transact_write_items();
+        for d in deletes {
+            let d = d.build().map_err(|e| Error::Internal(e.to_string()))?;
+            tx = tx.transact_items(TransactWriteItem::builder().delete(d).build());
+        }
+        match tx.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
+                    Err(concurrent_writer())
+                }
+                _ => Err(upstream(e)),
+            },
+        }
+    }
+
     /// Records that `mapping.domain` is live for its tenant. Refused (as a
     /// conflict) when another tenant's mapping is there.
     pub async fn put_mapping(&self, mapping: &DomainMapping) -> Result<(), Error> {
-        let pk = domain_pk(&mapping.domain);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(keyed(mapping, &pk, MAPPING)?))
-            .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
-            .expression_attribute_values(":tenant", s(mapping.tenant_id.as_str()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::conflict(
-                    "domain_taken",
-                    format!("{} is mapped to another tenant", mapping.domain),
-                ))
-            }
-            Err(e) => Err(upstream(e)),
-        }
+        let item = keyed(mapping, &domain_pk(&mapping.domain), MAPPING)?;
+        self.put_unless_other_tenant(item, &mapping.tenant_id, || {
+            format!("{} is mapped to another tenant", mapping.domain)
+        })
+        .await
     }
 
     /// Which tenant a live hostname belongs to, and how it is served: the

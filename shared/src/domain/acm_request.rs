@@ -78,14 +78,7 @@ impl AcmRequest {
     pub fn advance(&mut self, next: AcmStage) -> Result<(), crate::Error> {
         let allowed = self.stage.next() == Some(next)
             || (next == AcmStage::Failed && self.stage == AcmStage::Requested);
-        if !allowed {
-            return Err(crate::Error::Internal(format!(
-                "illegal transition {:?} -> {:?}",
-                self.stage, next
-            )));
-        }
-        self.stage = next;
-        Ok(())
+        super::transition(&mut self.stage, next, allowed)
     }
 }
 

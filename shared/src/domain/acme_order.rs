@@ -149,14 +149,7 @@ impl AcmeOrder {
     pub fn advance(&mut self, next: Stage) -> Result<(), crate::Error> {
         let allowed = self.stage.next() == Some(next)
             || (next == Stage::Invalid && self.stage.order_in_flight());
-        if !allowed {
-            return Err(crate::Error::Internal(format!(
-                "illegal transition {:?} -> {:?}",
-                self.stage, next
-            )));
-        }
-        self.stage = next;
-        Ok(())
+        super::transition(&mut self.stage, next, allowed)
     }
 }
 

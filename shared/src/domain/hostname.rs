@@ -301,4 +301,82 @@ mod tests {
         let d = DomainName::parse("shop.example.com").unwrap();
         assert_eq!(d.acme_challenge_name(), "_acme-challenge.shop.example.com");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::DomainName;
+
+        /// What every parsed name satisfies.
+        fn canonical(d: &DomainName) {
+            let s = d.as_str();
+            assert!(s.is_ascii() && s == s.to_ascii_lowercase(), "{s}");
+            assert!(s.len() <= 253 && !s.ends_with('.'), "{s}");
+            for label in s.split('.') {
+                assert!((1..=63).contains(&label.len()), "{s}");
+                assert!(!label.starts_with('-') && !label.ends_with('-'), "{s}");
+                assert!(
+                    label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+                    "{s}"
+                );
+            }
+            assert!(s.parse::<std::net::IpAddr>().is_err(), "{s}");
+            assert_eq!(
+                DomainName::parse(s).ok().as_ref().map(DomainName::as_str),
+                Some(s),
+                "parsing is idempotent"
+            );
+        }
+
+        fn label() -> impl Strategy<Value = String> {
+            "[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?"
+                .prop_filter("no xn-- or -- in 3-4", |l| l.len() < 4 || &l[2..4] != "--")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_input_is_refused_or_canonical(input in "\\PC{0,80}") {
+                if let Ok(d) = DomainName::parse(&input) {
+                    canonical(&d);
+                }
+            }
+
+            #[test]
+            fn any_dotted_input_is_refused_or_canonical(labels in prop::collection::vec("\\PC{0,12}", 1..6)) {
+                if let Ok(d) = DomainName::parse(&labels.join(".")) {
+                    canonical(&d);
+                }
+            }
+
+            #[test]
+            fn ordinary_names_parse_whatever_their_case_or_trailing_dot(
+                labels in prop::collection::vec(label(), 1..4),
+                tld in "(com|net|org|io|dev|de)",
+                upper in any::<bool>(),
+                dot in any::<bool>(),
+            ) {
+                let name = format!("{}.{tld}", labels.join("."));
+                let mut input = if upper { name.to_ascii_uppercase() } else { name.clone() };
+                if dot {
+                    input.push('.');
+                }
+                let parsed = DomainName::parse(&input).ok().map(|d| d.as_str().to_owned());
+                prop_assert_eq!(parsed, Some(name));
+            }
+
+            #[test]
+            fn ip_addresses_are_always_refused(v4 in any::<[u8; 4]>(), v6 in any::<[u16; 8]>()) {
+                let v4 = std::net::Ipv4Addr::from(v4).to_string();
+                let v6 = std::net::Ipv6Addr::from(v6).to_string();
+                let bracketed = format!("[{v6}]");
+                for ip in [v4.as_str(), v6.as_str(), bracketed.as_str()] {
+                    prop_assert!(DomainName::parse(ip).is_err(), "{} was accepted", ip);
+                }
+            }
+        }
+    }
 }

@@ -4,5 +4,6 @@
 pub mod account;
 pub mod complete_certificate;
 pub mod domain_status;
+pub mod release_domain;
 pub mod request_domain;
 pub mod start_certificate;

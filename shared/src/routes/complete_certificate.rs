@@ -23,7 +23,7 @@ struct CompleteResponse<'a> {
     message: String,
 }
 
-pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (org, domain) = parse(app, &req)?;
     let (code, status, order) = match complete_certificate(app, &org, &domain).await? {
         Progress::Done(order) => (200, "success", order),

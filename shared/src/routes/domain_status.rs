@@ -24,7 +24,7 @@ struct StatusResponse<'a> {
     message: String,
 }
 
-pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let caller = auth::caller(&req, &app.config.tenant_claim)?;
     let request_id = path_param(&req, "request_id")?;
     if request_id.len() > 64

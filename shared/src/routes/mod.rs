@@ -18,10 +18,11 @@ use crate::app::App;
 use crate::domain::DomainName;
 use crate::error::Error;
 
-mod complete_certificate;
-mod domain_status;
-mod request_domain;
-mod start_certificate;
+pub mod complete_certificate;
+pub mod domain_status;
+pub mod release_domain;
+pub mod request_domain;
+pub mod start_certificate;
 
 /// Bodies larger than this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -57,6 +58,11 @@ pub const ROUTES: &[Route] = &[
         path: "/domains/status/{request_id}",
         function: "domain-status",
     },
+    Route {
+        method: "DELETE",
+        path: "/domains/{domain}",
+        function: "release-domain",
+    },
 ];
 
 tokio::task_local! {
@@ -82,12 +88,27 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
         .await
 }
 
+/// Runs one handler's future as the function `function` (what a Lambda
+/// binary does for its one route): attributes its AWS calls to the
+/// function and turns an error into the error response.
+pub async fn serve_as(
+    function: &'static str,
+    handler: impl std::future::Future<Output = Result<Response<Body>, Error>>,
+) -> Response<Body> {
+    FUNCTION
+        .scope(function, async move {
+            handler.await.unwrap_or_else(|e| error_response(&e))
+        })
+        .await
+}
+
 async fn run(app: &App, function: &'static str, req: Request) -> Response<Body> {
     let result = match function {
         "start-certificate" => start_certificate::handle(app, req).await,
         "complete-certificate" => complete_certificate::handle(app, req).await,
         "request-domain" => request_domain::handle(app, req).await,
         "domain-status" => domain_status::handle(app, req).await,
+        "release-domain" => release_domain::handle(app, req).await,
         other => Err(Error::Internal(format!("no handler for function {other}"))),
     };
     result.unwrap_or_else(|e| error_response(&e))

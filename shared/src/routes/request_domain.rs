@@ -28,7 +28,7 @@ struct RequestResponse<'a> {
     message: String,
 }
 
-pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let caller = auth::caller(&req, &app.config.tenant_claim)?;
     let body: RequestBody = json_body(&req)?;
     let workspace = TenantId::parse("workspace_id", &body.workspace_id)?;

@@ -41,7 +41,7 @@ pub(crate) fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), 
     Ok((org, tenant_domain(app, &body.domain)?))
 }
 
-pub(crate) async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (org, domain) = parse(app, &req)?;
     let order = start_certificate(app, &org, &domain).await?;
     Ok(json_response(200, &response(&order)))

@@ -298,9 +298,7 @@ async fn an_issued_certificate_survives_an_acm_outage() {
         })
         .start()
         .await;
-    let (_, start) = t.start().await;
-    t.publish(&start).await;
-    let ((status, err), _) = t.complete_until_done().await;
+    let (start, (status, err)) = t.start_and_complete().await;
     assert_eq!(status, 502, "{err}");
     assert_eq!(err["code"], "upstream_unavailable");
     assert!(
@@ -351,9 +349,7 @@ async fn a_lost_import_answer_does_not_import_twice() {
         })
         .start()
         .await;
-    let (_, start) = t.start().await;
-    t.publish(&start).await;
-    let ((status, err), _) = t.complete_until_done().await;
+    let (_, (status, err)) = t.start_and_complete().await;
     assert_eq!(status, 502, "{err}");
     assert_eq!(
         proxy.matched(),
@@ -383,9 +379,7 @@ async fn a_distribution_serving_other_hostnames_is_refused() {
         .distribution_aliases(&["other-tenant.example.net"])
         .start()
         .await;
-    let (_, start) = t.start().await;
-    t.publish(&start).await;
-    let ((status, err), _) = t.complete_until_done().await;
+    let (_, (status, err)) = t.start_and_complete().await;
     assert_eq!(status, 409, "{err}");
     assert_eq!(err["code"], "distribution_has_other_hostnames");
     assert!(err["message"]
@@ -442,9 +436,7 @@ async fn a_concurrent_distribution_change_is_retried() {
         })
         .start()
         .await;
-    let (_, start) = t.start().await;
-    t.publish(&start).await;
-    let ((status, done), _) = t.complete_until_done().await;
+    let (_, (status, done)) = t.start_and_complete().await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(
         proxy.matched(),

@@ -1,4 +1,5 @@
-//! One hostname, one owner: tenants racing for a name, on both paths.
+//! One hostname, one owner: tenants racing for a name, on both paths, and
+//! the explicit release of a name.
 
 use custom_domains::domain::DomainName;
 
@@ -54,4 +55,91 @@ async fn fifty_tenants_racing_for_one_hostname_leave_exactly_one_owner() {
     if let Some(request) = request {
         assert_eq!(request.workspace_id, owner);
     }
+}
+
+#[tokio::test]
+async fn an_owner_releases_a_pending_hostname_and_another_tenant_may_then_claim_it() {
+    let a = tenant().start().await;
+    let b = tenant().start().await;
+    let (status, _) = a.start().await;
+    assert_eq!(status, 200);
+    let name = DomainName::parse(&a.domain).unwrap();
+
+    let (status, err) = delete(&b.token, &a.release_url(&a.domain)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (403, Some("forbidden")),
+        "{err}"
+    );
+    let unclaimed = format!("{}.example.com", unique("free"));
+    let (status, err) = delete(&a.token, &a.release_url(&unclaimed)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (404, Some("not_found")),
+        "{err}"
+    );
+    assert!(a.app.store.owner_of(&name).await.unwrap().is_some());
+
+    let (status, released) = delete(&a.token, &a.release_url(&a.domain)).await;
+    assert_eq!(status, 200, "{released}");
+    assert_eq!(released["status"], "released");
+    assert!(a.app.store.owner_of(&name).await.unwrap().is_none());
+    assert!(a.app.store.load_order(&name).await.unwrap().is_none());
+    let (status, taken) = post(&b.token, &b.start_url(), &a.body()).await;
+    assert_eq!(status, 200, "{taken}");
+    assert_eq!(
+        a.app.store.owner_of(&name).await.unwrap().unwrap().as_str(),
+        b.org
+    );
+}
+
+#[tokio::test]
+async fn releasing_a_pending_acm_request_deletes_its_unused_certificate() {
+    let t = tenant().start().await;
+    let (status, requested) = post(&t.token, &t.request_url(), &t.request_body()).await;
+    assert_eq!(status, 200, "{requested}");
+    let id = requested["request_id"].as_str().unwrap();
+    let name = DomainName::parse(&t.domain).unwrap();
+    let arn = t
+        .app
+        .store
+        .load_acm_request(&name)
+        .await
+        .unwrap()
+        .unwrap()
+        .certificate_arn;
+
+    let (status, released) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 200, "{released}");
+    let acm = aws_sdk_acm::Client::new(&sdk_config(None).await);
+    assert!(
+        acm.describe_certificate()
+            .certificate_arn(&arn)
+            .send()
+            .await
+            .is_err(),
+        "the certificate is still in ACM"
+    );
+    let (status, _) = get(&t.token, &t.status_url(id)).await;
+    assert_eq!(status, 404);
+    assert!(t.app.store.owner_of(&name).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_live_hostname_cannot_be_released() {
+    let t = tenant().start().await;
+    let (_, (status, _)) = t.start_and_complete().await;
+    assert_eq!(status, 200);
+    let (status, err) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (409, Some("domain_live")),
+        "{err}"
+    );
+    let name = DomainName::parse(&t.domain).unwrap();
+    assert_eq!(
+        t.app.store.owner_of(&name).await.unwrap().unwrap().as_str(),
+        t.org
+    );
+    assert!(t.app.store.mapping_for(&name).await.unwrap().is_some());
 }

@@ -24,6 +24,7 @@ async fn requests_without_a_valid_token_are_refused_on_every_route() {
         ("POST", t.complete_url(), t.body()),
         ("POST", t.request_url(), t.request_body()),
         ("GET", status_url, String::new()),
+        ("DELETE", t.release_url(&t.domain), String::new()),
     ];
     for (method, url, body) in &routes {
         for token in [
@@ -373,9 +374,7 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
 #[tokio::test]
 async fn no_secret_reaches_a_log_line_or_a_response() {
     let t = tenant().start().await;
-    let (_, start) = t.start().await;
-    t.publish(&start).await;
-    let ((status, done), _) = t.complete_until_done().await;
+    let (start, (status, done)) = t.start_and_complete().await;
     assert_eq!(status, 200, "{done}");
     let (_, requested) = post(&t.token, &t.request_url(), &t.request_body()).await;
     let answers = format!("{start}{done}{requested}");

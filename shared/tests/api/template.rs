@@ -248,6 +248,14 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "acm:DescribeCertificate",
             ],
         ),
+        (
+            "release-domain",
+            vec![
+                "dynamodb:GetItem",
+                "dynamodb:DeleteItem",
+                "acm:DeleteCertificate",
+            ],
+        ),
     ]
     .into_iter()
     .map(|(f, actions)| {

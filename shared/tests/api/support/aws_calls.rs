@@ -104,8 +104,14 @@ pub fn calls(request: &HttpRequest) -> Vec<Call> {
     let path = path.split('?').next().unwrap_or_default().to_owned();
     let action = |a: &str| (format!("{service}:{a}"), String::new());
     match service.as_str() {
-        // A transaction's puts need PutItem on the table.
-        "dynamodb" if operation == "TransactWriteItems" => vec![action("PutItem")],
+        // A transaction needs PutItem or DeleteItem for its puts and deletes.
+        "dynamodb" if operation == "TransactWriteItems" => {
+            [("\"Put\"", "PutItem"), ("\"Delete\"", "DeleteItem")]
+                .into_iter()
+                .filter(|(key, _)| body.contains(key))
+                .map(|(_, a)| action(a))
+                .collect()
+        }
         "dynamodb" | "kms" => vec![action(&operation)],
         // Tags given with a new certificate need AddTagsToCertificate too.
         "acm" if body.contains("\"Tags\"") => {

@@ -302,6 +302,10 @@ impl Tenant {
         )
     }
 
+    pub fn release_url(&self, domain: &str) -> String {
+        format!("{}/domains/{domain}", self.base)
+    }
+
     pub fn complete_url(&self) -> String {
         format!("{}/api/domain/complete-certificate/{}", self.base, self.org)
     }
@@ -331,6 +335,17 @@ impl Tenant {
         .await;
     }
 
+    /// The whole DNS-01 walk as the tenant does it: start, publish the TXT
+    /// record, complete until done. Answers the start answer and the last
+    /// complete answer.
+    pub async fn start_and_complete(&self) -> (Value, (u16, Value)) {
+        let (status, start) = self.start().await;
+        assert_eq!(status, 200, "{start}");
+        self.publish(&start).await;
+        let (done, _) = self.complete_until_done().await;
+        (start, done)
+    }
+
     /// Calls complete until it stops answering 202; answers the last answer
     /// and how many calls it took.
     pub async fn complete_until_done(&self) -> ((u16, Value), usize) {
@@ -350,6 +365,10 @@ impl Tenant {
 
 pub async fn get(token: &str, url: &str) -> (u16, Value) {
     request("GET", url, "", None, Some(token)).await
+}
+
+pub async fn delete(token: &str, url: &str) -> (u16, Value) {
+    request("DELETE", url, "", None, Some(token)).await
 }
 
 pub async fn post(token: &str, url: &str, body: &str) -> (u16, Value) {
