@@ -108,20 +108,46 @@ impl Store {
     }
 
     /// Claims `domain` for `tenant`: succeeds if the hostname is free or
-    /// already the tenant's, and is a `domain_taken` conflict otherwise. A
+    /// already the tenant's (answering when this claim began, which stays
+    /// the same until the name is released), and is a `domain_taken`
+    /// conflict otherwise. A
     /// conditional write, so of any number of tenants racing for a name
     /// exactly one wins. Every flow claims before it asks a CA or ACM for
     /// anything, so nothing is ever requested for a name the tenant lost.
-    pub async fn claim(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
-        let mut item = Item::new();
-        item.insert("pk".into(), domain_pk(domain));
-        item.insert("sk".into(), s(OWNER));
-        item.insert("tenant_id".into(), s(tenant.as_str()));
-        item.insert("claimed_at".into(), s(crate::now_rfc3339()));
-        self.put_unless_other_tenant(item, tenant, || {
-            format!("{domain} is already claimed by another tenant")
-        })
-        .await
+    pub async fn claim(&self, domain: &DomainName, tenant: &TenantId) -> Result<String, Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .update_expression(
+                "SET tenant_id = :tenant, claimed_at = if_not_exists(claimed_at, :now)",
+            )
+            .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":now", s(crate::now_rfc3339()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => match out.attributes.as_ref().and_then(|a| a.get("claimed_at")) {
+                Some(AttributeValue::S(at)) => Ok(at.clone()),
+                _ => Err(Error::Internal(format!(
+                    "the claim on {domain} has no claimed_at"
+                ))),
+            },
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::conflict(
+                    "domain_taken",
+                    format!("{domain} is already claimed by another tenant"),
+                ))
+            }
+            Err(e) => Err(upstream(e)),
+        }
     }
 
     /// Writes `item` unless the item at its key belongs to another tenant

@@ -18,7 +18,7 @@ pub async fn request_domain(
     workspace: &TenantId,
     domain: &DomainName,
 ) -> Result<AcmRequest, Error> {
-    app.store.claim(domain, workspace).await?;
+    let claimed_at = app.store.claim(domain, workspace).await?;
     let existing = app.store.load_acm_request(domain).await?;
     if let Some(mut existing) = existing.clone().filter(|r| r.stage != AcmStage::Failed) {
         if existing.validation_records.is_empty() && existing.stage == AcmStage::Requested {
@@ -44,6 +44,7 @@ pub async fn request_domain(
     let token = idempotency_token(
         domain,
         workspace,
+        &claimed_at,
         replacing.as_ref().map(|(_, id)| id.as_str()),
     );
     let arn = app
@@ -78,10 +79,20 @@ pub async fn request_domain(
     Ok(request)
 }
 
-/// ACM's idempotency token for this hostname and workspace (and the failed
-/// request being replaced, if any): 32 hex characters, the same on every retry.
-fn idempotency_token(domain: &DomainName, workspace: &TenantId, replaces: Option<&str>) -> String {
-    let input = format!("{domain}\n{workspace}\n{}", replaces.unwrap_or_default());
+/// ACM's idempotency token: 32 hex characters, the same on every retry of
+/// one request, and new for a new claim on the name (after a release, ACM
+/// must not answer with the certificate deleted at that release) or for a
+/// request replacing a failed one.
+fn idempotency_token(
+    domain: &DomainName,
+    workspace: &TenantId,
+    claimed_at: &str,
+    replaces: Option<&str>,
+) -> String {
+    let input = format!(
+        "{domain}\n{workspace}\n{claimed_at}\n{}",
+        replaces.unwrap_or_default()
+    );
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, input.as_bytes());
     digest
         .as_ref()
@@ -106,14 +117,20 @@ mod tests {
     fn tokens_are_stable_and_short() {
         let d = DomainName::parse("client.example.com").unwrap();
         let w = TenantId::parse("w", "workspace-1").unwrap();
-        let t = idempotency_token(&d, &w, None);
-        assert_eq!(t, idempotency_token(&d, &w, None));
+        let t = idempotency_token(&d, &w, "t0", None);
+        assert_eq!(t, idempotency_token(&d, &w, "t0", None));
+        assert_ne!(t, idempotency_token(&d, &w, "t1", None));
         assert_eq!(t.len(), 32);
         assert_ne!(
             t,
-            idempotency_token(&d, &TenantId::parse("w", "workspace-2").unwrap(), None)
+            idempotency_token(
+                &d,
+                &TenantId::parse("w", "workspace-2").unwrap(),
+                "t0",
+                None
+            )
         );
-        assert_ne!(t, idempotency_token(&d, &w, Some("old")));
+        assert_ne!(t, idempotency_token(&d, &w, "t0", Some("old")));
         assert_ne!(new_request_id().unwrap(), new_request_id().unwrap());
     }
 }

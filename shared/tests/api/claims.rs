@@ -123,6 +123,26 @@ async fn releasing_a_pending_acm_request_deletes_its_unused_certificate() {
     let (status, _) = get(&t.token, &t.status_url(id)).await;
     assert_eq!(status, 404);
     assert!(t.app.store.owner_of(&name).await.unwrap().is_none());
+
+    // Claiming it again makes a new certificate, not ACM's answer for the deleted one.
+    let (status, again) = post(&t.token, &t.request_url(), &t.request_body()).await;
+    assert_eq!(status, 200, "{again}");
+    assert_ne!(again["request_id"], id);
+    let new_arn = t
+        .app
+        .store
+        .load_acm_request(&name)
+        .await
+        .unwrap()
+        .unwrap()
+        .certificate_arn;
+    assert_ne!(new_arn, arn);
+    let (status, pending) = get(
+        &t.token,
+        &t.status_url(again["request_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(status, 200, "{pending}");
 }
 
 #[tokio::test]

@@ -211,6 +211,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
             vec![
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
                 "kms:Encrypt",
                 "kms:Decrypt",
             ],
@@ -235,6 +236,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
             vec![
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
                 "acm:RequestCertificate",
                 "acm:AddTagsToCertificate",
                 "acm:DescribeCertificate",
