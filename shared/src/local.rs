@@ -21,7 +21,7 @@ use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext,
 };
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, RequestExt};
+use lambda_http::{Body, RequestExt, Response};
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -52,54 +52,54 @@ async fn handle(
     auth: &LocalJwt,
     req: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
+    into_hyper(answer(app, auth, req).await)
+}
+
+/// What API Gateway and the function together answer to `req`.
+async fn answer(app: &App, auth: &LocalJwt, req: hyper::Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let response = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
-        Err(_) => error_response(&Error::validation(
+    let Ok(collected) = Limited::new(body, MAX_BODY_BYTES + 1).collect().await else {
+        return error_response(&Error::validation(
             "body_too_large",
             format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        )),
-        Ok(collected) => {
-            let bytes = collected.to_bytes();
-            match match_route(&parts.method, parts.uri.path()) {
-                None => error_response(&Error::NotFound(format!(
-                    "no route for {} {}",
-                    parts.method,
-                    parts.uri.path()
-                ))),
-                Some((route, params)) => match verify(auth, &parts) {
-                    Err(e) => error_response(&e),
-                    Ok(context) => {
-                        let query: HashMap<String, String> = parts
-                            .uri
-                            .query()
-                            .unwrap_or_default()
-                            .split('&')
-                            .filter_map(|kv| kv.split_once('='))
-                            .map(|(k, v)| {
-                                (
-                                    percent_decode(&k.replace('+', " ")),
-                                    percent_decode(&v.replace('+', " ")),
-                                )
-                            })
-                            .collect();
-                        let body = if bytes.is_empty() {
-                            Body::Empty
-                        } else {
-                            match String::from_utf8(bytes.to_vec()) {
-                                Ok(text) => Body::Text(text),
-                                Err(e) => Body::Binary(e.into_bytes()),
-                            }
-                        };
-                        let req = lambda_http::http::Request::from_parts(parts, body)
-                            .with_path_parameters(params.into_iter().collect::<HashMap<_, _>>())
-                            .with_query_string_parameters(query)
-                            .with_request_context(context);
-                        dispatch(app, route.function, req).await
-                    }
-                },
-            }
+        ));
+    };
+    let Some((route, params)) = match_route(&parts.method, parts.uri.path()) else {
+        let (method, path) = (&parts.method, parts.uri.path());
+        return error_response(&Error::NotFound(format!("no route for {method} {path}")));
+    };
+    let context = match verify(auth, &parts) {
+        Ok(context) => context,
+        Err(e) => return error_response(&e),
+    };
+    let query = query_parameters(parts.uri.query().unwrap_or_default());
+    let bytes = collected.to_bytes();
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
         }
     };
+    let req = lambda_http::http::Request::from_parts(parts, body)
+        .with_path_parameters(params.into_iter().collect::<HashMap<_, _>>())
+        .with_query_string_parameters(query)
+        .with_request_context(context);
+    dispatch(app, route.function, req).await
+}
+
+/// Query parameters, decoded as API Gateway decodes them.
+fn query_parameters(query: &str) -> HashMap<String, String> {
+    let decode = |s: &str| percent_decode(&s.replace('+', " "));
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn into_hyper(response: Response<Body>) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = response.into_parts();
     let bytes = match body {
         Body::Empty => Bytes::new(),

@@ -1,9 +1,11 @@
 //! The HTTP API: the route table, request parsing and the response shape.
 //!
-//! Every route is listed once in [`ROUTES`]; the Lambda functions, the local
-//! server and the tests all dispatch through [`dispatch`], so they run the
-//! same handler code. Handlers parse the request into domain types, call one
-//! flow and map its result; they hold no SDK types.
+//! Every route is listed once in [`ROUTES`] and has one module here whose
+//! `handle` serves it. A Lambda binary runs its one handler through
+//! [`serve_as`]; the local server and the tests reach the same handlers
+//! through [`dispatch`]; the template and OpenAPI tests read [`ROUTES`].
+//! Handlers authenticate the caller, parse the request into domain types,
+//! call one flow and map its result; they hold no SDK types.
 //!
 //! Error bodies have one shape on every route:
 //! `{"status": "error", "code": "<stable_code>", "message": "<for people>"}`,
