@@ -325,3 +325,41 @@ async fn acm_path_conflicts_and_unknown_requests() {
         );
     }
 }
+
+/// ACM publishes the validation records a moment after the request; the
+/// request waits and reads again, so its answer always carries them.
+#[tokio::test]
+async fn a_request_waits_for_acm_to_publish_the_validation_records() {
+    let proxy = FaultProxy::start_n(
+        |req| {
+            req.headers
+                .get("x-amz-target")
+                .is_some_and(|t| t == "CertificateManager.DescribeCertificate")
+        },
+        Fault::Answer {
+            status: 200,
+            content_type: "application/x-amz-json-1.1",
+            body: r#"{"Certificate":{"Status":"PENDING_VALIDATION","DomainValidationOptions":[{"DomainName":"x","ValidationStatus":"PENDING_VALIDATION"}]}}"#,
+        },
+        2,
+    )
+    .await;
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    let t = tenant()
+        .customise(move |app| {
+            app.regional_certificates = Certificates::new(aws_sdk_acm::Client::new(&via_proxy));
+        })
+        .start()
+        .await;
+    let answer = request(&t).await;
+    assert_eq!(
+        proxy.matched(),
+        3,
+        "two answers without records, then the real one"
+    );
+    assert_eq!(
+        answer["validation_records"].as_array().map(Vec::len),
+        Some(1),
+        "{answer}"
+    );
+}

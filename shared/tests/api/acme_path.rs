@@ -565,3 +565,72 @@ async fn bad_requests_get_a_json_400_and_change_nothing() {
     assert!(t.app.store.load_order(&domain).await.unwrap().is_none());
     assert!(t.app.store.owner_of(&domain).await.unwrap().is_none());
 }
+
+/// A CA that no longer knows the stored account (a restarted test CA, a
+/// deactivated account) answers accountDoesNotExist: the product registers
+/// a new account, replaces the stored credentials and carries on.
+#[tokio::test]
+async fn an_account_the_ca_forgot_is_registered_again() {
+    // A directory URL of its own (Pebble ignores the query), so this test's
+    // account record is not the one other tests use.
+    let directory = format!(
+        "{}?account-test={}",
+        stack().var("ACME_DIRECTORY_URL"),
+        unique("a")
+    );
+    let first = tenant().env("ACME_DIRECTORY_URL", &directory).start().await;
+    let (status, answer) = first.start().await;
+    assert_eq!(status, 200, "{answer}");
+    let sealed = first
+        .app
+        .store
+        .load_account(&directory)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Point the stored credentials at an account the CA never had.
+    let json = first
+        .app
+        .sealer
+        .open("acme-account", &directory, &sealed)
+        .await
+        .unwrap();
+    let mut credentials: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let id = credentials["id"].as_str().unwrap().to_owned();
+    let unknown = format!(
+        "{}ffff",
+        id.trim_end_matches(|c: char| c.is_ascii_hexdigit())
+    );
+    credentials["id"] = serde_json::Value::String(unknown);
+    let forged = first
+        .app
+        .sealer
+        .seal(
+            "acme-account",
+            &directory,
+            credentials.to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert!(first
+        .app
+        .store
+        .store_account(&directory, &forged, Some(&sealed))
+        .await
+        .unwrap());
+
+    // A new container (nothing cached) meets the forgotten account.
+    let second = tenant().env("ACME_DIRECTORY_URL", &directory).start().await;
+    let (_, (status, done)) = second.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+    let now = second
+        .app
+        .store
+        .load_account(&directory)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(now, forged, "the forgotten account's credentials were kept");
+    assert!(logs().contains("no longer knows the stored account"));
+}
