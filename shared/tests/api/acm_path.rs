@@ -16,6 +16,18 @@ async fn apigw() -> aws_sdk_apigatewayv2::Client {
     aws_sdk_apigatewayv2::Client::new(&sdk_config(None).await)
 }
 
+/// How many API mappings API Gateway holds for a custom domain.
+async fn api_mappings(domain: &str) -> usize {
+    let out = apigw()
+        .await
+        .get_api_mappings()
+        .domain_name(domain)
+        .send()
+        .await
+        .unwrap();
+    out.items().len()
+}
+
 /// Polls the status route until it leaves PENDING (ACM in moto issues after
 /// MOTO_ACM_VALIDATION_WAIT seconds); answers every answer seen.
 async fn poll_status(token: &str, url: &str) -> Vec<(u16, Value)> {
@@ -149,16 +161,7 @@ async fn acm_path_requests_validates_and_configures() {
         (again["request_id"].as_str(), again["status"].as_str()),
         (Some(id.as_str()), Some("CONFIGURED"))
     );
-    assert_eq!(
-        api.get_api_mappings()
-            .domain_name(&t.domain)
-            .send()
-            .await
-            .unwrap()
-            .items()
-            .len(),
-        1
-    );
+    assert_eq!(api_mappings(&t.domain).await, 1);
     let certs = acm.list_certificates().send().await.unwrap();
     let ours = certs
         .certificate_summary_list()
@@ -204,17 +207,7 @@ async fn acm_path_resumes_after_lost_answers_without_duplicates() {
     );
     assert_eq!(proxy.matched(), 2, "neither was created a second time");
     assert_eq!(done["status"], "CONFIGURED", "{done}");
-    let api = apigw().await;
-    assert_eq!(
-        api.get_api_mappings()
-            .domain_name(&t.domain)
-            .send()
-            .await
-            .unwrap()
-            .items()
-            .len(),
-        1
-    );
+    assert_eq!(api_mappings(&t.domain).await, 1);
     assert!(t
         .app
         .store

@@ -23,6 +23,19 @@ async fn cloudfront() -> aws_sdk_cloudfront::Client {
     aws_sdk_cloudfront::Client::new(&sdk_config(None).await)
 }
 
+/// The distribution's configuration (and ETag) as CloudFront holds it.
+async fn distribution_config(
+    id: &str,
+) -> aws_sdk_cloudfront::operation::get_distribution_config::GetDistributionConfigOutput {
+    cloudfront()
+        .await
+        .get_distribution_config()
+        .id(id)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn stored(t: &Tenant) -> custom_domains::domain::AcmeOrder {
     t.app
         .store
@@ -130,13 +143,7 @@ async fn dns01_issues_imports_and_attaches_end_to_end() {
     assert_chains_to_pebble(&chain, &t.domain).await;
 
     // The distribution serves the domain with that certificate.
-    let cf = cloudfront().await;
-    let config = cf
-        .get_distribution_config()
-        .id(&t.distribution_id)
-        .send()
-        .await
-        .unwrap();
+    let config = distribution_config(&t.distribution_id).await;
     let etag = config.e_tag().unwrap().to_owned();
     let dc = config.distribution_config().unwrap();
     assert_eq!(
@@ -168,12 +175,7 @@ async fn dns01_issues_imports_and_attaches_end_to_end() {
     assert_eq!(status, 200);
     assert_eq!(again["certificate_arn"], arn.as_str());
     assert_eq!(acm_certificates_for(&t.domain).await, vec![arn.clone()]);
-    let after = cf
-        .get_distribution_config()
-        .id(&t.distribution_id)
-        .send()
-        .await
-        .unwrap();
+    let after = distribution_config(&t.distribution_id).await;
     assert_eq!(
         after.e_tag(),
         Some(etag.as_str()),
@@ -391,13 +393,7 @@ async fn a_distribution_serving_other_hostnames_is_refused() {
         Stage::Imported,
         "the certificate is kept for a later attach"
     );
-    let cf = cloudfront().await;
-    let config = cf
-        .get_distribution_config()
-        .id(&t.distribution_id)
-        .send()
-        .await
-        .unwrap();
+    let config = distribution_config(&t.distribution_id).await;
     let dc = config.distribution_config().unwrap();
     assert_eq!(
         dc.aliases().unwrap().items(),
@@ -443,13 +439,7 @@ async fn a_concurrent_distribution_change_is_retried() {
         2,
         "one refused update, one that went through"
     );
-    let cf = cloudfront().await;
-    let config = cf
-        .get_distribution_config()
-        .id(&t.distribution_id)
-        .send()
-        .await
-        .unwrap();
+    let config = distribution_config(&t.distribution_id).await;
     assert_eq!(
         config
             .distribution_config()
