@@ -18,6 +18,10 @@ pub async fn request_domain(
     workspace: &TenantId,
     domain: &DomainName,
 ) -> Result<AcmRequest, Error> {
+    // A deployment that cannot finish the setup refuses before claiming.
+    if app.config.api_gateway_id.is_none() {
+        return Err(Error::Internal("API_GATEWAY_ID is not configured".into()));
+    }
     let claimed_at = app.store.claim(domain, workspace).await?;
     let existing = app.store.load_acm_request(domain).await?;
     if let Some(mut existing) = existing.clone().filter(|r| r.stage != AcmStage::Failed) {
@@ -33,9 +37,6 @@ pub async fn request_domain(
             }
         }
         return Ok(existing);
-    }
-    if app.config.api_gateway_id.is_none() {
-        return Err(Error::Internal("API_GATEWAY_ID is not configured".into()));
     }
 
     // A failed request is replaced by a new one (with a new token, so ACM

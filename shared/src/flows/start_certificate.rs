@@ -20,18 +20,8 @@ pub async fn start_certificate(
     org: &TenantId,
     domain: &DomainName,
 ) -> Result<AcmeOrder, Error> {
-    app.store.claim(domain, org).await?;
-    let existing = app.store.load_order(domain).await?;
-    if let Some(order) = &existing {
-        if order.stage.has_certificate() {
-            return Ok(order.clone());
-        }
-        if order.stage.order_in_flight() && order_still_usable(app, order).await? {
-            tracing::info!(%domain, org = %org, "reusing the pending order");
-            return Ok(order.clone());
-        }
-    }
-
+    // Where the certificate will be served is settled first: a request that
+    // cannot succeed changes nothing, not even the claim.
     let distribution_id = match app.store.org_distribution(org).await? {
         Some(d) => d,
         None => app
@@ -44,6 +34,18 @@ pub async fn start_certificate(
                 details: None,
             })?,
     };
+
+    app.store.claim(domain, org).await?;
+    let existing = app.store.load_order(domain).await?;
+    if let Some(order) = &existing {
+        if order.stage.has_certificate() {
+            return Ok(order.clone());
+        }
+        if order.stage.order_in_flight() && order_still_usable(app, order).await? {
+            tracing::info!(%domain, org = %org, "reusing the pending order");
+            return Ok(order.clone());
+        }
+    }
 
     let view = with_account(app, |account| async move {
         acme::new_order(&account, domain).await

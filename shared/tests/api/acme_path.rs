@@ -624,3 +624,21 @@ async fn an_account_the_ca_forgot_is_registered_again() {
     assert_ne!(now, forged, "the forgotten account's credentials were kept");
     assert!(logs().contains("no longer knows the stored account"));
 }
+
+/// With no distribution for the organisation and no default, start refuses
+/// before it claims the name or asks the CA for anything.
+#[tokio::test]
+async fn no_distribution_is_refused_before_anything_is_written() {
+    let t = tenant().env("CLOUDFRONT_DISTRIBUTION_ID", "").start().await;
+    let org = unique("org-");
+    let url = format!("{}/api/domain/start-certificate/{org}", t.base);
+    let (status, err) = post(&token_for(&org), &url, &t.body()).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("no_distribution")),
+        "{err}"
+    );
+    let name = DomainName::parse(&t.domain).unwrap();
+    assert!(t.app.store.owner_of(&name).await.unwrap().is_none());
+    assert!(t.app.store.load_order(&name).await.unwrap().is_none());
+}
