@@ -102,16 +102,7 @@ async fn acm_path_requests_validates_and_configures() {
         .unwrap()
         .certificate_arn;
     let acm = aws_sdk_acm::Client::new(&sdk_config(None).await);
-    let cert = acm
-        .describe_certificate()
-        .certificate_arn(&arn)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        cert.certificate().unwrap().domain_name(),
-        Some(t.domain.as_str())
-    );
+    assert_acm_certificate(&acm, &arn, &t.domain).await;
     let api = apigw().await;
     let domain = api
         .get_domain_name()

@@ -119,16 +119,7 @@ async fn dns01_issues_imports_and_attaches_end_to_end() {
 
     // ACM in us-east-1 holds a certificate for the domain that chains to Pebble.
     let acm = acm_us_east_1().await;
-    let described = acm
-        .describe_certificate()
-        .certificate_arn(&arn)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        described.certificate().unwrap().domain_name(),
-        Some(t.domain.as_str())
-    );
+    assert_acm_certificate(&acm, &arn, &t.domain).await;
     let got = acm
         .get_certificate()
         .certificate_arn(&arn)

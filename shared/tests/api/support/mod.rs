@@ -587,3 +587,14 @@ impl FaultProxy {
         self.matched.load(Ordering::SeqCst)
     }
 }
+
+/// Asserts that ACM (through `acm`) holds the certificate `arn` for `domain`.
+pub async fn assert_acm_certificate(acm: &aws_sdk_acm::Client, arn: &str, domain: &str) {
+    let described = acm
+        .describe_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.certificate().unwrap().domain_name(), Some(domain));
+}
