@@ -1,10 +1,14 @@
 # The two commands of the README's quick start.
-.PHONY: dev test bench package
+.PHONY: dev test bench bench-sweep sweep package
 dev:
 	bash infra/dev.sh
 test:
 	bash infra/test.sh
 bench:
 	bash infra/bench.sh
+bench-sweep:
+	bash infra/bench.sh sweep
+sweep:
+	bash infra/sweep.sh
 package:
 	bash infra/package.sh

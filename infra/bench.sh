@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the issuance benchmark (shared/benches/issuance.rs) against
-# a fresh test stack, optimised build.
+# a fresh test stack, optimised build. `make bench-sweep` (`infra/bench.sh
+# sweep`): the renewal sweep benchmark (shared/benches/sweep.rs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,4 +10,5 @@ bash infra/setup.sh
 export PEBBLE_WFE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-0}
 bash infra/stack.sh up test
 trap 'bash infra/stack.sh down test' EXIT
-RUST_LOG=${RUST_LOG:-warn} cargo bench --locked -p custom-domains --bench issuance
+bench=${1:-issuance}
+RUST_LOG=${RUST_LOG:-warn} cargo bench --locked -p custom-domains --bench "$bench"

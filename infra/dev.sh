@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make dev`: installs what is missing, starts the local stack (Pebble,
 # pebble-challtestsrv, moto, and the deployment's resources in moto) and
-# serves every route on http://127.0.0.1:9000 until interrupted.
+# serves every route on http://127.0.0.1:9000 until interrupted, running the
+# renewal sweep every LOCAL_SWEEP_INTERVAL_MS (default 30 s here) as the
+# EventBridge schedule does in AWS.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,6 +20,9 @@ set -a
 # shellcheck disable=SC1091
 . .local/dev/env
 set +a
+export LOCAL_SWEEP_INTERVAL_MS=${LOCAL_SWEEP_INTERVAL_MS:-30000}
+# Renewals waiting for a TXT record are looked at again on every sweep.
+export RENEWAL_DNS_RECHECK_SECONDS=${RENEWAL_DNS_RECHECK_SECONDS:-0}
 
 cat <<TXT
 
@@ -42,6 +47,13 @@ Try it (a domain from start to SSL_VALIDATED):
        -d '{"host": "_acme-challenge.shop.example.com.", "value": "<txt_record_value>"}'
   curl -s -X POST http://127.0.0.1:9000/api/domain/complete-certificate/org-1 -H "authorization: Bearer \$TOKEN" \\
        -H 'content-type: application/json' -d '{"domain": "shop.example.com"}'
+
+Where it stands, and a renewal on demand (the sweep also runs every
+$((LOCAL_SWEEP_INTERVAL_MS / 1000)) s; \`make sweep\` runs one by hand):
+  curl -s "http://127.0.0.1:9000/api/domain/status/org-1?domain=shop.example.com" -H "authorization: Bearer \$TOKEN"
+  curl -s -X POST http://127.0.0.1:9000/api/domain/renew-certificate/org-1 -H "authorization: Bearer \$TOKEN" \\
+       -H 'content-type: application/json' -d '{"domain": "shop.example.com"}'
+  curl -s "http://127.0.0.1:9000/domains" -H "authorization: Bearer \$TOKEN"
 
 Serving every route on http://127.0.0.1:9000 (Ctrl-C stops it and the stack).
 TXT

@@ -3,11 +3,8 @@
 
 use std::sync::Arc;
 
-use instant_acme::Account;
-use tokio::sync::RwLock;
-
 use crate::adapters::acm::Certificates;
-use crate::adapters::acme::AcmeServer;
+use crate::adapters::acme::AcmeClient;
 use crate::adapters::apigateway::ApiDomains;
 use crate::adapters::cloudfront::Distributions;
 use crate::adapters::dns::DnsPrecheck;
@@ -23,7 +20,8 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub sealer: Sealer,
-    pub acme: AcmeServer,
+    /// The ACME server and the product's account on it.
+    pub acme: AcmeClient,
     pub dns: DnsPrecheck,
     /// ACM in us-east-1, for certificates served by CloudFront.
     pub edge_certificates: Certificates,
@@ -31,9 +29,6 @@ pub struct App {
     /// ACM in the API's region, for API Gateway custom domains.
     pub regional_certificates: Certificates,
     pub api_domains: ApiDomains,
-    /// The ACME account, loaded on first use (with the sealed credentials it
-    /// came from, to replace them if the CA has forgotten the account).
-    pub(crate) account: RwLock<Option<(Account, String)>>,
 }
 
 impl App {
@@ -53,23 +48,26 @@ impl App {
         let edge = aws_sdk_acm::config::Builder::from(sdk)
             .region(aws_config::Region::new(CLOUDFRONT_CERTIFICATE_REGION))
             .build();
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.table_name.clone(),
+        );
+        let sealer = Sealer::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone());
         Ok(Self {
-            store: Store::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config.table_name.clone(),
-            ),
-            sealer: Sealer::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone()),
-            acme: AcmeServer::new(
+            acme: AcmeClient::new(
                 config.acme_directory_url.clone(),
                 config.acme_contact_email.clone(),
                 config.acme_ca_bundle.as_deref(),
+                store.clone(),
+                sealer.clone(),
             )?,
+            store,
+            sealer,
             dns: DnsPrecheck::new(&config.dns_precheck_resolvers),
             edge_certificates: Certificates::new(aws_sdk_acm::Client::from_conf(edge)),
             distributions: Distributions::new(aws_sdk_cloudfront::Client::new(sdk)),
             regional_certificates: Certificates::new(aws_sdk_acm::Client::new(sdk)),
             api_domains: ApiDomains::new(aws_sdk_apigatewayv2::Client::new(sdk)),
-            account: RwLock::new(None),
             config,
         })
     }

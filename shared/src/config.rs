@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::domain::renewal::RenewalPolicy;
+
 /// Let's Encrypt's production directory, the default ACME server.
 pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
@@ -56,6 +58,21 @@ pub struct Config {
     /// `ACM_RECORDS_WAIT_MS`: how long a request waits for ACM to publish the
     /// validation records (default 5000 ms).
     pub acm_records_wait: Duration,
+    /// When certificates renew and how failed renewals back off (see
+    /// `domain::renewal`): `RENEWAL_FRACTION` (default 0.667),
+    /// `RENEWAL_EMERGENCY_MARGIN_HOURS` (168), `RENEWAL_DNS_LEAD_DAYS` (30),
+    /// `RENEWAL_RETRY_BASE_SECONDS` (3600), `RENEWAL_RETRY_CAP_SECONDS`
+    /// (86400), `RENEWAL_MAX_ATTEMPTS` (12), `RENEWAL_DNS_RECHECK_SECONDS`
+    /// (3600). Durations in seconds may have a fraction.
+    pub renewal: RenewalPolicy,
+    /// `SWEEP_TIME_BUDGET_MS`: how long one run of the renewal sweep works
+    /// before it stops and leaves the rest to the next run (default 240 s,
+    /// under the function's 300 s timeout).
+    pub sweep_budget: Duration,
+    /// `SWEEP_CONCURRENCY`: renewals one sweep drives at once (default 8).
+    pub sweep_concurrency: usize,
+    /// `SWEEP_MAX_HOSTNAMES`: due hostnames one sweep takes on (default 500).
+    pub sweep_max_hostnames: usize,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -107,7 +124,37 @@ impl Config {
                 problem,
             })?,
         };
+        let number =
+            |name: &'static str, default: f64, min: f64, max: f64| -> Result<f64, ConfigError> {
+                match get(name) {
+                    None => Ok(default),
+                    Some(v) => v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|n| n.is_finite() && *n >= min && *n <= max)
+                        .ok_or(ConfigError {
+                            variable: name,
+                            problem: format!("expected a number from {min} to {max}, got {v:?}"),
+                        }),
+                }
+            };
+        let seconds = |name: &'static str, default: f64| {
+            number(name, default, 0.0, 1e9).map(Duration::from_secs_f64)
+        };
+        let renewal = RenewalPolicy {
+            fraction: number("RENEWAL_FRACTION", 2.0 / 3.0, 0.01, 1.0)?,
+            emergency_margin: seconds("RENEWAL_EMERGENCY_MARGIN_HOURS", 168.0)? * 3600,
+            dns_lead: seconds("RENEWAL_DNS_LEAD_DAYS", 30.0)? * 86400,
+            retry_base: seconds("RENEWAL_RETRY_BASE_SECONDS", 3600.0)?,
+            retry_cap: seconds("RENEWAL_RETRY_CAP_SECONDS", 86400.0)?,
+            max_attempts: number("RENEWAL_MAX_ATTEMPTS", 12.0, 1.0, 1000.0)? as u32,
+            dns_recheck: seconds("RENEWAL_DNS_RECHECK_SECONDS", 3600.0)?,
+        };
         Ok(Self {
+            renewal,
+            sweep_budget: millis("SWEEP_TIME_BUDGET_MS", 240_000)?,
+            sweep_concurrency: number("SWEEP_CONCURRENCY", 8.0, 1.0, 64.0)? as usize,
+            sweep_max_hostnames: number("SWEEP_MAX_HOSTNAMES", 500.0, 1.0, 100_000.0)? as usize,
             aws_region: required("AWS_REGION")?,
             table_name: required("DYNAMODB_TABLE")?,
             default_distribution_id: get("CLOUDFRONT_DISTRIBUTION_ID"),

@@ -64,6 +64,14 @@ pub enum Error {
         /// Structured facts for the caller (e.g. what each DNS source saw).
         details: Option<serde_json::Value>,
     },
+    /// Going on now would pass a rate limit (the CA's, counted from our own
+    /// records); nothing was changed. Retry after `retry_after`.
+    #[error("{message}")]
+    RateLimited {
+        code: &'static str,
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// The certificate authority refused the order for good (an invalid order).
     #[error("{message}")]
     Rejected { code: &'static str, message: String },
@@ -106,6 +114,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::Conflict { .. } => 409,
             Error::Precondition { .. } | Error::Rejected { .. } => 422,
+            Error::RateLimited { .. } => 429,
             Error::Upstream { .. } => 502,
             Error::Internal(_) => 500,
         }
@@ -117,6 +126,7 @@ impl Error {
             Error::Validation { code, .. }
             | Error::Conflict { code, .. }
             | Error::Precondition { code, .. }
+            | Error::RateLimited { code, .. }
             | Error::Rejected { code, .. } => code,
             Error::NotFound(_) => "not_found",
             Error::Unauthenticated(_) => "unauthenticated",
@@ -127,9 +137,20 @@ impl Error {
     }
 
     /// Structured details for the response body, if the error has any.
-    pub fn details(&self) -> Option<&serde_json::Value> {
+    pub fn details(&self) -> Option<serde_json::Value> {
         match self {
-            Error::Precondition { details, .. } => details.as_ref(),
+            Error::Precondition { details, .. } => details.clone(),
+            Error::RateLimited { retry_after, .. } => {
+                Some(serde_json::json!({ "retry_after": self::retry_after_seconds(*retry_after) }))
+            }
+            _ => None,
+        }
+    }
+
+    /// Seconds the caller should wait before trying again, if the error says.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after, .. } => Some(retry_after_seconds(*retry_after)),
             _ => None,
         }
     }
@@ -144,6 +165,11 @@ impl Error {
             other => other.to_string(),
         }
     }
+}
+
+/// Whole seconds, rounded up: a client that waits this long is not early.
+fn retry_after_seconds(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,7 +8,9 @@
 //! - [`app`]: the clients, built once per Lambda container.
 //! - [`auth`]: who is calling, and whether they may touch a tenant's things.
 //! - [`config`]: the environment variables, read once.
-//! - [`local`]: the local server that serves every route on one port.
+//!
+//! The local server (every route on one port, local tokens) is not here: it
+//! lives in `infra/local-server`, so the Lambda functions never link it.
 
 pub mod adapters;
 pub mod app;
@@ -17,18 +19,10 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod flows;
-pub mod local;
 pub mod routes;
 
 pub use app::App;
 pub use error::Error;
-
-/// The current time as RFC 3339, UTC.
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
 
 /// Logging for a function or the local server: JSON when running in Lambda
 /// (so CloudWatch can index fields), plain text otherwise; the level comes
@@ -69,5 +63,34 @@ where
             Ok::<_, std::convert::Infallible>(routes::serve_as(function, handler(app, req)).await)
         }
     }))
+    .await
+}
+
+/// The body of a scheduled function's `main` (EventBridge invokes it with a
+/// scheduled event, which it ignores): build the application once, then run
+/// `job` on every invocation, as the function `function`. The job's report
+/// is the invocation's result, so it shows in the Lambda console and logs.
+pub async fn run_scheduled<F, Fut, T>(
+    function: &'static str,
+    job: F,
+) -> Result<(), lambda_http::Error>
+where
+    F: Fn(std::sync::Arc<App>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, Error>> + Send,
+    T: serde::Serialize,
+{
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    init_tracing();
+    let app = App::from_env().await?;
+    let job = std::sync::Arc::new(job);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_event: LambdaEvent<serde_json::Value>| {
+            let (app, job) = (app.clone(), job.clone());
+            async move {
+                let report = routes::scoped(function, job(app)).await?;
+                serde_json::to_value(report).map_err(lambda_http::Error::from)
+            }
+        },
+    ))
     .await
 }

@@ -1,40 +1,77 @@
 //! The local server: every route of the product on one port (default
 //! `127.0.0.1:9000`, or `LOCAL_ADDR`), with production's paths, running the
-//! handlers the Lambda functions run. Configured by the same environment
-//! variables as the functions, plus `LOCAL_JWT_SECRET_FILE`, the signing key
-//! it verifies bearer tokens with; `make dev` sets them for the local stack.
+//! handlers the Lambda functions run, and the renewal sweep every
+//! `LOCAL_SWEEP_INTERVAL_MS` (default 60 s; 0 turns it off). Configured by
+//! the same environment variables as the functions, plus
+//! `LOCAL_JWT_SECRET_FILE`, the signing key it verifies bearer tokens with;
+//! `make dev` sets them for the local stack.
 //!
 //! `local-server token <tenant>` prints a token for `tenant`, valid a day,
 //! signed with that key (the claim is `TENANT_CLAIM`, default `tenant_id`).
+//! `local-server sweep` runs one renewal sweep and prints its report.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use custom_domains::auth::LocalJwt;
+use local_server::LocalJwt;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let auth = LocalJwt::from_env()?;
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [command, tenant] = args.as_slice() {
-        if command == "token" {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["token", tenant] => {
+            let auth = LocalJwt::from_env()?;
             let claim = std::env::var("TENANT_CLAIM").unwrap_or_else(|_| "tenant_id".into());
             println!("{}", auth.mint(&claim, tenant, 24 * 3600));
-            return Ok(());
+            Ok(())
         }
+        ["sweep"] => {
+            custom_domains::init_tracing();
+            let app = custom_domains::App::from_env().await?;
+            let report = custom_domains::routes::scoped(
+                "renew-certificates",
+                custom_domains::flows::renewal::sweep(&app),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        [] => serve().await,
+        _ => Err("usage: local-server [token <tenant> | sweep]".into()),
     }
-    if !args.is_empty() {
-        return Err("usage: local-server [token <tenant>]".into());
-    }
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let auth = LocalJwt::from_env()?;
     custom_domains::init_tracing();
     let addr: SocketAddr = std::env::var("LOCAL_ADDR")
         .unwrap_or_else(|_| "127.0.0.1:9000".into())
         .parse()
         .map_err(|e| format!("LOCAL_ADDR: {e}"))?;
+    let interval: u64 = std::env::var("LOCAL_SWEEP_INTERVAL_MS")
+        .unwrap_or_else(|_| "60000".into())
+        .parse()
+        .map_err(|e| format!("LOCAL_SWEEP_INTERVAL_MS: {e}"))?;
     let app = custom_domains::App::from_env().await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("binding {addr}: {e}"))?;
+    if interval > 0 {
+        tracing::info!(
+            interval_ms = interval,
+            "running the renewal sweep on an interval"
+        );
+        tokio::spawn(local_server::sweep_every(
+            app.clone(),
+            Duration::from_millis(interval),
+        ));
+    }
     tracing::info!(%addr, "serving every route");
-    custom_domains::local::serve(app, auth, listener).await?;
+    local_server::serve(app, auth, listener).await?;
     Ok(())
 }

@@ -1,4 +1,12 @@
-//! The ACME server, through instant-acme.
+//! The ACME server, through instant-acme: the only module where its types
+//! appear. The flows see [`AcmeClient`]'s operations and this module's plain
+//! types ([`OrderView`], [`OrderStatus`], [`RenewalWindow`]).
+//!
+//! **The account** belongs here: [`AcmeClient`] loads it on first use from
+//! DynamoDB (KMS-sealed), registers one when there is none, caches it for the
+//! container's life, and registers anew when the CA answers
+//! `accountDoesNotExist` (a restarted test CA, a deactivated account),
+//! recognised by the problem type.
 //!
 //! The HTTP client is our own: it trusts the public web roots plus, when
 //! `ACME_CA_BUNDLE` is set, one extra root (a local Pebble's), for ACME
@@ -13,31 +21,46 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, BodyWrapper, ChallengeType, HttpClient,
-    Identifier, NewAccount, NewOrder, Order, OrderStatus,
+    Account, AccountCredentials, AuthorizationStatus, BodyWrapper, CertificateIdentifier,
+    ChallengeType, HttpClient, Identifier, NewAccount, NewOrder, Order,
 };
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use tokio::sync::RwLock;
 use tokio::time::Instant;
 
-use crate::domain::{ChallengeRecord, DomainName};
+use crate::adapters::dynamodb::Store;
+use crate::adapters::kms::Sealer;
+use crate::domain::certificate::split_chain;
+use crate::domain::{ChallengeRecord, DomainName, Timestamp};
 use crate::error::{Error, Service};
 
 const BAD_NONCE: &str = "urn:ietf:params:acme:error:badNonce";
 const ACCOUNT_GONE: &str = "urn:ietf:params:acme:error:accountDoesNotExist";
+const ALREADY_REPLACED: &str = "urn:ietf:params:acme:error:alreadyReplaced";
 const NONCE_ATTEMPTS: usize = 5;
+/// The KMS encryption-context purpose of the sealed account credentials.
+const ACCOUNT_PURPOSE: &str = "acme-account";
 
-/// How to reach the ACME server.
-#[derive(Clone)]
-pub struct AcmeServer {
-    pub directory_url: String,
-    contact: Option<String>,
-    http: Arc<dyn Fn() -> Box<dyn HttpClient> + Send + Sync>,
+/// An order's status at the CA (RFC 8555 §7.1.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderStatus {
+    Pending,
+    Ready,
+    Processing,
+    Valid,
+    Invalid,
 }
 
-impl std::fmt::Debug for AcmeServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AcmeServer")
-            .field("directory_url", &self.directory_url)
-            .finish()
+impl From<instant_acme::OrderStatus> for OrderStatus {
+    fn from(s: instant_acme::OrderStatus) -> Self {
+        match s {
+            instant_acme::OrderStatus::Pending => OrderStatus::Pending,
+            instant_acme::OrderStatus::Ready => OrderStatus::Ready,
+            instant_acme::OrderStatus::Processing => OrderStatus::Processing,
+            instant_acme::OrderStatus::Valid => OrderStatus::Valid,
+            instant_acme::OrderStatus::Invalid => OrderStatus::Invalid,
+        }
     }
 }
 
@@ -47,67 +70,312 @@ pub struct OrderView {
     pub url: String,
     pub finalize_url: String,
     pub status: OrderStatus,
-    pub expires: Option<String>,
     /// The DNS-01 challenge of the order's one authorization.
     pub challenge: ChallengeRecord,
     /// Whether that authorization is already valid (reused by the CA).
     pub authorized: bool,
     /// The CA's explanation when the order is invalid.
     pub problem: Option<String>,
+    /// The ARI identifier of the certificate this order replaces, when the
+    /// CA accepted one.
+    pub replaces: Option<String>,
 }
 
-impl AcmeServer {
+/// The CA's suggested renewal window for a certificate (RFC 9773), and when
+/// to ask again.
+#[derive(Clone, Debug)]
+pub struct RenewalWindow {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub retry_after: Duration,
+    pub explanation_url: Option<String>,
+}
+
+type MakeHttp = Arc<dyn Fn() -> Box<dyn HttpClient> + Send + Sync>;
+
+/// The ACME server and the product's one account on it.
+pub struct AcmeClient {
+    pub directory_url: String,
+    contact: Option<String>,
+    http: MakeHttp,
+    store: Store,
+    sealer: Sealer,
+    /// The account, loaded on first use, with the sealed credentials it came
+    /// from (to replace exactly those if the CA has forgotten the account).
+    account: RwLock<Option<(Account, String)>>,
+}
+
+impl std::fmt::Debug for AcmeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcmeClient")
+            .field("directory_url", &self.directory_url)
+            .finish()
+    }
+}
+
+impl AcmeClient {
     /// Builds the client; reads the extra root file but does no network I/O.
     pub fn new(
         directory_url: String,
         contact_email: Option<String>,
         ca_bundle: Option<&str>,
+        store: Store,
+        sealer: Sealer,
     ) -> Result<Self, Error> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = ca_bundle {
-            use rustls_pki_types::pem::PemObject;
-            let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-                .map_err(|e| Error::Internal(format!("ACME_CA_BUNDLE {path}: {e}")))?;
-            for cert in certs {
-                let cert =
-                    cert.map_err(|e| Error::Internal(format!("ACME_CA_BUNDLE {path}: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::Internal(format!("ACME_CA_BUNDLE {path}: {e}")))?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let http = Arc::new(move || -> Box<dyn HttpClient> {
-            let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
-            tcp.set_nodelay(true);
-            tcp.enforce_http(false);
-            tcp.set_connect_timeout(Some(Duration::from_secs(5)));
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls.clone())
-                .https_only()
-                .enable_http1()
-                .wrap_connector(tcp);
-            Box::new(
-                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                    .build::<_, BodyWrapper<bytes::Bytes>>(https),
-            )
-        });
         Ok(Self {
             directory_url,
             contact: contact_email,
-            http,
+            http: http_client(ca_bundle)?,
+            store,
+            sealer,
+            account: RwLock::new(None),
         })
     }
 
+    /// Places a new order for one hostname. With `replaces` (the ARI
+    /// identifier of the certificate being renewed) the order says which
+    /// certificate it replaces, where the CA offers ARI; a CA without ARI, or
+    /// one answering `alreadyReplaced`, gets the order without it.
+    pub async fn new_order(
+        &self,
+        domain: &DomainName,
+        replaces: Option<&str>,
+    ) -> Result<OrderView, Error> {
+        let identifiers = [Identifier::Dns(domain.to_string())];
+        let replaces_id = replaces.and_then(parse_certificate_id);
+        let (url, replaced) = self
+            .with_account(|account| {
+                let (identifiers, replaces_id) = (&identifiers, replaces_id.clone());
+                async move {
+                    let account = &account;
+                    if let Some(id) = replaces_id {
+                        let order = NewOrder::new(identifiers).replaces(id);
+                        match with_nonce_retry_raw(|| account.new_order(&order)).await {
+                            Ok(mut o) => {
+                                let replaced = o.state().replaces.as_ref().map(|r| r.to_string());
+                                return Ok((o.url().to_owned(), replaced));
+                            }
+                            Err(instant_acme::Error::Unsupported(_)) => {}
+                            Err(instant_acme::Error::Api(p))
+                                if p.r#type.as_deref() == Some(ALREADY_REPLACED) =>
+                            {
+                                tracing::info!(%domain, "the CA says the certificate was already replaced; ordering without `replaces`");
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    let order = NewOrder::new(identifiers);
+                    with_nonce_retry_raw(|| account.new_order(&order))
+                        .await
+                        .map(|o| (o.url().to_owned(), None))
+                }
+            })
+            .await?;
+        // Read back (rather than retrying the order itself, which would place
+        // a second one) so that reading its authorization is retried too.
+        let mut view = self.read_order(&url, domain).await?.ok_or_else(|| {
+            Error::upstream(Service::Acme, "the new order could not be read back")
+        })?;
+        view.replaces = view.replaces.or(replaced);
+        Ok(view)
+    }
+
+    /// Reads an existing order; `None` when the CA no longer has it.
+    pub async fn read_order(
+        &self,
+        url: &str,
+        domain: &DomainName,
+    ) -> Result<Option<OrderView>, Error> {
+        let result = self
+            .with_account(|account| async move {
+                let account = &account;
+                let read = with_nonce_retry_raw(|| async {
+                    let mut order = account.order(url.to_owned()).await?;
+                    view(&mut order, domain).await
+                })
+                .await;
+                match read {
+                    Ok(v) => Ok(Some(v)),
+                    Err(instant_acme::Error::Api(p)) if p.status == Some(404) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        Ok(result)
+    }
+
+    /// Tells the CA the TXT record is in place.
+    pub async fn answer_challenge(&self, order_url: &str) -> Result<(), Error> {
+        self.with_account(|account| async move {
+            let account = &account;
+            with_nonce_retry_raw(|| async {
+                let mut order = account.order(order_url.to_owned()).await?;
+                let mut authorizations = order.authorizations();
+                while let Some(authz) = authorizations.next().await {
+                    let mut authz = authz?;
+                    if authz.status != AuthorizationStatus::Pending {
+                        continue;
+                    }
+                    if let Some(mut ch) = authz.challenge(ChallengeType::Dns01) {
+                        ch.set_ready().await?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Polls the order until it leaves `pending`/`processing` or `deadline`
+    /// passes; answers the last status seen and the CA's problem text, if any.
+    pub async fn poll_order(
+        &self,
+        order_url: &str,
+        interval: Duration,
+        deadline: Instant,
+    ) -> Result<(OrderStatus, Option<String>), Error> {
+        self.with_account(|account| async move {
+            let account = &account;
+            let mut delay = interval;
+            loop {
+                let mut order =
+                    with_nonce_retry_raw(|| account.order(order_url.to_owned())).await?;
+                let state = order.state();
+                let status = OrderStatus::from(state.status);
+                let settled = !matches!(status, OrderStatus::Pending | OrderStatus::Processing);
+                let result = (status, state.error.as_ref().map(|p| p.to_string()));
+                if settled || Instant::now() + delay >= deadline {
+                    return Ok(result);
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        })
+        .await
+    }
+
+    /// Sends the CSR to the order's finalize URL (if the order is still ready).
+    pub async fn finalize(&self, order_url: &str, csr_der: &[u8]) -> Result<(), Error> {
+        self.with_account(|account| async move {
+            let account = &account;
+            with_nonce_retry_raw(|| async {
+                let mut order = account.order(order_url.to_owned()).await?;
+                if order.state().status == instant_acme::OrderStatus::Ready {
+                    order.finalize_csr(csr_der).await?;
+                }
+                Ok(())
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Downloads the certificate chain of a valid order (None while processing).
+    pub async fn download_certificate(&self, order_url: &str) -> Result<Option<String>, Error> {
+        self.with_account(|account| async move {
+            let account = &account;
+            with_nonce_retry_raw(|| async {
+                let mut order = account.order(order_url.to_owned()).await?;
+                order.certificate().await
+            })
+            .await
+        })
+        .await
+    }
+
+    /// The CA's suggested renewal window for the leaf of `chain_pem`; `None`
+    /// when the CA offers no ARI, or the certificate cannot be identified
+    /// (no Authority Key Identifier).
+    pub async fn renewal_window(&self, chain_pem: &str) -> Result<Option<RenewalWindow>, Error> {
+        let Some(id) = certificate_id(chain_pem) else {
+            return Ok(None);
+        };
+        let Some(id) = parse_certificate_id(&id) else {
+            return Ok(None);
+        };
+        self.with_account(|account| {
+            let id = id.clone();
+            async move {
+                match account.renewal_info(&id).await {
+                    Ok((info, retry_after)) => Ok(Some(RenewalWindow {
+                        start: Timestamp::from_offset(info.suggested_window.start),
+                        end: Timestamp::from_offset(info.suggested_window.end),
+                        retry_after,
+                        explanation_url: info.explanation_url,
+                    })),
+                    Err(instant_acme::Error::Unsupported(_)) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Runs `step` with the account; if the CA no longer knows the account,
+    /// registers a new one, replaces the stored credentials and runs `step`
+    /// once more. Errors leave mapped to [`Error`].
+    async fn with_account<T, F, Fut>(&self, mut step: F) -> Result<T, Error>
+    where
+        F: FnMut(Account) -> Fut,
+        Fut: std::future::Future<Output = Result<T, instant_acme::Error>>,
+    {
+        let (account, sealed) = self.current().await?;
+        match step(account).await {
+            Err(instant_acme::Error::Api(p)) if p.r#type.as_deref() == Some(ACCOUNT_GONE) => {
+                tracing::warn!(
+                    "the ACME server no longer knows the stored account; registering a new one"
+                );
+                let (fresh, fresh_sealed) = self.load_or_register(Some(&sealed)).await?;
+                *self.account.write().await = Some((fresh.clone(), fresh_sealed));
+                step(fresh).await.map_err(map_error)
+            }
+            other => other.map_err(map_error),
+        }
+    }
+
+    async fn current(&self) -> Result<(Account, String), Error> {
+        if let Some(found) = self.account.read().await.clone() {
+            return Ok(found);
+        }
+        let mut slot = self.account.write().await;
+        if let Some(found) = slot.clone() {
+            return Ok(found);
+        }
+        let loaded = self.load_or_register(None).await?;
+        *slot = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Connects with the stored credentials, or registers when there are
+    /// none (or only the `stale` ones). Two containers racing to register
+    /// both succeed at the CA, but only one account is stored and used.
+    async fn load_or_register(&self, stale: Option<&str>) -> Result<(Account, String), Error> {
+        let directory = &self.directory_url;
+        for _ in 0..3 {
+            let stored = self.store.load_account(directory).await?;
+            if let Some(sealed) = stored.as_deref().filter(|s| Some(*s) != stale) {
+                let json = self.sealer.open(ACCOUNT_PURPOSE, directory, sealed).await?;
+                return Ok((self.connect(&json).await?, sealed.to_owned()));
+            }
+            let (account, json) = self.register().await?;
+            let sealed = self.sealer.seal(ACCOUNT_PURPOSE, directory, &json).await?;
+            if self
+                .store
+                .store_account(directory, &sealed, stored.as_deref())
+                .await?
+            {
+                tracing::info!(account_id = account.id(), "registered an ACME account");
+                return Ok((account, sealed));
+            }
+        }
+        Err(Error::Internal(
+            "could not settle on one ACME account".into(),
+        ))
+    }
+
     /// Restores an account from stored credentials (fetches the directory).
-    pub async fn connect(&self, credentials_json: &[u8]) -> Result<Account, Error> {
+    async fn connect(&self, credentials_json: &[u8]) -> Result<Account, Error> {
         let credentials: AccountCredentials = serde_json::from_slice(credentials_json)
             .map_err(|e| Error::Internal(format!("stored ACME credentials do not parse: {e}")))?;
         Account::builder_with_http((self.http)())
@@ -117,10 +385,10 @@ impl AcmeServer {
     }
 
     /// Registers a new account; answers it and its credentials as JSON.
-    pub async fn register(&self) -> Result<(Account, Vec<u8>), Error> {
+    async fn register(&self) -> Result<(Account, Vec<u8>), Error> {
         let contact = self.contact.as_ref().map(|c| format!("mailto:{c}"));
         let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
-        let (account, credentials) = with_nonce_retry(|| async {
+        let (account, credentials) = with_nonce_retry_raw(|| async {
             Account::builder_with_http((self.http)())
                 .create(
                     &NewAccount {
@@ -133,53 +401,73 @@ impl AcmeServer {
                 )
                 .await
         })
-        .await?;
+        .await
+        .map_err(map_error)?;
         let json = serde_json::to_vec(&credentials).map_err(|e| Error::Internal(e.to_string()))?;
         Ok((account, json))
     }
 }
 
-/// Whether the CA no longer knows the account (a test CA restarted, or the
-/// account was deactivated): the caller registers anew.
-pub fn is_account_gone(e: &Error) -> bool {
-    matches!(e, Error::Upstream { source, .. } if source.to_string().contains("accountDoesNotExist") || source.to_string().contains(ACCOUNT_GONE))
+/// The ARI certificate identifier (RFC 9773 §4.1: base64url AKI keyIdentifier
+/// `.` base64url serial) of the leaf of `chain_pem`, if it has an AKI.
+pub fn certificate_id(chain_pem: &str) -> Option<String> {
+    let leaf = split_chain(chain_pem).ok()?.leaf_pem;
+    let der = CertificateDer::from_pem_slice(leaf.as_bytes()).ok()?;
+    CertificateIdentifier::try_from(&der)
+        .ok()
+        .map(|id| id.to_string())
 }
 
-/// Places a new order for one hostname.
-pub async fn new_order(account: &Account, domain: &DomainName) -> Result<OrderView, Error> {
-    let identifiers = [Identifier::Dns(domain.to_string())];
-    let order =
-        with_nonce_retry(|| async { account.new_order(&NewOrder::new(&identifiers)).await })
-            .await?;
-    // Read back (rather than retrying the order itself, which would place
-    // a second one) so that reading its authorization is retried too.
-    read_order(account, order.url(), domain)
-        .await?
-        .ok_or_else(|| Error::upstream(Service::Acme, "the new order could not be read back"))
+fn parse_certificate_id(id: &str) -> Option<CertificateIdentifier<'static>> {
+    let quoted = serde_json::to_string(id).ok()?;
+    serde_json::from_str::<CertificateIdentifier<'_>>(&quoted)
+        .ok()
+        .map(CertificateIdentifier::into_owned)
 }
 
-/// Reads an existing order; `None` when the CA no longer has it.
-pub async fn read_order(
-    account: &Account,
-    url: &str,
-    domain: &DomainName,
-) -> Result<Option<OrderView>, Error> {
-    let result = with_nonce_retry_raw(|| async {
-        let mut order = account.order(url.to_owned()).await?;
-        view(&mut order, domain).await
-    })
-    .await;
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(instant_acme::Error::Api(p)) if p.status == Some(404) => Ok(None),
-        Err(e) => Err(map_error(e)),
+fn http_client(ca_bundle: Option<&str>) -> Result<MakeHttp, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_bundle {
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| Error::Internal(format!("ACME_CA_BUNDLE {path}: {e}")))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| Error::Internal(format!("ACME_CA_BUNDLE {path}: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| Error::Internal(format!("ACME_CA_BUNDLE {path}: {e}")))?;
+        }
     }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Internal(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(move || -> Box<dyn HttpClient> {
+        let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(Duration::from_secs(5)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_only()
+            .enable_http1()
+            .wrap_connector(tcp);
+        Box::new(
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build::<_, BodyWrapper<bytes::Bytes>>(https),
+        )
+    }))
 }
 
 async fn view(order: &mut Order, domain: &DomainName) -> Result<OrderView, instant_acme::Error> {
     let state = order.state();
-    let (status, finalize_url) = (state.status, state.finalize.clone());
+    let status = OrderStatus::from(state.status);
+    let finalize_url = state.finalize.clone();
     let problem = state.error.as_ref().map(|p| p.to_string());
+    let replaces = state.replaces.as_ref().map(|r| r.to_string());
     let mut challenge = None;
     let mut authorized = false;
     let mut authorizations = order.authorizations();
@@ -203,84 +491,11 @@ async fn view(order: &mut Order, domain: &DomainName) -> Result<OrderView, insta
         url: order.url().to_owned(),
         finalize_url,
         status,
-        expires: None,
         challenge,
         authorized,
         problem,
+        replaces,
     })
-}
-
-/// Tells the CA the TXT record is in place.
-pub async fn answer_challenge(account: &Account, order_url: &str) -> Result<(), Error> {
-    with_nonce_retry(|| async {
-        let mut order = account.order(order_url.to_owned()).await?;
-        let mut authorizations = order.authorizations();
-        while let Some(authz) = authorizations.next().await {
-            let mut authz = authz?;
-            if authz.status != AuthorizationStatus::Pending {
-                continue;
-            }
-            if let Some(mut ch) = authz.challenge(ChallengeType::Dns01) {
-                ch.set_ready().await?;
-            }
-        }
-        Ok(())
-    })
-    .await
-}
-
-/// Polls the order until it leaves `pending`/`processing` or `deadline`
-/// passes; answers the last status seen and the CA's problem text, if any.
-pub async fn poll_order(
-    account: &Account,
-    order_url: &str,
-    interval: Duration,
-    deadline: Instant,
-) -> Result<(OrderStatus, Option<String>), Error> {
-    let mut delay = interval;
-    loop {
-        let mut order = with_nonce_retry(|| account.order(order_url.to_owned())).await?;
-        let state = order.state();
-        let settled = !matches!(state.status, OrderStatus::Pending | OrderStatus::Processing);
-        let result = (state.status, state.error.as_ref().map(|p| p.to_string()));
-        if settled || Instant::now() + delay >= deadline {
-            return Ok(result);
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
-    }
-}
-
-/// Sends the CSR to the order's finalize URL.
-pub async fn finalize(account: &Account, order_url: &str, csr_der: &[u8]) -> Result<(), Error> {
-    with_nonce_retry(|| async {
-        let mut order = account.order(order_url.to_owned()).await?;
-        if order.state().status == OrderStatus::Ready {
-            order.finalize_csr(csr_der).await?;
-        }
-        Ok(())
-    })
-    .await
-}
-
-/// Downloads the certificate chain of a valid order (None while processing).
-pub async fn download_certificate(
-    account: &Account,
-    order_url: &str,
-) -> Result<Option<String>, Error> {
-    with_nonce_retry(|| async {
-        let mut order = account.order(order_url.to_owned()).await?;
-        order.certificate().await
-    })
-    .await
-}
-
-async fn with_nonce_retry<T, F, Fut>(step: F) -> Result<T, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, instant_acme::Error>>,
-{
-    with_nonce_retry_raw(step).await.map_err(map_error)
 }
 
 async fn with_nonce_retry_raw<T, F, Fut>(mut step: F) -> Result<T, instant_acme::Error>

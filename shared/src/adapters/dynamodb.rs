@@ -7,8 +7,22 @@
 //! | a hostname's ACM request | `DOMAIN#<host>` | `ACM_REQUEST` |
 //! | which hostname an ACM request ID names | `ACM_REQUEST#<id>` | `ACM_REQUEST` |
 //! | a live hostname → tenant mapping (both paths) | `DOMAIN#<host>` | `MAPPING` |
+//! | the certificate served (ACME path) | `DOMAIN#<host>` | `CERT` |
+//! | a short lease on the hostname's renewal | `DOMAIN#<host>` | `LEASE` |
 //! | an organisation's settings (its CloudFront distribution) | `ORG#<org_id>` | `SETTINGS` |
 //! | the ACME account (sealed credentials) | `ACME_ACCOUNT` | `<directory URL>` |
+//!
+//! Two global secondary indexes, both sparse (only the items that carry their
+//! key attributes are in them) and both keys-only:
+//! - `RenewalDue` (`due_shard`, `due_at`): every `CERT` item, keyed on when
+//!   the renewal sweep should next look at it ([`Store::due_hostnames`]);
+//!   the sweep reads O(due) items, never the whole table. `due_shard` spreads
+//!   the index over [`DUE_SHARDS`] partitions.
+//! - `ByTenant` (`owner_tenant`, `pk`): every `OWNER` item, so a tenant's
+//!   hostnames are listed page by page ([`Store::hostnames_of`]).
+//!
+//! Everything of one hostname shares its partition and is read with one
+//! Query ([`Store::load_hostname`]).
 //!
 //! Records are serde structs stored as attribute maps (see [`to_item`]); every
 //! write of an order or request is conditional on the version it read, and a
@@ -23,25 +37,45 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::domain::{AcmRequest, AcmeOrder, DomainMapping, DomainName, TenantId};
+use crate::domain::{
+    AcmRequest, AcmeOrder, DomainMapping, DomainName, HostnameRecords, Owner, ServedCertificate,
+    TenantId, Timestamp,
+};
 use crate::error::{Error, Service};
 
 const OWNER: &str = "OWNER";
 const ACME_ORDER: &str = "ACME_ORDER";
 const ACM_REQUEST: &str = "ACM_REQUEST";
 const MAPPING: &str = "MAPPING";
+const CERT: &str = "CERT";
+const LEASE: &str = "LEASE";
+
+/// The renewal index and its key attributes.
+pub const RENEWAL_INDEX: &str = "RenewalDue";
+/// The tenant index and its hash key attribute (its range key is `pk`).
+pub const TENANT_INDEX: &str = "ByTenant";
+/// Partitions of the renewal index: a sweep queries each.
+pub const DUE_SHARDS: u32 = 4;
 
 /// A record written with optimistic locking.
 pub trait Versioned: Serialize {
     fn version(&self) -> u64;
-    fn set_version(&mut self, version: u64, now: String);
+    fn updated_at(&self) -> Timestamp;
+    fn set_version(&mut self, version: u64, now: Timestamp);
+    /// Attributes stored beside the record's own (index keys).
+    fn index_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
+        Vec::new()
+    }
 }
 
 impl Versioned for AcmeOrder {
     fn version(&self) -> u64 {
         self.version
     }
-    fn set_version(&mut self, version: u64, now: String) {
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+    fn set_version(&mut self, version: u64, now: Timestamp) {
         self.version = version;
         self.updated_at = now;
     }
@@ -51,10 +85,44 @@ impl Versioned for AcmRequest {
     fn version(&self) -> u64 {
         self.version
     }
-    fn set_version(&mut self, version: u64, now: String) {
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+    fn set_version(&mut self, version: u64, now: Timestamp) {
         self.version = version;
         self.updated_at = now;
     }
+}
+
+impl Versioned for ServedCertificate {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+    fn set_version(&mut self, version: u64, now: Timestamp) {
+        self.version = version;
+        self.updated_at = now;
+    }
+    /// In the renewal index while the sweep has something to do for it.
+    fn index_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
+        match self.renewal.due_at() {
+            Some(at) => vec![
+                ("due_shard", s(due_shard(&self.domain))),
+                ("due_at", s(at.index_key())),
+            ],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// The renewal-index partition of a hostname (a stable hash of its name).
+fn due_shard(domain: &DomainName) -> String {
+    let hash = domain.as_str().bytes().fold(2166136261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16777619)
+    });
+    format!("DUE#{}", hash % DUE_SHARDS)
 }
 
 type Item = HashMap<String, AttributeValue>;
@@ -63,6 +131,17 @@ type Item = HashMap<String, AttributeValue>;
 pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// Items read so far (GetItem and Query answers): what the sweep
+    /// benchmark reports.
+    items_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// One page of a tenant's hostnames.
+#[derive(Clone, Debug)]
+pub struct HostnamePage {
+    pub domains: Vec<DomainName>,
+    /// Where the next page starts (opaque to callers), if there is one.
+    pub next: Option<String>,
 }
 
 fn domain_pk(domain: &DomainName) -> AttributeValue {
@@ -90,7 +169,21 @@ fn concurrent_writer() -> Error {
 
 impl Store {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
-        Self { client, table }
+        Self {
+            client,
+            table,
+            items_read: Default::default(),
+        }
+    }
+
+    /// Items read from the table by this store so far.
+    pub fn items_read(&self) -> u64 {
+        self.items_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_read(&self, n: usize) {
+        self.items_read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     async fn get(&self, pk: AttributeValue, sk: &str) -> Result<Option<Item>, Error> {
@@ -104,7 +197,47 @@ impl Store {
             .send()
             .await
             .map_err(upstream)?;
+        self.count_read(usize::from(out.item.is_some()));
         Ok(out.item)
+    }
+
+    /// Everything stored about `domain`, in one consistent Query on its
+    /// partition.
+    pub async fn load_hostname(&self, domain: &DomainName) -> Result<HostnameRecords, Error> {
+        let mut records = HostnameRecords::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", domain_pk(domain))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(upstream)?;
+            self.count_read(out.items().len());
+            for item in out.items.unwrap_or_default() {
+                let sk = match item.get("sk") {
+                    Some(AttributeValue::S(sk)) => sk.clone(),
+                    _ => continue,
+                };
+                match sk.as_str() {
+                    OWNER => records.owner = Some(owner_from(domain, &item)?),
+                    ACME_ORDER => records.order = Some(from_item(item)?),
+                    CERT => records.served = Some(from_item(item)?),
+                    ACM_REQUEST => records.acm_request = Some(from_item(item)?),
+                    MAPPING => records.mapping = Some(from_item(item)?),
+                    _ => {}
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(records),
+            }
+        }
     }
 
     /// Claims `domain` for `tenant`: succeeds if the hostname is free or
@@ -122,11 +255,11 @@ impl Store {
             .key("pk", domain_pk(domain))
             .key("sk", s(OWNER))
             .update_expression(
-                "SET tenant_id = :tenant, claimed_at = if_not_exists(claimed_at, :now)",
+                "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now)",
             )
             .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
             .expression_attribute_values(":tenant", s(tenant.as_str()))
-            .expression_attribute_values(":now", s(crate::now_rfc3339()))
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
@@ -217,7 +350,7 @@ impl Store {
                 .condition_expression("version = :expected")
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
         };
-        self.claim_and_put(&order.domain, &order.org_id, &order.created_at, vec![put])
+        self.claim_and_put(&order.domain, &order.org_id, order.created_at, vec![put])
             .await
     }
 
@@ -250,7 +383,7 @@ impl Store {
         self.claim_and_put(
             &request.domain,
             &request.workspace_id,
-            &request.created_at,
+            request.created_at,
             vec![record, index],
         )
         .await
@@ -262,19 +395,28 @@ impl Store {
         &self,
         domain: &DomainName,
         tenant: &TenantId,
-        now: &str,
+        now: Timestamp,
         puts: Vec<aws_sdk_dynamodb::types::builders::PutBuilder>,
     ) -> Result<(), Error> {
-        let claim = Put::builder()
+        // An update, not a put: the claim keeps the time it began
+        // (`if_not_exists`), which idempotency tokens are derived from.
+        let claim = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
-            .item("pk", domain_pk(domain))
-            .item("sk", s(OWNER))
-            .item("tenant_id", s(tenant.as_str()))
-            .item("claimed_at", s(now))
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .update_expression(
+                "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now)",
+            )
             .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
-            .expression_attribute_values(":tenant", s(tenant.as_str()));
-        let mut tx = self.client.transact_write_items();
-        for put in std::iter::once(claim).chain(puts) {
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(claim).build());
+        for put in puts {
             let put = put.build().map_err(|e| Error::Internal(e.to_string()))?;
             tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
         }
@@ -325,12 +467,20 @@ impl Store {
         sk: &str,
     ) -> Result<(), Error> {
         let expected = record.version();
-        record.set_version(expected + 1, crate::now_rfc3339());
+        let previous = record.updated_at();
+        record.set_version(expected + 1, Timestamp::now());
+        let mut item = keyed(&*record, &pk, sk)?;
+        item.extend(
+            record
+                .index_attributes()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v)),
+        );
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(keyed(&*record, &pk, sk)?))
+            .set_item(Some(item))
             .condition_expression("version = :expected")
             .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
             .send()
@@ -338,8 +488,7 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
-                let now = crate::now_rfc3339();
-                record.set_version(expected, now);
+                record.set_version(expected, previous);
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception())
                 {
@@ -391,6 +540,8 @@ impl Store {
             claim,
             delete(domain_pk(domain), ACME_ORDER),
             delete(domain_pk(domain), ACM_REQUEST),
+            delete(domain_pk(domain), CERT),
+            delete(domain_pk(domain), LEASE),
         ];
         if let Some(id) = request_id {
             deletes.push(delete(s(format!("ACM_REQUEST#{id}")), ACM_REQUEST));
@@ -409,6 +560,236 @@ impl Store {
                 _ => Err(upstream(e)),
             },
         }
+    }
+
+    /// Makes an order's certificate the served one and ends the order, in
+    /// one transaction: the order must still be at the version read, and the
+    /// served record at `served`'s version (or absent, for a first issuance).
+    pub async fn promote(
+        &self,
+        order: &AcmeOrder,
+        served: &mut ServedCertificate,
+        first: bool,
+    ) -> Result<(), Error> {
+        let pk = domain_pk(&order.domain);
+        let expected = served.version;
+        let previous = served.updated_at;
+        if !first {
+            served.set_version(expected + 1, Timestamp::now());
+        }
+        let mut item = keyed(&*served, &pk, CERT)?;
+        item.extend(
+            served
+                .index_attributes()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v)),
+        );
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        put = if first {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+        };
+        let end_order = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .key("pk", pk.clone())
+            .key("sk", s(ACME_ORDER))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(order.version.to_string()));
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(put.build().map_err(|e| Error::Internal(e.to_string()))?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .delete(
+                        end_order
+                            .build()
+                            .map_err(|e| Error::Internal(e.to_string()))?,
+                    )
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if !first {
+                    served.set_version(expected, previous);
+                }
+                match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
+                        Err(concurrent_writer())
+                    }
+                    _ => Err(upstream(e)),
+                }
+            }
+        }
+    }
+
+    /// Saves the served certificate's renewal bookkeeping, read at its
+    /// current version, and bumps the version.
+    pub async fn save_served(&self, served: &mut ServedCertificate) -> Result<(), Error> {
+        let pk = domain_pk(&served.domain);
+        self.save_versioned(served, pk, CERT).await
+    }
+
+    /// Hostnames whose served certificate the sweep should look at by `now`
+    /// (renewal due, a backoff over, or an ARI window to re-check), at most
+    /// `limit`, from the renewal index: reads only the due items.
+    pub async fn due_hostnames(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DomainName>, Error> {
+        let mut found = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let mut start = None;
+            loop {
+                let want = limit.saturating_sub(found.len());
+                if want == 0 {
+                    return Ok(found);
+                }
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(RENEWAL_INDEX)
+                    .key_condition_expression("due_shard = :shard AND due_at <= :now")
+                    .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
+                    .expression_attribute_values(":now", s(now.index_key()))
+                    .limit(i32::try_from(want.min(500)).unwrap_or(500))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(upstream)?;
+                self.count_read(out.items().len());
+                for item in out.items() {
+                    if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                        if let Some(host) = pk.strip_prefix("DOMAIN#") {
+                            found.push(DomainName::parse(host)?);
+                        }
+                    }
+                }
+                match out.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Takes the hostname's lease for `holder` until `until`: succeeds when
+    /// there is none, it has expired, or `holder` already has it. One
+    /// renewal per hostname at a time, whoever drives it.
+    pub async fn take_lease(
+        &self,
+        domain: &DomainName,
+        holder: &str,
+        until: Timestamp,
+    ) -> Result<bool, Error> {
+        let now = Timestamp::now();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", domain_pk(domain))
+            .item("sk", s(LEASE))
+            .item("holder", s(holder))
+            .item("until", AttributeValue::N(until.unix().to_string()))
+            .condition_expression("attribute_not_exists(pk) OR #until < :now OR holder = :me")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":now", AttributeValue::N(now.unix().to_string()))
+            .expression_attribute_values(":me", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(upstream(e)),
+        }
+    }
+
+    /// Gives the lease back, if `holder` still has it.
+    pub async fn release_lease(&self, domain: &DomainName, holder: &str) -> Result<(), Error> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(LEASE))
+            .condition_expression("holder = :me")
+            .expression_attribute_values(":me", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(upstream(e)),
+        }
+    }
+
+    /// One page of `tenant`'s hostnames (both paths), in name order, from the
+    /// tenant index. `after` is the `next` of the previous page.
+    pub async fn hostnames_of(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<HostnamePage, Error> {
+        let start = match after {
+            None => None,
+            Some(cursor) => {
+                let domain = decode_cursor(cursor)?;
+                Some(HashMap::from([
+                    ("owner_tenant".to_owned(), s(tenant.as_str())),
+                    ("pk".to_owned(), domain_pk(&domain)),
+                    ("sk".to_owned(), s(OWNER)),
+                ]))
+            }
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(TENANT_INDEX)
+            .key_condition_expression("owner_tenant = :tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .limit(i32::try_from(limit).unwrap_or(100))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(upstream)?;
+        self.count_read(out.items().len());
+        let mut domains = Vec::new();
+        for item in out.items() {
+            if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                if let Some(host) = pk.strip_prefix("DOMAIN#") {
+                    domains.push(DomainName::parse(host)?);
+                }
+            }
+        }
+        let next = match &out.last_evaluated_key {
+            Some(k) if !k.is_empty() => domains.last().map(encode_cursor),
+            _ => None,
+        };
+        Ok(HostnamePage { domains, next })
     }
 
     /// Records that `mapping.domain` is live for its tenant. Refused (as a
@@ -483,7 +864,7 @@ impl Store {
             .item("pk", s("ACME_ACCOUNT"))
             .item("sk", s(directory))
             .item("sealed_credentials", s(sealed))
-            .item("created_at", s(crate::now_rfc3339()));
+            .item("created_at", s(Timestamp::now().to_string()));
         put = match replacing {
             None => put.condition_expression("attribute_not_exists(pk)"),
             Some(old) => put
@@ -501,6 +882,34 @@ impl Store {
             Err(e) => Err(upstream(e)),
         }
     }
+}
+
+fn owner_from(domain: &DomainName, item: &Item) -> Result<Owner, Error> {
+    let text = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let tenant = text("tenant_id")
+        .ok_or_else(|| Error::Internal(format!("owner record of {domain} has no tenant_id")))?;
+    Ok(Owner {
+        tenant_id: TenantId::parse("tenant_id", &tenant)?,
+        claimed_at: text("claimed_at").unwrap_or_default(),
+    })
+}
+
+/// A page cursor: the last hostname of the page, base64url (opaque to
+/// callers, and checked when it comes back).
+fn encode_cursor(domain: &DomainName) -> String {
+    use base64::prelude::{Engine, BASE64_URL_SAFE_NO_PAD};
+    BASE64_URL_SAFE_NO_PAD.encode(domain.as_str())
+}
+
+fn decode_cursor(cursor: &str) -> Result<DomainName, Error> {
+    use base64::prelude::{Engine, BASE64_URL_SAFE_NO_PAD};
+    let bad = || Error::validation("invalid_cursor", "the cursor is not one this API gave");
+    let bytes = BASE64_URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    DomainName::parse(&text).map_err(|_| bad())
 }
 
 fn keyed<T: Serialize>(record: &T, pk: &AttributeValue, sk: &str) -> Result<Item, Error> {

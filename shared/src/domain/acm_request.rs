@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DomainName, TenantId};
+use super::{DomainName, TenantId, Timestamp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,8 +69,8 @@ pub struct AcmRequest {
     #[serde(default)]
     pub failure: Option<String>,
     pub version: u64,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl AcmRequest {
@@ -103,7 +103,7 @@ pub struct DomainMapping {
     /// The distribution ID or the API Gateway domain target.
     pub target: String,
     pub certificate_arn: String,
-    pub configured_at: String,
+    pub configured_at: Timestamp,
 }
 
 #[cfg(test)]

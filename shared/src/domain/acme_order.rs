@@ -1,12 +1,19 @@
-//! The DNS-01 certificate order of one hostname, and its state machine.
+//! The DNS-01 certificate order in flight for one hostname (a first issuance
+//! or a renewal), and its state machine.
 //!
 //! ```text
 //!  start ──► AwaitingDns ──► Validating ──► Finalizing ──► Issued ──► Imported ──► Attached
-//!                │               │              │
-//!                └───────────────┴──────────────┴──► Invalid (the CA refused; `start` begins anew)
+//!                │               │              │                        │            │
+//!                │               │              │       renewal: promote ┘            └ promote
+//!                └───────────────┴──────────────┴──► Invalid (the CA refused; a new order begins anew)
 //! ```
 //!
-//! Each arrow is one step of the complete flow (`flows::complete_certificate`),
+//! "Promote" turns the order's certificate into the hostname's
+//! [`ServedCertificate`](super::ServedCertificate) and deletes the order, in
+//! one transaction: an order exists only while it is in flight. A renewal
+//! re-imports into the served certificate's ACM ARN and needs no attach.
+//!
+//! Each arrow is one step of the order driver (`flows::issuance`),
 //! and each step is persisted before the next begins, so a call cut short
 //! (time budget, crash, an outside failure) resumes from the last saved stage.
 //! The certificate and its key are saved at `Issued`, before anything else is
@@ -14,7 +21,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DomainName, TenantId};
+use super::{DomainName, TenantId, Timestamp};
+
+/// Why the order exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// The hostname's first certificate.
+    #[default]
+    Issue,
+    /// A replacement for the served certificate.
+    Renew,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,8 +111,8 @@ pub struct IssuedCertificate {
     pub chain_pem: String,
     pub sealed_key: String,
     pub serial: String,
-    pub not_before: String,
-    pub not_after: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
 }
 
 /// One hostname's order, as stored.
@@ -103,12 +121,15 @@ pub struct AcmeOrder {
     pub domain: DomainName,
     pub org_id: TenantId,
     pub stage: Stage,
+    #[serde(default)]
+    pub purpose: Purpose,
+    /// The ARI identifier of the certificate this order replaces, when the
+    /// CA accepted it (such orders are exempt from Let's Encrypt's limits).
+    #[serde(default)]
+    pub replaces: Option<String>,
     pub order_url: String,
     pub finalize_url: String,
     pub challenge: ChallengeRecord,
-    /// When the CA expires the order (RFC 3339), if it said.
-    #[serde(default)]
-    pub order_expires: Option<String>,
     /// The distribution this hostname is attached to (chosen at start).
     pub distribution_id: Option<String>,
     /// Sealed key and CSR made for finalisation, kept so a retried finalise
@@ -128,8 +149,8 @@ pub struct AcmeOrder {
     pub failure: Option<String>,
     /// Optimistic-locking counter: every write requires the version it read.
     pub version: u64,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

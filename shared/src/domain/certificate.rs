@@ -3,7 +3,7 @@
 use rcgen::{CertificateParams, DistinguishedName, KeyPair, PublicKeyData};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
-use super::DomainName;
+use super::{DomainName, Timestamp};
 use crate::error::Error;
 
 /// The facts about an issued leaf certificate the product relies on.
@@ -11,9 +11,8 @@ use crate::error::Error;
 pub struct CertificateFacts {
     /// Hex, lower case.
     pub serial: String,
-    /// RFC 3339.
-    pub not_before: String,
-    pub not_after: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
     pub dns_names: Vec<String>,
     /// DER of the SubjectPublicKeyInfo.
     pub public_key: Vec<u8>,
@@ -45,11 +44,8 @@ pub fn inspect(chain_pem: &str) -> Result<CertificateFacts, Error> {
     let (_, pem) =
         x509_parser::pem::parse_x509_pem(leaf.as_bytes()).map_err(|e| bad(e.to_string()))?;
     let (_, cert) = X509Certificate::from_der(&pem.contents).map_err(|e| bad(e.to_string()))?;
-    let fmt = |t: x509_parser::time::ASN1Time| {
-        t.to_datetime()
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| bad(e.to_string()))
-    };
+    let fmt =
+        |t: x509_parser::time::ASN1Time| Ok::<_, Error>(Timestamp::from_offset(t.to_datetime()));
     let mut dns_names = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {

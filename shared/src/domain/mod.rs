@@ -3,14 +3,21 @@
 
 mod acm_request;
 mod acme_order;
+mod aggregate;
 pub mod certificate;
 mod hostname;
+pub mod renewal;
+mod served;
 mod tenant;
+mod timestamp;
 
 pub use acm_request::{AcmRequest, AcmStage, DomainMapping, Edge, ValidationRecord};
-pub use acme_order::{AcmeOrder, ChallengeRecord, IssuedCertificate, PendingKey, Stage};
+pub use acme_order::{AcmeOrder, ChallengeRecord, IssuedCertificate, PendingKey, Purpose, Stage};
+pub use aggregate::{Actor, HostnameRecords, NextAction, Owner};
 pub use hostname::DomainName;
+pub use served::{RenewalState, ServedCertificate, DUPLICATE_LIMIT, DUPLICATE_PERIOD};
 pub use tenant::TenantId;
+pub use timestamp::Timestamp;
 
 /// Moves a state machine to `next` when the move is `allowed`; any other
 /// move is a bug, refused as an internal error rather than stored.

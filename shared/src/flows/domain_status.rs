@@ -85,7 +85,7 @@ pub async fn domain_status(
                         edge: Edge::ApiGateway,
                         target: request.api_gateway_domain.clone().unwrap_or_default(),
                         certificate_arn: request.certificate_arn.clone(),
-                        configured_at: crate::now_rfc3339(),
+                        configured_at: crate::domain::Timestamp::now(),
                     })
                     .await?;
                 request.advance(AcmStage::Configured)?;

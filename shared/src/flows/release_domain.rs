@@ -16,10 +16,11 @@ pub async fn release_domain(
     caller: &TenantId,
     domain: &DomainName,
 ) -> Result<(), Error> {
-    let owner = app
-        .store
-        .owner_of(domain)
-        .await?
+    let records = app.store.load_hostname(domain).await?;
+    let owner = records
+        .owner
+        .as_ref()
+        .map(|o| o.tenant_id.clone())
         .ok_or_else(|| Error::NotFound(format!("{domain} is not claimed")))?;
     require_same_tenant(caller, &owner, domain.as_str())?;
     let live = || {
@@ -28,15 +29,15 @@ pub async fn release_domain(
             format!("{domain} is live (served by an edge, or its certificate is in ACM); it cannot be released"),
         )
     };
-    if app.store.mapping_for(domain).await?.is_some() {
+    if records.mapping.is_some() || records.served.is_some() {
         return Err(live());
     }
-    if let Some(order) = app.store.load_order(domain).await? {
+    if let Some(order) = &records.order {
         if matches!(order.stage, Stage::Imported | Stage::Attached) {
             return Err(live());
         }
     }
-    let request = app.store.load_acm_request(domain).await?;
+    let request = records.acm_request;
     if let Some(r) = &request {
         if !matches!(r.stage, AcmStage::Requested | AcmStage::Failed) {
             return Err(live());

@@ -59,7 +59,7 @@ pub async fn request_domain(
         tokio::time::sleep(Duration::from_millis(250)).await;
         seen = app.regional_certificates.describe(&arn).await?;
     }
-    let now = crate::now_rfc3339();
+    let now = crate::domain::Timestamp::now();
     let request = AcmRequest {
         request_id: new_request_id()?,
         domain: domain.clone(),
@@ -71,7 +71,7 @@ pub async fn request_domain(
         certificate_status: Some(seen.status),
         failure: None,
         version: replacing.as_ref().map_or(0, |(v, _)| v + 1),
-        created_at: now.clone(),
+        created_at: now,
         updated_at: now,
     };
     app.store

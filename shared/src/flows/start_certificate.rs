@@ -2,24 +2,30 @@
 //! the tenant must publish.
 //!
 //! Idempotent: a tenant's order that the CA still holds is answered again
-//! (same TXT value, same URLs). A new order is placed only for a first
-//! request, or when the CA has dropped the old one (invalid, expired,
-//! unknown). A hostname that already has its certificate is answered as it
+//! (same TXT value, same URLs), and that includes a renewal's order waiting
+//! for its TXT record. A new order is placed only for a first request, or
+//! when the CA has dropped the old one (invalid, expired, unknown). A
+//! hostname that is served and has no order in flight is answered as it
 //! stands; nothing is ordered again.
 
-use instant_acme::OrderStatus;
-
-use crate::adapters::acme;
 use crate::app::App;
-use crate::domain::{AcmeOrder, DomainName, Stage, TenantId};
+use crate::domain::{
+    AcmeOrder, DomainName, Purpose, ServedCertificate, Stage, TenantId, Timestamp,
+};
 use crate::error::Error;
-use crate::flows::account::with_account;
+
+pub enum Started {
+    /// The order in flight, new or reused.
+    Order(Box<AcmeOrder>),
+    /// The hostname is served and nothing is in flight.
+    Served(Box<ServedCertificate>),
+}
 
 pub async fn start_certificate(
     app: &App,
     org: &TenantId,
     domain: &DomainName,
-) -> Result<AcmeOrder, Error> {
+) -> Result<Started, Error> {
     // Where the certificate will be served is settled first: a request that
     // cannot succeed changes nothing, not even the claim.
     let distribution_id = match app.store.org_distribution(org).await? {
@@ -36,23 +42,58 @@ pub async fn start_certificate(
     };
 
     app.store.claim(domain, org).await?;
-    let existing = app.store.load_order(domain).await?;
+    let records = app.store.load_hostname(domain).await?;
+    let existing = records.order;
     if let Some(order) = &existing {
         if order.stage.has_certificate() {
-            return Ok(order.clone());
+            return Ok(Started::Order(Box::new(order.clone())));
         }
         if order.stage.order_in_flight() && order_still_usable(app, order).await? {
             tracing::info!(%domain, org = %org, "reusing the pending order");
-            return Ok(order.clone());
+            return Ok(Started::Order(Box::new(order.clone())));
         }
     }
-
-    let view = with_account(app, |account| async move {
-        acme::new_order(&account, domain).await
-    })
+    if let Some(served) = records.served {
+        if existing.is_none() {
+            return Ok(Started::Served(Box::new(served)));
+        }
+    }
+    let renewing = existing
+        .as_ref()
+        .is_some_and(|o| o.purpose == Purpose::Renew);
+    let order = place_order(
+        app,
+        org,
+        domain,
+        Some(distribution_id),
+        existing.as_ref().map(|o| o.version),
+        if renewing {
+            Purpose::Renew
+        } else {
+            Purpose::Issue
+        },
+        None,
+    )
     .await?;
-    let now = crate::now_rfc3339();
-    let stage = if view.authorized || view.status == OrderStatus::Ready {
+    Ok(Started::Order(Box::new(order)))
+}
+
+/// Places a new order at the CA and stores it (claiming the hostname in the
+/// same transaction). `replacing` is the version of the stored order it
+/// replaces (an invalid or expired one); `replaces` is the ARI identifier of
+/// the certificate a renewal replaces.
+pub(crate) async fn place_order(
+    app: &App,
+    org: &TenantId,
+    domain: &DomainName,
+    distribution_id: Option<String>,
+    replacing: Option<u64>,
+    purpose: Purpose,
+    replaces: Option<&str>,
+) -> Result<AcmeOrder, Error> {
+    let view = app.acme.new_order(domain, replaces).await?;
+    let now = Timestamp::now();
+    let stage = if view.authorized || view.status == crate::adapters::acme::OrderStatus::Ready {
         // The CA reused a valid authorization: there is nothing to publish.
         Stage::Validating
     } else {
@@ -62,38 +103,31 @@ pub async fn start_certificate(
         domain: domain.clone(),
         org_id: org.clone(),
         stage,
+        purpose,
+        replaces: view.replaces,
         order_url: view.url,
         finalize_url: view.finalize_url,
         challenge: view.challenge,
-        order_expires: view.expires,
-        distribution_id: Some(distribution_id),
+        distribution_id,
         pending_key: None,
         certificate: None,
         import_started: false,
         certificate_arn: None,
         failure: None,
-        version: existing.as_ref().map_or(0, |o| o.version + 1),
-        created_at: now.clone(),
+        version: replacing.map_or(0, |v| v + 1),
+        created_at: now,
         updated_at: now,
     };
-    app.store
-        .insert_order(&order, existing.as_ref().map(|o| o.version))
-        .await?;
-    tracing::info!(%domain, org = %org, order_url = %order.order_url, "placed a new ACME order");
+    app.store.insert_order(&order, replacing).await?;
+    tracing::info!(%domain, org = %org, order_url = %order.order_url, ?purpose, "placed a new ACME order");
     Ok(order)
 }
 
 /// Whether the CA still holds the stored order in a state that can go on.
-async fn order_still_usable(app: &App, order: &AcmeOrder) -> Result<bool, Error> {
-    let domain = &order.domain;
-    let url = order.order_url.clone();
-    let view = with_account(app, |account| {
-        let url = url.clone();
-        async move { acme::read_order(&account, &url, domain).await }
-    })
-    .await?;
+pub(crate) async fn order_still_usable(app: &App, order: &AcmeOrder) -> Result<bool, Error> {
+    let view = app.acme.read_order(&order.order_url, &order.domain).await?;
     Ok(match view {
         None => false,
-        Some(v) => v.status != OrderStatus::Invalid,
+        Some(v) => v.status != crate::adapters::acme::OrderStatus::Invalid,
     })
 }

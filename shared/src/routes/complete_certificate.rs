@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::json_response;
 use super::start_certificate::parse;
 use crate::app::App;
+use crate::domain::Stage;
 use crate::error::Error;
 use crate::flows::complete_certificate::{complete_certificate, Progress};
 
@@ -19,33 +20,37 @@ struct CompleteResponse<'a> {
     domain: &'a str,
     proxy_status: &'static str,
     certificate_arn: Option<&'a str>,
-    not_after: Option<&'a str>,
+    not_after: Option<String>,
     message: String,
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (org, domain) = parse(app, &req)?;
-    let (code, status, order) = match complete_certificate(app, &org, &domain).await? {
-        Progress::Done(order) => (200, "success", order),
-        Progress::InProgress(order) => (202, "in_progress", order),
-    };
-    let message = if code == 200 {
-        format!("{domain} is served over HTTPS by its CloudFront distribution")
-    } else {
-        format!(
-            "{domain} reached {}; call complete-certificate again to continue",
-            order.stage.proxy_status()
-        )
-    };
-    Ok(json_response(
-        code,
-        &CompleteResponse {
-            status,
-            domain: order.domain.as_str(),
-            proxy_status: order.stage.proxy_status(),
-            certificate_arn: order.certificate_arn.as_deref(),
-            not_after: order.certificate.as_ref().map(|c| c.not_after.as_str()),
-            message,
-        },
-    ))
+    Ok(match complete_certificate(app, &org, &domain).await? {
+        Progress::Done(served) => json_response(
+            200,
+            &CompleteResponse {
+                status: "success",
+                domain: served.domain.as_str(),
+                proxy_status: Stage::Attached.proxy_status(),
+                certificate_arn: Some(&served.certificate_arn),
+                not_after: Some(served.not_after.to_string()),
+                message: format!("{domain} is served over HTTPS by its CloudFront distribution"),
+            },
+        ),
+        Progress::InProgress(order) => json_response(
+            202,
+            &CompleteResponse {
+                status: "in_progress",
+                domain: order.domain.as_str(),
+                proxy_status: order.stage.proxy_status(),
+                certificate_arn: order.certificate_arn.as_deref(),
+                not_after: order.certificate.as_ref().map(|c| c.not_after.to_string()),
+                message: format!(
+                    "{domain} reached {}; call complete-certificate again to continue",
+                    order.stage.proxy_status()
+                ),
+            },
+        ),
+    })
 }

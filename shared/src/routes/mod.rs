@@ -2,8 +2,9 @@
 //!
 //! Every route is listed once in [`ROUTES`] and has one module here whose
 //! `handle` serves it. A Lambda binary runs its one handler through
-//! [`serve_as`]; the local server and the tests reach the same handlers
-//! through [`dispatch`]; the template and OpenAPI tests read [`ROUTES`].
+//! [`serve_as`]; the local server (`infra/local-server`) and the tests reach
+//! the same handlers through [`dispatch`]; the template and OpenAPI tests
+//! read [`ROUTES`].
 //! Handlers authenticate the caller, parse the request into domain types,
 //! call one flow and map its result; they hold no SDK types.
 //!
@@ -11,7 +12,7 @@
 //! `{"status": "error", "code": "<stable_code>", "message": "<for people>"}`,
 //! plus `details` where the error has structured facts to give.
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -20,9 +21,12 @@ use crate::app::App;
 use crate::domain::DomainName;
 use crate::error::Error;
 
+pub mod certificate_status;
 pub mod complete_certificate;
 pub mod domain_status;
+pub mod list_domains;
 pub mod release_domain;
+pub mod renew_certificate;
 pub mod request_domain;
 pub mod start_certificate;
 
@@ -52,6 +56,21 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/api/domain/renew-certificate/{org_id}",
+        function: "renew-certificate",
+    },
+    Route {
+        method: "GET",
+        path: "/api/domain/status/{org_id}",
+        function: "certificate-status",
+    },
+    Route {
+        method: "GET",
+        path: "/domains",
+        function: "list-domains",
+    },
+    Route {
+        method: "POST",
         path: "/domains/request",
         function: "request-domain",
     },
@@ -66,6 +85,11 @@ pub const ROUTES: &[Route] = &[
         function: "release-domain",
     },
 ];
+
+/// Functions run by a schedule, not by a route (the function crate and
+/// binary under `functions/`): the template test requires each to have a
+/// schedule event.
+pub const SCHEDULED: &[&str] = &["renew-certificates"];
 
 tokio::task_local! {
     static FUNCTION: &'static str;
@@ -90,6 +114,12 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
         .await
 }
 
+/// Runs `work` as the function `function` (so its AWS calls are attributed
+/// to it): what the local server does for the scheduled sweep.
+pub async fn scoped<F: std::future::Future>(function: &'static str, work: F) -> F::Output {
+    FUNCTION.scope(function, work).await
+}
+
 /// Runs one handler's future as the function `function` (what a Lambda
 /// binary does for its one route): attributes its AWS calls to the
 /// function and turns an error into the error response.
@@ -111,56 +141,12 @@ async fn run(app: &App, function: &'static str, req: Request) -> Response<Body> 
         "request-domain" => request_domain::handle(app, req).await,
         "domain-status" => domain_status::handle(app, req).await,
         "release-domain" => release_domain::handle(app, req).await,
+        "renew-certificate" => renew_certificate::handle(app, req).await,
+        "certificate-status" => certificate_status::handle(app, req).await,
+        "list-domains" => list_domains::handle(app, req).await,
         other => Err(Error::Internal(format!("no handler for function {other}"))),
     };
     result.unwrap_or_else(|e| error_response(&e))
-}
-
-/// Finds the route for a method and path; answers it with its path
-/// parameters.
-pub fn match_route(method: &Method, path: &str) -> Option<(Route, Vec<(String, String)>)> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    'routes: for route in ROUTES {
-        let pattern: Vec<&str> = route.path.split('/').collect();
-        if pattern.len() != segments.len() {
-            continue;
-        }
-        let mut params = Vec::new();
-        for (p, s) in pattern.iter().zip(&segments) {
-            if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                if s.is_empty() {
-                    continue 'routes;
-                }
-                params.push((name.to_owned(), percent_decode(s)));
-            } else if p != s {
-                continue 'routes;
-            }
-        }
-        if route.method != method.as_str() {
-            continue;
-        }
-        return Some((*route, params));
-    }
-    None
-}
-
-/// Decodes `%XX` escapes (as API Gateway does for path and query values).
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A hostname a tenant may claim: a valid [`DomainName`] that is not one of
@@ -245,7 +231,7 @@ struct ErrorBody<'a> {
     code: &'a str,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<&'a serde_json::Value>,
+    details: Option<serde_json::Value>,
 }
 
 /// The response for an error; server-side failures are logged with their
@@ -264,7 +250,7 @@ pub fn error_response(e: &Error) -> Response<Body> {
     } else {
         tracing::info!(code = e.code(), status, "request refused");
     }
-    json_response(
+    let mut response = json_response(
         status,
         &ErrorBody {
             status: "error",
@@ -272,21 +258,11 @@ pub fn error_response(e: &Error) -> Response<Body> {
             message: e.public_message(),
             details: e.details(),
         },
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_match_with_parameters() {
-        let (route, params) =
-            match_route(&Method::POST, "/api/domain/start-certificate/org%2D1").unwrap();
-        assert_eq!(route.function, "start-certificate");
-        assert_eq!(params, vec![("org_id".to_string(), "org-1".to_string())]);
-        assert!(match_route(&Method::GET, "/api/domain/start-certificate/org-1").is_none());
-        assert!(match_route(&Method::POST, "/api/domain/start-certificate/").is_none());
-        assert!(match_route(&Method::POST, "/nope").is_none());
+    );
+    if let Some(seconds) = e.retry_after() {
+        if let Ok(v) = lambda_http::http::HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert("retry-after", v);
+        }
     }
+    response
 }

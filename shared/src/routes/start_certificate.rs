@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::{json_body, json_response, path_param, tenant_domain};
 use crate::app::App;
 use crate::auth;
-use crate::domain::{AcmeOrder, DomainName, TenantId};
+use crate::domain::{AcmeOrder, DomainName, ServedCertificate, Stage, TenantId};
 use crate::error::Error;
-use crate::flows::start_certificate::start_certificate;
+use crate::flows::start_certificate::{start_certificate, Started};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,8 +43,34 @@ pub(crate) fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), 
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (org, domain) = parse(app, &req)?;
-    let order = start_certificate(app, &org, &domain).await?;
-    Ok(json_response(200, &response(&order)))
+    match start_certificate(app, &org, &domain).await? {
+        Started::Order(order) => Ok(json_response(200, &response(&order))),
+        Started::Served(served) => Ok(json_response(200, &served_response(&served))),
+    }
+}
+
+#[derive(Serialize)]
+struct ServedResponse<'a> {
+    domain: &'a str,
+    status: &'static str,
+    proxy_status: &'static str,
+    certificate_arn: &'a str,
+    not_after: String,
+    message: String,
+}
+
+fn served_response(served: &ServedCertificate) -> ServedResponse<'_> {
+    ServedResponse {
+        domain: served.domain.as_str(),
+        status: "valid",
+        proxy_status: Stage::Attached.proxy_status(),
+        certificate_arn: &served.certificate_arn,
+        not_after: served.not_after.to_string(),
+        message: format!(
+            "{} is served and renews automatically; see GET /api/domain/status/{} for its renewal",
+            served.domain, served.org_id
+        ),
+    }
 }
 
 fn response(order: &AcmeOrder) -> StartResponse<'_> {

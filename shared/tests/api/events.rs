@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use custom_domains::routes::{dispatch, match_route, ROUTES};
+use custom_domains::routes::{dispatch, ROUTES};
 use custom_domains::App;
 use lambda_http::{Body, RequestExt};
+use local_server::router::match_route;
 
 use crate::support::openapi::assert_conforms;
 use crate::support::{config, sdk_config};

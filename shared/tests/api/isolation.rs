@@ -14,7 +14,7 @@ use crate::support::*;
 async fn requests_without_a_valid_token_are_refused_on_every_route() {
     let t = tenant().start().await;
     let forged = {
-        let other = custom_domains::auth::LocalJwt::new(b"not the local signing key");
+        let other = local_server::LocalJwt::new(b"not the local signing key");
         other.mint("tenant_id", &t.org, 600)
     };
     let expired = local_jwt().mint("tenant_id", &t.org, 0);
@@ -339,36 +339,6 @@ async fn hostile_inputs_end_in_a_4xx_and_change_nothing() {
     println!("hostile cases: {cases}");
 }
 
-async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    ddb.create_table()
-        .table_name(name)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-}
-
 /// A full flow on each path, then: no private key, account key or token in
 /// any log line of this process, nor in any answer.
 #[tokio::test]
@@ -379,14 +349,15 @@ async fn no_secret_reaches_a_log_line_or_a_response() {
     let (_, requested) = post(&t.token, &t.request_url(), &t.request_body()).await;
     let answers = format!("{start}{done}{requested}");
 
-    let order = t
+    let served = t
         .app
         .store
-        .load_order(&DomainName::parse(&t.domain).unwrap())
+        .load_hostname(&DomainName::parse(&t.domain).unwrap())
         .await
         .unwrap()
+        .served
         .unwrap();
-    let sealed_key = order.certificate.unwrap().sealed_key;
+    let sealed_key = served.sealed_key;
     let logs = logs();
     assert!(
         logs.contains(&t.domain),

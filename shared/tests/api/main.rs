@@ -10,5 +10,6 @@ mod claims;
 mod events;
 mod isolation;
 mod openapi;
+mod renewal;
 mod support;
 mod template;

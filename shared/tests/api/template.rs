@@ -1,11 +1,12 @@
 //! The SAM template and the code agree: every route is a function whose
-//! binary exists, every variable the code reads is set, and every function's
-//! policy allows exactly the AWS actions the code was seen calling.
+//! binary exists, every scheduled job is a function with a schedule event,
+//! every variable the code reads is set, and every function's policy allows
+//! exactly the AWS actions the code was seen calling.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use custom_domains::config::{Config, NOT_SET_BY_TEMPLATE};
-use custom_domains::routes::ROUTES;
+use custom_domains::routes::{ROUTES, SCHEDULED};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::support::aws_calls::{recorded, Call};
@@ -18,7 +19,9 @@ fn variables_read() -> BTreeSet<String> {
     let config = Config::from_lookup(|name| {
         names.lock().unwrap().insert(name.to_owned());
         Some(match name {
-            n if n.ends_with("_MS") => "1".to_owned(),
+            n if n.ends_with("_MS") || n.starts_with("RENEWAL_") || n.starts_with("SWEEP_") => {
+                "1".to_owned()
+            }
             "DNS_PRECHECK_RESOLVERS" => "127.0.0.1:53".to_owned(),
             _ => "x".to_owned(),
         })
@@ -30,6 +33,8 @@ fn variables_read() -> BTreeSet<String> {
 struct Function {
     binary: String,
     routes: Vec<(String, String)>,
+    /// Has an EventBridge schedule event (`Schedule` or `ScheduleV2`).
+    scheduled: bool,
     env: BTreeSet<String>,
     actions: BTreeSet<String>,
     /// API Gateway resource paths the policy names (after `::`).
@@ -64,7 +69,11 @@ fn parse(text: &str) -> (BTreeSet<String>, Vec<Function>) {
         }
         let props = &resource["Properties"];
         let mut routes = Vec::new();
+        let mut scheduled = false;
         for (_, event) in props["Events"].as_hash().into_iter().flatten() {
+            if matches!(event["Type"].as_str(), Some("Schedule" | "ScheduleV2")) {
+                scheduled = true;
+            }
             if event["Type"].as_str() == Some("HttpApi") {
                 let p = &event["Properties"];
                 routes.push((
@@ -97,6 +106,7 @@ fn parse(text: &str) -> (BTreeSet<String>, Vec<Function>) {
                 .unwrap_or_default()
                 .to_owned(),
             routes,
+            scheduled,
             env: keys(&props["Environment"]["Variables"]),
             actions,
             apigateway_resources,
@@ -131,9 +141,26 @@ fn problems(text: &str, calls: Option<&BTreeMap<String, BTreeSet<Call>>>) -> Vec
             ));
         }
     }
+    for job in SCHEDULED {
+        if !functions.iter().any(|f| f.binary == *job && f.scheduled) {
+            found.push(format!(
+                "scheduled job {job} has no function building binary {job} with a schedule event"
+            ));
+        }
+    }
     let variables = variables_read();
     for f in &functions {
-        if !ROUTES.iter().any(|r| r.function == f.binary) {
+        if SCHEDULED.contains(&f.binary.as_str()) {
+            if !f.scheduled {
+                found.push(format!("function {} has no schedule event", f.binary));
+            }
+            if !f.routes.is_empty() {
+                found.push(format!(
+                    "scheduled function {} also serves {:?}",
+                    f.binary, f.routes
+                ));
+            }
+        } else if !ROUTES.iter().any(|r| r.function == f.binary) {
             found.push(format!("function {} serves no route of the code", f.binary));
         }
         if !std::path::Path::new(&format!("{root}/functions/{}/Cargo.toml", f.binary)).exists() {
@@ -196,7 +223,7 @@ fn template_matches_routes_binaries_and_configuration() {
 fn policies_match_recorded_calls() {
     let calls = recorded();
     assert!(
-        calls.len() == ROUTES.len(),
+        calls.len() == ROUTES.len() + SCHEDULED.len(),
         "the suite recorded calls for {:?} only",
         calls.keys()
     );
@@ -205,13 +232,14 @@ fn policies_match_recorded_calls() {
 
 #[test]
 fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
-    let calls: BTreeMap<String, BTreeSet<Call>> = [
+    let mut calls: BTreeMap<String, BTreeSet<Call>> = [
         (
             "start-certificate",
             vec![
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
+                "dynamodb:Query",
                 "kms:Encrypt",
                 "kms:Decrypt",
             ],
@@ -221,6 +249,8 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
             vec![
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:Query",
                 "kms:Encrypt",
                 "kms:Decrypt",
                 "acm:ImportCertificate",
@@ -253,7 +283,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         (
             "release-domain",
             vec![
-                "dynamodb:GetItem",
+                "dynamodb:Query",
                 "dynamodb:DeleteItem",
                 "acm:DeleteCertificate",
             ],
@@ -284,6 +314,14 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         .collect(),
     )))
     .collect();
+    // Every other function (the renewal routes and the scheduled sweep) is
+    // taken to call exactly what its policy allows: the cases below change
+    // only the functions above, and the schedule, binary and variables.
+    for f in parse(TEMPLATE).1 {
+        calls
+            .entry(f.binary)
+            .or_insert_with(|| f.actions.into_iter().map(|a| (a, String::new())).collect());
+    }
     assert_eq!(
         problems(TEMPLATE, Some(&calls)),
         Vec::<String>::new(),
@@ -297,6 +335,10 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         ("                - acm:RequestCertificate\n", "                - acm:RequestCertificate\n                - acm:ExportCertificate\n", "allowed acm:ExportCertificate"),
         ("                - !Sub arn:${AWS::Partition}:apigateway:${AWS::Region}::/domainnames/*/apimappings\n", "", "outside its policy's resources"),
         ("        Binary: domain-status\n", "        Binary: domain-state\n", "no crate functions/domain-state"),
+        ("          Type: Schedule\n", "", "renew-certificates has no schedule event"),
+        ("        Binary: renew-certificates\n", "        Binary: renew-all\n", "scheduled job renew-certificates has no function"),
+        ("        Binary: renew-certificates\n", "        Binary: renew-all\n", "function renew-all serves no route"),
+        ("        RENEWAL_MAX_ATTEMPTS: \"12\"\n", "", "does not set RENEWAL_MAX_ATTEMPTS"),
     ];
     for (remove, insert, expected) in cases {
         assert!(

@@ -8,6 +8,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod acme_proxy;
 pub mod aws_calls;
 pub mod openapi;
 
@@ -19,7 +20,6 @@ use aws_sdk_cloudfront::types::{
     Aliases, CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin,
     OriginProtocolPolicy, Origins, ViewerProtocolPolicy,
 };
-use custom_domains::auth::LocalJwt;
 use custom_domains::config::Config;
 use custom_domains::domain::TenantId;
 use custom_domains::App;
@@ -27,6 +27,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use local_server::LocalJwt;
 use serde_json::Value;
 
 pub struct Stack {
@@ -150,6 +151,7 @@ pub struct Tenant {
 type Customise = Box<dyn FnOnce(&mut App) + Send>;
 
 pub struct TenantBuilder {
+    own_table: bool,
     overrides: Vec<(String, String)>,
     other_aliases: Vec<String>,
     customise: Option<Customise>,
@@ -157,6 +159,7 @@ pub struct TenantBuilder {
 
 pub fn tenant() -> TenantBuilder {
     TenantBuilder {
+        own_table: false,
         overrides: Vec::new(),
         other_aliases: Vec::new(),
         customise: None,
@@ -166,6 +169,13 @@ pub fn tenant() -> TenantBuilder {
 impl TenantBuilder {
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.overrides.push((key.into(), value.into()));
+        self
+    }
+
+    /// A DynamoDB table of the tenant's own (with the template's indexes),
+    /// so that a renewal sweep sees this tenant's hostnames only.
+    pub fn own_table(mut self) -> Self {
+        self.own_table = true;
         self
     }
 
@@ -186,8 +196,13 @@ impl TenantBuilder {
         let domain = format!("{}.example.com", unique("shop"));
         let sdk = sdk_config(None).await;
         let distribution_id = create_distribution(&sdk, &self.other_aliases).await;
-        let overrides: Vec<(&str, &str)> = self
-            .overrides
+        let mut owned = self.overrides;
+        if self.own_table {
+            let table = unique("table-");
+            create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
+            owned.push(("DYNAMODB_TABLE".into(), table));
+        }
+        let overrides: Vec<(&str, &str)> = owned
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
@@ -211,6 +226,57 @@ impl TenantBuilder {
     }
 }
 
+/// A table shaped as the template's: `pk`/`sk` and the two sparse,
+/// keys-only indexes (`RenewalDue`, `ByTenant`).
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let index = |name: &str, hash: &str, range: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(hash, KeyType::Hash))
+            .key_schema(key(range, KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .unwrap()
+    };
+    ddb.create_table()
+        .table_name(name)
+        .set_attribute_definitions(Some(
+            ["pk", "sk", "due_shard", "due_at", "owner_tenant"]
+                .map(attr)
+                .to_vec(),
+        ))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(index("RenewalDue", "due_shard", "due_at"))
+        .global_secondary_indexes(index("ByTenant", "owner_tenant", "pk"))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
+
 /// The local stack's token signing key.
 pub fn local_jwt() -> LocalJwt {
     let secret = std::fs::read(stack().var("LOCAL_JWT_SECRET_FILE")).unwrap();
@@ -226,7 +292,7 @@ pub fn token_for(tenant: &str) -> String {
 pub async fn serve(app: Arc<App>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(custom_domains::local::serve(app, local_jwt(), listener));
+    tokio::spawn(local_server::serve(app, local_jwt(), listener));
     format!("http://{addr}")
 }
 
@@ -356,6 +422,68 @@ impl Tenant {
             }
         }
         panic!("complete-certificate still in progress after 50 calls");
+    }
+
+    pub fn renew_url(&self) -> String {
+        format!("{}/api/domain/renew-certificate/{}", self.base, self.org)
+    }
+
+    pub fn certificate_status_url(&self) -> String {
+        format!(
+            "{}/api/domain/status/{}?domain={}",
+            self.base, self.org, self.domain
+        )
+    }
+
+    pub async fn renew(&self) -> (u16, Value) {
+        post(&self.token, &self.renew_url(), &self.body()).await
+    }
+
+    pub async fn certificate_status(&self) -> (u16, Value) {
+        get(&self.token, &self.certificate_status_url()).await
+    }
+
+    /// One renewal sweep, as the scheduled function runs it: in a fresh
+    /// container (its own application, same configuration), so that every
+    /// call it makes, down to loading the ACME account, is its own.
+    pub async fn sweep(&self) -> custom_domains::flows::renewal::SweepReport {
+        let app = App::new(self.app.config.clone(), &sdk_config(None).await).unwrap();
+        custom_domains::routes::scoped(
+            "renew-certificates",
+            custom_domains::flows::renewal::sweep(&app),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Moves the served certificate's renewal time to the past, as time
+    /// passing would (Pebble's certificates live five years).
+    pub async fn make_due(&self) {
+        let name = custom_domains::domain::DomainName::parse(&self.domain).unwrap();
+        let mut served = self
+            .app
+            .store
+            .load_hostname(&name)
+            .await
+            .unwrap()
+            .served
+            .unwrap();
+        served.renewal.renew_after =
+            custom_domains::domain::Timestamp::now().minus(std::time::Duration::from_secs(1));
+        served.renewal.window_recheck_at = None;
+        self.app.store.save_served(&mut served).await.unwrap();
+    }
+
+    /// The served certificate as stored.
+    pub async fn served(&self) -> custom_domains::domain::ServedCertificate {
+        let name = custom_domains::domain::DomainName::parse(&self.domain).unwrap();
+        self.app
+            .store
+            .load_hostname(&name)
+            .await
+            .unwrap()
+            .served
+            .expect("nothing served")
     }
 
     pub fn sdk_region(&self) -> String {

@@ -100,7 +100,7 @@ pub fn assert_conforms(method: &str, path: &str, status: u16, body: &Value) {
     let Ok(m) = method.parse::<lambda_http::http::Method>() else {
         return;
     };
-    let Some((route, _)) = custom_domains::routes::match_route(&m, path) else {
+    let Some((route, _)) = local_server::router::match_route(&m, path) else {
         return;
     };
     let root = document();

@@ -1,4 +1,4 @@
-//! The local server: every route of [`crate::routes::ROUTES`] on one port,
+//! The local server: every route of `custom_domains::routes::ROUTES` on one port,
 //! with the same paths as API Gateway, dispatched to the same handlers the
 //! Lambda functions run. Used by `make dev` (through the `local-server`
 //! binary) and by the tests.
@@ -24,10 +24,11 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt, Response};
 use tokio::net::TcpListener;
 
-use crate::app::App;
-use crate::auth::LocalJwt;
-use crate::error::Error;
-use crate::routes::{dispatch, error_response, match_route, percent_decode, MAX_BODY_BYTES};
+use custom_domains::routes::{dispatch, error_response, MAX_BODY_BYTES};
+use custom_domains::{App, Error};
+
+use crate::router::{match_route, percent_decode};
+use crate::token::LocalJwt;
 
 /// Serves until the listener fails or the task is dropped.
 pub async fn serve(app: Arc<App>, auth: LocalJwt, listener: TcpListener) -> std::io::Result<()> {

@@ -1,0 +1,37 @@
+//! The local stand-in for API Gateway and EventBridge: every route of the
+//! product on one port, with production's paths, dispatched to the handlers
+//! the Lambda functions run; bearer tokens verified as API Gateway's JWT
+//! authorizer would; and the renewal sweep run on an interval, as the
+//! EventBridge schedule runs it in AWS.
+//!
+//! Only `make dev`, `infra/token.sh` and the tests use this crate; the
+//! Lambda functions never link it.
+
+pub mod router;
+pub mod server;
+pub mod token;
+
+pub use server::serve;
+pub use token::LocalJwt;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use custom_domains::App;
+
+/// Runs the renewal sweep every `interval`, as the `renew-certificates`
+/// function's schedule does in AWS; never returns.
+pub async fn sweep_every(app: Arc<App>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let run = custom_domains::routes::scoped(
+            "renew-certificates",
+            custom_domains::flows::renewal::sweep(&app),
+        );
+        if let Err(e) = run.await {
+            tracing::warn!(code = e.code(), error = %e, "renewal sweep failed");
+        }
+    }
+}

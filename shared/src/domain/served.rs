@@ -1,0 +1,171 @@
+//! The certificate a hostname is served with (ACME path), kept apart from
+//! the order in flight: a renewal's order can fail, stall or be abandoned
+//! and the served certificate stays exactly as it was until the renewed one
+//! has been imported into the same ACM ARN.
+//!
+//! ```text
+//!              first issuance: order ──(attached)──► promote ──► ServedCertificate
+//!                                                                   │  ▲
+//!   sweep / renew-now: renewal order ──(re-imported, same ARN)──► promote
+//! ```
+//!
+//! Renewal bookkeeping lives here too: the chosen renewal time and where it
+//! came from, the CA's ARI window and when to ask for it again, the failures
+//! of the current cycle, and when each certificate of the name was issued
+//! (for Let's Encrypt's duplicate-certificate limit).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::renewal::{RenewalBasis, Window};
+use super::{DomainName, TenantId, Timestamp};
+
+/// Let's Encrypt: at most 5 certificates for the same set of names per 7 days.
+pub const DUPLICATE_LIMIT: usize = 5;
+pub const DUPLICATE_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServedCertificate {
+    pub domain: DomainName,
+    pub org_id: TenantId,
+    /// In ACM, us-east-1; renewals re-import into this same ARN.
+    pub certificate_arn: String,
+    /// The distribution serving the hostname.
+    pub distribution_id: String,
+    /// Leaf first, then the intermediates, PEM.
+    pub chain_pem: String,
+    /// KMS-sealed private key (base64), never plain text.
+    pub sealed_key: String,
+    /// Hex, lower case.
+    pub serial: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    /// The certificate's ARI identifier (RFC 9773), when it has an AKI.
+    #[serde(default)]
+    pub ari_id: Option<String>,
+    pub renewal: RenewalState,
+    /// When each certificate of this hostname was issued, within the last
+    /// [`DUPLICATE_PERIOD`].
+    #[serde(default)]
+    pub issued_recently: Vec<Timestamp>,
+    /// Optimistic-locking counter: every write requires the version it read.
+    pub version: u64,
+    pub served_since: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RenewalState {
+    /// The chosen renewal time.
+    pub renew_after: Timestamp,
+    pub basis: RenewalBasis,
+    /// The CA's suggested window, when it offers ARI.
+    #[serde(default)]
+    pub window: Option<Window>,
+    /// When to ask the CA for the window again (its `Retry-After`).
+    #[serde(default)]
+    pub window_recheck_at: Option<Timestamp>,
+    /// Failed attempts in this renewal cycle.
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// No attempt before this (backoff after a failure, or the next look at
+    /// a renewal waiting for the tenant's TXT record).
+    #[serde(default)]
+    pub not_before: Option<Timestamp>,
+    /// The sweep stopped retrying (too many failures): someone must act.
+    #[serde(default)]
+    pub gave_up: bool,
+    /// Since when a renewal order is in flight (whoever started it): the
+    /// sweep carries it on whatever `renew_after` says.
+    #[serde(default)]
+    pub in_flight_since: Option<Timestamp>,
+}
+
+impl RenewalState {
+    /// When the sweep should next look at this certificate; `None` when it
+    /// should not (it gave up).
+    pub fn due_at(&self) -> Option<Timestamp> {
+        if self.gave_up {
+            return None;
+        }
+        if let Some(since) = self.in_flight_since {
+            return Some(self.not_before.unwrap_or(since));
+        }
+        let attempt = match self.not_before {
+            Some(t) if t > self.renew_after => t,
+            _ => self.renew_after,
+        };
+        Some(match self.window_recheck_at {
+            Some(r) if r < attempt => r,
+            _ => attempt,
+        })
+    }
+}
+
+impl ServedCertificate {
+    pub fn belongs_to(&self, org: &TenantId) -> bool {
+        &self.org_id == org
+    }
+
+    /// Whether a renewal is due at `now` (not merely an ARI re-check).
+    pub fn renewal_due(&self, now: Timestamp) -> bool {
+        !self.renewal.gave_up
+            && (self.renewal.in_flight_since.is_some() || now >= self.renewal.renew_after)
+            && self.renewal.not_before.is_none_or(|t| now >= t)
+    }
+
+    /// Issuances still counting against the duplicate limit at `now`.
+    pub fn recent_issuances(&self, now: Timestamp) -> Vec<Timestamp> {
+        let since = now.minus(DUPLICATE_PERIOD);
+        let mut v: Vec<Timestamp> = self
+            .issued_recently
+            .iter()
+            .copied()
+            .filter(|t| *t > since)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// When one more certificate of this name may be issued without passing
+    /// the duplicate limit; `None` if it may be now.
+    pub fn duplicate_limit_until(&self, now: Timestamp) -> Option<Timestamp> {
+        let recent = self.recent_issuances(now);
+        if recent.len() < DUPLICATE_LIMIT {
+            return None;
+        }
+        // The oldest of the last LIMIT issuances must leave the period.
+        let oldest = recent[recent.len() - DUPLICATE_LIMIT];
+        Some(oldest.plus(DUPLICATE_PERIOD))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_at_takes_backoff_and_recheck() {
+        let t = |s: &str| Timestamp::parse(s).unwrap();
+        let mut r = RenewalState {
+            renew_after: t("2026-03-01T00:00:00Z"),
+            basis: RenewalBasis::Lifetime,
+            window: None,
+            window_recheck_at: Some(t("2026-02-01T00:00:00Z")),
+            failures: 0,
+            last_error: None,
+            not_before: None,
+            gave_up: false,
+            in_flight_since: None,
+        };
+        assert_eq!(r.due_at(), Some(t("2026-02-01T00:00:00Z")));
+        r.window_recheck_at = None;
+        r.not_before = Some(t("2026-03-02T00:00:00Z"));
+        assert_eq!(r.due_at(), Some(t("2026-03-02T00:00:00Z")));
+        r.gave_up = true;
+        assert_eq!(r.due_at(), None);
+    }
+}

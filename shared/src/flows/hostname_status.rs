@@ -1,0 +1,59 @@
+//! Where a hostname stands, and a tenant's hostnames: read-only views of
+//! the hostname aggregate (`domain::HostnameRecords`), each hostname read
+//! with one Query on its partition.
+
+use futures_util::stream::{self, StreamExt};
+
+use crate::app::App;
+use crate::domain::{DomainName, HostnameRecords, TenantId};
+use crate::error::Error;
+
+/// Largest page of the tenant's hostnames.
+pub const MAX_PAGE: usize = 100;
+
+/// The ACME path's records of `domain`, for its owner `org`; another
+/// tenant's or an unknown hostname is not found (as on the rest of the
+/// ACME path, which never tells one tenant what another holds).
+pub async fn certificate_status(
+    app: &App,
+    org: &TenantId,
+    domain: &DomainName,
+) -> Result<HostnameRecords, Error> {
+    let records = app.store.load_hostname(domain).await?;
+    if !records.is_owned_by(org) || records.path() != Some("acme") {
+        return Err(Error::NotFound(format!(
+            "organisation {org} has no certificate for {domain}"
+        )));
+    }
+    Ok(records)
+}
+
+/// One page of `tenant`'s hostnames on both paths, each with its records.
+pub async fn list_hostnames(
+    app: &App,
+    tenant: &TenantId,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<(DomainName, HostnameRecords)>, Option<String>), Error> {
+    let page = app
+        .store
+        .hostnames_of(tenant, cursor, limit.clamp(1, MAX_PAGE))
+        .await?;
+    let loaded: Vec<Result<(DomainName, HostnameRecords), Error>> = stream::iter(page.domains)
+        .map(|domain| async move {
+            let records = app.store.load_hostname(&domain).await?;
+            Ok((domain, records))
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut entries = Vec::new();
+    for entry in loaded {
+        let (domain, records) = entry?;
+        // Released (or taken over) between the index read and the load.
+        if records.is_owned_by(tenant) {
+            entries.push((domain, records));
+        }
+    }
+    Ok((entries, page.next))
+}

@@ -1,0 +1,419 @@
+//! The order driver: takes a hostname's ACME order in flight, first issuance
+//! or renewal, from a published TXT record to a served certificate. Both
+//! complete-certificate and the renewals (the sweep and renew-now) run
+//! [`drive`].
+//!
+//! It runs the order's stages one after another (see `domain::acme_order`),
+//! saving after each. It always makes at least one step of progress, then
+//! stops when `deadline` passes and answers [`Driven::InProgress`]: the next
+//! call resumes from the saved stage, so no call approaches API Gateway's
+//! 30 s limit and a crash loses at most the step under way. Every step is
+//! safe to repeat.
+//!
+//! The last step, *promote*, makes the order's certificate the hostname's
+//! served certificate and ends the order in one transaction. A first
+//! issuance imports into a new ACM certificate and attaches the hostname to
+//! its distribution first; a renewal re-imports into the served
+//! certificate's ARN, which leaves the distribution untouched.
+
+use base64::prelude::{Engine, BASE64_STANDARD};
+use tokio::time::Instant;
+
+use crate::adapters::acme::{certificate_id, OrderStatus};
+use crate::adapters::dns::TxtObservation;
+use crate::app::App;
+use crate::domain::certificate::{inspect, key_matches, new_key_and_csr, split_chain};
+use crate::domain::renewal::Window;
+use crate::domain::{
+    AcmeOrder, DomainMapping, Edge, IssuedCertificate, PendingKey, Purpose, RenewalState,
+    ServedCertificate, Stage, Timestamp,
+};
+use crate::error::Error;
+
+const KEY_PURPOSE: &str = "certificate-key";
+
+pub enum Driven {
+    /// The order's certificate is served; the order is over.
+    Done(Box<ServedCertificate>),
+    /// The deadline came at this stage; drive again to continue.
+    InProgress(Box<AcmeOrder>),
+    /// The CA declared the order invalid (saved as such).
+    Invalid(Box<AcmeOrder>),
+}
+
+/// What one step did.
+enum Step {
+    Advanced,
+    Waiting,
+}
+
+/// Drives `order` as far as it goes before `deadline`. `served` is the
+/// hostname's served certificate (a renewal's, which it replaces).
+pub async fn drive(
+    app: &App,
+    mut order: AcmeOrder,
+    served: Option<ServedCertificate>,
+    deadline: Instant,
+) -> Result<Driven, Error> {
+    if order.purpose == Purpose::Renew && served.is_none() {
+        return Err(Error::Internal(format!(
+            "a renewal order for {} without a served certificate",
+            order.domain
+        )));
+    }
+    loop {
+        let step = match order.stage {
+            Stage::Invalid => return Ok(Driven::Invalid(Box::new(order))),
+            Stage::AwaitingDns => publish_challenge(app, &mut order).await?,
+            Stage::Validating => await_validation(app, &mut order, deadline).await?,
+            Stage::Finalizing => obtain_certificate(app, &mut order, deadline).await?,
+            Stage::Issued => import(app, &mut order, served.as_ref()).await?,
+            Stage::Imported if order.purpose == Purpose::Issue => attach(app, &mut order).await?,
+            Stage::Imported | Stage::Attached => {
+                let done = promote(app, &order, served).await?;
+                return Ok(Driven::Done(Box::new(done)));
+            }
+        };
+        if order.stage == Stage::Invalid {
+            continue;
+        }
+        if matches!(step, Step::Waiting) || Instant::now() >= deadline {
+            return Ok(Driven::InProgress(Box::new(order)));
+        }
+    }
+}
+
+/// AwaitingDns → Validating: check the TXT record ourselves, then tell the
+/// CA. A missing record changes nothing and costs no CA validation attempt.
+async fn publish_challenge(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
+    let expected = &order.challenge.txt_value;
+    let seen = app.dns.observe(&order.challenge.txt_name).await;
+    if !seen.iter().any(|o| o.values.iter().any(|v| v == expected)) {
+        return Err(precheck_failed(order, &seen));
+    }
+    app.acme.answer_challenge(&order.order_url).await?;
+    order.advance(Stage::Validating)?;
+    app.store.save_order(order).await?;
+    Ok(Step::Advanced)
+}
+
+fn precheck_failed(order: &AcmeOrder, seen: &[TxtObservation]) -> Error {
+    let found: Vec<String> = seen
+        .iter()
+        .map(|o| match (&o.error, o.values.is_empty()) {
+            (Some(e), _) => format!("{}: no answer ({e})", o.source),
+            (None, true) => format!("{}: no TXT record", o.source),
+            (None, false) => format!("{}: {}", o.source, o.values.join(", ")),
+        })
+        .collect();
+    Error::Precondition {
+        code: "dns_record_missing",
+        message: format!(
+            "the TXT record {} with value {} was not found ({}); publish it and call again",
+            order.challenge.txt_name,
+            order.challenge.txt_value,
+            found.join("; ")
+        ),
+        details: Some(serde_json::json!({
+            "expected": { "name": order.challenge.txt_name, "type": "TXT", "value": order.challenge.txt_value },
+            "found": seen,
+        })),
+    }
+}
+
+/// Validating → Finalizing: wait for the CA's verdict; once the order is
+/// ready, make a fresh EC P-256 key and CSR and save them (sealed) before
+/// finalising, so a retried finalise uses the same key. Renewals get a new
+/// key of the same type: ACM refuses a re-import that changes key type.
+async fn await_validation(
+    app: &App,
+    order: &mut AcmeOrder,
+    deadline: Instant,
+) -> Result<Step, Error> {
+    let (status, problem) = app
+        .acme
+        .poll_order(&order.order_url, app.config.acme_poll_interval, deadline)
+        .await?;
+    match status {
+        OrderStatus::Pending => Ok(Step::Waiting),
+        OrderStatus::Invalid => fail(app, order, problem).await,
+        OrderStatus::Ready | OrderStatus::Processing | OrderStatus::Valid => {
+            if order.pending_key.is_none() {
+                let (key_pem, csr) = new_key_and_csr(&order.domain)?;
+                let sealed_key = app
+                    .sealer
+                    .seal(KEY_PURPOSE, order.domain.as_str(), key_pem.as_bytes())
+                    .await?;
+                order.pending_key = Some(PendingKey {
+                    sealed_key,
+                    csr: BASE64_STANDARD.encode(csr),
+                });
+            }
+            order.advance(Stage::Finalizing)?;
+            app.store.save_order(order).await?;
+            Ok(Step::Advanced)
+        }
+    }
+}
+
+/// Finalizing → Issued: send the CSR, wait for the certificate, save chain
+/// and sealed key. Nothing after this point can lose the certificate.
+async fn obtain_certificate(
+    app: &App,
+    order: &mut AcmeOrder,
+    deadline: Instant,
+) -> Result<Step, Error> {
+    let pending = order
+        .pending_key
+        .clone()
+        .ok_or_else(|| Error::Internal("finalizing without a saved key".into()))?;
+    let csr = BASE64_STANDARD
+        .decode(&pending.csr)
+        .map_err(|_| Error::Internal("stored CSR is not base64".into()))?;
+    app.acme.finalize(&order.order_url, &csr).await?;
+    let (status, problem) = app
+        .acme
+        .poll_order(&order.order_url, app.config.acme_poll_interval, deadline)
+        .await?;
+    match status {
+        OrderStatus::Invalid => return fail(app, order, problem).await,
+        OrderStatus::Valid => {}
+        _ => return Ok(Step::Waiting),
+    }
+    let chain = app
+        .acme
+        .download_certificate(&order.order_url)
+        .await?
+        .ok_or_else(|| Error::Internal("order valid but no certificate".into()))?;
+    let facts = inspect(&chain)?;
+    let key_pem = open_key(app, order, &pending.sealed_key).await?;
+    if !key_matches(&key_pem, &facts)? {
+        return Err(Error::Internal(
+            "the issued certificate does not match the saved key".into(),
+        ));
+    }
+    order.certificate = Some(IssuedCertificate {
+        chain_pem: chain,
+        sealed_key: pending.sealed_key,
+        serial: facts.serial,
+        not_before: facts.not_before,
+        not_after: facts.not_after,
+    });
+    order.pending_key = None;
+    order.advance(Stage::Issued)?;
+    app.store.save_order(order).await?;
+    tracing::info!(domain = %order.domain, purpose = ?order.purpose, "certificate issued and saved");
+    Ok(Step::Advanced)
+}
+
+async fn open_key(app: &App, order: &AcmeOrder, sealed: &str) -> Result<String, Error> {
+    let key_pem = app
+        .sealer
+        .open(KEY_PURPOSE, order.domain.as_str(), sealed)
+        .await?;
+    String::from_utf8(key_pem).map_err(|_| Error::Internal("stored key is not UTF-8".into()))
+}
+
+/// Issued → Imported: into ACM in us-east-1. A first issuance imports a new
+/// certificate; a retry after a lost answer finds the one the earlier
+/// attempt imported instead of importing a second copy. A renewal
+/// re-imports into the served certificate's ARN (repeating that is
+/// harmless: the same certificate replaces itself).
+async fn import(
+    app: &App,
+    order: &mut AcmeOrder,
+    served: Option<&ServedCertificate>,
+) -> Result<Step, Error> {
+    let cert = order
+        .certificate
+        .clone()
+        .ok_or_else(|| Error::Internal("issued without a certificate".into()))?;
+    let chain = split_chain(&cert.chain_pem)?;
+    let mut arn = served.map(|s| s.certificate_arn.clone());
+    if arn.is_none() {
+        if order.import_started {
+            arn = app
+                .edge_certificates
+                .find_imported(&order.domain, chain.leaf_pem)
+                .await?;
+        } else {
+            order.import_started = true;
+            app.store.save_order(order).await?;
+        }
+    }
+    let reimport = served.is_some();
+    let arn = match arn {
+        Some(existing) if !reimport => existing,
+        into => {
+            let key_pem = open_key(app, order, &cert.sealed_key).await?;
+            app.edge_certificates
+                .import(
+                    &order.domain,
+                    chain.leaf_pem,
+                    chain.intermediates_pem,
+                    &key_pem,
+                    into.as_deref(),
+                )
+                .await?
+        }
+    };
+    order.certificate_arn = Some(arn);
+    order.advance(Stage::Imported)?;
+    app.store.save_order(order).await?;
+    Ok(Step::Advanced)
+}
+
+/// Imported → Attached (first issuance only): the hostname and certificate
+/// onto the distribution, and the live domain → organisation mapping.
+async fn attach(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
+    let arn = order
+        .certificate_arn
+        .clone()
+        .ok_or_else(|| Error::Internal("imported without an ARN".into()))?;
+    let distribution = order
+        .distribution_id
+        .clone()
+        .ok_or_else(|| Error::Internal("order without a distribution".into()))?;
+    let names = match &order.certificate {
+        Some(c) => inspect(&c.chain_pem)?.dns_names,
+        None => return Err(Error::Internal("imported without a certificate".into())),
+    };
+    app.distributions
+        .attach(&distribution, &order.domain, &arn, &names)
+        .await?;
+    app.store
+        .put_mapping(&DomainMapping {
+            domain: order.domain.clone(),
+            tenant_id: order.org_id.clone(),
+            edge: Edge::Cloudfront,
+            target: distribution.clone(),
+            certificate_arn: arn.clone(),
+            configured_at: Timestamp::now(),
+        })
+        .await?;
+    order.advance(Stage::Attached)?;
+    app.store.save_order(order).await?;
+    tracing::info!(domain = %order.domain, distribution, "hostname attached");
+    Ok(Step::Advanced)
+}
+
+/// The order's certificate becomes the served one, with its renewal
+/// scheduled, and the order ends (one transaction).
+async fn promote(
+    app: &App,
+    order: &AcmeOrder,
+    previous: Option<ServedCertificate>,
+) -> Result<ServedCertificate, Error> {
+    let cert = order
+        .certificate
+        .clone()
+        .ok_or_else(|| Error::Internal("promoting an order without a certificate".into()))?;
+    let arn = order
+        .certificate_arn
+        .clone()
+        .ok_or_else(|| Error::Internal("promoting an order without an ARN".into()))?;
+    let now = Timestamp::now();
+    let ari_id = certificate_id(&cert.chain_pem);
+    let window = match app.acme.renewal_window(&cert.chain_pem).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(domain = %order.domain, error = %e, "could not read the renewal window; scheduling by lifetime");
+            None
+        }
+    };
+    let renewal = schedule(app, cert.not_before, cert.not_after, window.as_ref(), now);
+    let first = previous.is_none();
+    let mut served = match previous {
+        Some(mut s) => {
+            s.chain_pem = cert.chain_pem;
+            s.sealed_key = cert.sealed_key;
+            s.serial = cert.serial;
+            s.not_before = cert.not_before;
+            s.not_after = cert.not_after;
+            s.ari_id = ari_id;
+            s.renewal = renewal;
+            s
+        }
+        None => ServedCertificate {
+            domain: order.domain.clone(),
+            org_id: order.org_id.clone(),
+            certificate_arn: arn,
+            distribution_id: order.distribution_id.clone().unwrap_or_default(),
+            chain_pem: cert.chain_pem,
+            sealed_key: cert.sealed_key,
+            serial: cert.serial,
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+            ari_id,
+            renewal,
+            issued_recently: Vec::new(),
+            version: 0,
+            served_since: now,
+            updated_at: now,
+        },
+    };
+    let mut issued = served.recent_issuances(now);
+    issued.push(now);
+    served.issued_recently = issued;
+    app.store.promote(order, &mut served, first).await?;
+    tracing::info!(
+        domain = %served.domain,
+        serial = %served.serial,
+        renew_after = %served.renewal.renew_after,
+        "certificate served"
+    );
+    Ok(served)
+}
+
+/// A fresh renewal schedule for a certificate (no failures, ARI window if
+/// the CA gave one).
+pub(crate) fn schedule(
+    app: &App,
+    not_before: Timestamp,
+    not_after: Timestamp,
+    window: Option<&crate::adapters::acme::RenewalWindow>,
+    now: Timestamp,
+) -> RenewalState {
+    let stored = window.map(|w| Window {
+        start: w.start,
+        end: w.end,
+    });
+    // `_acme-challenge` delegation does not exist yet: every hostname needs
+    // its tenant for a renewal, and is scheduled with the DNS lead.
+    let (renew_after, basis) =
+        app.config
+            .renewal
+            .renew_time(not_before, not_after, stored.as_ref(), false, random_unit());
+    RenewalState {
+        renew_after,
+        basis,
+        window: stored,
+        window_recheck_at: window.map(|w| now.plus(w.retry_after.max(MIN_ARI_RECHECK))),
+        failures: 0,
+        last_error: None,
+        not_before: None,
+        gave_up: false,
+        in_flight_since: None,
+    }
+}
+
+/// RFC 9773: re-check no sooner than the CA's Retry-After; a CA answering 0
+/// is asked again no sooner than a second later.
+pub(crate) const MIN_ARI_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A uniformly random number in `[0, 1)`.
+pub(crate) fn random_unit() -> f64 {
+    let mut bytes = [0u8; 8];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+async fn fail(app: &App, order: &mut AcmeOrder, problem: Option<String>) -> Result<Step, Error> {
+    order.failure = Some(problem.unwrap_or_else(|| "the order became invalid".into()));
+    order.advance(Stage::Invalid)?;
+    app.store.save_order(order).await?;
+    tracing::warn!(domain = %order.domain, failure = ?order.failure, "order invalid");
+    Ok(Step::Advanced)
+}

@@ -1,0 +1,352 @@
+//! Renewal of served certificates: the scheduled sweep
+//! (`renew-certificates`, every hour by default) and renew-now (the owner's
+//! `POST /api/domain/renew-certificate/{org_id}`). Both run
+//! [`renew_hostname`], which drives the same order driver as
+//! complete-certificate.
+//!
+//! - **One at a time**: a renewal holds the hostname's lease (a conditional
+//!   write with an expiry), so two overlapping sweeps, or a sweep and a
+//!   renew-now, never order twice for one name; the loser answers `Busy`.
+//! - **The served certificate stays served** until the renewed one has been
+//!   re-imported into its ACM ARN. A renewal that fails (the CA refuses, an
+//!   import fails) is recorded on the served record and retried with
+//!   backoff (`domain::renewal`); one waiting for the tenant's TXT record is
+//!   looked at again every `RENEWAL_DNS_RECHECK_SECONDS`.
+//! - **ARI**: the CA's window is asked for again when its `Retry-After` has
+//!   passed; a changed window (e.g. after a mass revocation) re-picks the
+//!   renewal time in it, which can move the renewal earlier.
+//! - **Duplicate limit**: renew-now counts this name's issuances of the last
+//!   7 days from the product's own records and refuses a sixth certificate
+//!   with `429 acme_rate_limited` before asking the CA.
+
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::app::App;
+use crate::domain::renewal::Window;
+use crate::domain::{
+    AcmeOrder, DomainName, Purpose, ServedCertificate, Stage, TenantId, Timestamp,
+};
+use crate::error::Error;
+use crate::flows::issuance::{drive, random_unit, Driven, MIN_ARI_RECHECK};
+use crate::flows::start_certificate::{order_still_usable, place_order};
+
+/// Who asked for the renewal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The scheduled sweep: only what is due.
+    Schedule,
+    /// The owner's renew-now: at once, whatever the schedule says.
+    Now,
+}
+
+/// What one renewal attempt came to.
+pub enum Outcome {
+    /// The renewed certificate is served.
+    Renewed(Box<ServedCertificate>),
+    /// The order moved on and stopped at this stage (deadline); the next
+    /// run continues.
+    InProgress(Box<AcmeOrder>),
+    /// The order waits for the tenant's TXT record.
+    AwaitingDns(Box<AcmeOrder>),
+    /// The CA refused the order; the failure is recorded and retried later.
+    Failed(Box<AcmeOrder>),
+    /// Nothing to do now (not due, or only its ARI window was re-checked).
+    NotDue,
+    /// Another renewal of this hostname holds the lease.
+    Busy,
+}
+
+/// What one sweep did, for its log line and the benchmark.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SweepReport {
+    /// Hostnames the renewal index gave as due.
+    pub due: usize,
+    pub renewed: usize,
+    pub in_progress: usize,
+    pub awaiting_dns: usize,
+    pub failed: usize,
+    pub not_due: usize,
+    pub busy: usize,
+    /// Items read from the table during the sweep.
+    pub items_read: u64,
+    pub elapsed_ms: u128,
+}
+
+/// One run of the scheduled sweep: every due hostname, a bounded number at
+/// a time, each as far as it gets before the sweep's time budget is spent.
+pub async fn sweep(app: &App) -> Result<SweepReport, Error> {
+    let started = Instant::now();
+    let deadline = started + app.config.sweep_budget;
+    let reads_before = app.store.items_read();
+    let due = app
+        .store
+        .due_hostnames(Timestamp::now(), app.config.sweep_max_hostnames)
+        .await?;
+    let holder = format!("sweep-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
+    let mut report = SweepReport {
+        due: due.len(),
+        ..Default::default()
+    };
+    let outcomes: Vec<(DomainName, Result<Outcome, Error>)> = stream::iter(due)
+        .map(|domain| {
+            let holder = &holder;
+            async move {
+                let outcome =
+                    renew_hostname(app, &domain, holder, deadline, Trigger::Schedule).await;
+                (domain, outcome)
+            }
+        })
+        .buffer_unordered(app.config.sweep_concurrency)
+        .collect()
+        .await;
+    for (domain, outcome) in outcomes {
+        match outcome {
+            Ok(Outcome::Renewed(_)) => report.renewed += 1,
+            Ok(Outcome::InProgress(_)) => report.in_progress += 1,
+            Ok(Outcome::AwaitingDns(_)) => report.awaiting_dns += 1,
+            Ok(Outcome::Failed(_)) => report.failed += 1,
+            Ok(Outcome::NotDue) => report.not_due += 1,
+            Ok(Outcome::Busy) => report.busy += 1,
+            Err(e) => {
+                report.failed += 1;
+                tracing::warn!(%domain, code = e.code(), error = %e, "renewal attempt failed");
+            }
+        }
+    }
+    report.items_read = app.store.items_read() - reads_before;
+    report.elapsed_ms = started.elapsed().as_millis();
+    tracing::info!(?report, "renewal sweep done");
+    Ok(report)
+}
+
+/// Renew-now: the owner asks for an immediate renewal of a served hostname.
+pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result<Outcome, Error> {
+    let records = app.store.load_hostname(domain).await?;
+    let not_found = || {
+        Error::NotFound(format!(
+            "organisation {org} has no certificate for {domain}"
+        ))
+    };
+    if !records.is_owned_by(org) {
+        return Err(not_found());
+    }
+    let Some(served) = records.served.filter(|s| s.belongs_to(org)) else {
+        return Err(if records.order.is_some() {
+            Error::conflict(
+                "no_certificate",
+                format!("{domain} has no served certificate yet; finish its first issuance with complete-certificate"),
+            )
+        } else {
+            not_found()
+        });
+    };
+    let renewal_in_flight = records
+        .order
+        .as_ref()
+        .is_some_and(|o| o.purpose == Purpose::Renew && o.stage != Stage::Invalid);
+    if !renewal_in_flight {
+        let now = Timestamp::now();
+        if let Some(until) = served.duplicate_limit_until(now) {
+            return Err(Error::RateLimited {
+                code: "acme_rate_limited",
+                message: format!(
+                    "{domain} has had {} certificates in the last 7 days, Let's Encrypt's limit for one set of names; renew again after {until}",
+                    served.recent_issuances(now).len()
+                ),
+                retry_after: now.until(until).max(Duration::from_secs(1)),
+            });
+        }
+    }
+    let holder = format!("renew-now-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
+    let deadline = Instant::now() + app.config.time_budget;
+    renew_hostname(app, domain, &holder, deadline, Trigger::Now).await
+}
+
+/// Renews `domain` under its lease, as far as `deadline` allows.
+pub async fn renew_hostname(
+    app: &App,
+    domain: &DomainName,
+    holder: &str,
+    deadline: Instant,
+    trigger: Trigger,
+) -> Result<Outcome, Error> {
+    let hold = deadline
+        .saturating_duration_since(Instant::now())
+        .max(app.config.time_budget)
+        + Duration::from_secs(60);
+    if !app
+        .store
+        .take_lease(domain, holder, Timestamp::now().plus(hold))
+        .await?
+    {
+        return Ok(Outcome::Busy);
+    }
+    let result = renew_leased(app, domain, deadline, trigger).await;
+    if let Err(e) = app.store.release_lease(domain, holder).await {
+        tracing::warn!(%domain, error = %e, "could not release the renewal lease; it expires by itself");
+    }
+    result
+}
+
+async fn renew_leased(
+    app: &App,
+    domain: &DomainName,
+    deadline: Instant,
+    trigger: Trigger,
+) -> Result<Outcome, Error> {
+    let records = app.store.load_hostname(domain).await?;
+    let Some(mut served) = records.served else {
+        return Ok(Outcome::NotDue);
+    };
+    let now = Timestamp::now();
+    if trigger == Trigger::Schedule && served.renewal.window_recheck_at.is_some_and(|t| t <= now) {
+        recheck_window(app, &mut served, now).await?;
+    }
+    if trigger == Trigger::Now && (served.renewal.gave_up || served.renewal.failures > 0) {
+        // The owner asks again: a new cycle of attempts.
+        served.renewal.gave_up = false;
+        served.renewal.failures = 0;
+        served.renewal.not_before = None;
+        app.store.save_served(&mut served).await?;
+    }
+    let order = match records.order {
+        Some(o) if o.purpose == Purpose::Issue => return Ok(Outcome::NotDue),
+        Some(o) if o.stage != Stage::Invalid => {
+            if trigger == Trigger::Schedule && !served.renewal_due(now) {
+                return Ok(Outcome::NotDue);
+            }
+            if o.stage == Stage::AwaitingDns && !order_still_usable(app, &o).await? {
+                // The CA dropped the order (expired): a new one, with a new
+                // TXT value for the tenant.
+                new_renewal_order(app, &served, Some(o.version)).await?
+            } else {
+                o
+            }
+        }
+        stale => {
+            if trigger == Trigger::Schedule && !served.renewal_due(now) {
+                return Ok(Outcome::NotDue);
+            }
+            match new_renewal_order(app, &served, stale.as_ref().map(|o| o.version)).await {
+                Ok(o) => {
+                    served.renewal.in_flight_since = Some(now);
+                    app.store.save_served(&mut served).await?;
+                    o
+                }
+                Err(e) => {
+                    record_failure(app, &mut served, &e.public_message()).await?;
+                    return Err(e);
+                }
+            }
+        }
+    };
+    let waiting = order.clone();
+    match drive(app, order, Some(served.clone()), deadline).await {
+        Ok(Driven::Done(renewed)) => Ok(Outcome::Renewed(renewed)),
+        Ok(Driven::InProgress(o)) => Ok(Outcome::InProgress(o)),
+        Ok(Driven::Invalid(o)) => {
+            let reason = o
+                .failure
+                .clone()
+                .unwrap_or_else(|| "the order became invalid".into());
+            served.renewal.in_flight_since = None;
+            record_failure(app, &mut served, &reason).await?;
+            Ok(Outcome::Failed(o))
+        }
+        Err(Error::Precondition {
+            code: "dns_record_missing",
+            ..
+        }) => {
+            served.renewal.not_before = Some(now.plus(app.config.renewal.dns_recheck));
+            app.store.save_served(&mut served).await?;
+            Ok(Outcome::AwaitingDns(Box::new(waiting)))
+        }
+        Err(e) => {
+            // The order keeps its stage (an issued certificate stays saved);
+            // the next attempt resumes from there after the backoff.
+            record_failure(app, &mut served, &e.public_message()).await?;
+            Err(e)
+        }
+    }
+}
+
+async fn new_renewal_order(
+    app: &App,
+    served: &ServedCertificate,
+    replacing: Option<u64>,
+) -> Result<AcmeOrder, Error> {
+    place_order(
+        app,
+        &served.org_id,
+        &served.domain,
+        Some(served.distribution_id.clone()),
+        replacing,
+        Purpose::Renew,
+        served.ari_id.as_deref(),
+    )
+    .await
+}
+
+/// A failed attempt: counted, backed off, and after too many the sweep
+/// stops trying on its own (the status route then names the platform).
+async fn record_failure(
+    app: &App,
+    served: &mut ServedCertificate,
+    reason: &str,
+) -> Result<(), Error> {
+    let policy = &app.config.renewal;
+    let r = &mut served.renewal;
+    r.failures += 1;
+    r.last_error = Some(reason.to_owned());
+    r.not_before = Some(Timestamp::now().plus(policy.retry_delay(r.failures)));
+    r.gave_up = r.failures >= policy.max_attempts;
+    tracing::warn!(
+        domain = %served.domain,
+        failures = r.failures,
+        gave_up = r.gave_up,
+        reason,
+        "renewal failed; the current certificate stays served"
+    );
+    app.store.save_served(served).await
+}
+
+/// Asks the CA for the certificate's ARI window again. A changed window
+/// re-picks the renewal time inside it.
+async fn recheck_window(
+    app: &App,
+    served: &mut ServedCertificate,
+    now: Timestamp,
+) -> Result<(), Error> {
+    match app.acme.renewal_window(&served.chain_pem).await {
+        Ok(Some(w)) => {
+            let window = Window {
+                start: w.start,
+                end: w.end,
+            };
+            if served.renewal.window != Some(window) {
+                let (at, basis) = app.config.renewal.renew_time(
+                    served.not_before,
+                    served.not_after,
+                    Some(&window),
+                    false,
+                    random_unit(),
+                );
+                tracing::info!(domain = %served.domain, renew_after = %at, "the CA's renewal window changed");
+                served.renewal.renew_after = at;
+                served.renewal.basis = basis;
+                served.renewal.window = Some(window);
+            }
+            served.renewal.window_recheck_at = Some(now.plus(w.retry_after.max(MIN_ARI_RECHECK)));
+        }
+        Ok(None) => served.renewal.window_recheck_at = None,
+        Err(e) => {
+            tracing::warn!(domain = %served.domain, error = %e, "could not read the renewal window");
+            served.renewal.window_recheck_at = Some(now.plus(Duration::from_secs(3600)));
+        }
+    }
+    app.store.save_served(served).await
+}

@@ -1,0 +1,106 @@
+//! `GET /api/domain/status/{org_id}?domain=<host>`: where a hostname on the
+//! ACME path stands, for its owner: the served certificate, its renewal
+//! (time, basis, ARI window, the renewal under way and the TXT record it
+//! needs), and who must act next. Another tenant's or an unknown hostname
+//! is 404.
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+use super::{json_response, path_param, tenant_domain};
+use crate::app::App;
+use crate::auth;
+use crate::domain::{DomainName, HostnameRecords, NextAction, TenantId};
+use crate::error::Error;
+use crate::flows::hostname_status::certificate_status;
+
+#[derive(Serialize)]
+struct StatusResponse<'a> {
+    domain: &'a str,
+    status: &'static str,
+    proxy_status: &'static str,
+    certificate_arn: Option<&'a str>,
+    serial: Option<&'a str>,
+    /// The served certificate's ARI identifier (RFC 9773), if it has one.
+    certificate_id: Option<&'a str>,
+    not_before: Option<String>,
+    not_after: Option<String>,
+    renew_after: Option<String>,
+    renewal_basis: Option<crate::domain::renewal::RenewalBasis>,
+    ari_window: Option<Window>,
+    /// `_acme-challenge` delegation: `active`, `missing` or `not_configured`.
+    delegation: &'static str,
+    renewal: Option<Renewal<'a>>,
+    next_action: NextAction,
+}
+
+#[derive(Serialize)]
+struct Window {
+    start: String,
+    end: String,
+}
+
+#[derive(Serialize)]
+struct Renewal<'a> {
+    /// The renewal order's stage, when one is in flight.
+    stage: Option<&'static str>,
+    txt_record_name: Option<&'a str>,
+    txt_record_value: Option<&'a str>,
+    failures: u32,
+    last_error: Option<&'a str>,
+    next_attempt_at: Option<String>,
+}
+
+/// Authenticates the caller, who must be the organisation in the path, and
+/// reads the hostname from the query.
+fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), Error> {
+    let caller = auth::caller(req, &app.config.tenant_claim)?;
+    let org = TenantId::parse("org_id", &path_param(req, "org_id")?)?;
+    auth::require_same_tenant(&caller, &org, &format!("organisation {org}"))?;
+    let query = req.query_string_parameters();
+    let domain = query.first("domain").ok_or_else(|| {
+        Error::validation("missing_parameter", "the query needs ?domain=<hostname>")
+    })?;
+    Ok((org, tenant_domain(app, domain)?))
+}
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    let (org, domain) = parse(app, &req)?;
+    let records = certificate_status(app, &org, &domain).await?;
+    Ok(json_response(200, &response(&domain, &records)))
+}
+
+fn response<'a>(domain: &'a DomainName, r: &'a HostnameRecords) -> StatusResponse<'a> {
+    let served = r.served.as_ref();
+    let renewing = r.order.as_ref().filter(|_| served.is_some());
+    let renewal = served.map(|s| {
+        let awaiting = renewing.filter(|o| o.stage == crate::domain::Stage::AwaitingDns);
+        Renewal {
+            stage: renewing.map(|o| o.stage.proxy_status()),
+            txt_record_name: awaiting.map(|o| o.challenge.txt_name.as_str()),
+            txt_record_value: awaiting.map(|o| o.challenge.txt_value.as_str()),
+            failures: s.renewal.failures,
+            last_error: s.renewal.last_error.as_deref(),
+            next_attempt_at: s.renewal.due_at().map(|t| t.to_string()),
+        }
+    });
+    StatusResponse {
+        domain: domain.as_str(),
+        status: r.acme_status(),
+        proxy_status: r.proxy_status(),
+        certificate_arn: served.map(|s| s.certificate_arn.as_str()),
+        serial: served.map(|s| s.serial.as_str()),
+        certificate_id: served.and_then(|s| s.ari_id.as_deref()),
+        not_before: served.map(|s| s.not_before.to_string()),
+        not_after: served.map(|s| s.not_after.to_string()),
+        renew_after: served.map(|s| s.renewal.renew_after.to_string()),
+        renewal_basis: served.map(|s| s.renewal.basis),
+        ari_window: served.and_then(|s| s.renewal.window).map(|w| Window {
+            start: w.start.to_string(),
+            end: w.end.to_string(),
+        }),
+        delegation: "not_configured",
+        renewal,
+        next_action: r.acme_next_action(domain),
+    }
+}

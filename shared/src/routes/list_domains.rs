@@ -1,0 +1,85 @@
+//! `GET /domains?tenant=<tenant>&limit=<n>&cursor=<cursor>`: the caller's
+//! hostnames on both paths, in name order, a page at a time (`limit` 1–100,
+//! default 50; `next_cursor` is opaque and absent on the last page). The
+//! `tenant` defaults to the caller; another tenant's list is 403.
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+use super::json_response;
+use crate::app::App;
+use crate::auth;
+use crate::domain::{DomainName, HostnameRecords, NextAction, TenantId};
+use crate::error::Error;
+use crate::flows::hostname_status::{list_hostnames, MAX_PAGE};
+
+const DEFAULT_PAGE: usize = 50;
+
+#[derive(Serialize)]
+struct ListResponse {
+    tenant: String,
+    domains: Vec<Entry>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Entry {
+    domain: String,
+    /// `acme` (Let's Encrypt, DNS-01) or `acm` (ACM, CNAME validation);
+    /// absent for a bare claim.
+    path: Option<&'static str>,
+    /// `cloudfront` or `api_gateway`.
+    edge: Option<&'static str>,
+    status: &'static str,
+    not_after: Option<String>,
+    next_action: NextAction,
+}
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    let caller = auth::caller(&req, &app.config.tenant_claim)?;
+    let query = req.query_string_parameters();
+    let tenant = match query.first("tenant") {
+        Some(t) => TenantId::parse("tenant", t)?,
+        None => caller.clone(),
+    };
+    auth::require_same_tenant(&caller, &tenant, &format!("tenant {tenant}'s list"))?;
+    let limit = match query.first("limit") {
+        None => DEFAULT_PAGE,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                Error::validation("invalid_limit", format!("limit must be 1 to {MAX_PAGE}"))
+            })?,
+    };
+    let cursor = query.first("cursor");
+    let (entries, next_cursor) = list_hostnames(app, &tenant, cursor, limit).await?;
+    Ok(json_response(
+        200,
+        &ListResponse {
+            tenant: tenant.to_string(),
+            domains: entries.iter().map(|(d, r)| entry(d, r)).collect(),
+            next_cursor,
+        },
+    ))
+}
+
+fn entry(domain: &DomainName, r: &HostnameRecords) -> Entry {
+    let (status, next_action) = match (r.path(), r.acm_status()) {
+        (Some("acm"), Some(acm)) => acm,
+        _ => (r.acme_status(), r.acme_next_action(domain)),
+    };
+    Entry {
+        domain: domain.to_string(),
+        path: r.path(),
+        edge: match r.path() {
+            Some("acme") => Some("cloudfront"),
+            Some("acm") => Some("api_gateway"),
+            _ => None,
+        },
+        status,
+        not_after: r.not_after().map(|t| t.to_string()),
+        next_action,
+    }
+}
