@@ -28,7 +28,8 @@ struct StatusResponse<'a> {
     renew_after: Option<String>,
     renewal_basis: Option<crate::domain::renewal::RenewalBasis>,
     ari_window: Option<Window>,
-    /// `_acme-challenge` delegation: `active`, `missing` or `not_configured`.
+    /// `_acme-challenge` delegation: `active`, `missing` or `not_configured`
+    /// (always `not_configured` until delegation is built).
     delegation: &'static str,
     renewal: Option<Renewal<'a>>,
     next_action: NextAction,

@@ -1,6 +1,6 @@
 //! `GET /domains?tenant=<tenant>&limit=<n>&cursor=<cursor>`: the caller's
 //! hostnames on both paths, in name order, a page at a time (`limit` 1–100,
-//! default 50; `next_cursor` is opaque and absent on the last page). The
+//! default 50; `next_cursor` is opaque and `null` on the last page). The
 //! `tenant` defaults to the caller; another tenant's list is 403.
 
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -26,7 +26,7 @@ struct ListResponse {
 struct Entry {
     domain: String,
     /// `acme` (Let's Encrypt, DNS-01) or `acm` (ACM, CNAME validation);
-    /// absent for a bare claim.
+    /// `null` for a bare claim.
     path: Option<&'static str>,
     /// `cloudfront` or `api_gateway`.
     edge: Option<&'static str>,

@@ -17,11 +17,8 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{ready, Context, Poll};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -37,8 +34,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use super::stack;
 
@@ -131,24 +127,24 @@ impl AcmeProxy {
             upstream,
             renewal_info_url: format!("https://{addr}{RENEWAL_INFO_PATH}"),
         });
-        let tls = Arc::new(server_tls());
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls()));
         let served = shared.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
-                let Ok(tls) = rustls::ServerConnection::new(tls.clone()) else {
-                    continue;
-                };
-                let shared = served.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(shared.handle(req).await) }
-                });
+                let (acceptor, shared) = (acceptor.clone(), served.clone());
                 tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |req| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(shared.handle(req).await) }
+                    });
                     let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(TlsStream { tcp, tls }), service)
+                        .serve_connection(TokioIo::new(tls), service)
                         .await;
                 });
             }
@@ -411,109 +407,4 @@ fn server_tls() -> rustls::ServerConfig {
     .unwrap();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config
-}
-
-/// A server-side TLS stream: what tokio-rustls does (not a dependency
-/// here), in brief. rustls handles the records; the socket is read and
-/// written without blocking, waiting for readiness when it would block.
-struct TlsStream {
-    tcp: TcpStream,
-    tls: rustls::ServerConnection,
-}
-
-/// The socket as the blocking `Read`/`Write` rustls wants; `WouldBlock`
-/// when not ready.
-struct NonBlocking<'a>(&'a TcpStream);
-
-impl Read for NonBlocking<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
-    }
-}
-
-impl Write for NonBlocking<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl TlsStream {
-    /// Writes out every pending TLS record.
-    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.tls.wants_write() {
-            match self.tls.write_tls(&mut NonBlocking(&self.tcp)) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.tcp.poll_write_ready(cx))?;
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-                Ok(_) => {}
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncRead for TlsStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        loop {
-            ready!(this.poll_send(cx))?;
-            match this.tls.reader().read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-            match this.tls.read_tls(&mut NonBlocking(&this.tcp)) {
-                Ok(0) => return Poll::Ready(Ok(())), // the peer closed
-                Ok(_) => {
-                    if let Err(e) = this.tls.process_new_packets() {
-                        let _ = this.poll_send(cx); // the alert, if it can go
-                        return Poll::Ready(Err(io::Error::other(e)));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(this.tcp.poll_read_ready(cx))?;
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-    }
-}
-
-impl AsyncWrite for TlsStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        ready!(this.poll_send(cx))?;
-        let n = this.tls.writer().write(data)?;
-        // Start sending; poll_flush finishes.
-        if let Poll::Ready(Err(e)) = this.poll_send(cx) {
-            return Poll::Ready(Err(e));
-        }
-        Poll::Ready(Ok(n))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_send(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.tls.send_close_notify();
-        ready!(this.poll_send(cx))?;
-        Pin::new(&mut this.tcp).poll_shutdown(cx)
-    }
 }
