@@ -48,6 +48,11 @@ Try it (a domain from start to SSL_VALIDATED):
   curl -s -X POST http://127.0.0.1:9000/api/domain/complete-certificate/org-1 -H "authorization: Bearer \$TOKEN" \\
        -H 'content-type: application/json' -d '{"domain": "shop.example.com"}'
 
+Or delegate once instead of the TXT record (renewals then need nobody):
+publish the CNAME start-certificate offers (cname_record_name → cname_record_value):
+  curl -s -X POST $CHALLTESTSRV_URL/set-cname \\
+       -d '{"host": "_acme-challenge.shop.example.com.", "target": "<cname_record_value>."}'
+
 Where it stands, and a renewal on demand (the sweep also runs every
 $((LOCAL_SWEEP_INTERVAL_MS / 1000)) s; \`make sweep\` runs one by hand):
   curl -s "http://127.0.0.1:9000/api/domain/status/org-1?domain=shop.example.com" -H "authorization: Bearer \$TOKEN"

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping what is present:
-# Pebble and pebble-challtestsrv (Debian), openssl and curl (Debian), moto
-# server, boto3 and cfn-lint (PyPI). Safe to run again; quiet when nothing is
-# missing.
+# Pebble and pebble-challtestsrv (Debian), Knot DNS (knotd, the delegation
+# zone's authoritative server taking RFC 2136 updates) and unbound (the
+# recursive resolver Pebble validates through) (Debian), openssl and curl
+# (Debian), moto server, boto3 and cfn-lint (PyPI). Safe to run again; quiet
+# when nothing is missing. On a machine running systemd, the Debian packages
+# also enable system-wide knot and unbound services (port 53); the local stack
+# does not use them (`systemctl disable --now knot unbound` if they are in the
+# way).
 set -euo pipefail
 
 need_apt=()
 command -v pebble >/dev/null 2>&1 || need_apt+=(pebble)
 command -v pebble-challtestsrv >/dev/null 2>&1 || need_apt+=(pebble)
+# knotd and unbound live in /usr/sbin, which a non-root PATH may lack.
+have_sbin() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have_sbin knotd || need_apt+=(knot)
+have_sbin unbound || need_apt+=(unbound)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then

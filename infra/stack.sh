@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# The local stack: Pebble (ACME), pebble-challtestsrv (DNS) and moto (AWS),
-# on loopback ports, plus the resources a deployment would create, made in
-# moto (table, KMS key, CloudFront distribution, HTTP API).
+# The local stack, on loopback ports, plus the resources a deployment would
+# create, made in moto (table, KMS key, CloudFront distribution, HTTP API):
+#   - Pebble (ACME), which resolves through unbound;
+#   - pebble-challtestsrv (DNS), standing in for the tenants' DNS hosts (and
+#     the root of the local DNS tree), scripted over its management API;
+#   - Knot DNS (knotd), authoritative for the platform's delegation zone
+#     acme-delegation.platform.example., taking RFC 2136 updates signed with
+#     the TSIG key custom-domains-update. (hmac-sha256, secret generated once
+#     into .local/<profile>/tsig-secret); the zone starts empty (SOA, NS) on
+#     every `up`;
+#   - unbound, a recursive resolver with caching off and no DNSSEC, sending
+#     the delegation zone to knot and everything else to challtestsrv, so that
+#     a tenant's _acme-challenge CNAME into the delegation zone is followed;
+#   - moto (AWS).
 #
-#   infra/stack.sh up   dev|test   start (or reuse) and write .local/<profile>/env
+#   infra/stack.sh up   dev|test   (re)start and write .local/<profile>/env
 #   infra/stack.sh down dev|test   stop
 #
 # Profiles use separate ports so tests can run while `make dev` is serving:
-#   dev:  ACME 14000 (management 15000), DNS 8053 (management 8055), AWS 5000
-#   test: ACME 14100 (management 15100), DNS 8153 (management 8155), AWS 5100
+#   dev:  ACME 14000 (management 15000), DNS 8053 (management 8055), AWS 5000,
+#         knot 8063, unbound 8073
+#   test: ACME 14100 (management 15100), DNS 8153 (management 8155), AWS 5100,
+#         knot 8163, unbound 8173
+# (DNS ports are UDP and TCP.) Logs, pids and state are in .local/<profile>/.
 # MOTO_ACM_VALIDATION_WAIT from the caller's environment is passed to moto
 # (seconds before an ACM-requested certificate reads ISSUED).
 set -euo pipefail
@@ -19,19 +33,38 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 state="$root/.local/$profile"
 
 case "$profile" in
-  dev)  acme=14000 acme_mgmt=15000 dns=8053 dns_mgmt=8055 aws=5000 ;;
-  test) acme=14100 acme_mgmt=15100 dns=8153 dns_mgmt=8155 aws=5100 ;;
+  dev)  acme=14000 acme_mgmt=15000 dns=8053 dns_mgmt=8055 aws=5000 knot=8063 resolver=8073 ;;
+  test) acme=14100 acme_mgmt=15100 dns=8153 dns_mgmt=8155 aws=5100 knot=8163 resolver=8173 ;;
   *) echo "unknown profile $profile" >&2; exit 2 ;;
 esac
 
+zone=acme-delegation.platform.example
+tsig_key=custom-domains-update
+# knotd and unbound live in /usr/sbin, which a non-root PATH may lack.
+PATH="$PATH:/usr/sbin"
+
 stop() {
-  for name in pebble challtestsrv moto; do
+  local name pidfile pid pids=()
+  for name in pebble challtestsrv moto knot unbound; do
     pidfile="$state/$name.pid"
     if [ -f "$pidfile" ]; then
-      kill "$(cat "$pidfile")" 2>/dev/null || true
+      pid=$(cat "$pidfile")
+      if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then pids+=("$pid"); fi
       rm -f "$pidfile"
     fi
   done
+  # Wait for them to exit: the next `up` binds the same ports (knot and
+  # unbound use SO_REUSEPORT, so an old one could otherwise keep answering).
+  for pid in ${pids[@]+"${pids[@]}"}; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || continue 2; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+}
+
+wait_for_dns() { # port, name, type, what: until the server answers NOERROR with data
+  python3 "$root/infra/local/dns_wait.py" "127.0.0.1" "$1" "$2" "$3" 15 && return 0
+  echo "stack: $4 did not start; see $state/*.log" >&2
+  exit 1
 }
 
 wait_for() { # url, what, [curl options]
@@ -64,6 +97,140 @@ fi
 # The local server's token signing key (HS256), standing in for the
 # identity provider whose tokens API Gateway's JWT authorizer verifies.
 [ -f "$state/jwt-secret" ] || openssl rand -hex 32 >"$state/jwt-secret"
+# The TSIG secret the product signs its RFC 2136 updates of the delegation
+# zone with (hmac-sha256), kept across restarts.
+[ -f "$state/tsig-secret" ] || openssl rand -base64 32 >"$state/tsig-secret"
+tsig_secret=$(cat "$state/tsig-secret")
+
+# Knot DNS: the delegation zone, fresh on every start (zone file, journal
+# and timers are thrown away), runs as the invoking user.
+rm -rf "$state/knot"
+mkdir -p "$state/knot/zones" "$state/knot/db" "$state/knot/run"
+cat >"$state/knot/knot.conf" <<CONF
+server:
+    rundir: "$state/knot/run"
+    pidfile: "$state/knot/run/knot.pid"
+    listen: 127.0.0.1@$knot
+    udp-workers: 2
+    tcp-workers: 2
+    background-workers: 2
+
+log:
+  - target: stderr
+    any: info
+
+database:
+    storage: "$state/knot/db"
+
+key:
+  - id: $tsig_key.
+    algorithm: hmac-sha256
+    secret: $tsig_secret
+
+acl:
+  - id: update-with-key
+    address: 127.0.0.1
+    key: $tsig_key.
+    action: update
+
+template:
+  - id: default
+    storage: "$state/knot/zones"
+    file: "%s.zone"
+    # Write the zone file right after each update (the journal keeps the
+    # changes too).
+    zonefile-sync: 0
+    journal-content: changes
+
+zone:
+  - domain: $zone.
+    acl: update-with-key
+CONF
+# SOA minimum (negative TTL) 0: a name that is missing now may exist the
+# next moment.
+cat >"$state/knot/zones/$zone.zone" <<ZONE
+\$ORIGIN $zone.
+\$TTL 0
+@	SOA	ns hostmaster 1 3600 600 86400 0
+@	NS	ns
+ns	A	127.0.0.1
+ZONE
+knotd -c "$state/knot/knot.conf" >"$state/knot.log" 2>&1 &
+echo $! >"$state/knot.pid"
+
+# unbound: a recursive resolver for Pebble. The delegation zone goes to
+# knot, everything else to challtestsrv (as if it served the root). No
+# DNSSEC, and nothing is kept: tests change records every few milliseconds.
+mkdir -p "$state/unbound"
+cat >"$state/unbound/unbound.conf" <<CONF
+server:
+    interface: 127.0.0.1@$resolver
+    port: $resolver
+    do-ip4: yes
+    do-ip6: no
+    do-udp: yes
+    do-tcp: yes
+    access-control: 127.0.0.0/8 allow
+    username: ""
+    chroot: ""
+    directory: "$state/unbound"
+    logfile: "$state/unbound.log"
+    use-syslog: no
+    log-time-ascii: yes
+    verbosity: 1
+    pidfile: "$state/unbound.pid"
+    num-threads: 1
+    # A leftover unbound on the port makes this one fail instead of sharing it.
+    so-reuseport: no
+    module-config: "iterator"
+    do-not-query-localhost: no
+    qname-minimisation: no
+    harden-referral-path: no
+    minimal-responses: no
+    # Nothing is kept, refreshed or served stale. (TTLs capped at 0 are not
+    # enough on their own: see stub-no-cache and forward-no-cache below; the
+    # cache sizes are raised to unbound's minimum.)
+    cache-min-ttl: 0
+    cache-max-ttl: 0
+    cache-max-negative-ttl: 0
+    serve-expired: no
+    prefetch: no
+    prefetch-key: no
+    msg-cache-size: 0
+    rrset-cache-size: 0
+    key-cache-size: 0
+    neg-cache-size: 0
+    aggressive-nsec: no
+    # Names under test. and invalid. go to challtestsrv too (as they did when
+    # Pebble asked it directly) instead of unbound's built-in NXDOMAIN.
+    local-zone: "test." nodefault
+    local-zone: "invalid." nodefault
+    # Forget slow or failed servers quickly (the servers restart with the stack).
+    infra-host-ttl: 1
+    infra-cache-min-rtt: 50
+
+remote-control:
+    control-enable: no
+
+# *-no-cache: without them, an answer with TTL 0 still stays in the RRset
+# cache until the end of the current second, and a tenant's CNAME that was
+# just removed or retargeted would keep being followed for up to a second.
+stub-zone:
+    name: "$zone."
+    stub-addr: 127.0.0.1@$knot
+    stub-no-cache: yes
+
+# challtestsrv answers NS queries with NOTIMPL, so it cannot be a stub for
+# "." (unbound primes the root with an NS query and gives up): it is asked
+# as a forwarder instead, which needs no priming.
+forward-zone:
+    name: "."
+    forward-addr: 127.0.0.1@$dns
+    forward-no-cache: yes
+CONF
+: >"$state/unbound.log"
+unbound -d -c "$state/unbound/unbound.conf" >>"$state/unbound.log" 2>&1 &
+echo $! >"$state/unbound.pid"
 
 cat >"$state/pebble.json" <<JSON
 {"pebble": {
@@ -86,7 +253,7 @@ echo $! >"$state/challtestsrv.pid"
 # rejected in tests (the client must retry), none in dev.
 nonce_reject=0; [ "$profile" = test ] && nonce_reject=${PEBBLE_WFE_NONCEREJECT:-10}
 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$nonce_reject PEBBLE_AUTHZREUSE=0 \
-  pebble -config "$state/pebble.json" -dnsserver "127.0.0.1:$dns" >"$state/pebble.log" 2>&1 &
+  pebble -config "$state/pebble.json" -dnsserver "127.0.0.1:$resolver" >"$state/pebble.log" 2>&1 &
 echo $! >"$state/pebble.pid"
 
 MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-60} \
@@ -94,6 +261,10 @@ MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-60} \
 echo $! >"$state/moto.pid"
 
 wait_for "http://127.0.0.1:$dns_mgmt/" "pebble-challtestsrv" -X POST
+wait_for_dns "$knot" "$zone." SOA "knot"
+# Through unbound: the delegation zone (from knot) and a name from challtestsrv.
+wait_for_dns "$resolver" "$zone." SOA "unbound"
+wait_for_dns "$resolver" "ready.stack.local." A "unbound (via challtestsrv)"
 wait_for "https://127.0.0.1:$acme/dir" "Pebble" --cacert "$state/ca.pem"
 wait_for "http://127.0.0.1:$aws/moto-api/" "moto"
 
@@ -115,5 +286,11 @@ CHALLTESTSRV_URL=http://127.0.0.1:$dns_mgmt
 PEBBLE_MANAGEMENT_URL=https://127.0.0.1:$acme_mgmt
 LOCAL_JWT_SECRET_FILE=$state/jwt-secret
 PLATFORM_DOMAINS=platform.example,app.platform.example
+DELEGATION_ZONE=$zone
+DELEGATION_PROVIDER=rfc2136
+RFC2136_SERVER=127.0.0.1:$knot
+RFC2136_TSIG_KEY_NAME=$tsig_key
+RFC2136_TSIG_SECRET=$tsig_secret
+RECURSIVE_RESOLVER=127.0.0.1:$resolver
 $resources
 ENV

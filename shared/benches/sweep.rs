@@ -165,6 +165,7 @@ fn seed(
             gave_up: false,
             in_flight_since: None,
         },
+        delegated: false,
         issued_recently: Vec::new(),
         version: 1,
         served_since: now,

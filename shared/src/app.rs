@@ -7,8 +7,10 @@ use crate::adapters::acm::Certificates;
 use crate::adapters::acme::AcmeClient;
 use crate::adapters::apigateway::ApiDomains;
 use crate::adapters::cloudfront::Distributions;
+use crate::adapters::delegation::DelegationZone;
 use crate::adapters::dns::DnsPrecheck;
 use crate::adapters::dynamodb::Store;
+use crate::adapters::events::Events;
 use crate::adapters::kms::Sealer;
 use crate::config::Config;
 use crate::error::Error;
@@ -29,6 +31,10 @@ pub struct App {
     /// ACM in the API's region, for API Gateway custom domains.
     pub regional_certificates: Certificates,
     pub api_domains: ApiDomains,
+    /// EventBridge, for the events the platform acts on.
+    pub events: Events,
+    /// The `_acme-challenge` delegation zone, when configured.
+    pub delegation: Option<DelegationZone>,
 }
 
 impl App {
@@ -68,6 +74,15 @@ impl App {
             distributions: Distributions::new(aws_sdk_cloudfront::Client::new(sdk)),
             regional_certificates: Certificates::new(aws_sdk_acm::Client::new(sdk)),
             api_domains: ApiDomains::new(aws_sdk_apigatewayv2::Client::new(sdk)),
+            events: Events::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                config.event_bus.clone(),
+            ),
+            delegation: config
+                .delegation
+                .as_ref()
+                .map(|d| DelegationZone::new(d, sdk))
+                .transpose()?,
             config,
         })
     }

@@ -13,9 +13,57 @@ use crate::domain::renewal::RenewalPolicy;
 pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 /// Variables the configuration reads that the SAM template does not set:
-/// `AWS_REGION` is set by the Lambda runtime itself, and `ACME_CA_BUNDLE`
-/// exists for a local ACME server only (production trusts the public roots).
-pub const NOT_SET_BY_TEMPLATE: &[&str] = &["AWS_REGION", "ACME_CA_BUNDLE"];
+/// `AWS_REGION` is set by the Lambda runtime itself, `ACME_CA_BUNDLE`
+/// exists for a local ACME server only (production trusts the public roots),
+/// and the RFC 2136 settings are for platforms that run their own DNS (the
+/// template deploys the delegation zone on Route 53).
+pub const NOT_SET_BY_TEMPLATE: &[&str] = &[
+    "AWS_REGION",
+    "ACME_CA_BUNDLE",
+    "RFC2136_SERVER",
+    "RFC2136_TSIG_KEY_NAME",
+    "RFC2136_TSIG_SECRET",
+];
+
+/// The platform's `_acme-challenge` delegation zone: a tenant points
+/// `_acme-challenge.<host>` at a name in it (CNAME), once, and the product
+/// writes every validation's TXT record there itself.
+#[derive(Clone, Debug)]
+pub struct Delegation {
+    /// `DELEGATION_ZONE`, e.g. `acme-delegation.platform.example`.
+    pub zone: String,
+    pub provider: DelegationProvider,
+    /// `DELEGATION_WAIT_MS`: how long one call waits for the zone's
+    /// authoritative servers to answer a new record (default 10 s); a call
+    /// that runs out answers 202 and the next one waits again.
+    pub wait: Duration,
+}
+
+/// Who serves the delegation zone (`DELEGATION_PROVIDER`).
+#[derive(Clone)]
+pub enum DelegationProvider {
+    /// `route53`: the hosted zone `ROUTE53_HOSTED_ZONE_ID`.
+    Route53 { hosted_zone_id: String },
+    /// `rfc2136`: dynamic updates signed with TSIG (HMAC-SHA256) to
+    /// `RFC2136_SERVER` (`ip:port`), key `RFC2136_TSIG_KEY_NAME`, secret
+    /// `RFC2136_TSIG_SECRET` (base64), as cert-manager, lego and certbot offer.
+    Rfc2136 {
+        server: SocketAddr,
+        key_name: String,
+        secret: Vec<u8>,
+    },
+}
+
+impl std::fmt::Debug for DelegationProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Route53 { hosted_zone_id } => write!(f, "Route53({hosted_zone_id})"),
+            Self::Rfc2136 {
+                server, key_name, ..
+            } => write!(f, "Rfc2136({server}, {key_name})"),
+        }
+    }
+}
 
 /// Everything the functions need to know about their deployment.
 #[derive(Clone, Debug)]
@@ -73,6 +121,11 @@ pub struct Config {
     pub sweep_concurrency: usize,
     /// `SWEEP_MAX_HOSTNAMES`: due hostnames one sweep takes on (default 500).
     pub sweep_max_hostnames: usize,
+    /// `_acme-challenge` delegation, when `DELEGATION_ZONE` is set.
+    pub delegation: Option<Delegation>,
+    /// `EVENT_BUS_NAME`: the EventBridge bus the product's events go to
+    /// (default `default`; see `adapters::events`).
+    pub event_bus: String,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -150,7 +203,51 @@ impl Config {
             max_attempts: number("RENEWAL_MAX_ATTEMPTS", 12.0, 1.0, 1000.0)? as u32,
             dns_recheck: seconds("RENEWAL_DNS_RECHECK_SECONDS", 3600.0)?,
         };
+        let delegation = match get("DELEGATION_ZONE") {
+            None => None,
+            Some(zone) => {
+                let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+                let provider = match get("DELEGATION_PROVIDER").as_deref() {
+                    Some("route53") | None => DelegationProvider::Route53 {
+                        hosted_zone_id: required("ROUTE53_HOSTED_ZONE_ID")?,
+                    },
+                    Some("rfc2136") => {
+                        let server = required("RFC2136_SERVER")?;
+                        let secret = required("RFC2136_TSIG_SECRET")?;
+                        DelegationProvider::Rfc2136 {
+                            server: server.parse().map_err(|_| ConfigError {
+                                variable: "RFC2136_SERVER",
+                                problem: format!("{server:?} is not an ip:port"),
+                            })?,
+                            key_name: required("RFC2136_TSIG_KEY_NAME")?,
+                            secret: {
+                                use base64::prelude::{Engine, BASE64_STANDARD};
+                                BASE64_STANDARD.decode(secret.as_bytes()).map_err(|_| {
+                                    ConfigError {
+                                        variable: "RFC2136_TSIG_SECRET",
+                                        problem: "is not base64".into(),
+                                    }
+                                })?
+                            },
+                        }
+                    }
+                    Some(other) => {
+                        return Err(ConfigError {
+                            variable: "DELEGATION_PROVIDER",
+                            problem: format!("expected route53 or rfc2136, got {other:?}"),
+                        })
+                    }
+                };
+                Some(Delegation {
+                    zone,
+                    provider,
+                    wait: millis("DELEGATION_WAIT_MS", 10_000)?,
+                })
+            }
+        };
         Ok(Self {
+            event_bus: get("EVENT_BUS_NAME").unwrap_or_else(|| "default".to_owned()),
+            delegation,
             renewal,
             sweep_budget: millis("SWEEP_TIME_BUDGET_MS", 240_000)?,
             sweep_concurrency: number("SWEEP_CONCURRENCY", 8.0, 1.0, 64.0)? as usize,

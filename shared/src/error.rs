@@ -18,6 +18,7 @@ pub enum Service {
     Kms,
     Dns,
     ApiGateway,
+    EventBridge,
 }
 
 impl fmt::Display for Service {
@@ -30,6 +31,7 @@ impl fmt::Display for Service {
             Service::Kms => "AWS KMS",
             Service::Dns => "DNS",
             Service::ApiGateway => "API Gateway",
+            Service::EventBridge => "EventBridge",
         })
     }
 }

@@ -29,10 +29,21 @@ pub struct TxtObservation {
     pub error: Option<String>,
 }
 
+/// What one resolver answered for a CNAME at a name.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CnameObservation {
+    pub source: String,
+    /// The CNAME targets seen, lower case, without the trailing dot.
+    pub targets: Vec<String>,
+    pub error: Option<String>,
+}
+
 #[derive(Clone)]
 pub struct DnsPrecheck {
     resolvers: Vec<(SocketAddr, TokioResolver)>,
     timeout: Duration,
+    /// Also ask the zone's authoritative servers (found by NS lookup).
+    find_authoritative: bool,
 }
 
 impl std::fmt::Debug for DnsPrecheck {
@@ -74,7 +85,56 @@ impl DnsPrecheck {
                 .map(|a| (*a, resolver(*a, true, timeout)))
                 .collect(),
             timeout,
+            find_authoritative: true,
         }
+    }
+
+    /// Asks one authoritative server only (non-recursive), e.g. the primary
+    /// of the delegation zone.
+    pub fn authoritative(addr: SocketAddr) -> Self {
+        let timeout = Duration::from_secs(2);
+        Self {
+            resolvers: vec![(addr, resolver(addr, false, timeout))],
+            timeout,
+            find_authoritative: false,
+        }
+    }
+
+    /// Asks every configured resolver for a CNAME at `name`: whether the
+    /// tenant's `_acme-challenge` is delegated, and to what.
+    pub async fn observe_cname(&self, name: &str) -> Vec<CnameObservation> {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        let mut seen = Vec::new();
+        for (addr, r) in &self.resolvers {
+            let source = format!("resolver {addr}");
+            seen.push(match r.lookup(fqdn.as_str(), RecordType::CNAME).await {
+                Ok(lookup) => CnameObservation {
+                    source,
+                    targets: lookup
+                        .answers()
+                        .iter()
+                        .filter_map(|rec| match &rec.data {
+                            RData::CNAME(c) => {
+                                Some(c.0.to_ascii().trim_end_matches('.').to_ascii_lowercase())
+                            }
+                            _ => None,
+                        })
+                        .collect(),
+                    error: None,
+                },
+                Err(e) if e.is_no_records_found() || e.is_nx_domain() => CnameObservation {
+                    source,
+                    targets: Vec::new(),
+                    error: None,
+                },
+                Err(e) => CnameObservation {
+                    source,
+                    targets: Vec::new(),
+                    error: Some(e.to_string()),
+                },
+            });
+        }
+        seen
     }
 
     /// Asks every configured resolver and the zone's authoritative servers
@@ -84,6 +144,9 @@ impl DnsPrecheck {
         let mut seen = Vec::new();
         for (addr, r) in &self.resolvers {
             seen.push(ask(r, &fqdn, format!("resolver {addr}")).await);
+        }
+        if !self.find_authoritative {
+            return seen;
         }
         for (ns_name, ip) in self.authoritative_servers(&fqdn).await {
             let r = resolver(SocketAddr::new(ip, 53), false, self.timeout);

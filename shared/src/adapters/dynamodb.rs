@@ -255,11 +255,12 @@ impl Store {
             .key("pk", domain_pk(domain))
             .key("sk", s(OWNER))
             .update_expression(
-                "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now)",
+                "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now), delegation_label = if_not_exists(delegation_label, :label)",
             )
             .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
             .expression_attribute_values(":tenant", s(tenant.as_str()))
             .expression_attribute_values(":now", s(Timestamp::now().to_string()))
+            .expression_attribute_values(":label", s(new_delegation_label()?))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
@@ -405,11 +406,12 @@ impl Store {
             .key("pk", domain_pk(domain))
             .key("sk", s(OWNER))
             .update_expression(
-                "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now)",
+                "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now), delegation_label = if_not_exists(delegation_label, :label)",
             )
             .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
             .expression_attribute_values(":tenant", s(tenant.as_str()))
             .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":label", s(new_delegation_label()?))
             .build()
             .map_err(|e| Error::Internal(e.to_string()))?;
         let mut tx = self
@@ -894,7 +896,17 @@ fn owner_from(domain: &DomainName, item: &Item) -> Result<Owner, Error> {
     Ok(Owner {
         tenant_id: TenantId::parse("tenant_id", &tenant)?,
         claimed_at: text("claimed_at").unwrap_or_default(),
+        delegation_label: text("delegation_label"),
     })
+}
+
+/// A fresh delegation label: 128 random bits, hex (a valid DNS label that
+/// no one can guess from another hostname's).
+fn new_delegation_label() -> Result<String, Error> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| Error::Internal("no randomness for a delegation label".into()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A page cursor: the last hostname of the page, base64url (opaque to

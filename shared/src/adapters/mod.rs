@@ -7,6 +7,8 @@ pub mod acm;
 pub mod acme;
 pub mod apigateway;
 pub mod cloudfront;
+pub mod delegation;
 pub mod dns;
 pub mod dynamodb;
+pub mod events;
 pub mod kms;

@@ -127,6 +127,18 @@ pub struct AcmeOrder {
     /// CA accepted it (such orders are exempt from Let's Encrypt's limits).
     #[serde(default)]
     pub replaces: Option<String>,
+    /// The claim's delegation label, when the product has a delegation zone.
+    #[serde(default)]
+    pub delegation_label: Option<String>,
+    /// The TXT value was written into the delegation zone by the product
+    /// (the tenant's `_acme-challenge` CNAME points there): it is removed
+    /// once the CA has validated.
+    #[serde(default)]
+    pub delegated: bool,
+    /// When the platform was told (EventBridge) that this renewal needs the
+    /// tenant's TXT record; told once per order.
+    #[serde(default)]
+    pub notified_at: Option<Timestamp>,
     pub order_url: String,
     pub finalize_url: String,
     pub challenge: ChallengeRecord,

@@ -13,6 +13,10 @@ pub struct Owner {
     pub tenant_id: TenantId,
     /// Unchanged until the name is released (idempotency tokens use it).
     pub claimed_at: String,
+    /// This claim's label in the delegation zone: the tenant may point
+    /// `_acme-challenge.<host>` at `<label>.<zone>`. Random per claim, so a
+    /// later claimant's never matches a CNAME an earlier owner left.
+    pub delegation_label: Option<String>,
 }
 
 /// One hostname's records, each at most once.
@@ -126,7 +130,8 @@ impl HostnameRecords {
             },
             (Some(s), order) => {
                 if let Some(o) = order.as_ref().filter(|o| o.purpose == Purpose::Renew) {
-                    if o.stage == Stage::AwaitingDns {
+                    // A delegated hostname's record is the product's to write.
+                    if o.stage == Stage::AwaitingDns && !s.delegated {
                         return act(
                             Actor::Tenant,
                             "publish_txt_record",

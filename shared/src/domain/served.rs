@@ -45,6 +45,10 @@ pub struct ServedCertificate {
     #[serde(default)]
     pub ari_id: Option<String>,
     pub renewal: RenewalState,
+    /// The hostname's `_acme-challenge` pointed at the delegation zone when
+    /// this certificate was validated: its renewals need nobody.
+    #[serde(default)]
+    pub delegated: bool,
     /// When each certificate of this hostname was issued, within the last
     /// [`DUPLICATE_PERIOD`].
     #[serde(default)]

@@ -64,7 +64,7 @@ pub async fn drive(
     loop {
         let step = match order.stage {
             Stage::Invalid => return Ok(Driven::Invalid(Box::new(order))),
-            Stage::AwaitingDns => publish_challenge(app, &mut order).await?,
+            Stage::AwaitingDns => publish_challenge(app, &mut order, deadline).await?,
             Stage::Validating => await_validation(app, &mut order, deadline).await?,
             Stage::Finalizing => obtain_certificate(app, &mut order, deadline).await?,
             Stage::Issued => import(app, &mut order, served.as_ref()).await?,
@@ -83,9 +83,38 @@ pub async fn drive(
     }
 }
 
-/// AwaitingDns → Validating: check the TXT record ourselves, then tell the
-/// CA. A missing record changes nothing and costs no CA validation attempt.
-async fn publish_challenge(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
+/// AwaitingDns → Validating. Where the tenant's `_acme-challenge` is
+/// delegated (a CNAME to this claim's name in the delegation zone), the
+/// product writes the TXT record there itself and waits until the zone's
+/// authoritative servers answer it. Otherwise it checks the tenant's TXT
+/// record. Then it tells the CA. A missing record changes nothing and costs
+/// no CA validation attempt.
+async fn publish_challenge(
+    app: &App,
+    order: &mut AcmeOrder,
+    deadline: Instant,
+) -> Result<Step, Error> {
+    if let Some(target) = delegation_target(app, order).await {
+        if let Some(zone) = &app.delegation {
+            let value = order.challenge.txt_value.clone();
+            let published = zone.publish_txt(&target, &value).await?;
+            let wait_until = deadline.min(Instant::now() + zone.wait());
+            if !zone
+                .wait_published(&published, &target, &value, wait_until)
+                .await?
+            {
+                // Not answered yet: the next call publishes (idempotently)
+                // and waits again.
+                return Ok(Step::Waiting);
+            }
+            order.delegated = true;
+            app.acme.answer_challenge(&order.order_url).await?;
+            order.advance(Stage::Validating)?;
+            app.store.save_order(order).await?;
+            tracing::info!(domain = %order.domain, %target, "validated through the delegation zone");
+            return Ok(Step::Advanced);
+        }
+    }
     let expected = &order.challenge.txt_value;
     let seen = app.dns.observe(&order.challenge.txt_name).await;
     if !seen.iter().any(|o| o.values.iter().any(|v| v == expected)) {
@@ -95,6 +124,32 @@ async fn publish_challenge(app: &App, order: &mut AcmeOrder) -> Result<Step, Err
     order.advance(Stage::Validating)?;
     app.store.save_order(order).await?;
     Ok(Step::Advanced)
+}
+
+/// The delegation-zone name this order's `_acme-challenge` CNAME points at,
+/// if the product has a delegation zone and the tenant published the CNAME.
+async fn delegation_target(app: &App, order: &AcmeOrder) -> Option<String> {
+    let zone = app.delegation.as_ref()?;
+    let target = zone.target(order.delegation_label.as_deref()?);
+    let seen = app.dns.observe_cname(&order.challenge.txt_name).await;
+    seen.iter()
+        .any(|o| o.targets.contains(&target))
+        .then_some(target)
+}
+
+/// Removes a delegated order's TXT record once the CA no longer needs it
+/// (a failure is logged: the record is harmless and replaced next time).
+async fn remove_delegated_record(app: &App, order: &AcmeOrder) {
+    let (Some(zone), Some(label)) = (&app.delegation, order.delegation_label.as_deref()) else {
+        return;
+    };
+    if !order.delegated {
+        return;
+    }
+    let target = zone.target(label);
+    if let Err(e) = zone.remove_txt(&target, &order.challenge.txt_value).await {
+        tracing::warn!(domain = %order.domain, error = %e, "could not remove the delegated TXT record");
+    }
 }
 
 fn precheck_failed(order: &AcmeOrder, seen: &[TxtObservation]) -> Error {
@@ -109,15 +164,24 @@ fn precheck_failed(order: &AcmeOrder, seen: &[TxtObservation]) -> Error {
     Error::Precondition {
         code: "dns_record_missing",
         message: format!(
-            "the TXT record {} with value {} was not found ({}); publish it and call again",
+            "the TXT record {} with value {} was not found ({}); publish it{} and call again",
             order.challenge.txt_name,
             order.challenge.txt_value,
-            found.join("; ")
+            found.join("; "),
+            delegation_hint(order)
         ),
         details: Some(serde_json::json!({
             "expected": { "name": order.challenge.txt_name, "type": "TXT", "value": order.challenge.txt_value },
             "found": seen,
         })),
+    }
+}
+
+/// How the tenant could delegate instead, when the product can say.
+fn delegation_hint(order: &AcmeOrder) -> String {
+    match &order.delegation_label {
+        Some(_) => " (or the CNAME start-certificate named, once, for every renewal too)".into(),
+        None => String::new(),
     }
 }
 
@@ -138,6 +202,8 @@ async fn await_validation(
         OrderStatus::Pending => Ok(Step::Waiting),
         OrderStatus::Invalid => fail(app, order, problem).await,
         OrderStatus::Ready | OrderStatus::Processing | OrderStatus::Valid => {
+            // Validated: the delegated record has done its job.
+            remove_delegated_record(app, order).await;
             if order.pending_key.is_none() {
                 let (key_pem, csr) = new_key_and_csr(&order.domain)?;
                 let sealed_key = app
@@ -321,7 +387,14 @@ async fn promote(
             None
         }
     };
-    let renewal = schedule(app, cert.not_before, cert.not_after, window.as_ref(), now);
+    let renewal = schedule(
+        app,
+        cert.not_before,
+        cert.not_after,
+        window.as_ref(),
+        order.delegated,
+        now,
+    );
     let first = previous.is_none();
     let mut served = match previous {
         Some(mut s) => {
@@ -332,6 +405,7 @@ async fn promote(
             s.not_after = cert.not_after;
             s.ari_id = ari_id;
             s.renewal = renewal;
+            s.delegated = order.delegated;
             s
         }
         None => ServedCertificate {
@@ -346,6 +420,7 @@ async fn promote(
             not_after: cert.not_after,
             ari_id,
             renewal,
+            delegated: order.delegated,
             issued_recently: Vec::new(),
             version: 0,
             served_since: now,
@@ -372,18 +447,22 @@ pub(crate) fn schedule(
     not_before: Timestamp,
     not_after: Timestamp,
     window: Option<&crate::adapters::acme::RenewalWindow>,
+    delegated: bool,
     now: Timestamp,
 ) -> RenewalState {
     let stored = window.map(|w| Window {
         start: w.start,
         end: w.end,
     });
-    // `_acme-challenge` delegation does not exist yet: every hostname needs
-    // its tenant for a renewal, and is scheduled with the DNS lead.
-    let (renew_after, basis) =
-        app.config
-            .renewal
-            .renew_time(not_before, not_after, stored.as_ref(), false, random_unit());
+    // A hostname that is not delegated needs its tenant for a renewal, and
+    // is scheduled with the DNS lead.
+    let (renew_after, basis) = app.config.renewal.renew_time(
+        not_before,
+        not_after,
+        stored.as_ref(),
+        delegated,
+        random_unit(),
+    );
     RenewalState {
         renew_after,
         basis,
@@ -411,6 +490,7 @@ pub(crate) fn random_unit() -> f64 {
 }
 
 async fn fail(app: &App, order: &mut AcmeOrder, problem: Option<String>) -> Result<Step, Error> {
+    remove_delegated_record(app, order).await;
     order.failure = Some(problem.unwrap_or_else(|| "the order became invalid".into()));
     order.advance(Stage::Invalid)?;
     app.store.save_order(order).await?;

@@ -32,7 +32,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::flows::issuance::{drive, random_unit, Driven, MIN_ARI_RECHECK};
-use crate::flows::start_certificate::{order_still_usable, place_order};
+use crate::flows::start_certificate::{order_still_usable, place_order, NewOrder};
 
 /// Who asked for the renewal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,6 +202,7 @@ async fn renew_leased(
     let Some(mut served) = records.served else {
         return Ok(Outcome::NotDue);
     };
+    let label = records.owner.and_then(|o| o.delegation_label);
     let now = Timestamp::now();
     if trigger == Trigger::Schedule && served.renewal.window_recheck_at.is_some_and(|t| t <= now) {
         recheck_window(app, &mut served, now).await?;
@@ -222,7 +223,7 @@ async fn renew_leased(
             if o.stage == Stage::AwaitingDns && !order_still_usable(app, &o).await? {
                 // The CA dropped the order (expired): a new one, with a new
                 // TXT value for the tenant.
-                new_renewal_order(app, &served, Some(o.version)).await?
+                new_renewal_order(app, &served, Some(o.version), label.clone()).await?
             } else {
                 o
             }
@@ -231,7 +232,7 @@ async fn renew_leased(
             if trigger == Trigger::Schedule && !served.renewal_due(now) {
                 return Ok(Outcome::NotDue);
             }
-            match new_renewal_order(app, &served, stale.as_ref().map(|o| o.version)).await {
+            match new_renewal_order(app, &served, stale.as_ref().map(|o| o.version), label).await {
                 Ok(o) => {
                     served.renewal.in_flight_since = Some(now);
                     app.store.save_served(&mut served).await?;
@@ -263,6 +264,11 @@ async fn renew_leased(
         }) => {
             served.renewal.not_before = Some(now.plus(app.config.renewal.dns_recheck));
             app.store.save_served(&mut served).await?;
+            let mut waiting = waiting;
+            if trigger == Trigger::Schedule {
+                // Renew-now's caller is shown the record in the answer.
+                notify_dns_action(app, &served, &mut waiting).await;
+            }
             Ok(Outcome::AwaitingDns(Box::new(waiting)))
         }
         Err(e) => {
@@ -274,21 +280,38 @@ async fn renew_leased(
     }
 }
 
+/// Tells the platform, once per order, that a renewal waits for the
+/// tenant's TXT record (so it can e-mail the tenant). A failure is logged and
+/// tried again at the next look, since the order then still has no
+/// `notified_at`.
+async fn notify_dns_action(app: &App, served: &ServedCertificate, order: &mut AcmeOrder) {
+    if order.notified_at.is_some() {
+        return;
+    }
+    if let Err(e) = app.events.renewal_needs_dns(served, order).await {
+        tracing::warn!(domain = %order.domain, error = %e, "could not send the renewal-needs-DNS event");
+        return;
+    }
+    order.notified_at = Some(Timestamp::now());
+    if let Err(e) = app.store.save_order(order).await {
+        tracing::warn!(domain = %order.domain, error = %e, "could not record the renewal-needs-DNS event");
+    }
+}
+
 async fn new_renewal_order(
     app: &App,
     served: &ServedCertificate,
     replacing: Option<u64>,
+    delegation_label: Option<String>,
 ) -> Result<AcmeOrder, Error> {
-    place_order(
-        app,
-        &served.org_id,
-        &served.domain,
-        Some(served.distribution_id.clone()),
+    let new = NewOrder {
+        distribution_id: Some(served.distribution_id.clone()),
         replacing,
-        Purpose::Renew,
-        served.ari_id.as_deref(),
-    )
-    .await
+        purpose: Purpose::Renew,
+        replaces: served.ari_id.as_deref(),
+        delegation_label,
+    };
+    place_order(app, &served.org_id, &served.domain, new).await
 }
 
 /// A failed attempt: counted, backed off, and after too many the sweep
@@ -332,7 +355,7 @@ async fn recheck_window(
                     served.not_before,
                     served.not_after,
                     Some(&window),
-                    false,
+                    served.delegated,
                     random_unit(),
                 );
                 tracing::info!(domain = %served.domain, renew_after = %at, "the CA's renewal window changed");

@@ -61,36 +61,49 @@ pub async fn start_certificate(
     let renewing = existing
         .as_ref()
         .is_some_and(|o| o.purpose == Purpose::Renew);
-    let order = place_order(
-        app,
-        org,
-        domain,
-        Some(distribution_id),
-        existing.as_ref().map(|o| o.version),
-        if renewing {
+    let new = NewOrder {
+        distribution_id: Some(distribution_id),
+        replacing: existing.as_ref().map(|o| o.version),
+        purpose: if renewing {
             Purpose::Renew
         } else {
             Purpose::Issue
         },
-        None,
-    )
-    .await?;
+        replaces: None,
+        delegation_label: records.owner.and_then(|o| o.delegation_label),
+    };
+    let order = place_order(app, org, domain, new).await?;
     Ok(Started::Order(Box::new(order)))
 }
 
+/// What a new order is for.
+pub(crate) struct NewOrder<'a> {
+    pub distribution_id: Option<String>,
+    /// The version of the stored order this one replaces (an invalid or
+    /// expired one).
+    pub replacing: Option<u64>,
+    pub purpose: Purpose,
+    /// The ARI identifier of the certificate a renewal replaces.
+    pub replaces: Option<&'a str>,
+    /// The claim's delegation label.
+    pub delegation_label: Option<String>,
+}
+
 /// Places a new order at the CA and stores it (claiming the hostname in the
-/// same transaction). `replacing` is the version of the stored order it
-/// replaces (an invalid or expired one); `replaces` is the ARI identifier of
-/// the certificate a renewal replaces.
+/// same transaction).
 pub(crate) async fn place_order(
     app: &App,
     org: &TenantId,
     domain: &DomainName,
-    distribution_id: Option<String>,
-    replacing: Option<u64>,
-    purpose: Purpose,
-    replaces: Option<&str>,
+    new: NewOrder<'_>,
 ) -> Result<AcmeOrder, Error> {
+    let NewOrder {
+        distribution_id,
+        replacing,
+        purpose,
+        replaces,
+        delegation_label,
+    } = new;
     let view = app.acme.new_order(domain, replaces).await?;
     let now = Timestamp::now();
     let stage = if view.authorized || view.status == crate::adapters::acme::OrderStatus::Ready {
@@ -105,6 +118,9 @@ pub(crate) async fn place_order(
         stage,
         purpose,
         replaces: view.replaces,
+        delegation_label,
+        delegated: false,
+        notified_at: None,
         order_url: view.url,
         finalize_url: view.finalize_url,
         challenge: view.challenge,

@@ -28,8 +28,10 @@ struct StatusResponse<'a> {
     renew_after: Option<String>,
     renewal_basis: Option<crate::domain::renewal::RenewalBasis>,
     ari_window: Option<Window>,
-    /// `_acme-challenge` delegation: `active`, `missing` or `not_configured`
-    /// (always `not_configured` until delegation is built).
+    /// `_acme-challenge` delegation: `active` (the CNAME was in place at the
+    /// last validation: renewals need nobody), `missing` (the platform has a
+    /// delegation zone, the tenant has not pointed at it) or
+    /// `not_configured` (the platform has none).
     delegation: &'static str,
     renewal: Option<Renewal<'a>>,
     next_action: NextAction,
@@ -68,10 +70,20 @@ fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), Error> {
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (org, domain) = parse(app, &req)?;
     let records = certificate_status(app, &org, &domain).await?;
-    Ok(json_response(200, &response(&domain, &records)))
+    let delegation = match (&app.delegation, &records.served, &records.order) {
+        (None, _, _) => "not_configured",
+        (Some(_), Some(s), _) if s.delegated => "active",
+        (Some(_), None, Some(o)) if o.delegated => "active",
+        (Some(_), _, _) => "missing",
+    };
+    Ok(json_response(200, &response(&domain, &records, delegation)))
 }
 
-fn response<'a>(domain: &'a DomainName, r: &'a HostnameRecords) -> StatusResponse<'a> {
+fn response<'a>(
+    domain: &'a DomainName,
+    r: &'a HostnameRecords,
+    delegation: &'static str,
+) -> StatusResponse<'a> {
     let served = r.served.as_ref();
     let renewing = r.order.as_ref().filter(|_| served.is_some());
     let renewal = served.map(|s| {
@@ -100,7 +112,7 @@ fn response<'a>(domain: &'a DomainName, r: &'a HostnameRecords) -> StatusRespons
             start: w.start.to_string(),
             end: w.end.to_string(),
         }),
-        delegation: "not_configured",
+        delegation,
         renewal,
         next_action: r.acme_next_action(domain),
     }

@@ -23,6 +23,11 @@ struct StartResponse<'a> {
     proxy_status: &'a str,
     txt_record_name: &'a str,
     txt_record_value: &'a str,
+    /// The alternative to the TXT record, when the platform has a
+    /// delegation zone: `_acme-challenge.<host>` CNAME to a name unique to
+    /// this claim. Published once, it serves this and every renewal.
+    cname_record_name: Option<&'a str>,
+    cname_record_value: Option<String>,
     order_url: &'a str,
     authorization_url: &'a str,
     challenge_url: &'a str,
@@ -44,7 +49,7 @@ pub(crate) fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (org, domain) = parse(app, &req)?;
     match start_certificate(app, &org, &domain).await? {
-        Started::Order(order) => Ok(json_response(200, &response(&order))),
+        Started::Order(order) => Ok(json_response(200, &response(app, &order))),
         Started::Served(served) => Ok(json_response(200, &served_response(&served))),
     }
 }
@@ -73,18 +78,26 @@ fn served_response(served: &ServedCertificate) -> ServedResponse<'_> {
     }
 }
 
-fn response(order: &AcmeOrder) -> StartResponse<'_> {
+fn response<'a>(app: &App, order: &'a AcmeOrder) -> StartResponse<'a> {
     let c = &order.challenge;
-    let message = if order.stage.has_certificate() {
-        format!(
+    let cname = app
+        .delegation
+        .as_ref()
+        .zip(order.delegation_label.as_deref())
+        .map(|(zone, label)| zone.target(label));
+    let message = match (&cname, order.stage.has_certificate()) {
+        (_, true) => format!(
             "{} already has a certificate; call complete-certificate to finish or check it",
             order.domain
-        )
-    } else {
-        format!(
+        ),
+        (Some(target), false) => format!(
+            "either add a CNAME record named {} pointing to {target} (once: it also serves every renewal, which then needs nobody), or a TXT record named {} with the value {} (this issuance only); then call complete-certificate",
+            c.txt_name, c.txt_name, c.txt_value
+        ),
+        (None, false) => format!(
             "add a TXT record named {} with the value {}, then call complete-certificate",
             c.txt_name, c.txt_value
-        )
+        ),
     };
     StartResponse {
         domain: order.domain.as_str(),
@@ -92,6 +105,8 @@ fn response(order: &AcmeOrder) -> StartResponse<'_> {
         proxy_status: order.stage.proxy_status(),
         txt_record_name: &c.txt_name,
         txt_record_value: &c.txt_value,
+        cname_record_name: cname.as_ref().map(|_| c.txt_name.as_str()),
+        cname_record_value: cname,
         order_url: &order.order_url,
         authorization_url: &c.authorization_url,
         challenge_url: &c.challenge_url,

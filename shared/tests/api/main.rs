@@ -7,6 +7,7 @@
 mod acm_path;
 mod acme_path;
 mod claims;
+mod delegation;
 mod events;
 mod isolation;
 mod openapi;

@@ -140,6 +140,25 @@ async fn the_sweep_renews_a_due_certificate_after_the_tenant_publishes() {
     let report = t.sweep().await;
     assert_eq!((report.due, report.awaiting_dns), (1, 1), "{report:?}");
 
+    // The platform is told, once, with the record its tenant must add.
+    let (_, st) = t.certificate_status().await;
+    let value = st["renewal"]["txt_record_value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let events_for = || {
+        crate::support::aws_calls::sent_events()
+            .into_iter()
+            .filter(|e| e.contains(&t.domain))
+            .collect::<Vec<_>>()
+    };
+    let sent = events_for();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("Renewal needs DNS action") && sent[0].contains(&value));
+    let report = t.sweep().await;
+    assert_eq!(report.awaiting_dns, 1, "{report:?}");
+    assert_eq!(events_for().len(), 1, "told twice");
+
     // The status route shows the renewal and the record the tenant must add.
     let st = publish_renewal_record(&t).await;
     assert_eq!(st["status"], "renewal_awaiting_dns");

@@ -23,6 +23,7 @@ fn variables_read() -> BTreeSet<String> {
                 "1".to_owned()
             }
             "DNS_PRECHECK_RESOLVERS" => "127.0.0.1:53".to_owned(),
+            "DELEGATION_PROVIDER" => "route53".to_owned(),
             _ => "x".to_owned(),
         })
     });
@@ -259,6 +260,8 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "acm:GetCertificate",
                 "cloudfront:GetDistributionConfig",
                 "cloudfront:UpdateDistribution",
+                "route53:ChangeResourceRecordSets",
+                "route53:GetChange",
             ],
         ),
         (

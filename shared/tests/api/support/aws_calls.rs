@@ -24,6 +24,14 @@ pub const RECORD: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/aws-calls.tsv");
 /// the resource path it was called on.
 pub type Call = (String, String);
 
+static SENT_EVENTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The bodies of every EventBridge `PutEvents` request sent so far (moto
+/// accepts them, but offers no way to read them back).
+pub fn sent_events() -> Vec<String> {
+    SENT_EVENTS.lock().unwrap().clone()
+}
+
 #[derive(Debug, Clone)]
 pub struct Recording {
     inner: SharedHttpClient,
@@ -56,6 +64,14 @@ struct RecordingConnector {
 
 impl HttpConnector for RecordingConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if request.headers().get("x-amz-target") == Some("AWSEvents.PutEvents") {
+            if let Some(body) = request.body().bytes() {
+                SENT_EVENTS
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(body).into_owned());
+            }
+        }
         if let Some(function) = custom_domains::routes::current_function() {
             let lines: String = calls(&request)
                 .into_iter()
@@ -105,14 +121,26 @@ pub fn calls(request: &HttpRequest) -> Vec<Call> {
     let action = |a: &str| (format!("{service}:{a}"), String::new());
     match service.as_str() {
         // A transaction needs PutItem or DeleteItem for its puts and deletes.
-        "dynamodb" if operation == "TransactWriteItems" => {
-            [("\"Put\"", "PutItem"), ("\"Delete\"", "DeleteItem")]
-                .into_iter()
-                .filter(|(key, _)| body.contains(key))
-                .map(|(_, a)| action(a))
-                .collect()
-        }
-        "dynamodb" | "kms" => vec![action(&operation)],
+        "dynamodb" if operation == "TransactWriteItems" => [
+            ("\"Put\"", "PutItem"),
+            ("\"Delete\"", "DeleteItem"),
+            ("\"Update\"", "UpdateItem"),
+            ("\"ConditionCheck\"", "ConditionCheckItem"),
+        ]
+        .into_iter()
+        .filter(|(key, _)| body.contains(key))
+        .map(|(_, a)| action(a))
+        .collect(),
+        "dynamodb" | "kms" | "events" => vec![action(&operation)],
+        "route53" => match (
+            request.method(),
+            path.contains("/rrset"),
+            path.contains("/change/"),
+        ) {
+            ("POST", true, _) => vec![action("ChangeResourceRecordSets")],
+            ("GET", _, true) => vec![action("GetChange")],
+            (method, _, _) => panic!("unmapped Route 53 call {method} {path}"),
+        },
         // Tags given with a new certificate need AddTagsToCertificate too.
         "acm" if body.contains("\"Tags\"") => {
             vec![action(&operation), action("AddTagsToCertificate")]

@@ -575,6 +575,23 @@ pub async fn set_txt(name: &str, value: &str) {
     .await;
 }
 
+/// Points `name` at `target` with a CNAME in the test DNS server, as a
+/// tenant delegating `_acme-challenge` would.
+pub async fn set_cname(name: &str, target: &str) {
+    let host = format!("{}.", name.trim_end_matches('.'));
+    let target = format!("{}.", target.trim_end_matches('.'));
+    challtestsrv(
+        "/set-cname",
+        serde_json::json!({ "host": host, "target": target }),
+    )
+    .await;
+}
+
+pub async fn clear_cname(name: &str) {
+    let host = format!("{}.", name.trim_end_matches('.'));
+    challtestsrv("/clear-cname", serde_json::json!({ "host": host })).await;
+}
+
 pub async fn clear_txt(name: &str) {
     let host = format!("{}.", name.trim_end_matches('.'));
     challtestsrv("/clear-txt", serde_json::json!({ "host": host })).await;

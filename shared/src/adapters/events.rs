@@ -1,0 +1,69 @@
+//! EventBridge: what the product tells the platform, so it can e-mail its
+//! tenant. Events go to `EVENT_BUS_NAME` with source `custom-domains`.
+//!
+//! | detail-type | when | detail |
+//! |---|---|---|
+//! | `Renewal needs DNS action` | a renewal of a hostname that is not delegated waits for its tenant's new TXT record | `domain`, `tenant_id`, `txt_record_name`, `txt_record_value`, `not_after` (the current certificate's expiry: act before it) |
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+
+use crate::domain::{AcmeOrder, ServedCertificate};
+use crate::error::{Error, Service};
+
+pub const SOURCE: &str = "custom-domains";
+pub const RENEWAL_NEEDS_DNS: &str = "Renewal needs DNS action";
+
+#[derive(Clone, Debug)]
+pub struct Events {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+}
+
+impl Events {
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: String) -> Self {
+        Self { client, bus }
+    }
+
+    /// A renewal waits for the tenant to publish `order`'s TXT record.
+    pub async fn renewal_needs_dns(
+        &self,
+        served: &ServedCertificate,
+        order: &AcmeOrder,
+    ) -> Result<(), Error> {
+        let detail = serde_json::json!({
+            "domain": served.domain,
+            "tenant_id": served.org_id,
+            "txt_record_name": order.challenge.txt_name,
+            "txt_record_value": order.challenge.txt_value,
+            "not_after": served.not_after,
+        });
+        let entry = PutEventsRequestEntry::builder()
+            .source(SOURCE)
+            .detail_type(RENEWAL_NEEDS_DNS)
+            .detail(detail.to_string())
+            .event_bus_name(&self.bus)
+            .build();
+        let out = self
+            .client
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::upstream(Service::EventBridge, aws_sdk_eventbridge::Error::from(e))
+            })?;
+        if out.failed_entry_count > 0 {
+            let why = out
+                .entries()
+                .iter()
+                .filter_map(|e| e.error_message())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(Error::upstream(
+                Service::EventBridge,
+                format!("PutEvents refused the event: {why}"),
+            ));
+        }
+        Ok(())
+    }
+}
