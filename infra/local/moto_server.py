@@ -5,15 +5,23 @@ to each domain-name configuration: `ApiGatewayDomainName` (the regional
 target, `d-<id>.execute-api.<region>.amazonaws.com`, that tenants point a
 CNAME at), `HostedZoneId` and `DomainNameStatus`. The product reads the
 target, so the local stack adds them, in AWS's format, when a domain is
-created. Everything else is moto unchanged.
+created.
+
+moto's DynamoDB is not safe under concurrent requests: TransactWriteItems
+deep-copies the whole table (to roll back) while other requests change it,
+and fails with "dictionary changed size during iteration". DynamoDB requests
+are served one at a time here (behind one lock), as a single-threaded
+DynamoDB would. Everything else is moto unchanged.
 
 Usage: python3 infra/local/moto_server.py -H 127.0.0.1 -p 5000
 """
 import random
 import string
 import sys
+import threading
 
 from moto.apigatewayv2 import models
+from moto.dynamodb import responses as dynamodb_responses
 from moto.server import main
 
 # AWS's hosted zone IDs for regional API Gateway endpoints.
@@ -34,6 +42,17 @@ def _init(self, domain_name, domain_name_configurations, *args, **kwargs):
 
 
 models.DomainName.__init__ = _init
+
+_dynamodb_lock = threading.Lock()
+_original_call_action = dynamodb_responses.DynamoHandler.call_action
+
+
+def _call_action_serialised(self):
+    with _dynamodb_lock:
+        return _original_call_action(self)
+
+
+dynamodb_responses.DynamoHandler.call_action = _call_action_serialised
 
 if __name__ == "__main__":
     main(sys.argv[1:])

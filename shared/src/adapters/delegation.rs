@@ -69,10 +69,22 @@ impl std::fmt::Debug for DelegationZone {
 /// What a publication needs to be waited on.
 #[derive(Clone, Debug)]
 pub enum Published {
-    /// Route 53's change ID.
+    /// Route 53's change ID: kept with the order, so a later call waits on
+    /// the same change instead of making a new one (which would start
+    /// Route 53's propagation over).
     Change(String),
-    /// An RFC 2136 update the primary accepted.
+    /// An RFC 2136 update the primary accepted (repeating it is cheap).
     Updated,
+}
+
+impl Published {
+    /// The ID worth keeping, if any.
+    pub fn change_id(&self) -> Option<&str> {
+        match self {
+            Published::Change(id) => Some(id),
+            Published::Updated => None,
+        }
+    }
 }
 
 fn upstream(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
@@ -164,7 +176,11 @@ impl DelegationZone {
         value: &str,
         deadline: Instant,
     ) -> Result<bool, Error> {
-        let mut delay = Duration::from_millis(20);
+        // Route 53 allows 5 GetChange requests a second per account.
+        let (mut delay, most) = match &self.provider {
+            Provider::Route53 { .. } => (Duration::from_secs(1), Duration::from_secs(2)),
+            Provider::Rfc2136 { .. } => (Duration::from_millis(20), Duration::from_secs(1)),
+        };
         loop {
             let answered = match (&self.provider, published) {
                 (Provider::Route53 { client, .. }, Published::Change(id)) => {
@@ -187,7 +203,7 @@ impl DelegationZone {
                 return Ok(false);
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(1));
+            delay = (delay * 2).min(most);
         }
     }
 

@@ -160,6 +160,35 @@ where
     Error::upstream(Service::DynamoDb, e)
 }
 
+/// The ownership claim (both paths): the tenant, the tenant index key, and,
+/// kept from the claim's first write until its release, when it began and
+/// its delegation label.
+const CLAIM: &str = "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now), delegation_label = if_not_exists(delegation_label, :label)";
+/// A claim succeeds on a free name or the tenant's own.
+const CLAIM_CONDITION: &str = "attribute_not_exists(pk) OR tenant_id = :tenant";
+
+/// Whether a write failed on its condition (rather than on DynamoDB).
+fn condition_failed<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+/// A record as stored: its attributes, its key, and its index keys.
+fn stored_item<T: Versioned>(record: &T, pk: &AttributeValue, sk: &str) -> Result<Item, Error> {
+    let mut item = keyed(record, pk, sk)?;
+    item.extend(
+        record
+            .index_attributes()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+    );
+    Ok(item)
+}
+
 fn concurrent_writer() -> Error {
     Error::conflict(
         "concurrent_update",
@@ -254,10 +283,8 @@ impl Store {
             .table_name(&self.table)
             .key("pk", domain_pk(domain))
             .key("sk", s(OWNER))
-            .update_expression(
-                "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now), delegation_label = if_not_exists(delegation_label, :label)",
-            )
-            .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
+            .update_expression(CLAIM)
+            .condition_expression(CLAIM_CONDITION)
             .expression_attribute_values(":tenant", s(tenant.as_str()))
             .expression_attribute_values(":now", s(Timestamp::now().to_string()))
             .expression_attribute_values(":label", s(new_delegation_label()?))
@@ -271,15 +298,10 @@ impl Store {
                     "the claim on {domain} has no claimed_at"
                 ))),
             },
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::conflict(
-                    "domain_taken",
-                    format!("{domain} is already claimed by another tenant"),
-                ))
-            }
+            Err(e) if condition_failed(&e) => Err(Error::conflict(
+                "domain_taken",
+                format!("{domain} is already claimed by another tenant"),
+            )),
             Err(e) => Err(upstream(e)),
         }
     }
@@ -303,12 +325,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::conflict("domain_taken", taken()))
-            }
+            Err(e) if condition_failed(&e) => Err(Error::conflict("domain_taken", taken())),
             Err(e) => Err(upstream(e)),
         }
     }
@@ -405,10 +422,8 @@ impl Store {
             .table_name(&self.table)
             .key("pk", domain_pk(domain))
             .key("sk", s(OWNER))
-            .update_expression(
-                "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now), delegation_label = if_not_exists(delegation_label, :label)",
-            )
-            .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
+            .update_expression(CLAIM)
+            .condition_expression(CLAIM_CONDITION)
             .expression_attribute_values(":tenant", s(tenant.as_str()))
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":label", s(new_delegation_label()?))
@@ -471,13 +486,7 @@ impl Store {
         let expected = record.version();
         let previous = record.updated_at();
         record.set_version(expected + 1, Timestamp::now());
-        let mut item = keyed(&*record, &pk, sk)?;
-        item.extend(
-            record
-                .index_attributes()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v)),
-        );
+        let item = stored_item(&*record, &pk, sk)?;
         let result = self
             .client
             .put_item()
@@ -491,9 +500,7 @@ impl Store {
             Ok(_) => Ok(()),
             Err(e) => {
                 record.set_version(expected, previous);
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception())
-                {
+                if condition_failed(&e) {
                     Err(concurrent_writer())
                 } else {
                     Err(upstream(e))
@@ -579,13 +586,7 @@ impl Store {
         if !first {
             served.set_version(expected + 1, Timestamp::now());
         }
-        let mut item = keyed(&*served, &pk, CERT)?;
-        item.extend(
-            served
-                .index_attributes()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v)),
-        );
+        let item = stored_item(&*served, &pk, CERT)?;
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
         put = if first {
             put.condition_expression("attribute_not_exists(pk)")
@@ -650,12 +651,17 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<DomainName>, Error> {
         let mut found = Vec::new();
+        // An equal share per shard (the last ones take what the first left),
+        // so no shard starves the others when more is due than one run takes.
         for shard in 0..DUE_SHARDS {
+            let shards_left = (DUE_SHARDS - shard) as usize;
+            let share = limit.saturating_sub(found.len()).div_ceil(shards_left);
+            let stop_at = found.len() + share;
             let mut start = None;
             loop {
-                let want = limit.saturating_sub(found.len());
+                let want = stop_at.saturating_sub(found.len());
                 if want == 0 {
-                    return Ok(found);
+                    break;
                 }
                 let out = self
                     .client
@@ -674,7 +680,14 @@ impl Store {
                 for item in out.items() {
                     if let Some(AttributeValue::S(pk)) = item.get("pk") {
                         if let Some(host) = pk.strip_prefix("DOMAIN#") {
-                            found.push(DomainName::parse(host)?);
+                            // One name today's rules refuse (a newer Public
+                            // Suffix List, say) must not stop every sweep.
+                            match DomainName::parse(host) {
+                                Ok(d) => found.push(d),
+                                Err(e) => {
+                                    tracing::warn!(host, error = %e, "a due hostname no longer parses; skipped")
+                                }
+                            }
                         }
                     }
                 }
@@ -713,12 +726,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(upstream(e)),
         }
     }
@@ -737,12 +745,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(upstream(e)),
         }
     }
@@ -875,12 +878,7 @@ impl Store {
         };
         match put.send().await {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(upstream(e)),
         }
     }

@@ -4,6 +4,7 @@
 //! | detail-type | when | detail |
 //! |---|---|---|
 //! | `Renewal needs DNS action` | a renewal of a hostname that is not delegated waits for its tenant's new TXT record | `domain`, `tenant_id`, `txt_record_name`, `txt_record_value`, `not_after` (the current certificate's expiry: act before it) |
+//! | `Renewal failing` | the sweep stopped retrying a renewal (`RENEWAL_MAX_ATTEMPTS` failures): the platform must act before `not_after` | `domain`, `tenant_id`, `failures`, `last_error`, `not_after` |
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
@@ -12,6 +13,7 @@ use crate::error::{Error, Service};
 
 pub const SOURCE: &str = "custom-domains";
 pub const RENEWAL_NEEDS_DNS: &str = "Renewal needs DNS action";
+pub const RENEWAL_FAILING: &str = "Renewal failing";
 
 #[derive(Clone, Debug)]
 pub struct Events {
@@ -37,9 +39,25 @@ impl Events {
             "txt_record_value": order.challenge.txt_value,
             "not_after": served.not_after,
         });
+        self.put(RENEWAL_NEEDS_DNS, detail).await
+    }
+
+    /// The sweep gave up on a hostname's renewal.
+    pub async fn renewal_failing(&self, served: &ServedCertificate) -> Result<(), Error> {
+        let detail = serde_json::json!({
+            "domain": served.domain,
+            "tenant_id": served.org_id,
+            "failures": served.renewal.failures,
+            "last_error": served.renewal.last_error,
+            "not_after": served.not_after,
+        });
+        self.put(RENEWAL_FAILING, detail).await
+    }
+
+    async fn put(&self, detail_type: &str, detail: serde_json::Value) -> Result<(), Error> {
         let entry = PutEventsRequestEntry::builder()
             .source(SOURCE)
-            .detail_type(RENEWAL_NEEDS_DNS)
+            .detail_type(detail_type)
             .detail(detail.to_string())
             .event_bus_name(&self.bus)
             .build();

@@ -135,6 +135,10 @@ pub struct AcmeOrder {
     /// once the CA has validated.
     #[serde(default)]
     pub delegated: bool,
+    /// The delegation zone's change that wrote this order's TXT record
+    /// (Route 53), waited on by later calls rather than made again.
+    #[serde(default)]
+    pub delegation_change: Option<String>,
     /// When the platform was told (EventBridge) that this renewal needs the
     /// tenant's TXT record; told once per order.
     #[serde(default)]

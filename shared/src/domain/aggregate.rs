@@ -69,7 +69,7 @@ impl HostnameRecords {
     /// The ACME path's overall status of the hostname.
     pub fn acme_status(&self) -> &'static str {
         match (&self.served, &self.order) {
-            (Some(s), None) if s.renewal.gave_up => "renewal_failing",
+            (Some(s), _) if s.renewal.gave_up => "renewal_failing",
             (Some(_), None) => "active",
             (Some(_), Some(o)) => match o.stage {
                 Stage::AwaitingDns => "renewal_awaiting_dns",
@@ -129,6 +129,17 @@ impl HostnameRecords {
                 ),
             },
             (Some(s), order) => {
+                if s.renewal.gave_up {
+                    return act(
+                        Actor::Platform,
+                        "investigate_renewal",
+                        format!(
+                            "renewal failed {} times ({}); fix the cause and call renew-certificate",
+                            s.renewal.failures,
+                            s.renewal.last_error.as_deref().unwrap_or("no reason recorded")
+                        ),
+                    );
+                }
                 if let Some(o) = order.as_ref().filter(|o| o.purpose == Purpose::Renew) {
                     // A delegated hostname's record is the product's to write.
                     if o.stage == Stage::AwaitingDns && !s.delegated {
@@ -142,17 +153,6 @@ impl HostnameRecords {
                             ),
                         );
                     }
-                }
-                if s.renewal.gave_up {
-                    return act(
-                        Actor::Platform,
-                        "investigate_renewal",
-                        format!(
-                            "renewal failed {} times ({}); fix the cause and call renew-certificate",
-                            s.renewal.failures,
-                            s.renewal.last_error.as_deref().unwrap_or("no reason recorded")
-                        ),
-                    );
                 }
                 if s.renewal.failures > 0 {
                     return act(
@@ -238,7 +238,8 @@ impl HostnameRecords {
         })
     }
 
-    /// The served certificate's expiry, on either path's record.
+    /// The served certificate's expiry (ACME path; ACM renews its own, and
+    /// this product does not read their expiry).
     pub fn not_after(&self) -> Option<Timestamp> {
         self.served.as_ref().map(|s| s.not_after)
     }

@@ -60,6 +60,8 @@ impl Timestamp {
     }
 
     /// Whole seconds, fixed width (`2026-11-24T13:33:14Z`): sorts as it reads.
+    /// Truncated, so a sweep may see a time up to a second before it comes;
+    /// the flow checks the exact time and leaves such a hostname alone.
     pub fn index_key(&self) -> String {
         let t = self.0.replace_nanosecond(0).unwrap_or(self.0);
         let (y, mo, d) = (t.year(), u8::from(t.month()), t.day());

@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::domain::{AcmeOrder, DomainName, Purpose, ServedCertificate, TenantId};
 use crate::error::Error;
 use crate::flows::issuance::{drive, Driven};
+use crate::flows::renewal::{continue_renewal, Outcome};
 
 pub enum Progress {
     /// The hostname is served with its certificate.
@@ -40,17 +41,43 @@ pub async fn complete_certificate(
             _ => Err(not_found()),
         };
     };
-    let served = records.served.clone();
-    match drive(app, order, records.served, deadline).await? {
+    if order.purpose == Purpose::Renew {
+        return continue_renewal_of(app, domain, order, records.served).await;
+    }
+    match drive(app, order, None, deadline).await? {
         Driven::Done(served) => Ok(Progress::Done(served)),
         Driven::InProgress(order) => Ok(Progress::InProgress(order)),
-        // A failed renewal leaves the served certificate as it was; the
-        // renewal is retried (see `flows::renewal`).
-        Driven::Invalid(order) => match served {
-            Some(s) if order.purpose == Purpose::Renew => Ok(Progress::Done(Box::new(s))),
-            _ => Err(invalid(&order)),
-        },
+        Driven::Invalid(order) => Err(invalid(&order)),
     }
+}
+
+/// A renewal waiting for its TXT record, continued by complete-certificate:
+/// under the renewal's lease and bookkeeping (`flows::renewal`), so it
+/// cannot race the sweep, and a refusal is counted and backed off.
+async fn continue_renewal_of(
+    app: &App,
+    domain: &DomainName,
+    order: AcmeOrder,
+    served: Option<ServedCertificate>,
+) -> Result<Progress, Error> {
+    let served = served
+        .ok_or_else(|| Error::Internal(format!("a renewal of {domain} with nothing served")))?;
+    Ok(match continue_renewal(app, domain).await? {
+        Outcome::Renewed(s) => Progress::Done(s),
+        Outcome::InProgress(o) | Outcome::AwaitingDns(o) => Progress::InProgress(o),
+        // Another renewal call holds the lease: it is moving.
+        Outcome::Busy | Outcome::Deferred => Progress::InProgress(Box::new(order)),
+        Outcome::NotDue => Progress::Done(Box::new(served)),
+        Outcome::Failed(o) => {
+            return Err(Error::Rejected {
+                code: "renewal_refused",
+                message: format!(
+                    "the certificate authority refused the renewal of {domain} ({}); the current certificate stays served and the renewal is retried later",
+                    o.failure.as_deref().unwrap_or("no reason given")
+                ),
+            })
+        }
+    })
 }
 
 /// The error for an order the CA refused.

@@ -20,6 +20,7 @@ use base64::prelude::{Engine, BASE64_STANDARD};
 use tokio::time::Instant;
 
 use crate::adapters::acme::{certificate_id, OrderStatus};
+use crate::adapters::delegation::Published;
 use crate::adapters::dns::TxtObservation;
 use crate::app::App;
 use crate::domain::certificate::{inspect, key_matches, new_key_and_csr, split_chain};
@@ -97,7 +98,17 @@ async fn publish_challenge(
     if let Some(target) = delegation_target(app, order).await {
         if let Some(zone) = &app.delegation {
             let value = order.challenge.txt_value.clone();
-            let published = zone.publish_txt(&target, &value).await?;
+            let published = match &order.delegation_change {
+                Some(id) => Published::Change(id.clone()),
+                None => {
+                    let published = zone.publish_txt(&target, &value).await?;
+                    if let Some(id) = published.change_id() {
+                        order.delegation_change = Some(id.to_owned());
+                        app.store.save_order(order).await?;
+                    }
+                    published
+                }
+            };
             let wait_until = deadline.min(Instant::now() + zone.wait());
             if !zone
                 .wait_published(&published, &target, &value, wait_until)
@@ -380,14 +391,14 @@ async fn promote(
         .ok_or_else(|| Error::Internal("promoting an order without an ARN".into()))?;
     let now = Timestamp::now();
     let ari_id = certificate_id(&cert.chain_pem);
-    let window = match app.acme.renewal_window(&cert.chain_pem).await {
-        Ok(w) => w,
+    let (window, ask_again) = match app.acme.renewal_window(&cert.chain_pem).await {
+        Ok(w) => (w, false),
         Err(e) => {
-            tracing::warn!(domain = %order.domain, error = %e, "could not read the renewal window; scheduling by lifetime");
-            None
+            tracing::warn!(domain = %order.domain, error = %e, "could not read the renewal window; scheduling by lifetime and asking again in an hour");
+            (None, true)
         }
     };
-    let renewal = schedule(
+    let mut renewal = schedule(
         app,
         cert.not_before,
         cert.not_after,
@@ -395,6 +406,9 @@ async fn promote(
         order.delegated,
         now,
     );
+    if ask_again {
+        renewal.window_recheck_at = Some(now.plus(std::time::Duration::from_secs(3600)));
+    }
     let first = previous.is_none();
     let mut served = match previous {
         Some(mut s) => {

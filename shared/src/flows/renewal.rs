@@ -41,6 +41,10 @@ pub enum Trigger {
     Schedule,
     /// The owner's renew-now: at once, whatever the schedule says.
     Now,
+    /// complete-certificate, carrying on the renewal order in flight (after
+    /// the tenant published its TXT record): places no new order, and a
+    /// missing record is the caller's error, as for a first issuance.
+    Continue,
 }
 
 /// What one renewal attempt came to.
@@ -58,6 +62,9 @@ pub enum Outcome {
     NotDue,
     /// Another renewal of this hostname holds the lease.
     Busy,
+    /// The sweep's time budget was spent before this hostname's turn; the
+    /// next run takes it.
+    Deferred,
 }
 
 /// What one sweep did, for its log line and the benchmark.
@@ -71,6 +78,8 @@ pub struct SweepReport {
     pub failed: usize,
     pub not_due: usize,
     pub busy: usize,
+    /// Left for the next run: the sweep's time budget was spent.
+    pub deferred: usize,
     /// Items read from the table during the sweep.
     pub items_read: u64,
     pub elapsed_ms: u128,
@@ -95,6 +104,11 @@ pub async fn sweep(app: &App) -> Result<SweepReport, Error> {
         .map(|domain| {
             let holder = &holder;
             async move {
+                // Nothing new is started once the budget is spent, so the
+                // sweep ends within its function's timeout.
+                if Instant::now() >= deadline {
+                    return (domain, Ok(Outcome::Deferred));
+                }
                 let outcome =
                     renew_hostname(app, &domain, holder, deadline, Trigger::Schedule).await;
                 (domain, outcome)
@@ -111,6 +125,7 @@ pub async fn sweep(app: &App) -> Result<SweepReport, Error> {
             Ok(Outcome::Failed(_)) => report.failed += 1,
             Ok(Outcome::NotDue) => report.not_due += 1,
             Ok(Outcome::Busy) => report.busy += 1,
+            Ok(Outcome::Deferred) => report.deferred += 1,
             Err(e) => {
                 report.failed += 1;
                 tracing::warn!(%domain, code = e.code(), error = %e, "renewal attempt failed");
@@ -150,6 +165,26 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
         .is_some_and(|o| o.purpose == Purpose::Renew && o.stage != Stage::Invalid);
     if !renewal_in_flight {
         let now = Timestamp::now();
+        // A new order is needed. Within a failed renewal's backoff, asking
+        // again would spend the shared account's orders on a refusal.
+        if let Some(until) = served
+            .renewal
+            .not_before
+            .filter(|t| *t > now && served.renewal.failures > 0 && !served.renewal.gave_up)
+        {
+            return Err(Error::RateLimited {
+                code: "renewal_backoff",
+                message: format!(
+                    "the last renewal of {domain} failed ({}); it is retried after {until}",
+                    served
+                        .renewal
+                        .last_error
+                        .as_deref()
+                        .unwrap_or("no reason recorded")
+                ),
+                retry_after: now.until(until).max(Duration::from_secs(1)),
+            });
+        }
         if let Some(until) = served.duplicate_limit_until(now) {
             return Err(Error::RateLimited {
                 code: "acme_rate_limited",
@@ -164,6 +199,14 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
     let holder = format!("renew-now-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
     let deadline = Instant::now() + app.config.time_budget;
     renew_hostname(app, domain, &holder, deadline, Trigger::Now).await
+}
+
+/// complete-certificate on a hostname whose order in flight is a renewal:
+/// the same machinery, under the same lease, as the sweep and renew-now.
+pub async fn continue_renewal(app: &App, domain: &DomainName) -> Result<Outcome, Error> {
+    let holder = format!("complete-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
+    let deadline = Instant::now() + app.config.time_budget;
+    renew_hostname(app, domain, &holder, deadline, Trigger::Continue).await
 }
 
 /// Renews `domain` under its lease, as far as `deadline` allows.
@@ -207,8 +250,8 @@ async fn renew_leased(
     if trigger == Trigger::Schedule && served.renewal.window_recheck_at.is_some_and(|t| t <= now) {
         recheck_window(app, &mut served, now).await?;
     }
-    if trigger == Trigger::Now && (served.renewal.gave_up || served.renewal.failures > 0) {
-        // The owner asks again: a new cycle of attempts.
+    if trigger == Trigger::Now && served.renewal.gave_up {
+        // Asked again after the sweep gave up: a new cycle of attempts.
         served.renewal.gave_up = false;
         served.renewal.failures = 0;
         served.renewal.not_before = None;
@@ -220,14 +263,16 @@ async fn renew_leased(
             if trigger == Trigger::Schedule && !served.renewal_due(now) {
                 return Ok(Outcome::NotDue);
             }
-            if o.stage == Stage::AwaitingDns && !order_still_usable(app, &o).await? {
-                // The CA dropped the order (expired): a new one, with a new
-                // TXT value for the tenant.
+            if o.stage.order_in_flight() && !order_still_usable(app, &o).await? {
+                // The CA dropped the order (expired, or forgotten): a new
+                // one (with a new TXT value for a tenant that is not
+                // delegated), rather than failing on it for ever.
                 new_renewal_order(app, &served, Some(o.version), label.clone()).await?
             } else {
                 o
             }
         }
+        _ if trigger == Trigger::Continue => return Ok(Outcome::NotDue),
         stale => {
             if trigger == Trigger::Schedule && !served.renewal_due(now) {
                 return Ok(Outcome::NotDue);
@@ -239,7 +284,7 @@ async fn renew_leased(
                     o
                 }
                 Err(e) => {
-                    record_failure(app, &mut served, &e.public_message()).await?;
+                    record_failure(app, &mut served, &e.public_message(), trigger).await?;
                     return Err(e);
                 }
             }
@@ -255,13 +300,13 @@ async fn renew_leased(
                 .clone()
                 .unwrap_or_else(|| "the order became invalid".into());
             served.renewal.in_flight_since = None;
-            record_failure(app, &mut served, &reason).await?;
+            record_failure(app, &mut served, &reason, trigger).await?;
             Ok(Outcome::Failed(o))
         }
         Err(Error::Precondition {
             code: "dns_record_missing",
             ..
-        }) => {
+        }) if trigger != Trigger::Continue => {
             served.renewal.not_before = Some(now.plus(app.config.renewal.dns_recheck));
             app.store.save_served(&mut served).await?;
             let mut waiting = waiting;
@@ -271,10 +316,11 @@ async fn renew_leased(
             }
             Ok(Outcome::AwaitingDns(Box::new(waiting)))
         }
+        Err(e @ Error::Precondition { .. }) => Err(e),
         Err(e) => {
             // The order keeps its stage (an issued certificate stays saved);
             // the next attempt resumes from there after the backoff.
-            record_failure(app, &mut served, &e.public_message()).await?;
+            record_failure(app, &mut served, &e.public_message(), trigger).await?;
             Err(e)
         }
     }
@@ -320,6 +366,7 @@ async fn record_failure(
     app: &App,
     served: &mut ServedCertificate,
     reason: &str,
+    trigger: Trigger,
 ) -> Result<(), Error> {
     let policy = &app.config.renewal;
     let r = &mut served.renewal;
@@ -334,7 +381,16 @@ async fn record_failure(
         reason,
         "renewal failed; the current certificate stays served"
     );
-    app.store.save_served(served).await
+    let gave_up = r.gave_up;
+    app.store.save_served(served).await?;
+    // The sweep tells the platform when it stops; renew-now and
+    // complete-certificate answer their caller instead.
+    if gave_up && trigger == Trigger::Schedule {
+        if let Err(e) = app.events.renewal_failing(served).await {
+            tracing::warn!(domain = %served.domain, error = %e, "could not send the renewal-failing event");
+        }
+    }
+    Ok(())
 }
 
 /// Asks the CA for the certificate's ARI window again. A changed window

@@ -54,21 +54,14 @@ pub async fn start_certificate(
         }
     }
     if let Some(served) = records.served {
-        if existing.is_none() {
-            return Ok(Started::Served(Box::new(served)));
-        }
+        // Served: renewal orders are the renewals' to place (under their
+        // lease and bookkeeping, `flows::renewal`), never start's.
+        return Ok(Started::Served(Box::new(served)));
     }
-    let renewing = existing
-        .as_ref()
-        .is_some_and(|o| o.purpose == Purpose::Renew);
     let new = NewOrder {
         distribution_id: Some(distribution_id),
         replacing: existing.as_ref().map(|o| o.version),
-        purpose: if renewing {
-            Purpose::Renew
-        } else {
-            Purpose::Issue
-        },
+        purpose: Purpose::Issue,
         replaces: None,
         delegation_label: records.owner.and_then(|o| o.delegation_label),
     };
@@ -106,12 +99,11 @@ pub(crate) async fn place_order(
     } = new;
     let view = app.acme.new_order(domain, replaces).await?;
     let now = Timestamp::now();
-    let stage = if view.authorized || view.status == crate::adapters::acme::OrderStatus::Ready {
-        // The CA reused a valid authorization: there is nothing to publish.
-        Stage::Validating
-    } else {
-        Stage::AwaitingDns
-    };
+    // Even when the CA reused a valid authorization (one ACME account
+    // serves every tenant), this tenant proves control of the name with its
+    // own DNS record before anything is issued: the order starts at
+    // AwaitingDns whatever the CA says.
+    let stage = Stage::AwaitingDns;
     let order = AcmeOrder {
         domain: domain.clone(),
         org_id: org.clone(),
@@ -120,6 +112,7 @@ pub(crate) async fn place_order(
         replaces: view.replaces,
         delegation_label,
         delegated: false,
+        delegation_change: None,
         notified_at: None,
         order_url: view.url,
         finalize_url: view.finalize_url,

@@ -94,7 +94,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 ..Default::default()
             },
         ),
-        Outcome::Busy => json_response(
+        Outcome::Busy | Outcome::Deferred => json_response(
             202,
             &RenewResponse {
                 status: "in_progress",

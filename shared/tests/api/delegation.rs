@@ -67,6 +67,7 @@ async fn a_delegated_hostname_is_issued_and_renewed_with_no_tenant_action() {
     assert_ne!(st["renewal_basis"], "dns_lead", "{st}");
     let before = t.served().await;
     assert!(before.delegated);
+    let etag = distribution_etag(&t.distribution_id).await;
 
     // Due: one sweep renews it, with nobody publishing anything.
     t.make_due().await;
@@ -75,6 +76,11 @@ async fn a_delegated_hostname_is_issued_and_renewed_with_no_tenant_action() {
     let after = t.served().await;
     assert_ne!(after.serial, before.serial);
     assert_eq!(after.certificate_arn, before.certificate_arn);
+    assert_eq!(
+        distribution_etag(&t.distribution_id).await,
+        etag,
+        "the distribution was written"
+    );
     assert!(knot_txt(&target).await.is_empty());
     let (_, st) = t.certificate_status().await;
     assert_eq!(st["next_action"]["actor"], "nobody", "{st}");

@@ -34,22 +34,14 @@ async fn acm_leaf(arn: &str) -> String {
         .unwrap()
 }
 
-async fn distribution_etag(id: &str) -> String {
-    let sdk = sdk_config(None).await;
-    aws_sdk_cloudfront::Client::new(&sdk)
-        .get_distribution_config()
-        .id(id)
-        .send()
-        .await
-        .unwrap()
-        .e_tag
-        .unwrap()
-}
-
 /// Issues the tenant's first certificate; answers the complete answer.
+/// The TXT record is taken down afterwards, as a tenant may: Pebble now and
+/// then reuses the valid authorization (and so the same TXT value) for the
+/// next order, which must not find the old record still there.
 async fn issue(t: &Tenant) -> Value {
     let (_, (status, done)) = t.start_and_complete().await;
     assert_eq!(status, 200, "{done}");
+    clear_txt(&format!("_acme-challenge.{}", t.domain)).await;
     done
 }
 
@@ -314,9 +306,24 @@ async fn a_refused_renewal_leaves_the_certificate_served_and_is_retried() {
     assert_eq!(st["renewal"]["failures"], 1);
     assert_eq!(st["next_action"]["action"], "retrying_renewal");
 
-    // Within the backoff nothing is tried; after it, the renewal goes on.
+    // Within the backoff nothing is tried, by the sweep or by renew-now
+    // (which would spend the shared account's orders on a refusal).
+    // (The index keys whole seconds, so the sweep may see the hostname up
+    // to a second early; it then leaves it alone.)
     let report = t.sweep().await;
-    assert_eq!(report.due, 0, "retried before the backoff: {report:?}");
+    assert_eq!(
+        report.due, report.not_due,
+        "retried before the backoff: {report:?}"
+    );
+    let (status, body) = t.renew().await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "renewal_backoff");
+    assert_eq!(
+        proxy.new_orders().len(),
+        2,
+        "renew-now ordered within the backoff"
+    );
+    // After it, the renewal goes on.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let report = t.sweep().await;
     assert_eq!(report.awaiting_dns, 1, "{report:?}");
@@ -326,6 +333,94 @@ async fn a_refused_renewal_leaves_the_certificate_served_and_is_retried() {
     let after = t.served().await;
     assert_ne!(after.serial, before.serial);
     assert_eq!(after.renewal.failures, 0);
+}
+
+#[tokio::test]
+async fn a_renewal_that_keeps_failing_is_handed_to_the_platform() {
+    let proxy = AcmeProxy::start().await;
+    let t = tenant()
+        .own_table()
+        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
+        .env("RENEWAL_MAX_ATTEMPTS", "1")
+        .start()
+        .await;
+    issue(&t).await;
+    t.make_due().await;
+    proxy.fail_next(
+        "order-plz",
+        1,
+        403,
+        "urn:ietf:params:acme:error:rejectedIdentifier",
+        None,
+    );
+    let report = t.sweep().await;
+    assert_eq!(report.failed, 1, "{report:?}");
+    // The sweep stops, says so, and the status route names the platform.
+    let (_, st) = t.certificate_status().await;
+    assert_eq!(st["status"], "renewal_failing", "{st}");
+    assert_eq!(st["next_action"]["actor"], "platform");
+    let told: Vec<String> = crate::support::aws_calls::sent_events()
+        .into_iter()
+        .filter(|e| e.contains(&t.domain) && e.contains("Renewal failing"))
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    let report = t.sweep().await;
+    assert_eq!(report.due, 0, "the sweep went on: {report:?}");
+    // The platform fixed the cause: renew-now starts a new cycle.
+    let (status, body) = t.renew().await;
+    assert_eq!(status, 202, "{body}");
+    let (_, st) = t.certificate_status().await;
+    assert_eq!(st["renewal"]["failures"], 0, "{st}");
+}
+
+#[tokio::test]
+async fn complete_certificate_carries_on_a_renewal_and_a_spent_budget_defers() {
+    let t = tenant()
+        .own_table()
+        .env("SWEEP_TIME_BUDGET_MS", "0")
+        .start()
+        .await;
+    issue(&t).await;
+    let before = t.served().await;
+    t.make_due().await;
+    // No budget: the due hostname is left for the next run, untouched.
+    let report = t.sweep().await;
+    assert_eq!((report.due, report.deferred), (1, 1), "{report:?}");
+    let name = custom_domains::domain::DomainName::parse(&t.domain).unwrap();
+    assert!(t
+        .app
+        .store
+        .load_hostname(&name)
+        .await
+        .unwrap()
+        .order
+        .is_none());
+
+    // renew-now starts it; the tenant publishes; complete-certificate, the
+    // route a tenant calls after publishing, finishes the renewal.
+    let (status, first) = t.renew().await;
+    assert_eq!(status, 202, "{first}");
+    let (status, err) = t.complete().await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["code"], "dns_record_missing");
+    set_txt(
+        first["txt_record_name"].as_str().unwrap(),
+        first["txt_record_value"].as_str().unwrap(),
+    )
+    .await;
+    let ((status, done), _) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+    let after = t.served().await;
+    assert_ne!(after.serial, before.serial);
+    assert_eq!(done["certificate_arn"], before.certificate_arn.as_str());
+    assert!(t
+        .app
+        .store
+        .load_hostname(&name)
+        .await
+        .unwrap()
+        .order
+        .is_none());
 }
 
 #[tokio::test]
@@ -399,6 +494,7 @@ async fn a_sixth_certificate_in_a_week_is_refused_with_429() {
             }
         }
         assert_eq!(status, 200);
+        clear_txt(first["txt_record_name"].as_str().unwrap()).await;
     }
     let before = t.served().await;
     assert_eq!(before.issued_recently.len(), 5);

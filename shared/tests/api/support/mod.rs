@@ -226,6 +226,19 @@ impl TenantBuilder {
     }
 }
 
+/// A distribution's ETag: changes with every write of its configuration.
+pub async fn distribution_etag(id: &str) -> String {
+    let sdk = sdk_config(None).await;
+    aws_sdk_cloudfront::Client::new(&sdk)
+        .get_distribution_config()
+        .id(id)
+        .send()
+        .await
+        .unwrap()
+        .e_tag
+        .unwrap()
+}
+
 /// A table shaped as the template's: `pk`/`sk` and the two sparse,
 /// keys-only indexes (`RenewalDue`, `ByTenant`).
 pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
@@ -599,10 +612,26 @@ pub async fn clear_txt(name: &str) {
 
 /// GETs a URL of Pebble's management interface (HTTPS with the local CA).
 pub async fn pebble_management(path: &str) -> String {
+    let client = local_ca_https_client::<Full<Bytes>>();
+    let url = format!("{}{path}", stack().var("PEBBLE_MANAGEMENT_URL"));
+    let rsp = client.get(url.parse().unwrap()).await.unwrap();
+    assert!(rsp.status().is_success(), "{url}: {}", rsp.status());
+    String::from_utf8(rsp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+/// An HTTPS client that trusts the local stack's throwaway CA (Pebble's,
+/// and the ACME proxy's, certificates), and nothing else.
+pub fn local_ca_https_client<B>(
+) -> Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, B>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+{
     use rustls_pki_types::pem::PemObject;
-    let s = stack();
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(s.var("ACME_CA_BUNDLE")).unwrap() {
+    for cert in
+        rustls_pki_types::CertificateDer::pem_file_iter(stack().var("ACME_CA_BUNDLE")).unwrap()
+    {
         roots.add(cert.unwrap()).unwrap();
     }
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -617,11 +646,7 @@ pub async fn pebble_management(path: &str) -> String {
         .https_only()
         .enable_http1()
         .build();
-    let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(https);
-    let url = format!("{}{path}", s.var("PEBBLE_MANAGEMENT_URL"));
-    let rsp = client.get(url.parse().unwrap()).await.unwrap();
-    assert!(rsp.status().is_success(), "{url}: {}", rsp.status());
-    String::from_utf8(rsp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    Client::builder(TokioExecutor::new()).build(https)
 }
 
 /// What a [`FaultProxy`] does to a request it matches.
