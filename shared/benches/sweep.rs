@@ -154,6 +154,7 @@ fn seed(
         not_before: now.minus(Duration::from_secs(60 * 86400)),
         not_after: now.plus(Duration::from_secs(4 * 365 * 86400)),
         ari_id: None,
+        order_url: None,
         renewal: RenewalState {
             renew_after,
             basis: RenewalBasis::Lifetime,

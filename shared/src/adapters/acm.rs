@@ -184,6 +184,16 @@ impl Certificates {
             {
                 Ok(())
             }
+            // CloudFront or API Gateway has not let go of it yet.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_in_use_exception()) =>
+            {
+                Err(Error::conflict(
+                    "certificate_in_use",
+                    format!("the certificate {arn} is still in use; repeat the request shortly"),
+                ))
+            }
             Err(e) => Err(upstream(aws_sdk_acm::Error::from(e))),
         }
     }

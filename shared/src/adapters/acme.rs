@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, BodyWrapper, CertificateIdentifier,
-    ChallengeType, HttpClient, Identifier, NewAccount, NewOrder, Order,
+    ChallengeType, HttpClient, Identifier, NewAccount, NewOrder, Order, RevocationReason,
+    RevocationRequest,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -280,6 +281,54 @@ impl AcmeClient {
                 order.certificate().await
             })
             .await
+        })
+        .await
+    }
+
+    /// Deactivates the valid or pending authorizations of the order at
+    /// `order_url`, so the CA does not reuse them for the account's next
+    /// order of the name (one account serves every tenant). An order the CA
+    /// no longer has has nothing to deactivate.
+    pub async fn deactivate_authorizations(&self, order_url: &str) -> Result<(), Error> {
+        self.with_account(|account| async move {
+            let account = &account;
+            let result = with_nonce_retry_raw(|| async {
+                let mut order = account.order(order_url.to_owned()).await?;
+                let mut authorizations = order.authorizations();
+                while let Some(authz) = authorizations.next().await {
+                    let mut authz = authz?;
+                    if matches!(
+                        authz.status,
+                        AuthorizationStatus::Pending | AuthorizationStatus::Valid
+                    ) {
+                        authz.deactivate().await?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+            match result {
+                Err(instant_acme::Error::Api(p)) if p.status == Some(404) => Ok(()),
+                other => other,
+            }
+        })
+        .await
+    }
+
+    /// Revokes the leaf of `chain_pem` with reason `cessationOfOperation`.
+    pub async fn revoke(&self, chain_pem: &str) -> Result<(), Error> {
+        let leaf = split_chain(chain_pem)?.leaf_pem;
+        let der = CertificateDer::from_pem_slice(leaf.as_bytes())
+            .map_err(|e| Error::Internal(format!("stored certificate does not parse: {e}")))?;
+        self.with_account(|account| {
+            let der = der.clone();
+            async move {
+                let request = RevocationRequest {
+                    certificate: &der,
+                    reason: Some(RevocationReason::CessationOfOperation),
+                };
+                with_nonce_retry_raw(|| account.revoke(&request)).await
+            }
         })
         .await
     }

@@ -150,4 +150,60 @@ impl ApiDomains {
             .map_err(|e| upstream(aws_sdk_apigatewayv2::Error::from(e)))?;
         Ok(())
     }
+
+    /// Deletes the custom domain's API mappings (this product makes one, at
+    /// the root) and then the custom domain; what is gone already is fine.
+    pub async fn delete_domain(&self, domain: &DomainName) -> Result<(), Error> {
+        let mappings = match self
+            .client
+            .get_api_mappings()
+            .domain_name(domain.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => out.items.unwrap_or_default(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_not_found_exception()) =>
+            {
+                return Ok(())
+            }
+            Err(e) => return Err(upstream(aws_sdk_apigatewayv2::Error::from(e))),
+        };
+        for mapping in mappings {
+            let Some(id) = mapping.api_mapping_id else {
+                continue;
+            };
+            match self
+                .client
+                .delete_api_mapping()
+                .domain_name(domain.as_str())
+                .api_mapping_id(id)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_not_found_exception()) => {}
+                Err(e) => return Err(upstream(aws_sdk_apigatewayv2::Error::from(e))),
+            }
+        }
+        match self
+            .client
+            .delete_domain_name()
+            .domain_name(domain.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(upstream(aws_sdk_apigatewayv2::Error::from(e))),
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! CloudFront: putting a hostname and its certificate on a distribution.
+//! CloudFront: putting a hostname and its certificate on a distribution, and
+//! taking it off again.
 //!
 //! A distribution has one viewer certificate, which must cover every alias
 //! on it. Attaching is a read-modify-write of the whole distribution config,
@@ -6,7 +7,7 @@
 //! answer `PreconditionFailed`, and the attach starts over from a fresh read.
 
 use aws_sdk_cloudfront::types::{
-    Aliases, MinimumProtocolVersion, SslSupportMethod, ViewerCertificate,
+    Aliases, DistributionConfig, MinimumProtocolVersion, SslSupportMethod, ViewerCertificate,
 };
 
 use crate::domain::DomainName;
@@ -23,7 +24,7 @@ pub struct Distributions {
 pub enum Attached {
     /// The distribution changed.
     Updated,
-    /// The hostname and certificate were already there.
+    /// Nothing to change (already attached, or already detached).
     AlreadyInPlace,
 }
 
@@ -47,6 +48,104 @@ impl Distributions {
         certificate_arn: &str,
         certificate_names: &[String],
     ) -> Result<Attached, Error> {
+        self.modify(distribution_id, |config| {
+            let mut aliases = aliases_of(config);
+            let current_arn = config
+                .viewer_certificate
+                .as_ref()
+                .and_then(|v| v.acm_certificate_arn.clone());
+            if aliases.iter().any(|a| a == domain.as_str())
+                && current_arn.as_deref() == Some(certificate_arn)
+            {
+                return Ok(false);
+            }
+            let uncovered: Vec<&String> = aliases
+                .iter()
+                .filter(|a| a.as_str() != domain.as_str() && !covers(certificate_names, a))
+                .collect();
+            if !uncovered.is_empty() {
+                return Err(Error::conflict(
+                    "distribution_has_other_hostnames",
+                    format!(
+                        "distribution {distribution_id} also serves {}, which the new certificate for {domain} does not cover; \
+                         a distribution has one certificate, so give this organisation its own distribution",
+                        uncovered.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            if !aliases.iter().any(|a| a == domain.as_str()) {
+                aliases.push(domain.to_string());
+            }
+            set_aliases(config, aliases)?;
+            config.viewer_certificate = Some(
+                ViewerCertificate::builder()
+                    .acm_certificate_arn(certificate_arn)
+                    .ssl_support_method(SslSupportMethod::SniOnly)
+                    .minimum_protocol_version(MinimumProtocolVersion::TlSv122021)
+                    .cloud_front_default_certificate(false)
+                    .build(),
+            );
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Takes `domain` off the distribution's aliases, keeping the others and
+    /// the rest of the configuration. When `certificate_arn` is the viewer
+    /// certificate and no alias is left, the distribution goes back to
+    /// CloudFront's default certificate, so the ACM certificate is no
+    /// longer in use and can be deleted. A distribution that is gone has
+    /// nothing to detach.
+    pub async fn detach(
+        &self,
+        distribution_id: &str,
+        domain: &DomainName,
+        certificate_arn: &str,
+    ) -> Result<Attached, Error> {
+        let result = self
+            .modify(distribution_id, |config| {
+                let aliases = aliases_of(config);
+                let uses_certificate = config
+                    .viewer_certificate
+                    .as_ref()
+                    .and_then(|v| v.acm_certificate_arn.as_deref())
+                    == Some(certificate_arn);
+                let kept: Vec<String> = aliases
+                    .iter()
+                    .filter(|a| a.as_str() != domain.as_str())
+                    .cloned()
+                    .collect();
+                if kept.len() == aliases.len() && !(uses_certificate && kept.is_empty()) {
+                    return Ok(false);
+                }
+                if uses_certificate && kept.is_empty() {
+                    config.viewer_certificate = Some(
+                        ViewerCertificate::builder()
+                            .cloud_front_default_certificate(true)
+                            .build(),
+                    );
+                }
+                set_aliases(config, kept)?;
+                Ok(true)
+            })
+            .await;
+        match result {
+            Err(Error::Conflict {
+                code: "distribution_not_found",
+                ..
+            }) => Ok(Attached::AlreadyInPlace),
+            other => other,
+        }
+    }
+
+    /// One ETag-guarded read-modify-write of a distribution's configuration:
+    /// `change` edits it and says whether anything changed; a concurrent
+    /// writer (`PreconditionFailed`) makes it start over from a fresh read.
+    async fn modify(
+        &self,
+        distribution_id: &str,
+        mut change: impl FnMut(&mut DistributionConfig) -> Result<bool, Error>,
+    ) -> Result<Attached, Error> {
         for attempt in 1..=ATTEMPTS {
             let current = self
                 .client
@@ -68,52 +167,9 @@ impl Distributions {
                     "GetDistributionConfig returned no config",
                 )
             })?;
-            let mut aliases: Vec<String> = config
-                .aliases
-                .as_ref()
-                .and_then(|a| a.items.clone())
-                .unwrap_or_default();
-            let current_arn = config
-                .viewer_certificate
-                .as_ref()
-                .and_then(|v| v.acm_certificate_arn.clone());
-            if aliases.iter().any(|a| a == domain.as_str())
-                && current_arn.as_deref() == Some(certificate_arn)
-            {
+            if !change(&mut config)? {
                 return Ok(Attached::AlreadyInPlace);
             }
-            let uncovered: Vec<&String> = aliases
-                .iter()
-                .filter(|a| a.as_str() != domain.as_str() && !covers(certificate_names, a))
-                .collect();
-            if !uncovered.is_empty() {
-                return Err(Error::conflict(
-                    "distribution_has_other_hostnames",
-                    format!(
-                        "distribution {distribution_id} also serves {}, which the new certificate for {domain} does not cover; \
-                         a distribution has one certificate, so give this organisation its own distribution",
-                        uncovered.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                ));
-            }
-            if !aliases.iter().any(|a| a == domain.as_str()) {
-                aliases.push(domain.to_string());
-            }
-            config.aliases = Some(
-                Aliases::builder()
-                    .quantity(aliases.len() as i32)
-                    .set_items(Some(aliases))
-                    .build()
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            );
-            config.viewer_certificate = Some(
-                ViewerCertificate::builder()
-                    .acm_certificate_arn(certificate_arn)
-                    .ssl_support_method(SslSupportMethod::SniOnly)
-                    .minimum_protocol_version(MinimumProtocolVersion::TlSv122021)
-                    .cloud_front_default_certificate(false)
-                    .build(),
-            );
             let update = self
                 .client
                 .update_distribution()
@@ -142,6 +198,25 @@ impl Distributions {
             format!("distribution {distribution_id} kept changing during {ATTEMPTS} attempts; repeat the request"),
         ))
     }
+}
+
+fn aliases_of(config: &DistributionConfig) -> Vec<String> {
+    config
+        .aliases
+        .as_ref()
+        .and_then(|a| a.items.clone())
+        .unwrap_or_default()
+}
+
+fn set_aliases(config: &mut DistributionConfig, aliases: Vec<String>) -> Result<(), Error> {
+    config.aliases = Some(
+        Aliases::builder()
+            .quantity(aliases.len() as i32)
+            .set_items(Some(aliases))
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?,
+    );
+    Ok(())
 }
 
 /// Whether a certificate for `names` is valid for `host` (exact or one-label wildcard).

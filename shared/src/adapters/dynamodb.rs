@@ -164,8 +164,10 @@ where
 /// kept from the claim's first write until its release, when it began and
 /// its delegation label.
 const CLAIM: &str = "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now), delegation_label = if_not_exists(delegation_label, :label)";
-/// A claim succeeds on a free name or the tenant's own.
-const CLAIM_CONDITION: &str = "attribute_not_exists(pk) OR tenant_id = :tenant";
+/// A claim succeeds on a free name or the tenant's own, unless its owner is
+/// releasing it.
+const CLAIM_CONDITION: &str =
+    "(attribute_not_exists(pk) OR tenant_id = :tenant) AND attribute_not_exists(releasing_since)";
 
 /// Whether a write failed on its condition (rather than on DynamoDB).
 fn condition_failed<E, R>(e: &SdkError<E, R>) -> bool
@@ -298,36 +300,76 @@ impl Store {
                     "the claim on {domain} has no claimed_at"
                 ))),
             },
-            Err(e) if condition_failed(&e) => Err(Error::conflict(
-                "domain_taken",
-                format!("{domain} is already claimed by another tenant"),
-            )),
+            Err(e) if condition_failed(&e) => Err(self.claim_refused(domain, tenant).await),
             Err(e) => Err(upstream(e)),
         }
     }
 
-    /// Writes `item` unless the item at its key belongs to another tenant
-    /// (a `domain_taken` conflict, with `taken`'s message).
-    async fn put_unless_other_tenant(
-        &self,
-        item: Item,
-        tenant: &TenantId,
-        taken: impl FnOnce() -> String,
-    ) -> Result<(), Error> {
+    /// Why a claim was refused: another tenant holds the name, or its owner
+    /// is releasing it.
+    async fn claim_refused(&self, domain: &DomainName, tenant: &TenantId) -> Error {
+        let releasing = match self.get(domain_pk(domain), OWNER).await {
+            Ok(Some(item)) => {
+                item.contains_key("releasing_since")
+                    && matches!(item.get("tenant_id"), Some(AttributeValue::S(t)) if t == tenant.as_str())
+            }
+            _ => false,
+        };
+        if releasing {
+            Error::conflict(
+                "domain_releasing",
+                format!("{domain} is being released; claim it again once the release is done"),
+            )
+        } else {
+            Error::conflict(
+                "domain_taken",
+                format!("{domain} is already claimed by another tenant"),
+            )
+        }
+    }
+
+    /// Marks `domain` as being released by its owner `tenant` (kept across
+    /// repeats). From then on the claim refuses new orders and requests.
+    pub async fn begin_release(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
         let result = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .update_expression("SET releasing_since = if_not_exists(releasing_since, :now)")
+            .condition_expression("tenant_id = :tenant")
             .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(Error::conflict("domain_taken", taken())),
+            Err(e) if condition_failed(&e) => Err(concurrent_writer()),
             Err(e) => Err(upstream(e)),
         }
+    }
+
+    /// Records that a step of the release is done.
+    pub async fn release_step_done(&self, domain: &DomainName, step: &str) -> Result<(), Error> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .update_expression("ADD release_done :step")
+            .condition_expression("attribute_exists(releasing_since)")
+            .expression_attribute_values(":step", AttributeValue::Ss(vec![step.to_owned()]))
+            .send()
+            .await
+            .map_err(|e| {
+                if condition_failed(&e) {
+                    concurrent_writer()
+                } else {
+                    upstream(e)
+                }
+            })?;
+        Ok(())
     }
 
     /// The tenant that owns `domain`, if any.
@@ -452,10 +494,7 @@ impl Store {
                     reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
                 };
                 if failed(0) {
-                    Err(Error::conflict(
-                        "domain_taken",
-                        format!("{domain} is already claimed by another tenant"),
-                    ))
+                    Err(self.claim_refused(domain, tenant).await)
                 } else if (1..reasons.len()).any(failed) {
                     Err(concurrent_writer())
                 } else {
@@ -551,6 +590,7 @@ impl Store {
             delete(domain_pk(domain), ACM_REQUEST),
             delete(domain_pk(domain), CERT),
             delete(domain_pk(domain), LEASE),
+            delete(domain_pk(domain), MAPPING),
         ];
         if let Some(id) = request_id {
             deletes.push(delete(s(format!("ACM_REQUEST#{id}")), ACM_REQUEST));
@@ -800,11 +840,58 @@ impl Store {
     /// Records that `mapping.domain` is live for its tenant. Refused (as a
     /// conflict) when another tenant's mapping is there.
     pub async fn put_mapping(&self, mapping: &DomainMapping) -> Result<(), Error> {
-        let item = keyed(mapping, &domain_pk(&mapping.domain), MAPPING)?;
-        self.put_unless_other_tenant(item, &mapping.tenant_id, || {
-            format!("{} is mapped to another tenant", mapping.domain)
-        })
-        .await
+        // One transaction with a check of the claim: while its owner is
+        // releasing the name (or after someone else took it), no mapping
+        // can appear, so a release that has begun cannot be undone by an
+        // attach or a status poll still under way.
+        let pk = domain_pk(&mapping.domain);
+        let tenant = s(mapping.tenant_id.as_str());
+        let claim = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", pk.clone())
+            .key("sk", s(OWNER))
+            .condition_expression("tenant_id = :tenant AND attribute_not_exists(releasing_since)")
+            .expression_attribute_values(":tenant", tenant.clone())
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(keyed(mapping, &pk, MAPPING)?))
+            .condition_expression("attribute_not_exists(pk) OR tenant_id = :tenant")
+            .expression_attribute_values(":tenant", tenant)
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(claim).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    let first = c.cancellation_reasons().first().and_then(|r| r.code())
+                        == Some("ConditionalCheckFailed");
+                    Err(if first {
+                        Error::conflict(
+                            "domain_releasing",
+                            format!(
+                                "{} is being released (or is no longer this tenant's)",
+                                mapping.domain
+                            ),
+                        )
+                    } else {
+                        Error::conflict(
+                            "domain_taken",
+                            format!("{} is mapped to another tenant", mapping.domain),
+                        )
+                    })
+                }
+                _ => Err(upstream(e)),
+            },
+        }
     }
 
     /// Which tenant a live hostname belongs to, and how it is served: the
@@ -895,6 +982,13 @@ fn owner_from(domain: &DomainName, item: &Item) -> Result<Owner, Error> {
         tenant_id: TenantId::parse("tenant_id", &tenant)?,
         claimed_at: text("claimed_at").unwrap_or_default(),
         delegation_label: text("delegation_label"),
+        releasing_since: text("releasing_since")
+            .map(|t| Timestamp::parse(&t))
+            .transpose()?,
+        release_done: match item.get("release_done") {
+            Some(AttributeValue::Ss(steps)) => steps.clone(),
+            _ => Vec::new(),
+        },
     })
 }
 

@@ -17,6 +17,11 @@ pub struct Owner {
     /// `_acme-challenge.<host>` at `<label>.<zone>`. Random per claim, so a
     /// later claimant's never matches a CNAME an earlier owner left.
     pub delegation_label: Option<String>,
+    /// Set when its owner asked to release the name: from then on nothing
+    /// new is claimed, ordered or attached for it.
+    pub releasing_since: Option<Timestamp>,
+    /// The release's steps done so far (`flows::release_domain`).
+    pub release_done: Vec<String>,
 }
 
 /// One hostname's records, each at most once.
@@ -64,6 +69,13 @@ fn act(actor: Actor, action: &'static str, message: String) -> NextAction {
 impl HostnameRecords {
     pub fn is_owned_by(&self, tenant: &TenantId) -> bool {
         self.owner.as_ref().is_some_and(|o| &o.tenant_id == tenant)
+    }
+
+    /// Whether the owner is releasing the name.
+    pub fn is_releasing(&self) -> bool {
+        self.owner
+            .as_ref()
+            .is_some_and(|o| o.releasing_since.is_some())
     }
 
     /// The ACME path's overall status of the hostname.

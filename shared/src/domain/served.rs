@@ -41,6 +41,10 @@ pub struct ServedCertificate {
     pub serial: String,
     pub not_before: Timestamp,
     pub not_after: Timestamp,
+    /// The ACME order that issued the certificate: its authorizations are
+    /// deactivated when the hostname is released.
+    #[serde(default)]
+    pub order_url: Option<String>,
     /// The certificate's ARI identifier (RFC 9773), when it has an AKI.
     #[serde(default)]
     pub ari_id: Option<String>,

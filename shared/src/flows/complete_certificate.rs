@@ -8,9 +8,10 @@
 use tokio::time::Instant;
 
 use crate::app::App;
+use crate::domain::Timestamp;
 use crate::domain::{AcmeOrder, DomainName, Purpose, ServedCertificate, TenantId};
 use crate::error::Error;
-use crate::flows::issuance::{drive, Driven};
+use crate::flows::issuance::{drive, random_unit, Driven};
 use crate::flows::renewal::{continue_renewal, Outcome};
 
 pub enum Progress {
@@ -35,6 +36,9 @@ pub async fn complete_certificate(
     if !records.is_owned_by(org) {
         return Err(not_found());
     }
+    if records.is_releasing() {
+        return Err(releasing(domain));
+    }
     let Some(order) = records.order.filter(|o| o.belongs_to(org)) else {
         return match records.served {
             Some(served) if served.belongs_to(org) => Ok(Progress::Done(Box::new(served))),
@@ -44,11 +48,34 @@ pub async fn complete_certificate(
     if order.purpose == Purpose::Renew {
         return continue_renewal_of(app, domain, order, records.served).await;
     }
-    match drive(app, order, None, deadline).await? {
+    // Under the hostname's lease: one caller at a time drives the order
+    // (two concurrent calls cannot import twice), and a release waits.
+    let holder = format!("complete-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
+    let hold = app.config.time_budget + std::time::Duration::from_secs(60);
+    if !app
+        .store
+        .take_lease(domain, &holder, Timestamp::now().plus(hold))
+        .await?
+    {
+        return Ok(Progress::InProgress(Box::new(order)));
+    }
+    let driven = drive(app, order, None, deadline).await;
+    if let Err(e) = app.store.release_lease(domain, &holder).await {
+        tracing::warn!(%domain, error = %e, "could not give the lease back; it expires by itself");
+    }
+    match driven? {
         Driven::Done(served) => Ok(Progress::Done(served)),
         Driven::InProgress(order) => Ok(Progress::InProgress(order)),
         Driven::Invalid(order) => Err(invalid(&order)),
     }
+}
+
+/// The error for a call on a hostname its owner is releasing.
+pub(crate) fn releasing(domain: &DomainName) -> Error {
+    Error::conflict(
+        "domain_releasing",
+        format!("{domain} is being released; repeat DELETE /domains/{domain} to finish, then claim it again"),
+    )
 }
 
 /// A renewal waiting for its TXT record, continued by complete-certificate:

@@ -34,6 +34,11 @@ pub async fn domain_status(
         &request.workspace_id,
         &format!("domain request {request_id}"),
     )?;
+    if request.stage != AcmStage::Configured
+        && app.store.load_hostname(domain).await?.is_releasing()
+    {
+        return Err(crate::flows::complete_certificate::releasing(domain));
+    }
     loop {
         match request.stage {
             AcmStage::Configured | AcmStage::Failed => return Ok(request),

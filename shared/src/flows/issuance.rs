@@ -418,6 +418,7 @@ async fn promote(
             s.not_before = cert.not_before;
             s.not_after = cert.not_after;
             s.ari_id = ari_id;
+            s.order_url = Some(order.order_url.clone());
             s.renewal = renewal;
             s.delegated = order.delegated;
             s
@@ -433,6 +434,7 @@ async fn promote(
             not_before: cert.not_before,
             not_after: cert.not_after,
             ari_id,
+            order_url: Some(order.order_url.clone()),
             renewal,
             delegated: order.delegated,
             issued_recently: Vec::new(),

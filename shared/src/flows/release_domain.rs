@@ -1,21 +1,68 @@
-//! Releasing a hostname: the explicit end of a tenant's claim.
+//! Releasing a hostname: its owner takes it off the platform, whatever
+//! stage it is at, live or not.
 //!
-//! Only the owner may release a name, and only while nothing of it is live:
-//! no edge serves it and no certificate of it sits in ACM. A pending ACM
-//! request's certificate (never used) is deleted with it. A live hostname is
-//! refused with `409 domain_live`: taking it off CloudFront or API Gateway
-//! is a deliberate operation of its own, not a side effect of a release.
+//! The release marks the claim as being released first (a conditional
+//! write); from then on nothing new is claimed, ordered or attached for the
+//! name (the claim and the mapping writes check the mark), and it holds the
+//! hostname's lease, so no complete-certificate or renewal runs beside it.
+//! Then it undoes, in order, what the product made, each step saved on the
+//! claim and safe to repeat:
+//!
+//! 1. `detached`: the hostname off its CloudFront distribution (its alias
+//!    removed, the other aliases and the rest of the configuration kept,
+//!    ETag-guarded as the attach is), or the API Gateway custom domain and
+//!    its mapping deleted (ACM path).
+//! 2. `certificate_deleted`: the certificate deleted from ACM, once nothing
+//!    uses it (`ResourceInUse` leaves it for the next call).
+//! 3. `authorizations_deactivated` (ACME): the order's authorizations, so the
+//!    CA does not reuse them for the next owner (one account serves every
+//!    tenant).
+//! 4. `revoked` (ACME): the certificate revoked, reason
+//!    `cessationOfOperation`.
+//!
+//! Steps 3 and 4 are logged and skipped when the CA fails them: they must
+//! not keep a tenant from leaving. Last, one transaction deletes the mapping
+//! and every record of the name, claim included: the platform stops routing
+//! the name only when nothing of it is left. A release that runs out of its
+//! time budget (`COMPLETE_TIME_BUDGET_MS`) answers what it removed and what
+//! remains; repeating it continues.
+
+use tokio::time::Instant;
 
 use crate::app::App;
 use crate::auth::require_same_tenant;
-use crate::domain::{AcmStage, DomainName, Stage, TenantId};
+use crate::domain::{DomainName, HostnameRecords, TenantId};
 use crate::error::Error;
+use crate::flows::issuance::random_unit;
+
+pub const DETACHED: &str = "detached";
+pub const CERTIFICATE_DELETED: &str = "certificate_deleted";
+pub const AUTHORIZATIONS_DEACTIVATED: &str = "authorizations_deactivated";
+pub const REVOKED: &str = "revoked";
+/// The last step: every record of the name, the mapping and the claim.
+pub const RECORDS_DELETED: &str = "records_deleted";
+
+/// Where a release stands.
+#[derive(Debug, Default)]
+pub struct Release {
+    /// Steps done, in order.
+    pub removed: Vec<&'static str>,
+    /// Steps still to do (empty once released).
+    pub remaining: Vec<&'static str>,
+}
+
+impl Release {
+    pub fn done(&self) -> bool {
+        self.remaining.is_empty()
+    }
+}
 
 pub async fn release_domain(
     app: &App,
     caller: &TenantId,
     domain: &DomainName,
-) -> Result<(), Error> {
+) -> Result<Release, Error> {
+    let deadline = Instant::now() + app.config.time_budget;
     let records = app.store.load_hostname(domain).await?;
     let owner = records
         .owner
@@ -23,34 +70,155 @@ pub async fn release_domain(
         .map(|o| o.tenant_id.clone())
         .ok_or_else(|| Error::NotFound(format!("{domain} is not claimed")))?;
     require_same_tenant(caller, &owner, domain.as_str())?;
-    let live = || {
-        Error::conflict(
-            "domain_live",
-            format!("{domain} is live (served by an edge, or its certificate is in ACM); it cannot be released"),
-        )
-    };
-    if records.mapping.is_some() || records.served.is_some() {
-        return Err(live());
+
+    let holder = format!("release-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
+    let hold = app.config.time_budget + std::time::Duration::from_secs(60);
+    if !app
+        .store
+        .take_lease(domain, &holder, crate::domain::Timestamp::now().plus(hold))
+        .await?
+    {
+        // A complete-certificate or a renewal is under way: it ends within
+        // its own budget, then the release goes on.
+        let done = records
+            .owner
+            .as_ref()
+            .map(|o| o.release_done.clone())
+            .unwrap_or_default();
+        return Ok(plan(&records, &done));
     }
-    if let Some(order) = &records.order {
-        if matches!(order.stage, Stage::Imported | Stage::Attached) {
-            return Err(live());
+    let result = release_leased(app, caller, domain, deadline).await;
+    if !matches!(&result, Ok(r) if r.done()) {
+        if let Err(e) = app.store.release_lease(domain, &holder).await {
+            tracing::warn!(%domain, error = %e, "could not give the lease back; it expires by itself");
         }
     }
-    let request = records.acm_request;
-    if let Some(r) = &request {
-        if !matches!(r.stage, AcmStage::Requested | AcmStage::Failed) {
-            return Err(live());
-        }
-        app.regional_certificates.delete(&r.certificate_arn).await?;
+    result
+}
+
+/// The steps a hostname's release takes, split into done and remaining.
+fn plan(records: &HostnameRecords, done: &[String]) -> Release {
+    let acme = records.served.is_some() || records.order.is_some();
+    let mut steps = vec![DETACHED, CERTIFICATE_DELETED];
+    if acme {
+        steps.extend([AUTHORIZATIONS_DEACTIVATED, REVOKED]);
     }
-    app.store
-        .release(
-            domain,
-            caller,
-            request.as_ref().map(|r| r.request_id.as_str()),
-        )
-        .await?;
+    steps.push(RECORDS_DELETED);
+    let (removed, remaining) = steps.into_iter().partition(|s| done.iter().any(|d| d == s));
+    Release { removed, remaining }
+}
+
+async fn release_leased(
+    app: &App,
+    caller: &TenantId,
+    domain: &DomainName,
+    deadline: Instant,
+) -> Result<Release, Error> {
+    app.store.begin_release(domain, caller).await?;
+    // Read after the mark: whatever was written before it is seen here, and
+    // nothing can be attached after it.
+    let records = app.store.load_hostname(domain).await?;
+    let done = records
+        .owner
+        .as_ref()
+        .map(|o| o.release_done.clone())
+        .unwrap_or_default();
+    let mut release = plan(&records, &done);
+    // At least one step per call, then as many as the budget allows.
+    let mut first = true;
+    while let Some(step) = release.remaining.first().copied() {
+        if !first && Instant::now() >= deadline {
+            return Ok(release);
+        }
+        first = false;
+        match run_step(app, caller, domain, &records, step).await {
+            Ok(()) => {}
+            // ACM still sees the certificate in use: the next call goes on.
+            Err(Error::Conflict {
+                code: "certificate_in_use",
+                ..
+            }) => return Ok(release),
+            Err(e) => return Err(e),
+        }
+        if step != RECORDS_DELETED {
+            app.store.release_step_done(domain, step).await?;
+        }
+        release.remaining.remove(0);
+        release.removed.push(step);
+    }
     tracing::info!(%domain, tenant = %caller, "hostname released");
-    Ok(())
+    Ok(release)
+}
+
+async fn run_step(
+    app: &App,
+    caller: &TenantId,
+    domain: &DomainName,
+    records: &HostnameRecords,
+    step: &str,
+) -> Result<(), Error> {
+    let served = records.served.as_ref();
+    let order = records.order.as_ref();
+    // The ACME path's certificate in ACM: the served one, or the one a
+    // first issuance imported before the release.
+    let edge_arn = served
+        .map(|s| s.certificate_arn.clone())
+        .or_else(|| order.and_then(|o| o.certificate_arn.clone()));
+    match step {
+        DETACHED => {
+            let distribution = served
+                .map(|s| s.distribution_id.clone())
+                .or_else(|| order.and_then(|o| o.distribution_id.clone()));
+            if let (Some(distribution), Some(arn)) = (distribution, &edge_arn) {
+                app.distributions.detach(&distribution, domain, arn).await?;
+            }
+            if records.acm_request.is_some() {
+                app.api_domains.delete_domain(domain).await?;
+            }
+            Ok(())
+        }
+        CERTIFICATE_DELETED => {
+            if let Some(arn) = &edge_arn {
+                app.edge_certificates.delete(arn).await?;
+            }
+            if let Some(r) = &records.acm_request {
+                app.regional_certificates.delete(&r.certificate_arn).await?;
+            }
+            Ok(())
+        }
+        AUTHORIZATIONS_DEACTIVATED => {
+            let urls = served
+                .and_then(|s| s.order_url.clone())
+                .into_iter()
+                .chain(order.map(|o| o.order_url.clone()));
+            for url in urls {
+                if let Err(e) = app.acme.deactivate_authorizations(&url).await {
+                    tracing::warn!(%domain, error = %e, "could not deactivate the order's authorizations; releasing anyway");
+                }
+            }
+            Ok(())
+        }
+        REVOKED => {
+            let chains = served
+                .map(|s| s.chain_pem.clone())
+                .into_iter()
+                .chain(order.and_then(|o| o.certificate.as_ref().map(|c| c.chain_pem.clone())));
+            for chain in chains {
+                if let Err(e) = app.acme.revoke(&chain).await {
+                    tracing::warn!(%domain, error = %e, "could not revoke the certificate; releasing anyway");
+                }
+            }
+            Ok(())
+        }
+        RECORDS_DELETED => {
+            app.store
+                .release(
+                    domain,
+                    caller,
+                    records.acm_request.as_ref().map(|r| r.request_id.as_str()),
+                )
+                .await
+        }
+        other => Err(Error::Internal(format!("unknown release step {other}"))),
+    }
 }

@@ -149,6 +149,9 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
     if !records.is_owned_by(org) {
         return Err(not_found());
     }
+    if records.is_releasing() {
+        return Err(crate::flows::complete_certificate::releasing(domain));
+    }
     let Some(served) = records.served.filter(|s| s.belongs_to(org)) else {
         return Err(if records.order.is_some() {
             Error::conflict(
@@ -242,6 +245,9 @@ async fn renew_leased(
     trigger: Trigger,
 ) -> Result<Outcome, Error> {
     let records = app.store.load_hostname(domain).await?;
+    if records.is_releasing() {
+        return Ok(Outcome::NotDue);
+    }
     let Some(mut served) = records.served else {
         return Ok(Outcome::NotDue);
     };

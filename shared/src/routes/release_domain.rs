@@ -13,20 +13,43 @@ use crate::flows::release_domain::release_domain;
 #[derive(Serialize)]
 struct Released<'a> {
     domain: &'a str,
+    /// `released`, or `releasing` while steps remain (call again).
     status: &'static str,
+    /// The release's steps done so far.
+    removed: &'a [&'static str],
+    /// The steps still to do.
+    remaining: &'a [&'static str],
     message: String,
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let caller = auth::caller(&req, &app.config.tenant_claim)?;
     let domain = DomainName::parse(&path_param(&req, "domain")?)?;
-    release_domain(app, &caller, &domain).await?;
+    let release = release_domain(app, &caller, &domain).await?;
+    let (code, status, message) = if release.done() {
+        (
+            200,
+            "released",
+            format!("{domain} is released; any tenant may now claim it"),
+        )
+    } else {
+        (
+            202,
+            "releasing",
+            format!(
+                "{domain} is being released ({} still to do); call again to continue",
+                release.remaining.join(", ")
+            ),
+        )
+    };
     Ok(json_response(
-        200,
+        code,
         &Released {
             domain: domain.as_str(),
-            status: "released",
-            message: format!("{domain} is released; any tenant may now claim it"),
+            status,
+            removed: &release.removed,
+            remaining: &release.remaining,
+            message,
         },
     ))
 }

@@ -30,7 +30,7 @@ async fn api_mappings(domain: &str) -> usize {
 
 /// Polls the status route until it leaves PENDING (ACM in moto issues after
 /// MOTO_ACM_VALIDATION_WAIT seconds); answers every answer seen.
-async fn poll_status(token: &str, url: &str) -> Vec<(u16, Value)> {
+pub(crate) async fn poll_status(token: &str, url: &str) -> Vec<(u16, Value)> {
     let mut seen = Vec::new();
     for _ in 0..120 {
         let answer = get(token, url).await;

@@ -145,21 +145,198 @@ async fn releasing_a_pending_acm_request_deletes_its_unused_certificate() {
     assert_eq!(status, 200, "{pending}");
 }
 
+/// The distribution's aliases and viewer certificate ARN.
+async fn distribution(id: &str) -> (Vec<String>, Option<String>) {
+    let sdk = sdk_config(None).await;
+    let out = aws_sdk_cloudfront::Client::new(&sdk)
+        .get_distribution_config()
+        .id(id)
+        .send()
+        .await
+        .unwrap();
+    let config = out.distribution_config.unwrap();
+    (
+        config.aliases.and_then(|a| a.items).unwrap_or_default(),
+        config
+            .viewer_certificate
+            .and_then(|v| v.acm_certificate_arn),
+    )
+}
+
+async fn acm_us_east_1() -> aws_sdk_acm::Client {
+    let sdk = sdk_config(None).await;
+    aws_sdk_acm::Client::from_conf(
+        aws_sdk_acm::config::Builder::from(&sdk)
+            .region(aws_sdk_acm::config::Region::new("us-east-1"))
+            .build(),
+    )
+}
+
 #[tokio::test]
-async fn a_live_hostname_cannot_be_released() {
+async fn a_live_hostname_is_released_completely_and_can_be_claimed_again() {
     let t = tenant().start().await;
-    let (_, (status, _)) = t.start_and_complete().await;
-    assert_eq!(status, 200);
-    let (status, err) = delete(&t.token, &t.release_url(&t.domain)).await;
-    assert_eq!(
-        (status, err["code"].as_str()),
-        (409, Some("domain_live")),
-        "{err}"
-    );
+    let (_, (status, done)) = t.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+    let arn = done["certificate_arn"].as_str().unwrap().to_owned();
     let name = DomainName::parse(&t.domain).unwrap();
+    let serial = t.served().await.serial;
+
+    // Released through a fresh container, as the release-domain function
+    // would be: every call it makes, down to loading the ACME account, is
+    // its own.
+    let fresh = custom_domains::App::new(t.app.config.clone(), &sdk_config(None).await).unwrap();
+    let base = serve(std::sync::Arc::new(fresh)).await;
+    let (status, released) = delete(&t.token, &format!("{base}/domains/{}", t.domain)).await;
+    assert_eq!(status, 200, "{released}");
+    assert_eq!(released["status"], "released");
     assert_eq!(
-        t.app.store.owner_of(&name).await.unwrap().unwrap().as_str(),
-        t.org
+        released["removed"],
+        serde_json::json!([
+            "detached",
+            "certificate_deleted",
+            "authorizations_deactivated",
+            "revoked",
+            "records_deleted"
+        ])
     );
-    assert!(t.app.store.mapping_for(&name).await.unwrap().is_some());
+    // Off the distribution (back on CloudFront's default certificate), out
+    // of ACM, revoked at the CA, and nothing of it left in the table.
+    let (aliases, viewer_arn) = distribution(&t.distribution_id).await;
+    assert!(aliases.is_empty(), "{aliases:?}");
+    assert!(
+        viewer_arn.unwrap_or_default().is_empty(),
+        "still on the certificate"
+    );
+    assert!(acm_us_east_1()
+        .await
+        .describe_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .is_err());
+    let status = pebble_management(&format!("/cert-status-by-serial/{serial}")).await;
+    assert!(status.contains("Revoked"), "{status}");
+    let records = t.app.store.load_hostname(&name).await.unwrap();
+    assert!(
+        records.owner.is_none()
+            && records.served.is_none()
+            && records.mapping.is_none()
+            && records.order.is_none(),
+        "{records:?}"
+    );
+    // Repeating the release finds nothing to release.
+    let (status, _) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 404);
+
+    // Another tenant may claim it now, and must prove control itself.
+    let b = tenant().start().await;
+    let url = format!("{}/api/domain/start-certificate/{}", b.base, b.org);
+    let (status, start) = post(&b.token, &url, &t.body()).await;
+    assert_eq!(status, 200, "{start}");
+    assert_eq!(start["status"], "pending", "{start}");
+}
+
+#[tokio::test]
+async fn a_release_waits_for_a_call_under_way_and_nothing_new_starts_during_it() {
+    // One step per call, as a release cut off by its time budget.
+    let t = tenant().env("COMPLETE_TIME_BUDGET_MS", "0").start().await;
+    let (_, (status, done)) = t.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+    let name = DomainName::parse(&t.domain).unwrap();
+
+    // A complete-certificate or renewal holds the hostname: the release
+    // waits, having changed nothing.
+    let until = custom_domains::domain::Timestamp::now().plus(std::time::Duration::from_secs(60));
+    assert!(t
+        .app
+        .store
+        .take_lease(&name, "someone-else", until)
+        .await
+        .unwrap());
+    let (status, waiting) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 202, "{waiting}");
+    assert_eq!(waiting["removed"], serde_json::json!([]));
+    assert!(!t
+        .app
+        .store
+        .load_hostname(&name)
+        .await
+        .unwrap()
+        .is_releasing());
+    t.app
+        .store
+        .release_lease(&name, "someone-else")
+        .await
+        .unwrap();
+
+    // The release begins: one step, then nothing new for the name.
+    let (status, first) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["status"], "releasing");
+    assert_eq!(first["removed"], serde_json::json!(["detached"]));
+    for (status, body) in [t.start().await, t.complete().await, t.renew().await] {
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("domain_releasing")),
+            "{body}"
+        );
+    }
+    let (status, _) = post(&t.token, &t.request_url(), &t.request_body()).await;
+    assert_eq!(status, 409);
+    // Each repeat goes on from where the last stopped.
+    let mut last = first;
+    for _ in 0..10 {
+        let (status, answer) = delete(&t.token, &t.release_url(&t.domain)).await;
+        last = answer;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 202, "{last}");
+    }
+    assert_eq!(last["status"], "released", "{last}");
+    assert!(t
+        .app
+        .store
+        .load_hostname(&name)
+        .await
+        .unwrap()
+        .owner
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_live_acm_hostname_is_released_with_its_custom_domain() {
+    let t = tenant().start().await;
+    let (status, requested) = post(&t.token, &t.request_url(), &t.request_body()).await;
+    assert_eq!(status, 200, "{requested}");
+    let id = requested["request_id"].as_str().unwrap();
+    let seen = crate::acm_path::poll_status(&t.token, &t.status_url(id)).await;
+    assert_eq!(seen.last().unwrap().1["status"], "CONFIGURED");
+    let arn = t
+        .app
+        .store
+        .load_hostname(&DomainName::parse(&t.domain).unwrap())
+        .await
+        .unwrap()
+        .acm_request
+        .unwrap()
+        .certificate_arn;
+
+    let (status, released) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 200, "{released}");
+    let sdk = sdk_config(None).await;
+    assert!(aws_sdk_apigatewayv2::Client::new(&sdk)
+        .get_domain_name()
+        .domain_name(&t.domain)
+        .send()
+        .await
+        .is_err());
+    assert!(aws_sdk_acm::Client::new(&sdk)
+        .describe_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .is_err());
+    let (status, _) = get(&t.token, &t.status_url(id)).await;
+    assert_eq!(status, 404);
 }

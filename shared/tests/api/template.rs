@@ -252,6 +252,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "dynamodb:PutItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:Query",
+                "dynamodb:ConditionCheckItem",
                 "kms:Encrypt",
                 "kms:Decrypt",
                 "acm:ImportCertificate",
@@ -280,15 +281,23 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
             vec![
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:ConditionCheckItem",
                 "acm:DescribeCertificate",
             ],
         ),
         (
             "release-domain",
             vec![
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
                 "dynamodb:Query",
                 "dynamodb:DeleteItem",
+                "kms:Decrypt",
                 "acm:DeleteCertificate",
+                "cloudfront:GetDistributionConfig",
+                "cloudfront:UpdateDistribution",
             ],
         ),
     ]
@@ -307,6 +316,8 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         [
             ("dynamodb:GetItem", ""),
             ("dynamodb:PutItem", ""),
+            ("dynamodb:Query", ""),
+            ("dynamodb:ConditionCheckItem", ""),
             ("acm:DescribeCertificate", ""),
             ("apigateway:GET", "/domainnames/x.example.com"),
             ("apigateway:POST", "/domainnames"),
@@ -317,6 +328,19 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         .collect(),
     )))
     .collect();
+    // API Gateway actions are checked with their resource paths.
+    calls.get_mut("release-domain").unwrap().extend(
+        [
+            ("apigateway:GET", "/domainnames/x.example.com/apimappings"),
+            (
+                "apigateway:DELETE",
+                "/domainnames/x.example.com/apimappings/a1",
+            ),
+            ("apigateway:DELETE", "/domainnames/x.example.com"),
+        ]
+        .into_iter()
+        .map(|(a, r)| (a.to_owned(), r.to_owned())),
+    );
     // Every other function (the renewal routes and the scheduled sweep) is
     // taken to call exactly what its policy allows: the cases below change
     // only the functions above, and the schedule, binary and variables.
