@@ -38,6 +38,22 @@ fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::upstream(Service::Acm, e)
 }
 
+/// ACM's certificate quota (2,500 at a time, and imports a year, by
+/// default) is not a passing fault: retrying does not help until the
+/// account's quota is raised or certificates are released.
+fn limit_or_upstream(e: aws_sdk_acm::Error) -> Error {
+    match e {
+        aws_sdk_acm::Error::LimitExceededException(l) => Error::conflict(
+            "acm_limit_exceeded",
+            format!(
+                "the platform's ACM certificate quota is used up ({}); nothing was changed: ask the platform to raise the quota or release unused hostnames",
+                l.message().unwrap_or("LimitExceededException")
+            ),
+        ),
+        other => upstream(other),
+    }
+}
+
 impl Certificates {
     pub fn new(client: aws_sdk_acm::Client) -> Self {
         Self { client }
@@ -83,7 +99,7 @@ impl Certificates {
             )
             .send()
             .await
-            .map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
+            .map_err(|e| limit_or_upstream(aws_sdk_acm::Error::from(e)))?;
         out.certificate_arn
             .ok_or_else(|| Error::upstream(Service::Acm, "ImportCertificate returned no ARN"))
     }
@@ -162,7 +178,7 @@ impl Certificates {
             .tags(tag(TENANT_TAG, tenant)?)
             .send()
             .await
-            .map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
+            .map_err(|e| limit_or_upstream(aws_sdk_acm::Error::from(e)))?;
         out.certificate_arn
             .ok_or_else(|| Error::upstream(Service::Acm, "RequestCertificate returned no ARN"))
     }

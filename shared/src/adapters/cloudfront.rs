@@ -190,6 +190,17 @@ impl Distributions {
                         "distribution changed under us; reading it again"
                     );
                 }
+                // Another distribution (in any AWS account) already serves
+                // a name being added: retrying cannot help.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_cname_already_exists()) =>
+                {
+                    return Err(Error::conflict(
+                        "cname_already_exists",
+                        format!("another CloudFront distribution already serves a hostname being added to {distribution_id}; it must be removed there first (or release this hostname)"),
+                    ))
+                }
                 Err(e) => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
             }
         }

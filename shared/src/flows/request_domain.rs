@@ -13,6 +13,9 @@ use crate::app::App;
 use crate::domain::{AcmRequest, AcmStage, DomainName, TenantId};
 use crate::error::Error;
 
+/// The longest name ACM requests a certificate for (X.509 `ub-common-name`).
+pub const ACM_MAX_DOMAIN_LEN: usize = 64;
+
 pub async fn request_domain(
     app: &App,
     workspace: &TenantId,
@@ -21,6 +24,18 @@ pub async fn request_domain(
     // A deployment that cannot finish the setup refuses before claiming.
     if app.config.api_gateway_id.is_none() {
         return Err(Error::Internal("API_GATEWAY_ID is not configured".into()));
+    }
+    // ACM puts the first name in the certificate's subject common name,
+    // which X.509 limits to 64 characters: RequestCertificate refuses a
+    // longer one. A client's mistake, said before anything is claimed.
+    if domain.as_str().len() > ACM_MAX_DOMAIN_LEN {
+        return Err(Error::validation(
+            "domain_too_long_for_acm",
+            format!(
+                "{domain} is {} characters long; ACM issues certificates only for names of at most {ACM_MAX_DOMAIN_LEN} (the certificate's common name)",
+                domain.as_str().len()
+            ),
+        ));
     }
     let claimed_at = app.store.claim(domain, workspace).await?;
     let existing = app.store.load_acm_request(domain).await?;

@@ -347,3 +347,57 @@ async fn a_request_waits_for_acm_to_publish_the_validation_records() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn a_name_longer_than_acm_takes_is_refused_before_anything_is_claimed() {
+    let t = tenant().start().await;
+    // 70 characters: a valid hostname, too long for an ACM certificate's
+    // common name.
+    let long = format!("{}.{}.example.com", "a".repeat(40), unique("l"));
+    let long = format!("{}{}", "b".repeat(70usize.saturating_sub(long.len())), long);
+    assert!(long.len() > 64, "{long}");
+    let body = serde_json::json!({ "domain": long, "workspace_id": t.org }).to_string();
+    let (status, err) = post(&t.token, &t.request_url(), &body).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["code"], "domain_too_long_for_acm");
+    let name = custom_domains::domain::DomainName::parse(&long).unwrap();
+    assert!(t.app.store.owner_of(&name).await.unwrap().is_none());
+}
+
+/// ACM's certificate quota is used up: a code of its own, nothing requested.
+/// (The SDK takes `LimitExceededException` for throttling and tries three
+/// times; every try is refused here.)
+#[tokio::test]
+async fn an_exhausted_acm_quota_is_its_own_refusal() {
+    let proxy = FaultProxy::start_n(
+        |req| {
+            req.headers
+                .get("x-amz-target")
+                .is_some_and(|t| t == "CertificateManager.RequestCertificate")
+        },
+        Fault::Answer {
+            status: 400,
+            content_type: "application/x-amz-json-1.1",
+            body: r#"{"__type":"LimitExceededException","message":"the account's certificate quota is used up"}"#,
+        },
+        5,
+    )
+    .await;
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    let t = tenant()
+        .customise(move |app| {
+            app.regional_certificates = Certificates::new(aws_sdk_acm::Client::new(&via_proxy));
+        })
+        .start()
+        .await;
+    let (status, err) = post(&t.token, &t.request_url(), &t.request_body()).await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["code"], "acm_limit_exceeded");
+    assert!(t
+        .app
+        .store
+        .load_acm_request(&DomainName::parse(&t.domain).unwrap())
+        .await
+        .unwrap()
+        .is_none());
+}

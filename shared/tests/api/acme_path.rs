@@ -656,3 +656,43 @@ async fn no_distribution_is_refused_before_anything_is_written() {
     assert!(t.app.store.owner_of(&name).await.unwrap().is_none());
     assert!(t.app.store.load_order(&name).await.unwrap().is_none());
 }
+
+/// Another distribution (in any account) already serves the name: a
+/// permanent refusal with a code of its own, not "retry", and the hostname
+/// can still be released.
+#[tokio::test]
+async fn a_name_served_by_another_distribution_is_refused_for_good_and_can_be_released() {
+    let xml = "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type>\
+        <Code>CNAMEAlreadyExists</Code><Message>One or more of the CNAMEs you provided \
+        are already associated with a different resource.</Message></Error>\
+        <RequestId>test</RequestId></ErrorResponse>";
+    let proxy = FaultProxy::start_n(
+        |req| req.method == hyper::Method::PUT && req.uri.path().ends_with("/config"),
+        Fault::Answer {
+            status: 409,
+            content_type: "text/xml",
+            body: xml,
+        },
+        2,
+    )
+    .await;
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    let t = tenant()
+        .customise(move |app| {
+            app.distributions = Distributions::new(aws_sdk_cloudfront::Client::new(&via_proxy));
+        })
+        .start()
+        .await;
+    let (_, (status, err)) = t.start_and_complete().await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["code"], "cname_already_exists");
+    // Repeating says the same, and the way out is a release.
+    let (status, again) = t.complete().await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("cname_already_exists"))
+    );
+    let (status, released) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 200, "{released}");
+    assert!(acm_certificates_for(&t.domain).await.is_empty());
+}
