@@ -410,17 +410,24 @@ impl Store {
                 .condition_expression("version = :expected")
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
         };
-        self.claim_and_put(&order.domain, &order.org_id, order.created_at, vec![put])
-            .await
+        let put = put.build().map_err(|e| Error::Internal(e.to_string()))?;
+        self.claim_and_put(
+            &order.domain,
+            &order.org_id,
+            order.created_at,
+            vec![TransactWriteItem::builder().put(put).build()],
+        )
+        .await
     }
 
     /// Writes a new ACM request and its ID index, claiming the hostname for
-    /// the workspace in the same transaction. `replacing` is the version of
-    /// a failed request this one replaces.
+    /// the workspace in the same transaction. `replacing` is the failed
+    /// request this one replaces (its version, and its ID, whose index is
+    /// deleted in the same transaction).
     pub async fn insert_acm_request(
         &self,
         request: &AcmRequest,
-        replacing: Option<u64>,
+        replacing: Option<(u64, &str)>,
     ) -> Result<(), Error> {
         let pk = domain_pk(&request.domain);
         let mut record = Put::builder().table_name(&self.table).set_item(Some(keyed(
@@ -430,7 +437,7 @@ impl Store {
         )?));
         record = match replacing {
             None => record.condition_expression("attribute_not_exists(pk)"),
-            Some(v) => record
+            Some((v, _)) => record
                 .condition_expression("version = :expected")
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
         };
@@ -440,23 +447,38 @@ impl Store {
             .item("sk", s(ACM_REQUEST))
             .item("domain", s(request.domain.as_str()))
             .condition_expression("attribute_not_exists(pk)");
+        let built = |p: aws_sdk_dynamodb::types::builders::PutBuilder| {
+            p.build()
+                .map(|p| TransactWriteItem::builder().put(p).build())
+                .map_err(|e| Error::Internal(e.to_string()))
+        };
+        let mut items = vec![built(record)?, built(index)?];
+        if let Some((_, old_id)) = replacing {
+            let old_index = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(format!("ACM_REQUEST#{old_id}")))
+                .key("sk", s(ACM_REQUEST))
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            items.push(TransactWriteItem::builder().delete(old_index).build());
+        }
         self.claim_and_put(
             &request.domain,
             &request.workspace_id,
             request.created_at,
-            vec![record, index],
+            items,
         )
         .await
     }
 
     /// One transaction: the hostname's ownership claim (which must be free or
-    /// the tenant's own) and `puts`.
+    /// the tenant's own) and `items`.
     async fn claim_and_put(
         &self,
         domain: &DomainName,
         tenant: &TenantId,
         now: Timestamp,
-        puts: Vec<aws_sdk_dynamodb::types::builders::PutBuilder>,
+        items: Vec<TransactWriteItem>,
     ) -> Result<(), Error> {
         // An update, not a put: the claim keeps the time it began
         // (`if_not_exists`), which idempotency tokens are derived from.
@@ -475,9 +497,8 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(claim).build());
-        for put in puts {
-            let put = put.build().map_err(|e| Error::Internal(e.to_string()))?;
-            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+        for item in items {
+            tx = tx.transact_items(item);
         }
         match tx.send().await {
             Ok(_) => Ok(()),

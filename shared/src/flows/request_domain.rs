@@ -90,8 +90,23 @@ pub async fn request_domain(
         updated_at: now,
     };
     app.store
-        .insert_acm_request(&request, replacing.map(|(v, _)| v))
+        .insert_acm_request(
+            &request,
+            replacing.as_ref().map(|(v, id)| (*v, id.as_str())),
+        )
         .await?;
+    // The failed request's certificate is of no use: deleted, so it does not
+    // count against the account's ACM quota (a failure is logged; the
+    // release deletes nothing of a replaced request).
+    if let Some(failed) = existing.filter(|r| r.stage == AcmStage::Failed) {
+        if let Err(e) = app
+            .regional_certificates
+            .delete(&failed.certificate_arn)
+            .await
+        {
+            tracing::warn!(%domain, error = %e, "could not delete the failed request's certificate");
+        }
+    }
     Ok(request)
 }
 

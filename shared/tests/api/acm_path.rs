@@ -237,10 +237,28 @@ async fn acm_failure_is_reported_with_its_reason() {
     // The failure is recorded: the healthy instance reports it too.
     let (_, again) = get(&t.token, &t.status_url(&id)).await;
     assert_eq!(again["status"], "FAILED");
-    // A new request replaces the failed one.
+    let failed_arn = t
+        .app
+        .store
+        .load_acm_request(&DomainName::parse(&t.domain).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .certificate_arn;
+    // A new request replaces the failed one, and leaves nothing of it:
+    // neither its certificate in ACM nor its request ID.
     let retry = request(&t).await;
     assert_ne!(retry["request_id"], id.as_str());
     assert_eq!(retry["status"], "PENDING_VALIDATION");
+    let sdk = sdk_config(None).await;
+    assert!(aws_sdk_acm::Client::new(&sdk)
+        .describe_certificate()
+        .certificate_arn(&failed_arn)
+        .send()
+        .await
+        .is_err());
+    let (status, _) = get(&t.token, &t.status_url(&id)).await;
+    assert_eq!(status, 404, "the failed request's ID still answers");
 }
 
 #[tokio::test]
