@@ -696,3 +696,18 @@ async fn a_name_served_by_another_distribution_is_refused_for_good_and_can_be_re
     assert_eq!(status, 200, "{released}");
     assert!(acm_certificates_for(&t.domain).await.is_empty());
 }
+
+/// Two completes at once (a client retrying after a timeout, say): one
+/// drives the order under the hostname's lease, the other answers 202
+/// meanwhile; both end served, with one certificate in ACM.
+#[tokio::test]
+async fn two_concurrent_completes_import_once() {
+    let t = tenant().start().await;
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    t.publish(&start).await;
+    let ((a, _), (b, _)) = tokio::join!(t.complete_until_done(), t.complete_until_done());
+    assert_eq!((a.0, b.0), (200, 200), "{} / {}", a.1, b.1);
+    assert_eq!(a.1["certificate_arn"], b.1["certificate_arn"]);
+    assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
+}
