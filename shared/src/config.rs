@@ -126,6 +126,12 @@ pub struct Config {
     /// `EVENT_BUS_NAME`: the EventBridge bus the product's events go to
     /// (default `default`; see `adapters::events`).
     pub event_bus: String,
+    /// `TENANT_NEW_ORDERS_PER_HOUR`: new hostnames (ACME orders or ACM
+    /// requests) one tenant may start in any hour (default 30; 0 for no
+    /// limit). One ACME account and one ACM quota serve every tenant: this
+    /// keeps one tenant from spending Let's Encrypt's 300 new orders per
+    /// 3 hours, or the ACM quota, for all the others.
+    pub tenant_new_orders_per_hour: u32,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -246,6 +252,8 @@ impl Config {
             }
         };
         Ok(Self {
+            tenant_new_orders_per_hour: number("TENANT_NEW_ORDERS_PER_HOUR", 30.0, 0.0, 1e6)?
+                as u32,
             event_bus: get("EVENT_BUS_NAME").unwrap_or_else(|| "default".to_owned()),
             delegation,
             renewal,

@@ -11,6 +11,7 @@
 //! | a short lease on the hostname's renewal | `DOMAIN#<host>` | `LEASE` |
 //! | an organisation's settings (its CloudFront distribution) | `ORG#<org_id>` | `SETTINGS` |
 //! | the ACME account (sealed credentials) | `ACME_ACCOUNT` | `<directory URL>` |
+//! | when a tenant started its recent new hostnames | `TENANT#<tenant>` | `NEW_ORDERS` |
 //!
 //! Two global secondary indexes, both sparse (only the items that carry their
 //! key attributes are in them) and both keys-only:
@@ -348,6 +349,80 @@ impl Store {
             Err(e) if condition_failed(&e) => Err(concurrent_writer()),
             Err(e) => Err(upstream(e)),
         }
+    }
+
+    /// Takes one of `tenant`'s new-hostname slots: at most `limit` in any
+    /// `window`. The times are kept on one item, written conditionally on
+    /// what was read, so concurrent calls cannot both take the last slot.
+    /// Refused with `429 tenant_rate_limited` and when a slot frees up.
+    pub async fn take_new_order_slot(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> Result<(), Error> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let pk = s(format!("TENANT#{tenant}"));
+        for _ in 0..5 {
+            let item = self.get(pk.clone(), "NEW_ORDERS").await?;
+            let stored: Vec<String> = match item.as_ref().and_then(|i| i.get("started")) {
+                Some(AttributeValue::L(l)) => l
+                    .iter()
+                    .filter_map(|v| match v {
+                        AttributeValue::S(t) => Some(t.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let now = Timestamp::now();
+            let mut recent: Vec<Timestamp> = stored
+                .iter()
+                .filter_map(|t| Timestamp::parse(t).ok())
+                .filter(|t| now.minus(window) < *t)
+                .collect();
+            recent.sort();
+            if recent.len() >= limit as usize {
+                let frees = recent[recent.len() - limit as usize].plus(window);
+                return Err(Error::RateLimited {
+                    code: "tenant_rate_limited",
+                    message: format!(
+                        "tenant {tenant} started {} new hostnames in the last {} minutes, the most allowed; try again after {frees}",
+                        recent.len(),
+                        window.as_secs() / 60
+                    ),
+                    retry_after: now.until(frees).max(std::time::Duration::from_secs(1)),
+                });
+            }
+            recent.push(now);
+            let started: Vec<AttributeValue> = recent.iter().map(|t| s(t.to_string())).collect();
+            let version = match item.as_ref().and_then(|i| i.get("version")) {
+                Some(AttributeValue::N(n)) => n.parse::<u64>().unwrap_or(0),
+                _ => 0,
+            };
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", pk.clone())
+                .item("sk", s("NEW_ORDERS"))
+                .item("started", AttributeValue::L(started))
+                .item("version", AttributeValue::N((version + 1).to_string()));
+            put = match &item {
+                None => put.condition_expression("attribute_not_exists(pk)"),
+                Some(_) => put
+                    .condition_expression("version = :read")
+                    .expression_attribute_values(":read", AttributeValue::N(version.to_string())),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(()),
+                Err(e) if condition_failed(&e) => continue,
+                Err(e) => return Err(upstream(e)),
+            }
+        }
+        Err(concurrent_writer())
     }
 
     /// Records that a step of the release is done.

@@ -37,6 +37,19 @@ pub async fn request_domain(
             ),
         ));
     }
+    // A hostname new to this tenant takes one of its new-hostname slots
+    // (`TENANT_NEW_ORDERS_PER_HOUR`), before anything is claimed or asked of
+    // ACM.
+    let known = app.store.load_hostname(domain).await?;
+    if !known.is_owned_by(workspace) || known.acm_request.is_none() {
+        app.store
+            .take_new_order_slot(
+                workspace,
+                app.config.tenant_new_orders_per_hour,
+                Duration::from_secs(3600),
+            )
+            .await?;
+    }
     let claimed_at = app.store.claim(domain, workspace).await?;
     let existing = app.store.load_acm_request(domain).await?;
     if let Some(mut existing) = existing.clone().filter(|r| r.stage != AcmStage::Failed) {

@@ -41,6 +41,15 @@ pub async fn start_certificate(
             })?,
     };
 
+    // A hostname new to this tenant takes one of its new-hostname slots
+    // (`TENANT_NEW_ORDERS_PER_HOUR`), before anything is claimed or asked
+    // of the CA.
+    let known = app.store.load_hostname(domain).await?;
+    if !known.is_owned_by(org) || (known.order.is_none() && known.served.is_none()) {
+        app.store
+            .take_new_order_slot(org, app.config.tenant_new_orders_per_hour, HOUR)
+            .await?;
+    }
     app.store.claim(domain, org).await?;
     let records = app.store.load_hostname(domain).await?;
     let existing = records.order;
@@ -68,6 +77,8 @@ pub async fn start_certificate(
     let order = place_order(app, org, domain, new).await?;
     Ok(Started::Order(Box::new(order)))
 }
+
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// What a new order is for.
 pub(crate) struct NewOrder<'a> {

@@ -340,3 +340,54 @@ async fn a_live_acm_hostname_is_released_with_its_custom_domain() {
     let (status, _) = get(&t.token, &t.status_url(id)).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_tenant_starts_only_so_many_new_hostnames_an_hour() {
+    let t = tenant()
+        .env("TENANT_NEW_ORDERS_PER_HOUR", "2")
+        .start()
+        .await;
+    let start = |domain: String| {
+        let (token, url) = (t.token.clone(), t.start_url());
+        async move {
+            post(
+                &token,
+                &url,
+                &serde_json::json!({ "domain": domain }).to_string(),
+            )
+            .await
+        }
+    };
+    let names: Vec<String> = (0..3)
+        .map(|_| format!("{}.example.com", unique("quota")))
+        .collect();
+    for name in &names[..2] {
+        let (status, body) = start(name.clone()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Asking again for a hostname already under way costs nothing.
+    let (status, body) = start(names[0].clone()).await;
+    assert_eq!(status, 200, "{body}");
+    // A third new one within the hour is refused, before anything is
+    // claimed or ordered, on either path.
+    let (status, err) = start(names[2].clone()).await;
+    assert_eq!(status, 429, "{err}");
+    assert_eq!(err["code"], "tenant_rate_limited");
+    let retry_after = err["details"]["retry_after"].as_u64().unwrap();
+    assert!(retry_after > 3500 && retry_after <= 3600, "{retry_after}");
+    let name = DomainName::parse(&names[2]).unwrap();
+    assert!(t.app.store.owner_of(&name).await.unwrap().is_none());
+    let body = serde_json::json!({ "domain": names[2], "workspace_id": t.org }).to_string();
+    let (status, err) = post(&t.token, &t.request_url(), &body).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (429, Some("tenant_rate_limited"))
+    );
+    // Another tenant is not held back by this one.
+    let other = tenant()
+        .env("TENANT_NEW_ORDERS_PER_HOUR", "2")
+        .start()
+        .await;
+    let (status, body) = other.start().await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -19,7 +19,11 @@ fn variables_read() -> BTreeSet<String> {
     let config = Config::from_lookup(|name| {
         names.lock().unwrap().insert(name.to_owned());
         Some(match name {
-            n if n.ends_with("_MS") || n.starts_with("RENEWAL_") || n.starts_with("SWEEP_") => {
+            n if n.ends_with("_MS")
+                || n.ends_with("_PER_HOUR")
+                || n.starts_with("RENEWAL_")
+                || n.starts_with("SWEEP_") =>
+            {
                 "1".to_owned()
             }
             "DNS_PRECHECK_RESOLVERS" => "127.0.0.1:53".to_owned(),
@@ -272,6 +276,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",
+                "dynamodb:Query",
                 "acm:RequestCertificate",
                 "acm:AddTagsToCertificate",
                 "acm:DescribeCertificate",
