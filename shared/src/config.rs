@@ -132,6 +132,9 @@ pub struct Config {
     /// keeps one tenant from spending Let's Encrypt's 300 new orders per
     /// 3 hours, or the ACM quota, for all the others.
     pub tenant_new_orders_per_hour: u32,
+    /// `UNPROVEN_CLAIM_EXPIRY_HOURS`: how long a claim whose tenant never
+    /// proved control by DNS blocks other tenants (default 168: 7 days).
+    pub unproven_claim_expiry: Duration,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -252,6 +255,7 @@ impl Config {
             }
         };
         Ok(Self {
+            unproven_claim_expiry: seconds("UNPROVEN_CLAIM_EXPIRY_HOURS", 168.0)? * 3600,
             tenant_new_orders_per_hour: number("TENANT_NEW_ORDERS_PER_HOUR", 30.0, 0.0, 1e6)?
                 as u32,
             event_bus: get("EVENT_BUS_NAME").unwrap_or_else(|| "default".to_owned()),

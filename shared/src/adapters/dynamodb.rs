@@ -425,6 +425,94 @@ impl Store {
         Err(concurrent_writer())
     }
 
+    /// Records that `tenant` proved control of `domain` by DNS (kept from
+    /// the first time on): from then on its claim never expires.
+    pub async fn mark_proven(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .update_expression("SET proven_at = if_not_exists(proven_at, :now)")
+            .condition_expression("tenant_id = :tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Err(Error::conflict(
+                "domain_taken",
+                format!("{domain} is no longer claimed by {tenant}"),
+            )),
+            Err(e) => Err(upstream(e)),
+        }
+    }
+
+    /// Ends another tenant's claim on `domain` if it never proved control
+    /// and was made before `stale_before` (squatting), deleting its order
+    /// and request with it, in one transaction conditional on exactly that
+    /// claim. Answers the ACM certificate the old request left (for the
+    /// caller to delete), `Ok(None)` when the claim is not one to end.
+    pub async fn end_stale_claim(
+        &self,
+        domain: &DomainName,
+        stale_before: Timestamp,
+    ) -> Result<Option<Option<String>>, Error> {
+        let records = self.load_hostname(domain).await?;
+        let Some(owner) = records.owner else {
+            return Ok(None);
+        };
+        let began = Timestamp::parse(&owner.claimed_at).ok();
+        let stale = owner.proven_at.is_none()
+            && owner.releasing_since.is_none()
+            && records.served.is_none()
+            && records.mapping.is_none()
+            && began.is_some_and(|t| t < stale_before);
+        if !stale {
+            return Ok(None);
+        }
+        let delete = |pk: AttributeValue, sk: &str| {
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key("pk", pk)
+                .key("sk", s(sk))
+        };
+        let claim = delete(domain_pk(domain), OWNER)
+            .condition_expression(
+                "tenant_id = :old AND claimed_at = :began AND attribute_not_exists(proven_at) AND attribute_not_exists(releasing_since)",
+            )
+            .expression_attribute_values(":old", s(owner.tenant_id.as_str()))
+            .expression_attribute_values(":began", s(owner.claimed_at.clone()));
+        let mut deletes = vec![
+            claim,
+            delete(domain_pk(domain), ACME_ORDER),
+            delete(domain_pk(domain), ACM_REQUEST),
+            delete(domain_pk(domain), LEASE),
+        ];
+        if let Some(r) = &records.acm_request {
+            deletes.push(delete(
+                s(format!("ACM_REQUEST#{}", r.request_id)),
+                ACM_REQUEST,
+            ));
+        }
+        let mut tx = self.client.transact_write_items();
+        for d in deletes {
+            let d = d.build().map_err(|e| Error::Internal(e.to_string()))?;
+            tx = tx.transact_items(TransactWriteItem::builder().delete(d).build());
+        }
+        match tx.send().await {
+            Ok(_) => Ok(Some(records.acm_request.map(|r| r.certificate_arn))),
+            Err(e) => match e.as_service_error() {
+                // The claim changed meanwhile (proved, renewed, released):
+                // not one to end.
+                Some(TransactWriteItemsError::TransactionCanceledException(_)) => Ok(None),
+                _ => Err(upstream(e)),
+            },
+        }
+    }
+
     /// Records that a step of the release is done.
     pub async fn release_step_done(&self, domain: &DomainName, step: &str) -> Result<(), Error> {
         self.client
@@ -1085,6 +1173,9 @@ fn owner_from(domain: &DomainName, item: &Item) -> Result<Owner, Error> {
             Some(AttributeValue::Ss(steps)) => steps.clone(),
             _ => Vec::new(),
         },
+        proven_at: text("proven_at")
+            .map(|t| Timestamp::parse(&t))
+            .transpose()?,
     })
 }
 

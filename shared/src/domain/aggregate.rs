@@ -22,6 +22,9 @@ pub struct Owner {
     pub releasing_since: Option<Timestamp>,
     /// The release's steps done so far (`flows::release_domain`).
     pub release_done: Vec<String>,
+    /// When the tenant first proved control of the name by DNS (its TXT or
+    /// CNAME seen, or ACM's validation passed). An unproven claim expires.
+    pub proven_at: Option<Timestamp>,
 }
 
 /// One hostname's records, each at most once.

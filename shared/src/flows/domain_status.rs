@@ -60,6 +60,10 @@ pub async fn domain_status(
                     request.advance(AcmStage::Failed)?;
                 } else if seen.issued {
                     api_id(app)?;
+                    // ACM validated the tenant's CNAME records: proof of control.
+                    app.store
+                        .mark_proven(&request.domain, &request.workspace_id)
+                        .await?;
                     let target = app
                         .api_domains
                         .ensure_domain(&request.domain, &request.certificate_arn)

@@ -119,6 +119,7 @@ async fn publish_challenge(
                 return Ok(Step::Waiting);
             }
             order.delegated = true;
+            app.store.mark_proven(&order.domain, &order.org_id).await?;
             app.acme.answer_challenge(&order.order_url).await?;
             order.advance(Stage::Validating)?;
             app.store.save_order(order).await?;
@@ -131,6 +132,7 @@ async fn publish_challenge(
     if !seen.iter().any(|o| o.values.iter().any(|v| v == expected)) {
         return Err(precheck_failed(order, &seen));
     }
+    app.store.mark_proven(&order.domain, &order.org_id).await?;
     app.acme.answer_challenge(&order.order_url).await?;
     order.advance(Stage::Validating)?;
     app.store.save_order(order).await?;

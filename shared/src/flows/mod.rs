@@ -8,6 +8,7 @@
 //! - Both: [`hostname_status`] (status and the tenant's list),
 //!   [`release_domain`].
 
+pub mod claim;
 pub mod complete_certificate;
 pub mod domain_status;
 pub mod hostname_status;

@@ -50,7 +50,7 @@ pub async fn request_domain(
             )
             .await?;
     }
-    let claimed_at = app.store.claim(domain, workspace).await?;
+    let claimed_at = crate::flows::claim::claim(app, domain, workspace).await?;
     let existing = app.store.load_acm_request(domain).await?;
     if let Some(mut existing) = existing.clone().filter(|r| r.stage != AcmStage::Failed) {
         if existing.validation_records.is_empty() && existing.stage == AcmStage::Requested {

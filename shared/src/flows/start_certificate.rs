@@ -50,7 +50,7 @@ pub async fn start_certificate(
             .take_new_order_slot(org, app.config.tenant_new_orders_per_hour, HOUR)
             .await?;
     }
-    app.store.claim(domain, org).await?;
+    crate::flows::claim::claim(app, domain, org).await?;
     let records = app.store.load_hostname(domain).await?;
     let existing = records.order;
     if let Some(order) = &existing {

@@ -391,3 +391,106 @@ async fn a_tenant_starts_only_so_many_new_hostnames_an_hour() {
     let (status, body) = other.start().await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Moves the hostname's claim back in time, as days passing would.
+async fn age_claim(t: &Tenant, domain: &str, days: u64) {
+    let sdk = sdk_config(None).await;
+    let then = custom_domains::domain::Timestamp::now()
+        .minus(std::time::Duration::from_secs(days * 86400));
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .update_item()
+        .table_name(&t.app.config.table_name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("DOMAIN#{domain}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("OWNER".into()),
+        )
+        .update_expression("SET claimed_at = :then")
+        .expression_attribute_values(
+            ":then",
+            aws_sdk_dynamodb::types::AttributeValue::S(then.to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_unproven_claim_expires_and_a_proven_one_does_not() {
+    // A claims the name and never publishes anything.
+    let a = tenant().start().await;
+    let (status, squat) = a.start().await;
+    assert_eq!(status, 200, "{squat}");
+    let b = tenant().start().await;
+    let b_start = format!("{}/api/domain/start-certificate/{}", b.base, b.org);
+    // Within the week the claim holds.
+    let (status, err) = post(&b.token, &b_start, &a.body()).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (409, Some("domain_taken")),
+        "{err}"
+    );
+    // A week on, the next tenant ends it and claims the name.
+    age_claim(&a, &a.domain, 8).await;
+    let (status, start) = post(&b.token, &b_start, &a.body()).await;
+    assert_eq!(status, 200, "{start}");
+    assert_ne!(start["order_url"], squat["order_url"]);
+    let (status, _) = a.complete().await;
+    assert_eq!(status, 404, "the squatter's order survived");
+
+    // B proves control (its TXT record seen): its claim never expires.
+    set_txt(
+        start["txt_record_name"].as_str().unwrap(),
+        start["txt_record_value"].as_str().unwrap(),
+    )
+    .await;
+    let b_complete = format!("{}/api/domain/complete-certificate/{}", b.base, b.org);
+    let (status, done) = post(&b.token, &b_complete, &a.body()).await;
+    assert!(status == 200 || status == 202, "{done}");
+    age_claim(&a, &a.domain, 30).await;
+    let c = tenant().start().await;
+    let c_start = format!("{}/api/domain/start-certificate/{}", c.base, c.org);
+    let (status, err) = post(&c.token, &c_start, &a.body()).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (409, Some("domain_taken")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_acm_path_claim_is_ended_with_its_certificate() {
+    let a = tenant().start().await;
+    let (status, requested) = post(&a.token, &a.request_url(), &a.request_body()).await;
+    assert_eq!(status, 200, "{requested}");
+    let name = DomainName::parse(&a.domain).unwrap();
+    let arn = a
+        .app
+        .store
+        .load_acm_request(&name)
+        .await
+        .unwrap()
+        .unwrap()
+        .certificate_arn;
+    age_claim(&a, &a.domain, 8).await;
+    let b = tenant().start().await;
+    let url = format!("{}/api/domain/start-certificate/{}", b.base, b.org);
+    let (status, start) = post(&b.token, &url, &a.body()).await;
+    assert_eq!(status, 200, "{start}");
+    let sdk = sdk_config(None).await;
+    assert!(aws_sdk_acm::Client::new(&sdk)
+        .describe_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .is_err());
+    let (status, _) = get(
+        &a.token,
+        &a.status_url(requested["request_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(status, 404);
+}

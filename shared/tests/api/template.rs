@@ -21,6 +21,7 @@ fn variables_read() -> BTreeSet<String> {
         Some(match name {
             n if n.ends_with("_MS")
                 || n.ends_with("_PER_HOUR")
+                || n.ends_with("_HOURS")
                 || n.starts_with("RENEWAL_")
                 || n.starts_with("SWEEP_") =>
             {
@@ -245,8 +246,10 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:Query",
+                "dynamodb:DeleteItem",
                 "kms:Encrypt",
                 "kms:Decrypt",
+                "acm:DeleteCertificate",
             ],
         ),
         (
@@ -254,6 +257,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
             vec![
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:Query",
                 "dynamodb:ConditionCheckItem",
@@ -323,6 +327,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         [
             ("dynamodb:GetItem", ""),
             ("dynamodb:PutItem", ""),
+            ("dynamodb:UpdateItem", ""),
             ("dynamodb:Query", ""),
             ("dynamodb:ConditionCheckItem", ""),
             ("acm:DescribeCertificate", ""),
