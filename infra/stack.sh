@@ -8,10 +8,14 @@
 #     acme-delegation.platform.example., taking RFC 2136 updates signed with
 #     the TSIG key custom-domains-update. (hmac-sha256, secret generated once
 #     into .local/<profile>/tsig-secret); the zone starts empty (SOA, NS) on
-#     every `up`;
+#     every `up`; it also serves a tenant's test zone,
+#     authoritative.example.net., whose second nameserver is a second knotd
+#     on 127.0.0.2 (same port), so a test can make one server lag;
 #   - unbound, a recursive resolver with caching off and no DNSSEC, sending
-#     the delegation zone to knot and everything else to challtestsrv, so that
-#     a tenant's _acme-challenge CNAME into the delegation zone is followed;
+#     the delegation zone and the test zone to knot and everything else to
+#     challtestsrv, so that a tenant's _acme-challenge CNAME into the
+#     delegation zone is followed (the precheck asks it after challtestsrv,
+#     which answers no NS queries);
 #   - moto (AWS).
 #
 #   infra/stack.sh up   dev|test   (re)start and write .local/<profile>/env
@@ -19,9 +23,9 @@
 #
 # Profiles use separate ports so tests can run while `make dev` is serving:
 #   dev:  ACME 14000 (management 15000), DNS 8053 (management 8055), AWS 5000,
-#         knot 8063, unbound 8073
+#         knot 8063 (and 127.0.0.2:8063), unbound 8073
 #   test: ACME 14100 (management 15100), DNS 8153 (management 8155), AWS 5100,
-#         knot 8163, unbound 8173
+#         knot 8163 (and 127.0.0.2:8163), unbound 8173
 # (DNS ports are UDP and TCP.) Logs, pids and state are in .local/<profile>/.
 # MOTO_ACM_VALIDATION_WAIT from the caller's environment is passed to moto
 # (seconds before an ACM-requested certificate reads ISSUED).
@@ -39,13 +43,14 @@ case "$profile" in
 esac
 
 zone=acme-delegation.platform.example
+test_zone=authoritative.example.net
 tsig_key=custom-domains-update
 # knotd and unbound live in /usr/sbin, which a non-root PATH may lack.
 PATH="$PATH:/usr/sbin"
 
 stop() {
   local name pidfile pid pids=()
-  for name in pebble challtestsrv moto knot unbound; do
+  for name in pebble challtestsrv moto knot knot2 unbound; do
     pidfile="$state/$name.pid"
     if [ -f "$pidfile" ]; then
       pid=$(cat "$pidfile")
@@ -102,15 +107,25 @@ fi
 [ -f "$state/tsig-secret" ] || openssl rand -base64 32 >"$state/tsig-secret"
 tsig_secret=$(cat "$state/tsig-secret")
 
-# Knot DNS: the delegation zone, fresh on every start (zone file, journal
-# and timers are thrown away), runs as the invoking user.
-rm -rf "$state/knot"
-mkdir -p "$state/knot/zones" "$state/knot/db" "$state/knot/run"
-cat >"$state/knot/knot.conf" <<CONF
+# Knot DNS, two instances, fresh on every start (zone files, journals and
+# timers are thrown away), run as the invoking user:
+#   - knot  on 127.0.0.1: the platform's delegation zone, and the test zone;
+#   - knot2 on 127.0.0.2: the test zone only.
+# The test zone, $test_zone, is a tenant's zone with two
+# authoritative servers (ns1 = 127.0.0.1, ns2 = 127.0.0.2) that take updates
+# independently: a test writes a record to one to make the other lag. The
+# product's precheck finds them by NS lookup and asks them on the knot port
+# (DNS_PRECHECK_ALLOW_ADDRESSES: loopback is never asked otherwise).
+knot_instance() { # name, listen address, zones...
+  local name=$1 address=$2 z; shift 2
+  rm -rf "$state/$name"
+  mkdir -p "$state/$name/zones" "$state/$name/db" "$state/$name/run"
+  {
+    cat <<CONF
 server:
-    rundir: "$state/knot/run"
-    pidfile: "$state/knot/run/knot.pid"
-    listen: 127.0.0.1@$knot
+    rundir: "$state/$name/run"
+    pidfile: "$state/$name/run/knot.pid"
+    listen: $address@$knot
     udp-workers: 2
     tcp-workers: 2
     background-workers: 2
@@ -120,7 +135,7 @@ log:
     any: info
 
 database:
-    storage: "$state/knot/db"
+    storage: "$state/$name/db"
 
 key:
   - id: $tsig_key.
@@ -129,13 +144,13 @@ key:
 
 acl:
   - id: update-with-key
-    address: 127.0.0.1
+    address: 127.0.0.0/8
     key: $tsig_key.
     action: update
 
 template:
   - id: default
-    storage: "$state/knot/zones"
+    storage: "$state/$name/zones"
     file: "%s.zone"
     # Write the zone file right after each update (the journal keeps the
     # changes too).
@@ -143,20 +158,32 @@ template:
     journal-content: changes
 
 zone:
-  - domain: $zone.
-    acl: update-with-key
 CONF
-# SOA minimum (negative TTL) 0: a name that is missing now may exist the
-# next moment.
-cat >"$state/knot/zones/$zone.zone" <<ZONE
+    for z in "$@"; do printf '  - domain: %s.\n    acl: update-with-key\n' "$z"; done
+  } >"$state/$name/knot.conf"
+  # SOA minimum (negative TTL) 0: a name that is missing now may exist the
+  # next moment.
+  cat >"$state/$name/zones/$zone.zone" <<ZONE
 \$ORIGIN $zone.
 \$TTL 0
 @	SOA	ns hostmaster 1 3600 600 86400 0
 @	NS	ns
 ns	A	127.0.0.1
 ZONE
-knotd -c "$state/knot/knot.conf" >"$state/knot.log" 2>&1 &
-echo $! >"$state/knot.pid"
+  cat >"$state/$name/zones/$test_zone.zone" <<ZONE
+\$ORIGIN $test_zone.
+\$TTL 0
+@	SOA	ns1 hostmaster 1 3600 600 86400 0
+@	NS	ns1
+@	NS	ns2
+ns1	A	127.0.0.1
+ns2	A	127.0.0.2
+ZONE
+  knotd -c "$state/$name/knot.conf" >"$state/$name.log" 2>&1 &
+  echo $! >"$state/$name.pid"
+}
+knot_instance knot 127.0.0.1 "$zone" "$test_zone"
+knot_instance knot2 127.0.0.2 "$test_zone"
 
 # unbound: a recursive resolver for Pebble. The delegation zone goes to
 # knot, everything else to challtestsrv (as if it served the root). No
@@ -220,6 +247,12 @@ stub-zone:
     stub-addr: 127.0.0.1@$knot
     stub-no-cache: yes
 
+stub-zone:
+    name: "$test_zone."
+    stub-addr: 127.0.0.1@$knot
+    stub-addr: 127.0.0.2@$knot
+    stub-no-cache: yes
+
 # challtestsrv answers NS queries with NOTIMPL, so it cannot be a stub for
 # "." (unbound primes the root with an NS query and gives up): it is asked
 # as a forwarder instead, which needs no priming.
@@ -249,10 +282,12 @@ pebble-challtestsrv -dns01 "127.0.0.1:$dns" -management "127.0.0.1:$dns_mgmt" \
   >"$state/challtestsrv.log" 2>&1 &
 echo $! >"$state/challtestsrv.pid"
 
-# Validation without random sleeps, no authorization reuse; a few nonces are
+# Validation without random sleeps; authorizations reused whenever the CA
+# may (as Let's Encrypt does for 30 days: the product must not rely on a
+# fresh one); a few nonces are
 # rejected in tests (the client must retry), none in dev.
 nonce_reject=0; [ "$profile" = test ] && nonce_reject=${PEBBLE_WFE_NONCEREJECT:-10}
-PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$nonce_reject PEBBLE_AUTHZREUSE=0 \
+PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$nonce_reject PEBBLE_AUTHZREUSE=100 \
   pebble -config "$state/pebble.json" -dnsserver "127.0.0.1:$resolver" >"$state/pebble.log" 2>&1 &
 echo $! >"$state/pebble.pid"
 
@@ -262,6 +297,8 @@ echo $! >"$state/moto.pid"
 
 wait_for "http://127.0.0.1:$dns_mgmt/" "pebble-challtestsrv" -X POST
 wait_for_dns "$knot" "$zone." SOA "knot"
+python3 "$root/infra/local/dns_wait.py" 127.0.0.2 "$knot" "$test_zone." SOA 15 \
+  || { echo "stack: knot2 did not start; see $state/knot2.log" >&2; exit 1; }
 # Through unbound: the delegation zone (from knot) and a name from challtestsrv.
 wait_for_dns "$resolver" "$zone." SOA "unbound"
 wait_for_dns "$resolver" "ready.stack.local." A "unbound (via challtestsrv)"
@@ -281,7 +318,9 @@ ACME_DIRECTORY_URL=https://127.0.0.1:$acme/dir
 ACME_CA_BUNDLE=$state/ca.pem
 ACME_CONTACT_EMAIL=admin@example.com
 ACME_POLL_INTERVAL_MS=20
-DNS_PRECHECK_RESOLVERS=127.0.0.1:$dns
+DNS_PRECHECK_RESOLVERS=127.0.0.1:$dns,127.0.0.1:$resolver
+DNS_PRECHECK_ALLOW_ADDRESSES=127.0.0.1:$knot,127.0.0.2:$knot
+TEST_ZONE=$test_zone
 CHALLTESTSRV_URL=http://127.0.0.1:$dns_mgmt
 PEBBLE_MANAGEMENT_URL=https://127.0.0.1:$acme_mgmt
 LOCAL_JWT_SECRET_FILE=$state/jwt-secret

@@ -69,7 +69,7 @@ impl App {
             )?,
             store,
             sealer,
-            dns: DnsPrecheck::new(&config.dns_precheck_resolvers),
+            dns: DnsPrecheck::new(&config.dns_precheck_resolvers, &config.dns_precheck_allow),
             edge_certificates: Certificates::new(aws_sdk_acm::Client::from_conf(edge)),
             distributions: Distributions::new(aws_sdk_cloudfront::Client::new(sdk)),
             regional_certificates: Certificates::new(aws_sdk_acm::Client::new(sdk)),

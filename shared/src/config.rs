@@ -20,6 +20,7 @@ pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/
 pub const NOT_SET_BY_TEMPLATE: &[&str] = &[
     "AWS_REGION",
     "ACME_CA_BUNDLE",
+    "DNS_PRECHECK_ALLOW_ADDRESSES",
     "RFC2136_SERVER",
     "RFC2136_TSIG_KEY_NAME",
     "RFC2136_TSIG_SECRET",
@@ -84,6 +85,17 @@ pub struct Config {
     pub acme_ca_bundle: Option<String>,
     /// `DNS_PRECHECK_RESOLVERS`: comma-separated `ip:port` list.
     pub dns_precheck_resolvers: Vec<SocketAddr>,
+    /// `DNS_PRECHECK_ALLOW_ADDRESSES`: comma-separated `ip:port` list of
+    /// nameservers outside the public internet the precheck may ask (a
+    /// local stack's authoritative servers), each on the port given. Every
+    /// other loopback, private or link-local address learned from a
+    /// tenant's NS records is never asked (default: none).
+    pub dns_precheck_allow: Vec<SocketAddr>,
+    /// `ACME_CAA_IDENTITIES`: the CA's CAA issuer domains, comma-separated
+    /// (default `letsencrypt.org`). A CAA record set whose `issue`
+    /// properties name none of them is refused with 422 `caa_forbids`
+    /// before the CA is asked to validate.
+    pub acme_caa_identities: Vec<String>,
     /// `KMS_KEY_ID`: the KMS key that seals private keys and ACME account
     /// credentials before they are written to DynamoDB.
     pub kms_key_id: String,
@@ -186,6 +198,19 @@ impl Config {
                 problem,
             })?,
         };
+        let allowed = match get("DNS_PRECHECK_ALLOW_ADDRESSES") {
+            None => Vec::new(),
+            Some(list) => parse_resolvers(&list).map_err(|problem| ConfigError {
+                variable: "DNS_PRECHECK_ALLOW_ADDRESSES",
+                problem,
+            })?,
+        };
+        let caa_identities: Vec<String> = get("ACME_CAA_IDENTITIES")
+            .unwrap_or_else(|| "letsencrypt.org".to_owned())
+            .split(',')
+            .map(|i| i.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|i| !i.is_empty())
+            .collect();
         let number =
             |name: &'static str, default: f64, min: f64, max: f64| -> Result<f64, ConfigError> {
                 match get(name) {
@@ -255,6 +280,8 @@ impl Config {
             }
         };
         Ok(Self {
+            dns_precheck_allow: allowed,
+            acme_caa_identities: caa_identities,
             unproven_claim_expiry: seconds("UNPROVEN_CLAIM_EXPIRY_HOURS", 168.0)? * 3600,
             tenant_new_orders_per_hour: number("TENANT_NEW_ORDERS_PER_HOUR", 30.0, 0.0, 1e6)?
                 as u32,

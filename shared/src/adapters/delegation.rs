@@ -190,7 +190,7 @@ impl DelegationZone {
                     out.change_info.map(|c| c.status) == Some(ChangeStatus::Insync)
                 }
                 (Provider::Rfc2136 { primary, .. }, _) => primary
-                    .observe(name)
+                    .observe(name, deadline)
                     .await
                     .iter()
                     .any(|o| o.values.iter().any(|v| v == value)),

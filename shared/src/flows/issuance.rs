@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::adapters::acme::{certificate_id, OrderStatus};
 use crate::adapters::delegation::Published;
-use crate::adapters::dns::TxtObservation;
+use crate::adapters::dns::{presence, Presence, TxtObservation};
 use crate::app::App;
 use crate::domain::certificate::{inspect, key_matches, new_key_and_csr, split_chain};
 use crate::domain::renewal::Window;
@@ -118,6 +118,7 @@ async fn publish_challenge(
                 // and waits again.
                 return Ok(Step::Waiting);
             }
+            check_caa(app, order, precheck_deadline(deadline)).await?;
             order.delegated = true;
             app.store.mark_proven(&order.domain, &order.org_id).await?;
             app.acme.answer_challenge(&order.order_url).await?;
@@ -128,15 +129,26 @@ async fn publish_challenge(
         }
     }
     let expected = &order.challenge.txt_value;
-    let seen = app.dns.observe(&order.challenge.txt_name).await;
-    if !seen.iter().any(|o| o.values.iter().any(|v| v == expected)) {
-        return Err(precheck_failed(order, &seen));
+    let deadline = precheck_deadline(deadline);
+    let seen = app.dns.observe(&order.challenge.txt_name, deadline).await;
+    match presence(&seen, expected) {
+        Presence::Present => {}
+        Presence::Lagging(servers) => return Err(not_everywhere(order, &servers, &seen)),
+        Presence::Missing => return Err(precheck_failed(order, &seen)),
     }
+    check_caa(app, order, deadline).await?;
     app.store.mark_proven(&order.domain, &order.org_id).await?;
     app.acme.answer_challenge(&order.order_url).await?;
     order.advance(Stage::Validating)?;
     app.store.save_order(order).await?;
     Ok(Step::Advanced)
+}
+
+/// The precheck is this call's first step when it runs, and a call always
+/// makes one step: it gets the call's deadline, or a few seconds if that is
+/// nearer (still far inside API Gateway's 30 s).
+fn precheck_deadline(deadline: Instant) -> Instant {
+    deadline.max(Instant::now() + std::time::Duration::from_secs(3))
 }
 
 /// The delegation-zone name this order's `_acme-challenge` CNAME points at,
@@ -188,6 +200,49 @@ fn precheck_failed(order: &AcmeOrder, seen: &[TxtObservation]) -> Error {
             "found": seen,
         })),
     }
+}
+
+/// Some of the zone's authoritative servers answer the record and others
+/// do not yet: the CA may ask any of them, so it is not asked yet.
+fn not_everywhere(order: &AcmeOrder, lagging: &[String], seen: &[TxtObservation]) -> Error {
+    Error::Precondition {
+        code: "dns_not_propagated",
+        message: format!(
+            "the TXT record {} is answered by some of its zone's authoritative servers but not yet by {}; the CA may ask any of them, so wait until they all answer it (or fix the zone's transfers) and call again",
+            order.challenge.txt_name,
+            lagging.join(", ")
+        ),
+        details: Some(serde_json::json!({
+            "expected": { "name": order.challenge.txt_name, "type": "TXT", "value": order.challenge.txt_value },
+            "lagging": lagging,
+            "found": seen,
+        })),
+    }
+}
+
+/// Refuses before the CA is asked when the hostname's CAA records forbid
+/// the CA (the CA would refuse, and count it against the name).
+async fn check_caa(app: &App, order: &AcmeOrder, deadline: Instant) -> Result<(), Error> {
+    let identities = &app.config.acme_caa_identities;
+    let Some(forbids) = app
+        .dns
+        .caa_forbids(order.domain.as_str(), identities, deadline)
+        .await
+    else {
+        return Ok(());
+    };
+    Err(Error::Precondition {
+        code: "caa_forbids",
+        message: format!(
+            "the CAA records at {} ({}) do not allow {} to issue certificates for {}; add a record `0 issue \"{}\"` there (or remove the CAA records) and call again",
+            forbids.name,
+            forbids.records.join(", "),
+            identities.join(" or "),
+            order.domain,
+            identities.first().map(String::as_str).unwrap_or("letsencrypt.org"),
+        ),
+        details: Some(serde_json::json!({ "caa": forbids, "ca_identities": identities })),
+    })
 }
 
 /// How the tenant could delegate instead, when the product can say.

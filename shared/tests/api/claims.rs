@@ -175,7 +175,7 @@ async fn acm_us_east_1() -> aws_sdk_acm::Client {
 #[tokio::test]
 async fn a_live_hostname_is_released_completely_and_can_be_claimed_again() {
     let t = tenant().start().await;
-    let (_, (status, done)) = t.start_and_complete().await;
+    let (a_start, (status, done)) = t.start_and_complete().await;
     assert_eq!(status, 200, "{done}");
     let arn = done["certificate_arn"].as_str().unwrap().to_owned();
     let name = DomainName::parse(&t.domain).unwrap();
@@ -228,12 +228,23 @@ async fn a_live_hostname_is_released_completely_and_can_be_claimed_again() {
     let (status, _) = delete(&t.token, &t.release_url(&t.domain)).await;
     assert_eq!(status, 404);
 
-    // Another tenant may claim it now, and must prove control itself.
-    let b = tenant().start().await;
-    let url = format!("{}/api/domain/start-certificate/{}", b.base, b.org);
-    let (status, start) = post(&b.token, &url, &t.body()).await;
+    // Another tenant may claim it now, and must prove control itself. The
+    // stack's Pebble reuses valid authorizations (PEBBLE_AUTHZREUSE=100, as
+    // Let's Encrypt does for 30 days): A's were deactivated, so B's order
+    // has a fresh one, with a new value, and the TXT record A left in DNS
+    // proves nothing for B.
+    let mut b = tenant().start().await;
+    b.domain = t.domain.clone();
+    let (status, start) = b.start().await;
     assert_eq!(status, 200, "{start}");
     assert_eq!(start["status"], "pending", "{start}");
+    assert_ne!(start["txt_record_value"], a_start["txt_record_value"]);
+    let (status, refused) = b.complete().await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["code"], "dns_record_missing", "{refused}");
+    b.publish(&start).await;
+    let ((status, done), _) = b.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
 }
 
 #[tokio::test]

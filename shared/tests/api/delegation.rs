@@ -20,7 +20,7 @@ use crate::support::*;
 async fn knot_txt(name: &str) -> Vec<String> {
     let server = stack().var("RFC2136_SERVER").parse().unwrap();
     DnsPrecheck::authoritative(server)
-        .observe(name)
+        .observe(name, Instant::now() + std::time::Duration::from_secs(5))
         .await
         .into_iter()
         .flat_map(|o| o.values)

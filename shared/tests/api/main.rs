@@ -11,6 +11,7 @@ mod delegation;
 mod events;
 mod isolation;
 mod openapi;
+mod precheck;
 mod renewal;
 mod support;
 mod template;

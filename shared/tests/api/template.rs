@@ -27,7 +27,7 @@ fn variables_read() -> BTreeSet<String> {
             {
                 "1".to_owned()
             }
-            "DNS_PRECHECK_RESOLVERS" => "127.0.0.1:53".to_owned(),
+            "DNS_PRECHECK_RESOLVERS" | "DNS_PRECHECK_ALLOW_ADDRESSES" => "127.0.0.1:53".to_owned(),
             "DELEGATION_PROVIDER" => "route53".to_owned(),
             _ => "x".to_owned(),
         })

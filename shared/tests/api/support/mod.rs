@@ -605,6 +605,22 @@ pub async fn clear_cname(name: &str) {
     challtestsrv("/clear-cname", serde_json::json!({ "host": host })).await;
 }
 
+/// Sets the CAA records at `name` to one `0 issue "<issuer>"`.
+pub async fn set_caa(name: &str, issuer: &str) {
+    clear_caa(name).await;
+    let host = format!("{}.", name.trim_end_matches('.'));
+    challtestsrv(
+        "/add-caa",
+        serde_json::json!({ "host": host, "policies": [{ "tag": "issue", "value": issuer }] }),
+    )
+    .await;
+}
+
+pub async fn clear_caa(name: &str) {
+    let host = format!("{}.", name.trim_end_matches('.'));
+    challtestsrv("/clear-caa", serde_json::json!({ "host": host })).await;
+}
+
 pub async fn clear_txt(name: &str) {
     let host = format!("{}.", name.trim_end_matches('.'));
     challtestsrv("/clear-txt", serde_json::json!({ "host": host })).await;
