@@ -57,6 +57,14 @@ pub enum Error {
     /// cover, or a concurrent writer that won the race.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The hostname is claimed by another tenant that has not proved
+    /// control: `details` says which DNS record would let the caller take
+    /// it over (`domain_taken`, 409).
+    #[error("{message}")]
+    Contested {
+        message: String,
+        details: serde_json::Value,
+    },
     /// The tenant has not done their part yet (the DNS record is missing or
     /// wrong); nothing was changed and the call can be repeated.
     #[error("{message}")]
@@ -114,7 +122,7 @@ impl Error {
             Error::Unauthenticated(_) => 401,
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
-            Error::Conflict { .. } => 409,
+            Error::Conflict { .. } | Error::Contested { .. } => 409,
             Error::Precondition { .. } | Error::Rejected { .. } => 422,
             Error::RateLimited { .. } => 429,
             Error::Upstream { .. } => 502,
@@ -130,6 +138,7 @@ impl Error {
             | Error::Precondition { code, .. }
             | Error::RateLimited { code, .. }
             | Error::Rejected { code, .. } => code,
+            Error::Contested { .. } => "domain_taken",
             Error::NotFound(_) => "not_found",
             Error::Unauthenticated(_) => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
@@ -142,6 +151,7 @@ impl Error {
     pub fn details(&self) -> Option<serde_json::Value> {
         match self {
             Error::Precondition { details, .. } => details.clone(),
+            Error::Contested { details, .. } => Some(details.clone()),
             Error::RateLimited { retry_after, .. } => {
                 Some(serde_json::json!({ "retry_after": self::retry_after_seconds(*retry_after) }))
             }

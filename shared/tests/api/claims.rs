@@ -505,3 +505,55 @@ async fn an_expired_acm_path_claim_is_ended_with_its_certificate() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_tenant_that_proves_control_takes_over_an_unproven_claim_but_never_a_proven_one() {
+    // A squats the name on the ACME path and publishes nothing.
+    let a = tenant().start().await;
+    let (status, squat) = a.start().await;
+    assert_eq!(status, 200, "{squat}");
+
+    // B (ACM path) is refused, and told which record would prove control.
+    let b = tenant().start().await;
+    let mut b = b;
+    b.domain = a.domain.clone();
+    let (b_request, body) = (b.request_url(), b.request_body());
+    let (status, refused) = post(&b.token, &b_request, &body).await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("domain_taken")), "{refused}");
+    let record = &refused["details"]["takeover_record"];
+    let name = record["name"].as_str().unwrap().to_owned();
+    assert_eq!(name, format!("_custom-domains-claim.{}", a.domain));
+    let value = record["value"].as_str().unwrap().to_owned();
+
+    // C cannot use B's record: its own value differs.
+    let c = tenant().start().await;
+    let c_start = format!("{}/api/domain/start-certificate/{}", c.base, c.org);
+    set_txt(&name, &value).await;
+    let (status, refused) = post(&c.token, &c_start, &a.body()).await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("domain_taken")), "{refused}");
+    assert_ne!(refused["details"]["takeover_record"]["value"], value.as_str());
+
+    // With B's record published, B's same call takes the name over: A's
+    // order is gone.
+    let (status, requested) = post(&b.token, &b_request, &body).await;
+    assert_eq!(status, 200, "{requested}");
+    let (status, gone) = a.complete().await;
+    assert_eq!(status, 404, "{gone}");
+
+    // B proves control through ACM's validation (the status poll that sees
+    // the certificate issued configures the name): now nobody takes it
+    // over, whatever they publish.
+    let request_id = requested["request_id"].as_str().unwrap();
+    let seen = crate::acm_path::poll_status(&b.token, &b.status_url(request_id)).await;
+    let (status, configured) = seen.last().unwrap();
+    assert_eq!(*status, 200, "{configured}");
+    let (c_name, c_value) = (
+        refused["details"]["takeover_record"]["name"].as_str().unwrap().to_owned(),
+        refused["details"]["takeover_record"]["value"].as_str().unwrap().to_owned(),
+    );
+    set_txt(&c_name, &c_value).await;
+    let (status, refused) = post(&c.token, &c_start, &a.body()).await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("domain_taken")), "{refused}");
+    assert!(refused["details"].is_null(), "a proven claim offered a takeover: {refused}");
+    clear_txt(&name).await;
+}
