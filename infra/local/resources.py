@@ -19,12 +19,15 @@ if TABLE not in ddb.list_tables()["TableNames"]:
             {"AttributeName": "due_shard", "AttributeType": "S"},
             {"AttributeName": "due_at", "AttributeType": "S"},
             {"AttributeName": "owner_tenant", "AttributeType": "S"},
+            {"AttributeName": "pending_tenant", "AttributeType": "S"},
+            {"AttributeName": "check_shard", "AttributeType": "S"},
+            {"AttributeName": "check_at", "AttributeType": "S"},
         ],
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
         ],
-        # As in template.yaml: both sparse and keys-only (see the Store docs).
+        # As in template.yaml: all sparse and keys-only (see the Store docs).
         GlobalSecondaryIndexes=[
             {
                 "IndexName": "RenewalDue",
@@ -39,6 +42,22 @@ if TABLE not in ddb.list_tables()["TableNames"]:
                 "KeySchema": [
                     {"AttributeName": "owner_tenant", "KeyType": "HASH"},
                     {"AttributeName": "pk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+            {
+                "IndexName": "PendingByTenant",
+                "KeySchema": [
+                    {"AttributeName": "pending_tenant", "KeyType": "HASH"},
+                    {"AttributeName": "pk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+            {
+                "IndexName": "DriftCheck",
+                "KeySchema": [
+                    {"AttributeName": "check_shard", "KeyType": "HASH"},
+                    {"AttributeName": "check_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
             },

@@ -144,6 +144,11 @@ pub struct Config {
     /// keeps one tenant from spending Let's Encrypt's 300 new orders per
     /// 3 hours, or the ACM quota, for all the others.
     pub tenant_new_orders_per_hour: u32,
+    /// `TENANT_PENDING_HOSTNAMES`: hostnames one tenant may have awaiting
+    /// validation at a time (first orders and ACM requests not yet served;
+    /// default 50, 0 for no limit). Each holds pending authorizations on the
+    /// shared ACME account, or a certificate of the shared ACM quota.
+    pub tenant_pending_hostnames: u32,
     /// `UNPROVEN_CLAIM_EXPIRY_HOURS`: how long a claim whose tenant never
     /// proved control by DNS blocks other tenants (default 168: 7 days).
     pub unproven_claim_expiry: Duration,
@@ -283,6 +288,7 @@ impl Config {
             dns_precheck_allow: allowed,
             acme_caa_identities: caa_identities,
             unproven_claim_expiry: seconds("UNPROVEN_CLAIM_EXPIRY_HOURS", 168.0)? * 3600,
+            tenant_pending_hostnames: number("TENANT_PENDING_HOSTNAMES", 50.0, 0.0, 1e6)? as u32,
             tenant_new_orders_per_hour: number("TENANT_NEW_ORDERS_PER_HOUR", 30.0, 0.0, 1e6)?
                 as u32,
             event_bus: get("EVENT_BUS_NAME").unwrap_or_else(|| "default".to_owned()),

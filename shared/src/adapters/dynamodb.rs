@@ -39,8 +39,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::domain::{
-    AcmRequest, AcmeOrder, DomainMapping, DomainName, HostnameRecords, Owner, ServedCertificate,
-    TenantId, Timestamp,
+    AcmRequest, AcmStage, AcmeOrder, DomainMapping, DomainName, HostnameRecords, Owner, Purpose,
+    ServedCertificate, TenantId, Timestamp,
 };
 use crate::error::{Error, Service};
 
@@ -80,6 +80,14 @@ impl Versioned for AcmeOrder {
         self.version = version;
         self.updated_at = now;
     }
+    /// A first issuance is pending for its tenant until promoted (which
+    /// deletes the order); a renewal is not.
+    fn index_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
+        match self.purpose {
+            Purpose::Issue => vec![("pending_tenant", s(self.org_id.as_str()))],
+            Purpose::Renew => Vec::new(),
+        }
+    }
 }
 
 impl Versioned for AcmRequest {
@@ -92,6 +100,13 @@ impl Versioned for AcmRequest {
     fn set_version(&mut self, version: u64, now: Timestamp) {
         self.version = version;
         self.updated_at = now;
+    }
+    /// Pending for its workspace until configured.
+    fn index_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
+        match self.stage {
+            AcmStage::Configured => Vec::new(),
+            _ => vec![("pending_tenant", s(self.workspace_id.as_str()))],
+        }
     }
 }
 
@@ -425,6 +440,41 @@ impl Store {
         Err(concurrent_writer())
     }
 
+    /// Refuses a new hostname when `tenant` already has `limit` first
+    /// orders or ACM requests not yet served (the `PendingByTenant` index;
+    /// reads at most `limit` keys). `429 tenant_pending_limit`.
+    pub async fn check_pending(&self, tenant: &TenantId, limit: u32) -> Result<(), Error> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("PendingByTenant")
+            .key_condition_expression("pending_tenant = :t")
+            .expression_attribute_values(":t", s(tenant.as_str()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(upstream)?;
+        self.items_read.fetch_add(
+            u64::try_from(out.count()).unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        if out.count() < i32::try_from(limit).unwrap_or(i32::MAX) {
+            return Ok(());
+        }
+        Err(Error::RateLimited {
+            code: "tenant_pending_limit",
+            message: format!(
+                "tenant {tenant} has {limit} hostnames awaiting validation, the most allowed at a time; finish or release one (DELETE /domains/{{domain}}) and try again"
+            ),
+            retry_after: std::time::Duration::from_secs(3600),
+        })
+    }
+
     /// Records that `tenant` proved control of `domain` by DNS (kept from
     /// the first time on): from then on its claim never expires.
     pub async fn mark_proven(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
@@ -566,7 +616,7 @@ impl Store {
         let pk = domain_pk(&order.domain);
         let mut put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(keyed(order, &pk, ACME_ORDER)?));
+            .set_item(Some(stored_item(order, &pk, ACME_ORDER)?));
         put = match replacing {
             None => put.condition_expression("attribute_not_exists(pk)"),
             Some(v) => put
@@ -593,11 +643,9 @@ impl Store {
         replacing: Option<(u64, &str)>,
     ) -> Result<(), Error> {
         let pk = domain_pk(&request.domain);
-        let mut record = Put::builder().table_name(&self.table).set_item(Some(keyed(
-            request,
-            &pk,
-            ACM_REQUEST,
-        )?));
+        let mut record = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(stored_item(request, &pk, ACM_REQUEST)?));
         record = match replacing {
             None => record.condition_expression("attribute_not_exists(pk)"),
             Some((v, _)) => record

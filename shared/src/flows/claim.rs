@@ -37,7 +37,12 @@ pub fn takeover_record(domain: &DomainName, tenant: &TenantId) -> (String, Strin
     use base64::prelude::{Engine, BASE64_URL_SAFE_NO_PAD};
     let digest = aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
-        format!("custom-domains claim\0{}\0{}", tenant.as_str(), domain.as_str()).as_bytes(),
+        format!(
+            "custom-domains claim\0{}\0{}",
+            tenant.as_str(),
+            domain.as_str()
+        )
+        .as_bytes(),
     );
     (
         format!("{TAKEOVER_LABEL}.{domain}"),

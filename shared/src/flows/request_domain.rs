@@ -37,11 +37,15 @@ pub async fn request_domain(
             ),
         ));
     }
-    // A hostname new to this tenant takes one of its new-hostname slots
+    // A hostname new to this tenant must fit under its pending limit
+    // (`TENANT_PENDING_HOSTNAMES`) and takes one of its new-hostname slots
     // (`TENANT_NEW_ORDERS_PER_HOUR`), before anything is claimed or asked of
     // ACM.
     let known = app.store.load_hostname(domain).await?;
     if !known.is_owned_by(workspace) || known.acm_request.is_none() {
+        app.store
+            .check_pending(workspace, app.config.tenant_pending_hostnames)
+            .await?;
         app.store
             .take_new_order_slot(
                 workspace,

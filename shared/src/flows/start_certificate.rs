@@ -41,11 +41,15 @@ pub async fn start_certificate(
             })?,
     };
 
-    // A hostname new to this tenant takes one of its new-hostname slots
+    // A hostname new to this tenant must fit under its pending limit
+    // (`TENANT_PENDING_HOSTNAMES`) and takes one of its new-hostname slots
     // (`TENANT_NEW_ORDERS_PER_HOUR`), before anything is claimed or asked
     // of the CA.
     let known = app.store.load_hostname(domain).await?;
     if !known.is_owned_by(org) || (known.order.is_none() && known.served.is_none()) {
+        app.store
+            .check_pending(org, app.config.tenant_pending_hostnames)
+            .await?;
         app.store
             .take_new_order_slot(org, app.config.tenant_new_orders_per_hour, HOUR)
             .await?;

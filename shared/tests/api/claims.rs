@@ -519,7 +519,11 @@ async fn a_tenant_that_proves_control_takes_over_an_unproven_claim_but_never_a_p
     b.domain = a.domain.clone();
     let (b_request, body) = (b.request_url(), b.request_body());
     let (status, refused) = post(&b.token, &b_request, &body).await;
-    assert_eq!((status, refused["code"].as_str()), (409, Some("domain_taken")), "{refused}");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("domain_taken")),
+        "{refused}"
+    );
     let record = &refused["details"]["takeover_record"];
     let name = record["name"].as_str().unwrap().to_owned();
     assert_eq!(name, format!("_custom-domains-claim.{}", a.domain));
@@ -530,8 +534,15 @@ async fn a_tenant_that_proves_control_takes_over_an_unproven_claim_but_never_a_p
     let c_start = format!("{}/api/domain/start-certificate/{}", c.base, c.org);
     set_txt(&name, &value).await;
     let (status, refused) = post(&c.token, &c_start, &a.body()).await;
-    assert_eq!((status, refused["code"].as_str()), (409, Some("domain_taken")), "{refused}");
-    assert_ne!(refused["details"]["takeover_record"]["value"], value.as_str());
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("domain_taken")),
+        "{refused}"
+    );
+    assert_ne!(
+        refused["details"]["takeover_record"]["value"],
+        value.as_str()
+    );
 
     // With B's record published, B's same call takes the name over: A's
     // order is gone.
@@ -548,12 +559,68 @@ async fn a_tenant_that_proves_control_takes_over_an_unproven_claim_but_never_a_p
     let (status, configured) = seen.last().unwrap();
     assert_eq!(*status, 200, "{configured}");
     let (c_name, c_value) = (
-        refused["details"]["takeover_record"]["name"].as_str().unwrap().to_owned(),
-        refused["details"]["takeover_record"]["value"].as_str().unwrap().to_owned(),
+        refused["details"]["takeover_record"]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        refused["details"]["takeover_record"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
     );
     set_txt(&c_name, &c_value).await;
     let (status, refused) = post(&c.token, &c_start, &a.body()).await;
-    assert_eq!((status, refused["code"].as_str()), (409, Some("domain_taken")), "{refused}");
-    assert!(refused["details"].is_null(), "a proven claim offered a takeover: {refused}");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("domain_taken")),
+        "{refused}"
+    );
+    assert!(
+        refused["details"].is_null(),
+        "a proven claim offered a takeover: {refused}"
+    );
     clear_txt(&name).await;
+}
+
+#[tokio::test]
+async fn a_tenant_has_only_so_many_hostnames_awaiting_validation() {
+    let t = tenant().env("TENANT_PENDING_HOSTNAMES", "2").start().await;
+    let body = |domain: &str| serde_json::json!({ "domain": domain }).to_string();
+    // One served hostname does not count against the limit.
+    let (_, (status, done)) = t.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+    // Two awaiting validation, one on each path, fill it.
+    let acme = format!("{}.example.com", unique("pending"));
+    let acm = format!("{}.example.com", unique("pending"));
+    let (status, answer) = post(&t.token, &t.start_url(), &body(&acme)).await;
+    assert_eq!(status, 200, "{answer}");
+    let acm_body = serde_json::json!({ "domain": acm, "workspace_id": t.org }).to_string();
+    let (status, answer) = post(&t.token, &t.request_url(), &acm_body).await;
+    assert_eq!(status, 200, "{answer}");
+    // Asking again about one of them is no new hostname.
+    let (status, answer) = post(&t.token, &t.start_url(), &body(&acme)).await;
+    assert_eq!(status, 200, "{answer}");
+    // A third is refused on either path before anything is claimed.
+    let third = format!("{}.example.com", unique("pending"));
+    let (status, err) = post(&t.token, &t.start_url(), &body(&third)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (429, Some("tenant_pending_limit")),
+        "{err}"
+    );
+    assert!(err["details"]["retry_after"].as_u64().unwrap() > 0, "{err}");
+    let third_acm = serde_json::json!({ "domain": third, "workspace_id": t.org }).to_string();
+    let (status, err) = post(&t.token, &t.request_url(), &third_acm).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (429, Some("tenant_pending_limit")),
+        "{err}"
+    );
+    let name = DomainName::parse(&third).unwrap();
+    assert!(t.app.store.owner_of(&name).await.unwrap().is_none());
+    // Releasing one frees its place.
+    let (status, released) = delete(&t.token, &t.release_url(&acme)).await;
+    assert_eq!(status, 200, "{released}");
+    let (status, answer) = post(&t.token, &t.start_url(), &body(&third)).await;
+    assert_eq!(status, 200, "{answer}");
 }

@@ -22,6 +22,7 @@ fn variables_read() -> BTreeSet<String> {
             n if n.ends_with("_MS")
                 || n.ends_with("_PER_HOUR")
                 || n.ends_with("_HOURS")
+                || n.ends_with("_HOSTNAMES")
                 || n.starts_with("RENEWAL_")
                 || n.starts_with("SWEEP_") =>
             {

@@ -239,8 +239,8 @@ pub async fn distribution_etag(id: &str) -> String {
         .unwrap()
 }
 
-/// A table shaped as the template's: `pk`/`sk` and the two sparse,
-/// keys-only indexes (`RenewalDue`, `ByTenant`).
+/// A table shaped as the template's: `pk`/`sk` and its sparse, keys-only
+/// indexes.
 pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
@@ -276,14 +276,25 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
     ddb.create_table()
         .table_name(name)
         .set_attribute_definitions(Some(
-            ["pk", "sk", "due_shard", "due_at", "owner_tenant"]
-                .map(attr)
-                .to_vec(),
+            [
+                "pk",
+                "sk",
+                "due_shard",
+                "due_at",
+                "owner_tenant",
+                "pending_tenant",
+                "check_shard",
+                "check_at",
+            ]
+            .map(attr)
+            .to_vec(),
         ))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
         .global_secondary_indexes(index("RenewalDue", "due_shard", "due_at"))
         .global_secondary_indexes(index("ByTenant", "owner_tenant", "pk"))
+        .global_secondary_indexes(index("PendingByTenant", "pending_tenant", "pk"))
+        .global_secondary_indexes(index("DriftCheck", "check_shard", "check_at"))
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
