@@ -68,12 +68,32 @@ pub struct AcmRequest {
     pub certificate_status: Option<String>,
     #[serde(default)]
     pub failure: Option<String>,
+    /// A TXT record the workspace must publish too, set when ACM's
+    /// validation CNAME already answered before this request showed it to
+    /// anyone: ACM's record is the same for every certificate of the name in
+    /// the account, so it may be a previous owner's, and proves nothing about
+    /// this workspace. Nothing is configured until this record is seen.
+    #[serde(default)]
+    pub ownership_record: Option<ValidationRecord>,
+    /// The ownership record was seen.
+    #[serde(default)]
+    pub ownership_proven: bool,
     pub version: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 impl AcmRequest {
+    /// Every record the workspace must publish: ACM's, and the ownership
+    /// record while it is required and unseen.
+    pub fn records_to_publish(&self) -> Vec<ValidationRecord> {
+        let mut records = self.validation_records.clone();
+        if !self.ownership_proven {
+            records.extend(self.ownership_record.clone());
+        }
+        records
+    }
+
     /// Moves to the stage's successor, or to `Failed` from `Requested`.
     pub fn advance(&mut self, next: AcmStage) -> Result<(), crate::Error> {
         let allowed = self.stage.next() == Some(next)

@@ -52,7 +52,21 @@ pub async fn domain_status(
                         && !seen.validation_records.is_empty());
                 request.certificate_status = Some(seen.status.clone());
                 if request.validation_records.is_empty() {
-                    request.validation_records = seen.validation_records;
+                    crate::flows::request_domain::learn_records(
+                        app,
+                        &mut request,
+                        seen.validation_records,
+                    )
+                    .await;
+                }
+                if seen.issued && !ownership_seen(app, &mut request).await {
+                    // ACM issued on a record that may be a previous
+                    // owner's: nothing is configured until this
+                    // workspace's own record is seen.
+                    if changed {
+                        app.store.save_acm_request(&mut request).await?;
+                    }
+                    return Ok(request);
                 }
                 if seen.failed {
                     request.failure =
@@ -103,6 +117,22 @@ pub async fn domain_status(
             }
         }
     }
+}
+
+/// Whether this workspace's ownership record, if one is required, is
+/// answered by every authoritative server (kept once seen).
+async fn ownership_seen(app: &App, request: &mut AcmRequest) -> bool {
+    let Some(record) = &request.ownership_record else {
+        return true;
+    };
+    if request.ownership_proven {
+        return true;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let seen = app.dns.observe(&record.name, deadline).await;
+    request.ownership_proven = crate::adapters::dns::presence(&seen, &record.value)
+        == crate::adapters::dns::Presence::Present;
+    request.ownership_proven
 }
 
 fn api_id(app: &App) -> Result<&str, Error> {

@@ -63,7 +63,7 @@ pub async fn request_domain(
                 .describe(&existing.certificate_arn)
                 .await?;
             if !seen.validation_records.is_empty() {
-                existing.validation_records = seen.validation_records;
+                learn_records(app, &mut existing, seen.validation_records).await;
                 existing.certificate_status = Some(seen.status);
                 app.store.save_acm_request(&mut existing).await?;
             }
@@ -92,20 +92,23 @@ pub async fn request_domain(
         seen = app.regional_certificates.describe(&arn).await?;
     }
     let now = crate::domain::Timestamp::now();
-    let request = AcmRequest {
+    let mut request = AcmRequest {
         request_id: new_request_id()?,
         domain: domain.clone(),
         workspace_id: workspace.clone(),
         certificate_arn: arn.clone(),
         stage: AcmStage::Requested,
-        validation_records: seen.validation_records,
+        validation_records: Vec::new(),
         api_gateway_domain: None,
         certificate_status: Some(seen.status),
         failure: None,
+        ownership_record: None,
+        ownership_proven: false,
         version: replacing.as_ref().map_or(0, |(v, _)| v + 1),
         created_at: now,
         updated_at: now,
     };
+    learn_records(app, &mut request, seen.validation_records).await;
     app.store
         .insert_acm_request(
             &request,
@@ -125,6 +128,40 @@ pub async fn request_domain(
         }
     }
     Ok(request)
+}
+
+/// Records ACM's validation records the first time they are known, before
+/// anyone has been shown them. If ACM's CNAME already answers its value
+/// then, it was not published for this request (ACM's record is the same
+/// for every certificate of the name in the account: a previous owner's may
+/// still be in DNS, and ACM would issue on its strength), so the workspace
+/// must also publish its own ownership TXT record before anything is
+/// configured (`flows::claim::takeover_record`).
+pub(crate) async fn learn_records(
+    app: &App,
+    request: &mut AcmRequest,
+    records: Vec<crate::domain::ValidationRecord>,
+) {
+    if records.is_empty() || !request.validation_records.is_empty() {
+        return;
+    }
+    let mut already_there = false;
+    for record in records.iter().filter(|r| r.record_type == "CNAME") {
+        let value = record.value.trim_end_matches('.').to_ascii_lowercase();
+        let seen = app.dns.observe_cname(&record.name).await;
+        already_there |= seen.iter().any(|o| o.targets.contains(&value));
+    }
+    request.validation_records = records;
+    if already_there {
+        let (name, value) =
+            crate::flows::claim::takeover_record(&request.domain, &request.workspace_id);
+        tracing::info!(domain = %request.domain, "ACM's validation record predates the request: ownership record required");
+        request.ownership_record = Some(crate::domain::ValidationRecord {
+            name,
+            value,
+            record_type: "TXT".into(),
+        });
+    }
 }
 
 /// ACM's idempotency token: 32 hex characters, the same on every retry of

@@ -24,7 +24,7 @@ struct RequestResponse<'a> {
     workspace_id: &'a str,
     status: &'static str,
     certificate_status: Option<&'a str>,
-    validation_records: &'a [ValidationRecord],
+    validation_records: Vec<ValidationRecord>,
     message: String,
 }
 
@@ -58,7 +58,7 @@ fn response(r: &AcmRequest) -> RequestResponse<'_> {
         workspace_id: r.workspace_id.as_str(),
         status,
         certificate_status: r.certificate_status.as_deref(),
-        validation_records: &r.validation_records,
+        validation_records: r.records_to_publish(),
         message,
     }
 }
@@ -66,12 +66,19 @@ fn response(r: &AcmRequest) -> RequestResponse<'_> {
 /// Tells the tenant which DNS records to add.
 pub(crate) fn add_records_message(r: &AcmRequest) -> String {
     let records: Vec<String> = r
-        .validation_records
+        .records_to_publish()
         .iter()
         .map(|v| format!("{} {} {}", v.name, v.record_type, v.value))
         .collect();
+    let ownership = match (&r.ownership_record, r.ownership_proven) {
+        (Some(o), false) => format!(
+            " (ACM's record was already in DNS before this request, perhaps left by a previous owner, so the TXT record {} proves that this workspace controls the name; nothing is configured until it is seen)",
+            o.name
+        ),
+        _ => String::new(),
+    };
     format!(
-        "add these DNS records so AWS can validate {}: {}; then poll /domains/status/{}",
+        "add these DNS records so AWS can validate {}: {}{ownership}; then poll /domains/status/{}",
         r.domain,
         records.join("; "),
         r.request_id

@@ -419,3 +419,83 @@ async fn an_exhausted_acm_quota_is_its_own_refusal() {
         .unwrap()
         .is_none());
 }
+
+/// ACM's validation CNAME is the same for every certificate of a name in
+/// one account, so the record a previous owner left in DNS would validate a
+/// new claimant's certificate: the new claimant must publish a record of its
+/// own before anything is configured.
+#[tokio::test]
+async fn a_new_claimant_is_not_configured_on_a_previous_owners_acm_record() {
+    // A requests, publishes ACM's CNAME, is configured, then releases; the
+    // CNAME stays in DNS (tenants rarely clean up).
+    let a = tenant().start().await;
+    let first = request(&a).await;
+    let record = &first["validation_records"][0];
+    let (cname, target) = (
+        record["name"].as_str().unwrap().to_owned(),
+        record["value"].as_str().unwrap().to_owned(),
+    );
+    set_cname(&cname, &target).await;
+    let seen = poll_status(
+        &a.token,
+        &a.status_url(first["request_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        seen.last().unwrap().1["status"],
+        "CONFIGURED",
+        "{:?}",
+        seen.last()
+    );
+    let (status, released) = delete(&a.token, &a.release_url(&a.domain)).await;
+    assert_eq!(status, 200, "{released}");
+
+    // B claims the name: the same CNAME is asked for, and is already there,
+    // so B is also asked for its own TXT record.
+    let mut b = tenant().start().await;
+    b.domain = a.domain.clone();
+    let requested = request(&b).await;
+    let records = requested["validation_records"].as_array().unwrap();
+    assert_eq!(records[0]["name"], cname.as_str());
+    let ownership = records
+        .iter()
+        .find(|r| r["type"] == "TXT")
+        .unwrap_or_else(|| panic!("no ownership record asked for: {requested}"));
+    assert_eq!(
+        ownership["name"],
+        format!("_custom-domains-claim.{}", b.domain)
+    );
+    // ACM issues on the old CNAME, but nothing is configured for B.
+    let url = b.status_url(requested["request_id"].as_str().unwrap());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, pending) = get(&b.token, &url).await;
+    assert_eq!(status, 200, "{pending}");
+    assert_eq!(pending["certificate_status"], "ISSUED", "{pending}");
+    assert_eq!(pending["status"], "PENDING", "{pending}");
+    assert!(
+        pending["message"]
+            .as_str()
+            .unwrap()
+            .contains("_custom-domains-claim"),
+        "{pending}"
+    );
+    let name = DomainName::parse(&b.domain).unwrap();
+    assert!(b.app.store.mapping_for(&name).await.unwrap().is_none());
+    assert_eq!(api_mappings(&b.domain).await, 0);
+
+    // B publishes its record: configured.
+    set_txt(
+        ownership["name"].as_str().unwrap(),
+        ownership["value"].as_str().unwrap(),
+    )
+    .await;
+    let (status, configured) = get(&b.token, &url).await;
+    assert_eq!(status, 200, "{configured}");
+    assert_eq!(configured["status"], "CONFIGURED", "{configured}");
+    assert!(configured["validation_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["type"] == "CNAME"));
+    clear_cname(&cname).await;
+}
