@@ -150,6 +150,27 @@ async fn release_leased(
     Ok(release)
 }
 
+/// The certificate a first issuance imported whose answer was lost (the
+/// import began, no ARN was saved): found in ACM by its leaf, as the order
+/// driver finds it on a retry. Left behind, it would count against the
+/// account's ACM quota for ever.
+async fn lost_import(
+    app: &App,
+    domain: &DomainName,
+    order: Option<&crate::domain::AcmeOrder>,
+) -> Result<Option<String>, Error> {
+    let Some(order) = order.filter(|o| o.import_started && o.certificate_arn.is_none()) else {
+        return Ok(None);
+    };
+    let Some(certificate) = &order.certificate else {
+        return Ok(None);
+    };
+    let chain = crate::domain::certificate::split_chain(&certificate.chain_pem)?;
+    app.edge_certificates
+        .find_imported(domain, chain.leaf_pem)
+        .await
+}
+
 async fn run_step(
     app: &App,
     caller: &TenantId,
@@ -180,6 +201,9 @@ async fn run_step(
         CERTIFICATE_DELETED => {
             if let Some(arn) = &edge_arn {
                 app.edge_certificates.delete(arn).await?;
+            } else if let Some(arn) = lost_import(app, domain, order).await? {
+                tracing::info!(%domain, %arn, "deleting a certificate whose import answer was lost");
+                app.edge_certificates.delete(&arn).await?;
             }
             if let Some(r) = &records.acm_request {
                 app.regional_certificates.delete(&r.certificate_arn).await?;

@@ -58,7 +58,7 @@ async fn stored(t: &Tenant) -> custom_domains::domain::AcmeOrder {
 }
 
 /// The certificate ARNs ACM holds for a hostname.
-async fn acm_certificates_for(domain: &str) -> Vec<String> {
+pub(crate) async fn acm_certificates_for(domain: &str) -> Vec<String> {
     let acm = acm_us_east_1().await;
     let mut arns = Vec::new();
     let mut pages = acm.list_certificates().into_paginator().items().send();
@@ -417,6 +417,23 @@ async fn a_distribution_serving_other_hostnames_is_refused() {
         dc.viewer_certificate()
             .and_then(|v| v.acm_certificate_arn()),
         stored(&t).await.certificate_arn.as_deref()
+    );
+    // Not a dead end: the status says who must act, and the tenant can
+    // leave, with the certificate deleted and the other hostname kept.
+    let (_, st) = t.certificate_status().await;
+    assert!(st["next_action"].is_object(), "{st}");
+    let (status, released) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 200, "{released}");
+    assert!(acm_certificates_for(&t.domain).await.is_empty());
+    let config = distribution_config(&t.distribution_id).await;
+    assert_eq!(
+        config
+            .distribution_config()
+            .unwrap()
+            .aliases()
+            .unwrap()
+            .items(),
+        ["other-tenant.example.net".to_string()]
     );
 }
 

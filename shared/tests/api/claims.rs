@@ -624,3 +624,110 @@ async fn a_tenant_has_only_so_many_hostnames_awaiting_validation() {
     let (status, answer) = post(&t.token, &t.start_url(), &body(&third)).await;
     assert_eq!(status, 200, "{answer}");
 }
+
+/// A tenant whose imports into ACM (us-east-1) go through `proxy`.
+async fn tenant_importing_through(proxy: &FaultProxy) -> Tenant {
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    tenant()
+        .customise(move |app| {
+            app.edge_certificates =
+                custom_domains::adapters::acm::Certificates::new(aws_sdk_acm::Client::from_conf(
+                    aws_sdk_acm::config::Builder::from(&via_proxy)
+                        .region(aws_config::Region::new("us-east-1"))
+                        .build(),
+                ));
+        })
+        .start()
+        .await
+}
+
+fn is_import(req: &hyper::http::request::Parts) -> bool {
+    req.headers
+        .get("x-amz-target")
+        .is_some_and(|t| t == "CertificateManager.ImportCertificate")
+}
+
+/// Releases until done; answers the last answer.
+async fn release_until_done(t: &Tenant) -> serde_json::Value {
+    for _ in 0..20 {
+        let (status, answer) = delete(&t.token, &t.release_url(&t.domain)).await;
+        if status == 200 {
+            return answer;
+        }
+        assert_eq!(status, 202, "{answer}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the release did not finish");
+}
+
+#[tokio::test]
+async fn a_release_during_a_slow_import_leaves_nothing_behind() {
+    let proxy = FaultProxy::start(is_import, Fault::Delay { millis: 1500 }).await;
+    let t = tenant_importing_through(&proxy).await;
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    t.publish(&start).await;
+    let complete = tokio::spawn({
+        let (token, url, body) = (t.token.clone(), t.complete_url(), t.body());
+        async move {
+            let mut last = (0, serde_json::Value::Null);
+            for _ in 0..20 {
+                last = post(&token, &url, &body).await;
+                if last.0 != 202 {
+                    break;
+                }
+            }
+            last
+        }
+    });
+    // The import is under way (held at the proxy): the release waits for
+    // the call holding the hostname, having changed nothing.
+    while proxy.matched() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (status, waiting) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 202, "{waiting}");
+    assert_eq!(waiting["removed"], serde_json::json!([]), "{waiting}");
+    let (status, done) = complete.await.unwrap();
+    assert_eq!(status, 200, "{done}");
+
+    // Then it removes everything the complete made: no certificate in ACM,
+    // no alias, no mapping, no claim.
+    let released = release_until_done(&t).await;
+    assert_eq!(released["status"], "released", "{released}");
+    assert!(crate::acme_path::acm_certificates_for(&t.domain)
+        .await
+        .is_empty());
+    let (aliases, _) = distribution(&t.distribution_id).await;
+    assert!(aliases.is_empty(), "{aliases:?}");
+    let name = DomainName::parse(&t.domain).unwrap();
+    let records = t.app.store.load_hostname(&name).await.unwrap();
+    assert!(
+        records.owner.is_none() && records.mapping.is_none(),
+        "{records:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_release_after_a_lost_import_answer_deletes_the_imported_certificate() {
+    let proxy = FaultProxy::start(is_import, Fault::ForwardThenFail { status: 500 }).await;
+    let t = tenant_importing_through(&proxy).await;
+    let (_, (status, err)) = t.start_and_complete().await;
+    assert_eq!(status, 502, "{err}");
+    assert_eq!(
+        crate::acme_path::acm_certificates_for(&t.domain)
+            .await
+            .len(),
+        1
+    );
+    // The tenant leaves instead of retrying: the certificate ACM holds
+    // (whose ARN the product never learnt) goes too.
+    let released = release_until_done(&t).await;
+    assert_eq!(released["status"], "released", "{released}");
+    assert!(
+        crate::acme_path::acm_certificates_for(&t.domain)
+            .await
+            .is_empty(),
+        "the imported certificate was left in ACM"
+    );
+}

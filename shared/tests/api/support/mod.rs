@@ -688,6 +688,8 @@ pub enum Fault {
     /// Forward (so the change happens), then answer this status instead of
     /// the real answer: a lost response.
     ForwardThenFail { status: u16 },
+    /// Wait this long, then forward: a slow call under way.
+    Delay { millis: u64 },
 }
 
 /// An HTTP proxy in front of the local AWS that injects a fault into the
@@ -745,6 +747,9 @@ impl FaultProxy {
                                         .body(Full::new(Bytes::from(body)))
                                         .unwrap(),
                                 );
+                            }
+                            if let (true, Fault::Delay { millis }) = (first, fault) {
+                                tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
                             }
                             parts.uri =
                                 format!("{upstream}{}", parts.uri.path_and_query().unwrap())
