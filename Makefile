@@ -1,5 +1,5 @@
 # The two commands of the README's quick start.
-.PHONY: dev test bench bench-sweep sweep package
+.PHONY: dev test bench bench-sweep sweep check-domains package
 dev:
 	bash infra/dev.sh
 test:
@@ -10,5 +10,7 @@ bench-sweep:
 	bash infra/bench.sh sweep
 sweep:
 	bash infra/sweep.sh
+check-domains:
+	bash infra/sweep.sh check-domains
 package:
 	bash infra/package.sh

@@ -2,8 +2,8 @@
 # `make dev`: installs what is missing, starts the local stack (Pebble,
 # pebble-challtestsrv, moto, and the deployment's resources in moto) and
 # serves every route on http://127.0.0.1:9000 until interrupted, running the
-# renewal sweep every LOCAL_SWEEP_INTERVAL_MS (default 30 s here) as the
-# EventBridge schedule does in AWS.
+# renewal sweep and the DNS drift checks every LOCAL_SWEEP_INTERVAL_MS
+# (default 30 s here) as their EventBridge schedules do in AWS.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -53,8 +53,9 @@ publish the CNAME start-certificate offers (cname_record_name → cname_record_v
   curl -s -X POST $CHALLTESTSRV_URL/set-cname \\
        -d '{"host": "_acme-challenge.shop.example.com.", "target": "<cname_record_value>."}'
 
-Where it stands, and a renewal on demand (the sweep also runs every
-$((LOCAL_SWEEP_INTERVAL_MS / 1000)) s; \`make sweep\` runs one by hand):
+Where it stands (its "dns" object: does the name point at its edge?), and a
+renewal on demand (the sweep and the drift checks run every
+$((LOCAL_SWEEP_INTERVAL_MS / 1000)) s; \`make sweep\` and \`make check-domains\` run one by hand):
   curl -s "http://127.0.0.1:9000/api/domain/status/org-1?domain=shop.example.com" -H "authorization: Bearer \$TOKEN"
   curl -s -X POST http://127.0.0.1:9000/api/domain/renew-certificate/org-1 -H "authorization: Bearer \$TOKEN" \\
        -H 'content-type: application/json' -d '{"domain": "shop.example.com"}'

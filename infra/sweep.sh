@@ -2,6 +2,8 @@
 # `make sweep`: one renewal sweep against the running `make dev` stack, as
 # the `renew-certificates` function's schedule runs it in AWS; prints what
 # it did (due hostnames, renewed, waiting for DNS, failed, items read).
+# `make check-domains` (infra/sweep.sh check-domains): one round of DNS drift
+# checks, as `check-domains` runs in AWS.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -10,4 +12,4 @@ set -a
 # shellcheck disable=SC1091
 . .local/dev/env
 set +a
-cargo run -q --locked -p local-server -- sweep
+cargo run -q --locked -p local-server -- "${1:-sweep}"

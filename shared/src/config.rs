@@ -149,6 +149,13 @@ pub struct Config {
     /// default 50, 0 for no limit). Each holds pending authorizations on the
     /// shared ACME account, or a certificate of the shared ACM quota.
     pub tenant_pending_hostnames: u32,
+    /// `DRIFT_CHECK_INTERVAL_HOURS`: how often `check-domains` resolves a
+    /// live hostname that points at its edge (default 24; one that does not
+    /// is checked hourly).
+    pub drift_check_interval: Duration,
+    /// `DRIFT_GRACE_HOURS`: how long a hostname that pointed at its edge
+    /// may point elsewhere before it is detached (default 168: 7 days).
+    pub drift_grace: Duration,
     /// `UNPROVEN_CLAIM_EXPIRY_HOURS`: how long a claim whose tenant never
     /// proved control by DNS blocks other tenants (default 168: 7 days).
     pub unproven_claim_expiry: Duration,
@@ -288,6 +295,8 @@ impl Config {
             dns_precheck_allow: allowed,
             acme_caa_identities: caa_identities,
             unproven_claim_expiry: seconds("UNPROVEN_CLAIM_EXPIRY_HOURS", 168.0)? * 3600,
+            drift_check_interval: seconds("DRIFT_CHECK_INTERVAL_HOURS", 24.0)? * 3600,
+            drift_grace: seconds("DRIFT_GRACE_HOURS", 168.0)? * 3600,
             tenant_pending_hostnames: number("TENANT_PENDING_HOSTNAMES", 50.0, 0.0, 1e6)? as u32,
             tenant_new_orders_per_hour: number("TENANT_NEW_ORDERS_PER_HOUR", 30.0, 0.0, 1e6)?
                 as u32,

@@ -87,7 +87,14 @@ where
         move |_event: LambdaEvent<serde_json::Value>| {
             let (app, job) = (app.clone(), job.clone());
             async move {
-                let report = routes::scoped(function, job(app)).await?;
+                // Type-erased: a job's future (a sweep driving orders, a
+                // drift check releasing hostnames) is deep enough that the
+                // compiler's layout computation of the runtime's future would
+                // pass its recursion limit.
+                let work: std::pin::Pin<
+                    Box<dyn std::future::Future<Output = Result<T, Error>> + Send>,
+                > = Box::pin(job(app));
+                let report = routes::scoped(function, work).await?;
                 serde_json::to_value(report).map_err(lambda_http::Error::from)
             }
         },

@@ -1,8 +1,9 @@
 //! The local stand-in for API Gateway and EventBridge: every route of the
 //! product on one port, with production's paths, dispatched to the handlers
 //! the Lambda functions run; bearer tokens verified as API Gateway's JWT
-//! authorizer would; and the renewal sweep run on an interval, as the
-//! EventBridge schedule runs it in AWS.
+//! authorizer would; and the scheduled jobs (the renewal sweep and the DNS
+//! drift checks) run on an interval, as their EventBridge schedules run them
+//! in AWS.
 //!
 //! Only `make dev`, `infra/token.sh` and the tests use this crate; the
 //! Lambda functions never link it.
@@ -19,8 +20,9 @@ use std::time::Duration;
 
 use custom_domains::App;
 
-/// Runs the renewal sweep every `interval`, as the `renew-certificates`
-/// function's schedule does in AWS; never returns.
+/// Runs the renewal sweep and the DNS drift checks every `interval`, as the
+/// `renew-certificates` and `check-domains` functions' schedules do in AWS;
+/// never returns.
 pub async fn sweep_every(app: Arc<App>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -32,6 +34,13 @@ pub async fn sweep_every(app: Arc<App>, interval: Duration) {
         );
         if let Err(e) = run.await {
             tracing::warn!(code = e.code(), error = %e, "renewal sweep failed");
+        }
+        let run = custom_domains::routes::scoped(
+            "check-domains",
+            custom_domains::flows::check_domains::check_domains(&app),
+        );
+        if let Err(e) = run.await {
+            tracing::warn!(code = e.code(), error = %e, "DNS checks failed");
         }
     }
 }

@@ -1,14 +1,16 @@
 //! The local server: every route of the product on one port (default
 //! `127.0.0.1:9000`, or `LOCAL_ADDR`), with production's paths, running the
-//! handlers the Lambda functions run, and the renewal sweep every
-//! `LOCAL_SWEEP_INTERVAL_MS` (default 60 s; 0 turns it off). Configured by
+//! handlers the Lambda functions run, and the scheduled jobs (the renewal
+//! sweep and the DNS drift checks) every `LOCAL_SWEEP_INTERVAL_MS` (default
+//! 60 s; 0 turns them off). Configured by
 //! the same environment variables as the functions, plus
 //! `LOCAL_JWT_SECRET_FILE`, the signing key it verifies bearer tokens with;
 //! `make dev` sets them for the local stack.
 //!
 //! `local-server token <tenant>` prints a token for `tenant`, valid a day,
 //! signed with that key (the claim is `TENANT_CLAIM`, default `tenant_id`).
-//! `local-server sweep` runs one renewal sweep and prints its report.
+//! `local-server sweep` runs one renewal sweep and prints its report;
+//! `local-server check-domains` runs one round of DNS drift checks.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -41,8 +43,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
+        ["check-domains"] => {
+            custom_domains::init_tracing();
+            let app = custom_domains::App::from_env().await?;
+            let report = custom_domains::routes::scoped(
+                "check-domains",
+                custom_domains::flows::check_domains::check_domains(&app),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         [] => serve().await,
-        _ => Err("usage: local-server [token <tenant> | sweep]".into()),
+        _ => Err("usage: local-server [token <tenant> | sweep | check-domains]".into()),
     }
 }
 

@@ -138,6 +138,29 @@ impl Distributions {
         }
     }
 
+    /// The distribution's own domain name (`dxxxx.cloudfront.net`), the
+    /// target its hostnames point at; `None` when it does not exist.
+    pub async fn domain_name(&self, distribution_id: &str) -> Result<Option<String>, Error> {
+        match self
+            .client
+            .get_distribution()
+            .id(distribution_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .distribution
+                .map(|d| d.domain_name.trim_end_matches('.').to_ascii_lowercase())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_no_such_distribution()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+        }
+    }
+
     /// One ETag-guarded read-modify-write of a distribution's configuration:
     /// `change` edits it and says whether anything changed; a concurrent
     /// writer (`PreconditionFailed`) makes it start over from a fresh read.

@@ -382,6 +382,70 @@ impl DnsPrecheck {
         is_public(ip).then_some(SocketAddr::new(ip, 53))
     }
 
+    /// Whether `host` resolves to `expected` (drift, `check-domains`): a
+    /// CNAME chain from `host` (up to [`MAX_CNAME_HOPS`]) that reaches it,
+    /// or, with no CNAME at `host` (an apex, flattened by the tenant's DNS
+    /// host), an address in common with `expected`'s. Answers the verdict
+    /// and what was found (the chain, or `host`'s addresses); `None` when
+    /// the resolvers did not answer in time (no verdict either way).
+    pub async fn points_at(
+        &self,
+        host: &str,
+        expected: &str,
+        deadline: Instant,
+    ) -> Option<crate::domain::dns_health::Observation> {
+        use crate::domain::dns_health::Observation;
+        let expected = expected.trim_end_matches('.').to_ascii_lowercase();
+        let check = async {
+            let mut chain = Vec::new();
+            let mut current = host.trim_end_matches('.').to_ascii_lowercase();
+            for _ in 0..MAX_CNAME_HOPS {
+                let next = self
+                    .observe_cname(&current)
+                    .await
+                    .into_iter()
+                    .find_map(|o| o.targets.into_iter().next());
+                let Some(next) = next else { break };
+                if next == expected {
+                    return Observation {
+                        pointed: true,
+                        found: vec![next],
+                    };
+                }
+                if chain.contains(&next) {
+                    break;
+                }
+                chain.push(next.clone());
+                current = next;
+            }
+            if !chain.is_empty() {
+                return Observation {
+                    pointed: false,
+                    found: chain,
+                };
+            }
+            let (mine, theirs) =
+                futures_util::future::join(self.addresses(host), self.addresses(&expected)).await;
+            Observation {
+                pointed: mine.iter().any(|a| theirs.contains(a)),
+                found: mine.iter().map(ToString::to_string).collect(),
+            }
+        };
+        tokio::time::timeout_at(deadline, check).await.ok()
+    }
+
+    /// `name`'s addresses, from the first resolver that answers.
+    async fn addresses(&self, name: &str) -> Vec<IpAddr> {
+        for (_, r) in &self.resolvers {
+            match r.lookup_ip(fqdn(name).as_str()).await {
+                Ok(ips) => return ips.iter().collect(),
+                Err(e) if e.is_no_records_found() || e.is_nx_domain() => return Vec::new(),
+                Err(_) => continue,
+            }
+        }
+        Vec::new()
+    }
+
     /// The CAA record set that forbids every issuer in `identities` (the
     /// CA's CAA identities, e.g. `letsencrypt.org`) from issuing for
     /// `hostname`, if there is one (RFC 8659 §3). A lookup that fails is

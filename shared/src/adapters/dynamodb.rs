@@ -9,18 +9,25 @@
 //! | a live hostname → tenant mapping (both paths) | `DOMAIN#<host>` | `MAPPING` |
 //! | the certificate served (ACME path) | `DOMAIN#<host>` | `CERT` |
 //! | a short lease on the hostname's renewal | `DOMAIN#<host>` | `LEASE` |
+//! | whether a live hostname points at its edge (drift) | `DOMAIN#<host>` | `DNS` |
 //! | an organisation's settings (its CloudFront distribution) | `ORG#<org_id>` | `SETTINGS` |
 //! | the ACME account (sealed credentials) | `ACME_ACCOUNT` | `<directory URL>` |
 //! | when a tenant started its recent new hostnames | `TENANT#<tenant>` | `NEW_ORDERS` |
 //!
-//! Two global secondary indexes, both sparse (only the items that carry their
-//! key attributes are in them) and both keys-only:
+//! Four global secondary indexes, all sparse (only the items that carry their
+//! key attributes are in them) and all keys-only:
 //! - `RenewalDue` (`due_shard`, `due_at`): every `CERT` item, keyed on when
 //!   the renewal sweep should next look at it ([`Store::due_hostnames`]);
 //!   the sweep reads O(due) items, never the whole table. `due_shard` spreads
 //!   the index over [`DUE_SHARDS`] partitions.
 //! - `ByTenant` (`owner_tenant`, `pk`): every `OWNER` item, so a tenant's
 //!   hostnames are listed page by page ([`Store::hostnames_of`]).
+//! - `PendingByTenant` (`pending_tenant`, `pk`): first orders and ACM
+//!   requests not yet served, counted for the pending limit
+//!   ([`Store::check_pending`], at most the limit's keys read).
+//! - `DriftCheck` (`check_shard`, `check_at`): every `DNS` item, keyed on
+//!   when `check-domains` should next resolve the hostname
+//!   ([`Store::due_dns_checks`]), sharded as `RenewalDue`.
 //!
 //! Everything of one hostname shares its partition and is read with one
 //! Query ([`Store::load_hostname`]).
@@ -50,6 +57,7 @@ const ACM_REQUEST: &str = "ACM_REQUEST";
 const MAPPING: &str = "MAPPING";
 const CERT: &str = "CERT";
 const LEASE: &str = "LEASE";
+const DNS: &str = "DNS";
 
 /// The renewal index and its key attributes.
 pub const RENEWAL_INDEX: &str = "RenewalDue";
@@ -57,6 +65,8 @@ pub const RENEWAL_INDEX: &str = "RenewalDue";
 pub const TENANT_INDEX: &str = "ByTenant";
 /// Partitions of the renewal index: a sweep queries each.
 pub const DUE_SHARDS: u32 = 4;
+/// The drift index (sharded as the renewal index).
+pub const DRIFT_INDEX: &str = "DriftCheck";
 
 /// A record written with optimistic locking.
 pub trait Versioned: Serialize {
@@ -130,6 +140,26 @@ impl Versioned for ServedCertificate {
             ],
             None => Vec::new(),
         }
+    }
+}
+
+impl Versioned for crate::domain::DnsHealth {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+    fn set_version(&mut self, version: u64, now: Timestamp) {
+        self.version = version;
+        self.updated_at = now;
+    }
+    /// Always in the drift index while the hostname is live.
+    fn index_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
+        vec![
+            ("check_shard", s(due_shard(&self.domain))),
+            ("check_at", s(self.check_at.index_key())),
+        ]
     }
 }
 
@@ -277,6 +307,7 @@ impl Store {
                     CERT => records.served = Some(from_item(item)?),
                     ACM_REQUEST => records.acm_request = Some(from_item(item)?),
                     MAPPING => records.mapping = Some(from_item(item)?),
+                    DNS => records.dns = Some(from_item(item)?),
                     _ => {}
                 }
             }
@@ -823,6 +854,7 @@ impl Store {
             delete(domain_pk(domain), CERT),
             delete(domain_pk(domain), LEASE),
             delete(domain_pk(domain), MAPPING),
+            delete(domain_pk(domain), DNS),
         ];
         if let Some(id) = request_id {
             deletes.push(delete(s(format!("ACM_REQUEST#{id}")), ACM_REQUEST));
@@ -922,6 +954,29 @@ impl Store {
         now: Timestamp,
         limit: usize,
     ) -> Result<Vec<DomainName>, Error> {
+        self.due_in(RENEWAL_INDEX, "due_shard", "due_at", now, limit)
+            .await
+    }
+
+    /// Live hostnames whose DNS check is due at `now` (at most `limit`,
+    /// shared fairly between the shards), from the drift index: O(due).
+    pub async fn due_dns_checks(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DomainName>, Error> {
+        self.due_in(DRIFT_INDEX, "check_shard", "check_at", now, limit)
+            .await
+    }
+
+    async fn due_in(
+        &self,
+        index: &str,
+        shard_key: &str,
+        at_key: &str,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DomainName>, Error> {
         let mut found = Vec::new();
         // An equal share per shard (the last ones take what the first left),
         // so no shard starves the others when more is due than one run takes.
@@ -939,8 +994,10 @@ impl Store {
                     .client
                     .query()
                     .table_name(&self.table)
-                    .index_name(RENEWAL_INDEX)
-                    .key_condition_expression("due_shard = :shard AND due_at <= :now")
+                    .index_name(index)
+                    .key_condition_expression("#shard = :shard AND #at <= :now")
+                    .expression_attribute_names("#shard", shard_key)
+                    .expression_attribute_names("#at", at_key)
                     .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
                     .expression_attribute_values(":now", s(now.index_key()))
                     .limit(i32::try_from(want.min(500)).unwrap_or(500))
@@ -953,7 +1010,7 @@ impl Store {
                     if let Some(AttributeValue::S(pk)) = item.get("pk") {
                         if let Some(host) = pk.strip_prefix("DOMAIN#") {
                             // One name today's rules refuse (a newer Public
-                            // Suffix List, say) must not stop every sweep.
+                            // Suffix List, say) must not stop every run.
                             match DomainName::parse(host) {
                                 Ok(d) => found.push(d),
                                 Err(e) => {
@@ -970,6 +1027,15 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// Saves a hostname's DNS health read at its current version.
+    pub async fn save_dns_health(
+        &self,
+        health: &mut crate::domain::DnsHealth,
+    ) -> Result<(), Error> {
+        let pk = domain_pk(&health.domain);
+        self.save_versioned(health, pk, DNS).await
     }
 
     /// Takes the hostname's lease for `holder` until `until`: succeeds when
@@ -1093,11 +1159,30 @@ impl Store {
             .expression_attribute_values(":tenant", tenant)
             .build()
             .map_err(|e| Error::Internal(e.to_string()))?;
+        // Watched for drift from now on (checked at once by the next
+        // check-domains run).
+        let health = crate::domain::DnsHealth::new(
+            mapping.domain.clone(),
+            mapping.tenant_id.clone(),
+            mapping.edge,
+            mapping.target.clone(),
+            match mapping.edge {
+                crate::domain::Edge::ApiGateway => Some(mapping.target.clone()),
+                crate::domain::Edge::Cloudfront => None,
+            },
+            Timestamp::now(),
+        );
+        let dns = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(stored_item(&health, &pk, DNS)?))
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().condition_check(claim).build())
             .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().put(dns).build())
             .send()
             .await;
         match result {

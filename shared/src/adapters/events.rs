@@ -5,15 +5,19 @@
 //! |---|---|---|
 //! | `Renewal needs DNS action` | a renewal of a hostname that is not delegated waits for its tenant's new TXT record | `domain`, `tenant_id`, `txt_record_name`, `txt_record_value`, `not_after` (the current certificate's expiry: act before it) |
 //! | `Renewal failing` | the sweep stopped retrying a renewal (`RENEWAL_MAX_ATTEMPTS` failures): the platform must act before `not_after` | `domain`, `tenant_id`, `failures`, `last_error`, `not_after` |
+//! | `Hostname DNS changed` | `check-domains` saw a live hostname's DNS change state (`awaiting_dns`, `pointed`, `misconfigured`) | `domain`, `tenant_id`, `from`, `to`, `expected`, `found`, `detach_at` (when a misconfigured hostname will be detached), `delegation_missing_since` (a delegated hostname whose `_acme-challenge` CNAME is gone; also sent when only that changes) |
+//! | `Hostname detached` | a hostname misconfigured for longer than `DRIFT_GRACE_HOURS` was released by `check-domains` | `domain`, `tenant_id`, `expected`, `found`, `misconfigured_since` |
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use crate::domain::{AcmeOrder, ServedCertificate};
+use crate::domain::{AcmeOrder, DnsHealth, Pointing, ServedCertificate, Timestamp};
 use crate::error::{Error, Service};
 
 pub const SOURCE: &str = "custom-domains";
 pub const RENEWAL_NEEDS_DNS: &str = "Renewal needs DNS action";
 pub const RENEWAL_FAILING: &str = "Renewal failing";
+pub const DNS_CHANGED: &str = "Hostname DNS changed";
+pub const DETACHED: &str = "Hostname detached";
 
 #[derive(Clone, Debug)]
 pub struct Events {
@@ -52,6 +56,38 @@ impl Events {
             "not_after": served.not_after,
         });
         self.put(RENEWAL_FAILING, detail).await
+    }
+
+    /// A live hostname's DNS changed state.
+    pub async fn dns_changed(
+        &self,
+        health: &DnsHealth,
+        from: Pointing,
+        detach_at: Option<Timestamp>,
+    ) -> Result<(), Error> {
+        let detail = serde_json::json!({
+            "domain": health.domain,
+            "tenant_id": health.tenant_id,
+            "from": from.as_str(),
+            "to": health.state.as_str(),
+            "expected": health.expected,
+            "found": health.found,
+            "detach_at": detach_at,
+            "delegation_missing_since": health.delegation_missing_since,
+        });
+        self.put(DNS_CHANGED, detail).await
+    }
+
+    /// A hostname that pointed elsewhere for too long was detached.
+    pub async fn detached(&self, health: &DnsHealth) -> Result<(), Error> {
+        let detail = serde_json::json!({
+            "domain": health.domain,
+            "tenant_id": health.tenant_id,
+            "expected": health.expected,
+            "found": health.found,
+            "misconfigured_since": health.misconfigured_since,
+        });
+        self.put(DETACHED, detail).await
     }
 
     async fn put(&self, detail_type: &str, detail: serde_json::Value) -> Result<(), Error> {

@@ -39,6 +39,8 @@ pub struct HostnameRecords {
     pub acm_request: Option<AcmRequest>,
     /// The live domain → tenant mapping (both paths).
     pub mapping: Option<DomainMapping>,
+    /// Whether the live hostname points at its edge (`check-domains`).
+    pub dns: Option<super::DnsHealth>,
 }
 
 /// Who must act for a hostname to move on.
@@ -188,6 +190,9 @@ impl HostnameRecords {
                         "the certificate is being renewed".to_owned(),
                     );
                 }
+                if let Some(dns) = self.dns_action(domain) {
+                    return dns;
+                }
                 act(
                     Actor::Nobody,
                     "none",
@@ -197,6 +202,30 @@ impl HostnameRecords {
                     ),
                 )
             }
+        }
+    }
+
+    /// What the tenant must do about a live hostname's DNS, if anything
+    /// (`check-domains`' last look): point it at its edge.
+    pub fn dns_action(&self, domain: &DomainName) -> Option<NextAction> {
+        // Not resolved yet: nothing known to ask for.
+        let dns = self.dns.as_ref().filter(|d| d.checked_at.is_some())?;
+        let target = dns.expected.as_deref().unwrap_or("its edge");
+        match dns.state {
+            super::Pointing::Pointed => None,
+            super::Pointing::AwaitingDns => Some(act(
+                Actor::Tenant,
+                "point_dns",
+                format!("{domain} is served: point it at {target} (a CNAME record, or your DNS host's ALIAS for an apex)"),
+            )),
+            super::Pointing::Misconfigured => Some(act(
+                Actor::Tenant,
+                "fix_dns",
+                format!(
+                    "{domain} no longer points at {target} (found: {}); point it back, or it is detached after the grace period",
+                    if dns.found.is_empty() { "nothing".to_owned() } else { dns.found.join(", ") }
+                ),
+            )),
         }
     }
 
@@ -233,11 +262,13 @@ impl HostnameRecords {
             ),
             AcmStage::Configured => (
                 "active",
-                act(
-                    Actor::Nobody,
-                    "none",
-                    "served; ACM renews the certificate itself".to_owned(),
-                ),
+                self.dns_action(&r.domain).unwrap_or_else(|| {
+                    act(
+                        Actor::Nobody,
+                        "none",
+                        "served; ACM renews the certificate itself".to_owned(),
+                    )
+                }),
             ),
             AcmStage::Failed => (
                 "failed",

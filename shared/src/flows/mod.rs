@@ -5,9 +5,11 @@
 //!   any order in flight to a served certificate (for [`complete_certificate`]
 //!   and for [`renewal`]: the sweep and renew-now).
 //! - ACM path: [`request_domain`], [`domain_status`].
-//! - Both: [`hostname_status`] (status and the tenant's list),
-//!   [`release_domain`].
+//! - Both: [`claim`] (claims, expiry, takeover), [`hostname_status`]
+//!   (status and the tenant's list), [`release_domain`], and
+//!   [`check_domains`] (drift: the scheduled DNS checks of live hostnames).
 
+pub mod check_domains;
 pub mod claim;
 pub mod complete_certificate;
 pub mod domain_status;

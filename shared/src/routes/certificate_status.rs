@@ -34,6 +34,8 @@ struct StatusResponse<'a> {
     /// `not_configured` (the platform has none).
     delegation: &'static str,
     renewal: Option<Renewal<'a>>,
+    /// Whether the live hostname points at its edge (null until live).
+    dns: Option<super::dns_view::DnsView>,
     next_action: NextAction,
 }
 
@@ -76,13 +78,18 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         (Some(_), None, Some(o)) if o.delegated => "active",
         (Some(_), _, _) => "missing",
     };
-    Ok(json_response(200, &response(&domain, &records, delegation)))
+    let dns = super::dns_view::dns_view(&records, app.config.drift_grace);
+    Ok(json_response(
+        200,
+        &response(&domain, &records, delegation, dns),
+    ))
 }
 
 fn response<'a>(
     domain: &'a DomainName,
     r: &'a HostnameRecords,
     delegation: &'static str,
+    dns: Option<super::dns_view::DnsView>,
 ) -> StatusResponse<'a> {
     let served = r.served.as_ref();
     let renewing = r.order.as_ref().filter(|_| served.is_some());
@@ -114,6 +121,7 @@ fn response<'a>(
         }),
         delegation,
         renewal,
+        dns,
         next_action: r.acme_next_action(domain),
     }
 }

@@ -21,6 +21,8 @@ struct StatusResponse<'a> {
     validation_records: Vec<ValidationRecord>,
     api_gateway_domain: Option<&'a str>,
     failure_reason: Option<&'a str>,
+    /// Whether the live hostname points at its edge (null until live).
+    dns: Option<super::dns_view::DnsView>,
     message: String,
 }
 
@@ -43,6 +45,14 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     })?;
     let domain = DomainName::parse(domain)?;
     let r = domain_status(app, &caller, &request_id, &domain).await?;
+    // A configured hostname's DNS, as check-domains last saw it.
+    let dns = match r.stage {
+        AcmStage::Configured => {
+            let records = app.store.load_hostname(&domain).await?;
+            super::dns_view::dns_view(&records, app.config.drift_grace)
+        }
+        _ => None,
+    };
     let (status, message) = match r.stage {
         AcmStage::Requested => ("PENDING", add_records_message(&r)),
         AcmStage::DomainCreated | AcmStage::Mapped => (
@@ -76,6 +86,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             validation_records: r.records_to_publish(),
             api_gateway_domain: r.api_gateway_domain.as_deref(),
             failure_reason: r.failure.as_deref(),
+            dns,
             message,
         },
     ))

@@ -23,6 +23,7 @@ use crate::error::Error;
 
 pub mod certificate_status;
 pub mod complete_certificate;
+pub mod dns_view;
 pub mod domain_status;
 pub mod list_domains;
 pub mod release_domain;
@@ -89,7 +90,7 @@ pub const ROUTES: &[Route] = &[
 /// Functions run by a schedule, not by a route (the function crate and
 /// binary under `functions/`): the template test requires each to have a
 /// schedule event.
-pub const SCHEDULED: &[&str] = &["renew-certificates"];
+pub const SCHEDULED: &[&str] = &["renew-certificates", "check-domains"];
 
 tokio::task_local! {
     static FUNCTION: &'static str;

@@ -146,7 +146,7 @@ async fn releasing_a_pending_acm_request_deletes_its_unused_certificate() {
 }
 
 /// The distribution's aliases and viewer certificate ARN.
-async fn distribution(id: &str) -> (Vec<String>, Option<String>) {
+pub(crate) async fn distribution(id: &str) -> (Vec<String>, Option<String>) {
     let sdk = sdk_config(None).await;
     let out = aws_sdk_cloudfront::Client::new(&sdk)
         .get_distribution_config()

@@ -266,3 +266,35 @@ async fn route53_publishes_waits_for_insync_and_removes() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn check_domains_notices_a_delegation_cname_that_was_removed() {
+    let t = tenant().own_table().start().await;
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    delegate(&start).await;
+    let ((status, done), _) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+    t.check_domains().await;
+    let (_, st) = t.certificate_status().await;
+    assert!(st["dns"]["delegation_missing_since"].is_null(), "{st}");
+
+    // The tenant cleans up its DNS and removes the CNAME: renewals would
+    // now need its TXT record, and the platform is told.
+    clear_cname(start["cname_record_name"].as_str().unwrap()).await;
+    t.make_dns_due(&t.domain).await;
+    t.check_domains().await;
+    let (_, st) = t.certificate_status().await;
+    assert!(st["dns"]["delegation_missing_since"].is_string(), "{st}");
+    let told: Vec<String> = crate::support::aws_calls::sent_events()
+        .into_iter()
+        .filter(|e| e.contains(&t.domain) && e.contains("Hostname DNS changed"))
+        .collect();
+    // The first is the hostname found pointing (challtestsrv's default
+    // address is the distribution's too); the last, the CNAME gone.
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(
+        told[1].contains("delegation_missing_since\\\":\\\"20"),
+        "{told:?}"
+    );
+}

@@ -8,6 +8,7 @@ mod acm_path;
 mod acme_path;
 mod claims;
 mod delegation;
+mod drift;
 mod events;
 mod isolation;
 mod openapi;

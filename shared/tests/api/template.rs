@@ -308,6 +308,8 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "dynamodb:DeleteItem",
                 "kms:Decrypt",
                 "acm:DeleteCertificate",
+                "acm:GetCertificate",
+                "acm:ListCertificates",
                 "cloudfront:GetDistributionConfig",
                 "cloudfront:UpdateDistribution",
             ],
@@ -341,7 +343,20 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         .collect(),
     )))
     .collect();
-    // API Gateway actions are checked with their resource paths.
+    // API Gateway actions are checked with their resource paths; a drift
+    // detach is a release.
+    calls.insert(
+        "check-domains".to_owned(),
+        calls["release-domain"]
+            .iter()
+            .filter(|(a, _)| !matches!(a.as_str(), "acm:GetCertificate" | "acm:ListCertificates"))
+            .cloned()
+            .chain(
+                ["cloudfront:GetDistribution", "events:PutEvents"]
+                    .map(|a| (a.to_owned(), String::new())),
+            )
+            .collect(),
+    );
     calls.get_mut("release-domain").unwrap().extend(
         [
             ("apigateway:GET", "/domainnames/x.example.com/apimappings"),
@@ -354,6 +369,15 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         .into_iter()
         .map(|(a, r)| (a.to_owned(), r.to_owned())),
     );
+    let release_apigateway: Vec<(String, String)> = calls["release-domain"]
+        .iter()
+        .filter(|(a, _)| a.starts_with("apigateway:"))
+        .cloned()
+        .collect();
+    calls
+        .get_mut("check-domains")
+        .unwrap()
+        .extend(release_apigateway);
     // Every other function (the renewal routes and the scheduled sweep) is
     // taken to call exactly what its policy allows: the cases below change
     // only the functions above, and the schedule, binary and variables.

@@ -149,6 +149,7 @@ pub fn calls(request: &HttpRequest) -> Vec<Call> {
         "cloudfront" => match (request.method(), path.ends_with("/config")) {
             ("GET", true) => vec![action("GetDistributionConfig")],
             ("PUT", true) => vec![action("UpdateDistribution")],
+            ("GET", false) if path.contains("/distribution/") => vec![action("GetDistribution")],
             (method, _) => panic!("unmapped CloudFront call {method} {path}"),
         },
         "apigateway" => {

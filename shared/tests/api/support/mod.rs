@@ -480,6 +480,51 @@ impl Tenant {
         .unwrap()
     }
 
+    /// One round of DNS drift checks, as the scheduled `check-domains`
+    /// function runs it, in a fresh container whose configuration `adjust`
+    /// may change (e.g. a shorter grace period).
+    pub async fn check_domains_with(
+        &self,
+        adjust: impl FnOnce(&mut custom_domains::config::Config),
+    ) -> custom_domains::flows::check_domains::CheckReport {
+        let mut config = self.app.config.clone();
+        adjust(&mut config);
+        let app = App::new(config, &sdk_config(None).await).unwrap();
+        custom_domains::routes::scoped(
+            "check-domains",
+            custom_domains::flows::check_domains::check_domains(&app),
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn check_domains(&self) -> custom_domains::flows::check_domains::CheckReport {
+        self.check_domains_with(|_| {}).await
+    }
+
+    /// Makes the hostname's next DNS check due now, as time passing would.
+    pub async fn make_dns_due(&self, domain: &str) {
+        aws_sdk_dynamodb::Client::new(&sdk_config(None).await)
+            .update_item()
+            .table_name(&self.app.config.table_name)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("DOMAIN#{domain}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("DNS".into()),
+            )
+            .update_expression("SET check_at = :then")
+            .expression_attribute_values(
+                ":then",
+                aws_sdk_dynamodb::types::AttributeValue::S("2000-01-01T00:00:00Z".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Moves the served certificate's renewal time to the past, as time
     /// passing would (Pebble's certificates live five years).
     pub async fn make_due(&self) {
@@ -630,6 +675,17 @@ pub async fn set_caa(name: &str, issuer: &str) {
 pub async fn clear_caa(name: &str) {
     let host = format!("{}.", name.trim_end_matches('.'));
     challtestsrv("/clear-caa", serde_json::json!({ "host": host })).await;
+}
+
+/// Sets `name`'s A record (instead of challtestsrv's default address).
+pub async fn set_a(name: &str, address: &str) {
+    let host = format!("{}.", name.trim_end_matches('.'));
+    challtestsrv("/clear-a", serde_json::json!({ "host": host })).await;
+    challtestsrv(
+        "/add-a",
+        serde_json::json!({ "host": host, "addresses": [address] }),
+    )
+    .await;
 }
 
 pub async fn clear_txt(name: &str) {

@@ -1,0 +1,221 @@
+//! Drift: the scheduled `check-domains` run. Each live hostname is resolved
+//! now and then to see that it still points at its edge (see
+//! `domain::dns_health` for the states), and, where its `_acme-challenge`
+//! is delegated, that the CNAME is still in place.
+//!
+//! The run reads the hostnames due from the sparse `DriftCheck` index
+//! (O(due), never a Scan), at most `SWEEP_MAX_HOSTNAMES`, `SWEEP_CONCURRENCY`
+//! at a time, and starts nothing once `SWEEP_BUDGET_MS` is spent: what is
+//! left is still due for the next run. A pointing hostname is checked every
+//! `DRIFT_CHECK_INTERVAL_HOURS` (one that is not, hourly), so the work is
+//! spread over runs. Every state change is saved (conditional on the version
+//! read) and emitted as an EventBridge event; a hostname misconfigured for
+//! longer than `DRIFT_GRACE_HOURS` is released as its owner's release would
+//! (`flows::release_domain`), over as many runs as that takes.
+
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::app::App;
+use crate::domain::dns_health::Verdict;
+use crate::domain::{DomainName, Edge, Timestamp};
+use crate::error::Error;
+
+/// What one run did, for its log line.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CheckReport {
+    /// Hostnames the drift index gave as due.
+    pub due: usize,
+    pub pointed: usize,
+    pub awaiting_dns: usize,
+    pub misconfigured: usize,
+    /// Released for drift in this run (or their release continued).
+    pub detached: usize,
+    /// No answer in time, or an error: checked again later.
+    pub unknown: usize,
+    /// Left for the next run: the budget was spent.
+    pub deferred: usize,
+    pub items_read: u64,
+    pub elapsed_ms: u128,
+}
+
+enum Checked {
+    State(crate::domain::Pointing),
+    Detached,
+    Unknown,
+    Deferred,
+    Gone,
+}
+
+pub async fn check_domains(app: &App) -> Result<CheckReport, Error> {
+    let started = Instant::now();
+    let deadline = started + app.config.sweep_budget;
+    let reads_before = app.store.items_read();
+    let due = app
+        .store
+        .due_dns_checks(Timestamp::now(), app.config.sweep_max_hostnames)
+        .await?;
+    let mut report = CheckReport {
+        due: due.len(),
+        ..Default::default()
+    };
+    let outcomes: Vec<(DomainName, Result<Checked, Error>)> = stream::iter(due)
+        .map(|domain| async move {
+            if Instant::now() >= deadline {
+                return (domain, Ok(Checked::Deferred));
+            }
+            // Boxed: the check (which may release) is a deep future, and
+            // the stream holds several.
+            let outcome = Box::pin(check_hostname(app, &domain, deadline)).await;
+            (domain, outcome)
+        })
+        .buffer_unordered(app.config.sweep_concurrency)
+        .collect()
+        .await;
+    for (domain, outcome) in outcomes {
+        use crate::domain::Pointing;
+        match outcome {
+            Ok(Checked::State(Pointing::Pointed)) => report.pointed += 1,
+            Ok(Checked::State(Pointing::AwaitingDns)) => report.awaiting_dns += 1,
+            Ok(Checked::State(Pointing::Misconfigured)) => report.misconfigured += 1,
+            Ok(Checked::Detached) => report.detached += 1,
+            Ok(Checked::Unknown) | Ok(Checked::Gone) => report.unknown += 1,
+            Ok(Checked::Deferred) => report.deferred += 1,
+            Err(e) => {
+                report.unknown += 1;
+                tracing::warn!(%domain, code = e.code(), error = %e, "DNS check failed");
+            }
+        }
+    }
+    report.items_read = app.store.items_read() - reads_before;
+    report.elapsed_ms = started.elapsed().as_millis();
+    tracing::info!(?report, "DNS checks done");
+    Ok(report)
+}
+
+async fn check_hostname(
+    app: &App,
+    domain: &DomainName,
+    deadline: Instant,
+) -> Result<Checked, Error> {
+    let records = app.store.load_hostname(domain).await?;
+    let (Some(mut health), Some(owner)) = (records.dns.clone(), records.owner.clone()) else {
+        return Ok(Checked::Gone);
+    };
+    if owner.releasing_since.is_some() {
+        // A release under way (this run's detach, or the owner's): carried
+        // on, so a detach started in an earlier run finishes.
+        // Boxed: a release is a deep future of its own.
+        Box::pin(crate::flows::release_domain::release_domain(
+            app,
+            &owner.tenant_id,
+            domain,
+        ))
+        .await?;
+        return Ok(Checked::Detached);
+    }
+    let now = Timestamp::now();
+    if health.expected.is_none() && health.edge == Edge::Cloudfront {
+        health.expected = app.distributions.domain_name(&health.edge_id).await?;
+    }
+    let Some(expected) = health.expected.clone() else {
+        tracing::warn!(%domain, edge = %health.edge_id, "the hostname's distribution is gone; checked again later");
+        health.check_at = now.plus(app.config.drift_check_interval);
+        app.store.save_dns_health(&mut health).await?;
+        return Ok(Checked::Unknown);
+    };
+    let Some(seen) = app
+        .dns
+        .points_at(domain.as_str(), &expected, deadline)
+        .await
+    else {
+        health.check_at = now.plus(std::time::Duration::from_secs(3600));
+        app.store.save_dns_health(&mut health).await?;
+        return Ok(Checked::Unknown);
+    };
+    let delegation_before = health.delegation_missing_since;
+    check_delegation(app, &records, &mut health, now).await;
+    let grace = app.config.drift_grace;
+    let verdict = health.observe(seen, now, app.config.drift_check_interval, grace);
+    app.store.save_dns_health(&mut health).await?;
+    let delegation_changed =
+        delegation_before.is_some() != health.delegation_missing_since.is_some();
+    match verdict {
+        Verdict::Detach => {
+            tracing::warn!(%domain, tenant = %health.tenant_id, found = ?health.found, "misconfigured past its grace period: detaching");
+            if let Err(e) = app.events.detached(&health).await {
+                tracing::warn!(%domain, error = %e, "could not emit the detach event");
+            }
+            Box::pin(crate::flows::release_domain::release_domain(
+                app,
+                &owner.tenant_id,
+                domain,
+            ))
+            .await?;
+            Ok(Checked::Detached)
+        }
+        Verdict::Changed(from) => {
+            tracing::info!(%domain, from = from.as_str(), to = health.state.as_str(), "hostname DNS changed");
+            emit(app, &health, from, grace).await;
+            Ok(Checked::State(health.state))
+        }
+        Verdict::Unchanged => {
+            if delegation_changed {
+                emit(app, &health, health.state, grace).await;
+            }
+            Ok(Checked::State(health.state))
+        }
+    }
+}
+
+async fn emit(
+    app: &App,
+    health: &crate::domain::DnsHealth,
+    from: crate::domain::Pointing,
+    grace: std::time::Duration,
+) {
+    if let Err(e) = app
+        .events
+        .dns_changed(health, from, health.detach_at(grace))
+        .await
+    {
+        tracing::warn!(domain = %health.domain, error = %e, "could not emit the DNS change event");
+    }
+}
+
+/// For a delegated hostname (its served certificate validated through the
+/// delegation zone): is `_acme-challenge.<host>` still a CNAME to its
+/// target? Recorded; renewals then need the tenant's TXT record again.
+async fn check_delegation(
+    app: &App,
+    records: &crate::domain::HostnameRecords,
+    health: &mut crate::domain::DnsHealth,
+    now: Timestamp,
+) {
+    let (Some(zone), Some(served), Some(owner)) =
+        (&app.delegation, &records.served, &records.owner)
+    else {
+        return;
+    };
+    let Some(label) = owner
+        .delegation_label
+        .as_deref()
+        .filter(|_| served.delegated)
+    else {
+        return;
+    };
+    let target = zone.target(label);
+    let name = format!("_acme-challenge.{}", health.domain);
+    let in_place = app
+        .dns
+        .observe_cname(&name)
+        .await
+        .iter()
+        .any(|o| o.targets.contains(&target));
+    if in_place {
+        health.delegation_missing_since = None;
+    } else {
+        health.delegation_missing_since.get_or_insert(now);
+    }
+}
