@@ -16,7 +16,7 @@
 //!    uses it (`ResourceInUse` leaves it for the next call).
 //! 3. `authorizations_deactivated` (ACME): the order's authorizations, so the
 //!    CA does not reuse them for the next owner (one account serves every
-//!    tenant).
+//!    tenant), and an order in flight's TXT record in the delegation zone.
 //! 4. `revoked` (ACME): the certificate revoked, reason
 //!    `cessationOfOperation`.
 //!
@@ -218,6 +218,18 @@ async fn run_step(
             for url in urls {
                 if let Err(e) = app.acme.deactivate_authorizations(&url).await {
                     tracing::warn!(%domain, error = %e, "could not deactivate the order's authorizations; releasing anyway");
+                }
+            }
+            // An order in flight may have its TXT record in the delegation
+            // zone still: no CA needs it any more.
+            if let (Some(zone), Some(o), Some(owner)) = (&app.delegation, order, &records.owner) {
+                if let (true, Some(label)) = (o.delegated, owner.delegation_label.as_deref()) {
+                    if let Err(e) = zone
+                        .remove_txt(&zone.target(label), &o.challenge.txt_value)
+                        .await
+                    {
+                        tracing::warn!(%domain, error = %e, "could not remove the delegated TXT record; releasing anyway");
+                    }
                 }
             }
             Ok(())

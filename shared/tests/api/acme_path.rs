@@ -719,12 +719,53 @@ async fn a_name_served_by_another_distribution_is_refused_for_good_and_can_be_re
 /// meanwhile; both end served, with one certificate in ACM.
 #[tokio::test]
 async fn two_concurrent_completes_import_once() {
-    let t = tenant().start().await;
+    // The import is slow (held 1 s at a proxy), so the second complete
+    // arrives while the first is importing: it must wait (202 with the
+    // stage reached), not import a second certificate.
+    let proxy = FaultProxy::start(
+        |req| {
+            req.headers
+                .get("x-amz-target")
+                .is_some_and(|t| t == "CertificateManager.ImportCertificate")
+        },
+        Fault::Delay { millis: 1000 },
+    )
+    .await;
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    let t = tenant()
+        .customise(move |app| {
+            app.edge_certificates = Certificates::new(aws_sdk_acm::Client::from_conf(
+                aws_sdk_acm::config::Builder::from(&via_proxy)
+                    .region(aws_config::Region::new("us-east-1"))
+                    .build(),
+            ));
+        })
+        .start()
+        .await;
     let (status, start) = t.start().await;
     assert_eq!(status, 200, "{start}");
     t.publish(&start).await;
     let ((a, _), (b, _)) = tokio::join!(t.complete_until_done(), t.complete_until_done());
     assert_eq!((a.0, b.0), (200, 200), "{} / {}", a.1, b.1);
     assert_eq!(a.1["certificate_arn"], b.1["certificate_arn"]);
+    assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
+    assert_eq!(proxy.matched(), 1, "imported more than once");
+}
+
+/// A valid hostname longer than 64 octets cannot be a certificate's common
+/// name, so ACM cannot request one (see the ACM path), but a CSR with no
+/// subject lets the CA leave the common name out (Let's Encrypt does), and
+/// ACM imports and CloudFront serve a certificate whose name is only in its
+/// subject alternative names: the ACME path takes such names.
+#[tokio::test]
+async fn a_name_longer_than_64_octets_is_issued_on_the_acme_path() {
+    let mut t = tenant().start().await;
+    t.domain = format!("{}.{}.example.com", unique("shop"), "a".repeat(50));
+    assert!(t.domain.len() > 64);
+    let (_, (status, done)) = t.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+    let served = served(&t).await;
+    let facts = custom_domains::domain::certificate::inspect(&served.chain_pem).unwrap();
+    assert_eq!(facts.dns_names, vec![t.domain.clone()]);
     assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
 }

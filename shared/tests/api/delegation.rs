@@ -265,6 +265,16 @@ async fn route53_publishes_waits_for_insync_and_removes() {
         })
         .await;
     }
+    // A release (by its owner, or by check-domains for drift) removes an
+    // order in flight's record.
+    for function in ["release-domain", "check-domains"] {
+        custom_domains::routes::scoped(function, async {
+            delegation.publish_txt(&name, "token-3").await.unwrap();
+            delegation.remove_txt(&name, "token-3").await.unwrap();
+            assert!(txt_sets().await.is_empty());
+        })
+        .await;
+    }
 }
 
 #[tokio::test]

@@ -312,6 +312,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "acm:ListCertificates",
                 "cloudfront:GetDistributionConfig",
                 "cloudfront:UpdateDistribution",
+                "route53:ChangeResourceRecordSets",
             ],
         ),
     ]
