@@ -731,3 +731,40 @@ async fn a_release_after_a_lost_import_answer_deletes_the_imported_certificate()
         "the imported certificate was left in ACM"
     );
 }
+
+/// ACM's idempotency token and the order's are derived from when the claim
+/// began: no later write may move it.
+#[tokio::test]
+async fn a_claim_keeps_the_time_it_began_through_every_later_write() {
+    let t = tenant().start().await;
+    let name = DomainName::parse(&t.domain).unwrap();
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    let began = t
+        .app
+        .store
+        .load_hostname(&name)
+        .await
+        .unwrap()
+        .owner
+        .unwrap()
+        .claimed_at;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _) = t.start().await;
+    assert_eq!(status, 200);
+    t.publish(&start).await;
+    let ((status, done), _) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+    let (status, _) = t.renew().await;
+    assert!(status == 200 || status == 202 || status == 429, "{status}");
+    let owner = t
+        .app
+        .store
+        .load_hostname(&name)
+        .await
+        .unwrap()
+        .owner
+        .unwrap();
+    assert_eq!(owner.claimed_at, began);
+    assert!(owner.proven_at.is_some());
+}
