@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping what is present:
-# Pebble and pebble-challtestsrv (Debian), Knot DNS (knotd, the delegation
+# Pebble and pebble-challtestsrv (Debian), ministack (PyPI, CloudFront), Knot DNS (knotd, the delegation
 # zone's authoritative server taking RFC 2136 updates) and unbound (the
 # recursive resolver Pebble validates through) (Debian), openssl and curl
 # (Debian), moto server, boto3 and cfn-lint (PyPI). Safe to run again; quiet
@@ -35,3 +35,20 @@ if ! "$PYTHON" -c 'import moto.server, flask, boto3' >/dev/null 2>&1 || ! comman
 fi
 # pyenv and similar keep scripts behind shims that need a rehash.
 command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
+
+# ministack serves CloudFront locally (moto has no distribution tenants or
+# connection groups). It pins its own botocore, so it lives in a virtualenv
+# of its own, beside the local stack's state.
+ministack_venv="$(cd "$(dirname "$0")/.." && pwd)/.local/ministack"
+MINISTACK_VERSION=1.5.33
+if ! "$ministack_venv/bin/python" -c "import importlib.metadata as m; assert m.version('ministack') == '$MINISTACK_VERSION'" >/dev/null 2>&1; then
+  echo "setup: installing ministack $MINISTACK_VERSION (pip, own virtualenv)"
+  if ! "$PYTHON" -m venv --clear "$ministack_venv" >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-venv >/dev/null
+    "$PYTHON" -m venv --clear "$ministack_venv"
+  fi
+  "$ministack_venv/bin/python" -m pip install -q --disable-pip-version-check "ministack==$MINISTACK_VERSION"
+fi

@@ -16,15 +16,21 @@
 #     challtestsrv, so that a tenant's _acme-challenge CNAME into the
 #     delegation zone is followed (the precheck asks it after challtestsrv,
 #     which answers no NS queries);
-#   - moto (AWS).
+#   - moto (AWS), except CloudFront;
+#   - ministack (CloudFront: distributions, distribution tenants and
+#     connection groups, which moto lacks), SERVICES=cloudfront only, with
+#     moto's account ID so the ARNs agree (it stores the ACM certificate ARN
+#     a tenant names without looking it up).
 #
 #   infra/stack.sh up   dev|test   (re)start and write .local/<profile>/env
 #   infra/stack.sh down dev|test   stop
 #
 # Profiles use separate ports so tests can run while `make dev` is serving:
 #   dev:  ACME 14000 (management 15000), DNS 8053 (management 8055), AWS 5000,
+#         CloudFront 5010,
 #         knot 8063 (and 127.0.0.2:8063), unbound 8073
 #   test: ACME 14100 (management 15100), DNS 8153 (management 8155), AWS 5100,
+#         CloudFront 5110,
 #         knot 8163 (and 127.0.0.2:8163), unbound 8173
 # (DNS ports are UDP and TCP.) Logs, pids and state are in .local/<profile>/.
 # MOTO_ACM_VALIDATION_WAIT from the caller's environment is passed to moto
@@ -37,8 +43,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 state="$root/.local/$profile"
 
 case "$profile" in
-  dev)  acme=14000 acme_mgmt=15000 dns=8053 dns_mgmt=8055 aws=5000 knot=8063 resolver=8073 ;;
-  test) acme=14100 acme_mgmt=15100 dns=8153 dns_mgmt=8155 aws=5100 knot=8163 resolver=8173 ;;
+  dev)  acme=14000 acme_mgmt=15000 dns=8053 dns_mgmt=8055 aws=5000 cloudfront=5010 knot=8063 resolver=8073 ;;
+  test) acme=14100 acme_mgmt=15100 dns=8153 dns_mgmt=8155 aws=5100 cloudfront=5110 knot=8163 resolver=8173 ;;
   *) echo "unknown profile $profile" >&2; exit 2 ;;
 esac
 
@@ -50,7 +56,7 @@ PATH="$PATH:/usr/sbin"
 
 stop() {
   local name pidfile pid pids=()
-  for name in pebble challtestsrv moto knot knot2 unbound; do
+  for name in pebble challtestsrv moto ministack knot knot2 unbound; do
     pidfile="$state/$name.pid"
     if [ -f "$pidfile" ]; then
       pid=$(cat "$pidfile")
@@ -295,6 +301,10 @@ MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-60} \
   python3 "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$aws" >"$state/moto.log" 2>&1 &
 echo $! >"$state/moto.pid"
 
+GATEWAY_PORT=$cloudfront BIND_HOST=127.0.0.1 SERVICES=cloudfront MINISTACK_ACCOUNT_ID=123456789012 \
+  LOG_LEVEL=WARNING "$root/.local/ministack/bin/python" -m ministack >"$state/ministack.log" 2>&1 &
+echo $! >"$state/ministack.pid"
+
 wait_for "http://127.0.0.1:$dns_mgmt/" "pebble-challtestsrv" -X POST
 wait_for_dns "$knot" "$zone." SOA "knot"
 python3 "$root/infra/local/dns_wait.py" 127.0.0.2 "$knot" "$test_zone." SOA 15 \
@@ -304,14 +314,17 @@ wait_for_dns "$resolver" "$zone." SOA "unbound"
 wait_for_dns "$resolver" "ready.stack.local." A "unbound (via challtestsrv)"
 wait_for "https://127.0.0.1:$acme/dir" "Pebble" --cacert "$state/ca.pem"
 wait_for "http://127.0.0.1:$aws/moto-api/" "moto"
+wait_for "http://127.0.0.1:$cloudfront/_ministack/health" "ministack"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$aws" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export AWS_ENDPOINT_URL_CLOUDFRONT="http://127.0.0.1:$cloudfront"
 export AWS_REGION=${AWS_REGION:-eu-west-1}
 resources=$(python3 "$root/infra/local/resources.py")
 
 cat >"$state/env" <<ENV
 AWS_REGION=$AWS_REGION
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
+AWS_ENDPOINT_URL_CLOUDFRONT=$AWS_ENDPOINT_URL_CLOUDFRONT
 AWS_ACCESS_KEY_ID=testing
 AWS_SECRET_ACCESS_KEY=testing
 ACME_DIRECTORY_URL=https://127.0.0.1:$acme/dir

@@ -74,6 +74,7 @@ if key_id is None:
     key_id = kms.create_key(Description="custom-domains secrets")["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName=alias, TargetKeyId=key_id)
 
+# AWS_ENDPOINT_URL_CLOUDFRONT (ministack) is read by boto3 itself.
 cloudfront = boto3.client("cloudfront", region_name="us-east-1")
 COMMENT = "custom-domains default distribution"
 items = cloudfront.list_distributions()["DistributionList"].get("Items", [])
@@ -108,6 +109,43 @@ if dist_id is None:
         }
     )["Distribution"]["Id"]
 
+# The shared edge: a multi-tenant distribution (CloudFront SaaS Manager),
+# on which each hostname of an organisation without a distribution of its
+# own gets a distribution tenant.
+MT_COMMENT = "custom-domains multi-tenant distribution"
+items = cloudfront.list_distributions()["DistributionList"].get("Items", [])
+mt_id = next((d["Id"] for d in items if d.get("Comment") == MT_COMMENT), None)
+if mt_id is None:
+    mt_id = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": f"custom-domains-mt-{time.time()}",
+            "Comment": MT_COMMENT,
+            "Enabled": True,
+            "ConnectionMode": "tenant-only",
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "platform",
+                        "DomainName": "app.platform.example",
+                        "CustomOriginConfig": {
+                            "HTTPPort": 80,
+                            "HTTPSPort": 443,
+                            "OriginProtocolPolicy": "https-only",
+                        },
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "platform",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                # CachingDisabled (managed): multi-tenant distributions
+                # take cache policies only.
+                "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+            },
+        }
+    )["Distribution"]["Id"]
+
 apigw = boto3.client("apigatewayv2", region_name=region)
 api_id = next(
     (a["ApiId"] for a in apigw.get_apis()["Items"] if a["Name"] == "custom-domains-platform"), None
@@ -119,4 +157,5 @@ if api_id is None:
 print(f"DYNAMODB_TABLE={TABLE}")
 print(f"KMS_KEY_ID={key_id}")
 print(f"CLOUDFRONT_DISTRIBUTION_ID={dist_id}")
+print(f"CLOUDFRONT_MULTI_TENANT_DISTRIBUTION_ID={mt_id}")
 print(f"API_GATEWAY_ID={api_id}")

@@ -148,6 +148,8 @@ fn seed(
         org_id: org.clone(),
         certificate_arn: format!("arn:aws:acm:us-east-1:123456789012:certificate/{domain}"),
         distribution_id: "EBENCH".into(),
+        edge: Default::default(),
+        dns_target: None,
         chain_pem: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n".into(),
         sealed_key: "c2VhbGVk".into(),
         serial: "01".into(),

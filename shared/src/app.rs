@@ -71,7 +71,13 @@ impl App {
             sealer,
             dns: DnsPrecheck::new(&config.dns_precheck_resolvers, &config.dns_precheck_allow),
             edge_certificates: Certificates::new(aws_sdk_acm::Client::from_conf(edge)),
-            distributions: Distributions::new(aws_sdk_cloudfront::Client::new(sdk)),
+            distributions: Distributions::new(aws_sdk_cloudfront::Client::from_conf({
+                let mut cloudfront = aws_sdk_cloudfront::config::Builder::from(sdk);
+                if let Some(endpoint) = &config.cloudfront_endpoint {
+                    cloudfront = cloudfront.endpoint_url(endpoint);
+                }
+                cloudfront.build()
+            })),
             regional_certificates: Certificates::new(aws_sdk_acm::Client::new(sdk)),
             api_domains: ApiDomains::new(aws_sdk_apigatewayv2::Client::new(sdk)),
             events: Events::new(

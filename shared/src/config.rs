@@ -21,6 +21,7 @@ pub const NOT_SET_BY_TEMPLATE: &[&str] = &[
     "AWS_REGION",
     "ACME_CA_BUNDLE",
     "DNS_PRECHECK_ALLOW_ADDRESSES",
+    "AWS_ENDPOINT_URL_CLOUDFRONT",
     "RFC2136_SERVER",
     "RFC2136_TSIG_KEY_NAME",
     "RFC2136_TSIG_SECRET",
@@ -76,6 +77,18 @@ pub struct Config {
     /// `CLOUDFRONT_DISTRIBUTION_ID`: the distribution used for an organisation
     /// that has no distribution of its own recorded (see `OrgSettings`).
     pub default_distribution_id: Option<String>,
+    /// `CLOUDFRONT_MULTI_TENANT_DISTRIBUTION_ID`: the shared edge. An
+    /// organisation without a distribution of its own gets, per hostname, a
+    /// distribution tenant on this multi-tenant distribution (CloudFront
+    /// SaaS Manager). Preferred over `CLOUDFRONT_DISTRIBUTION_ID`, whose one
+    /// viewer certificate can serve one hostname only.
+    pub multi_tenant_distribution_id: Option<String>,
+    /// `CLOUDFRONT_CONNECTION_GROUP_ID`: the connection group the
+    /// distribution tenants use (default: the account's default one).
+    pub connection_group_id: Option<String>,
+    /// `AWS_ENDPOINT_URL_CLOUDFRONT`: a CloudFront endpoint of its own (the
+    /// local stack's ministack); unset in AWS.
+    pub cloudfront_endpoint: Option<String>,
     /// `ACME_DIRECTORY_URL`: the ACME server (default: Let's Encrypt production).
     pub acme_directory_url: String,
     /// `ACME_CONTACT_EMAIL`: contact registered with the ACME account.
@@ -309,6 +322,10 @@ impl Config {
             aws_region: required("AWS_REGION")?,
             table_name: required("DYNAMODB_TABLE")?,
             default_distribution_id: get("CLOUDFRONT_DISTRIBUTION_ID"),
+            multi_tenant_distribution_id: get("CLOUDFRONT_MULTI_TENANT_DISTRIBUTION_ID")
+                .filter(|v| !v.is_empty()),
+            connection_group_id: get("CLOUDFRONT_CONNECTION_GROUP_ID").filter(|v| !v.is_empty()),
+            cloudfront_endpoint: get("AWS_ENDPOINT_URL_CLOUDFRONT").filter(|v| !v.is_empty()),
             acme_directory_url: get("ACME_DIRECTORY_URL")
                 .unwrap_or_else(|| LETS_ENCRYPT_PRODUCTION.to_owned()),
             acme_contact_email: get("ACME_CONTACT_EMAIL"),

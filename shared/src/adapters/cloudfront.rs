@@ -1,5 +1,7 @@
 //! CloudFront: putting a hostname and its certificate on a distribution, and
-//! taking it off again.
+//! taking it off again; or, on the shared edge, giving it a distribution
+//! tenant of its own on a multi-tenant distribution (CloudFront SaaS
+//! Manager), whose certificate customization is the hostname's certificate.
 //!
 //! A distribution has one viewer certificate, which must cover every alias
 //! on it. Attaching is a read-modify-write of the whole distribution config,
@@ -26,6 +28,21 @@ pub enum Attached {
     Updated,
     /// Nothing to change (already attached, or already detached).
     AlreadyInPlace,
+}
+
+/// A distribution tenant serving a hostname.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantAttached {
+    pub tenant_id: String,
+    /// The connection group's routing endpoint: the hostname's DNS target.
+    pub routing_endpoint: Option<String>,
+}
+
+fn cname_taken(domain: &DomainName) -> Error {
+    Error::conflict(
+        "cname_already_exists",
+        format!("{domain} is already served by another CloudFront distribution or distribution tenant; it must be removed there first"),
+    )
 }
 
 fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -136,6 +153,245 @@ impl Distributions {
             }) => Ok(Attached::AlreadyInPlace),
             other => other,
         }
+    }
+
+    /// Serves `domain` with `certificate_arn` as a distribution tenant of the
+    /// multi-tenant distribution `distribution_id` (CloudFront SaaS
+    /// Manager): creates the tenant, or brings an existing one of this
+    /// distribution to that certificate, enabled (ETag-guarded). Answers the
+    /// tenant's ID and the routing endpoint of its connection group, where
+    /// the hostname must point. Safe to repeat: the tenant is found by its
+    /// domain first.
+    pub async fn attach_tenant(
+        &self,
+        distribution_id: &str,
+        domain: &DomainName,
+        certificate_arn: &str,
+        connection_group: Option<&str>,
+    ) -> Result<TenantAttached, Error> {
+        use aws_sdk_cloudfront::types::{Certificate, Customizations, DomainItem};
+        let customizations = Customizations::builder()
+            .certificate(
+                Certificate::builder()
+                    .arn(certificate_arn)
+                    .build()
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            )
+            .build();
+        let item = DomainItem::builder()
+            .domain(domain.as_str())
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        for attempt in 1..=ATTEMPTS {
+            let tenant = match self.tenant_by_domain(domain).await? {
+                None => {
+                    let created = self
+                        .client
+                        .create_distribution_tenant()
+                        .distribution_id(distribution_id)
+                        .name(domain.as_str())
+                        .domains(item.clone())
+                        .customizations(customizations.clone())
+                        .set_connection_group_id(connection_group.map(str::to_owned))
+                        .enabled(true)
+                        .send()
+                        .await;
+                    match created {
+                        Ok(out) => out.distribution_tenant,
+                        Err(e) => match e.as_service_error() {
+                            Some(se) if se.is_cname_already_exists() => {
+                                return Err(cname_taken(domain))
+                            }
+                            // Created by a call whose answer was lost, or
+                            // a concurrent one: found by domain next time.
+                            Some(se) if se.is_entity_already_exists() => continue,
+                            Some(se) if se.is_entity_limit_exceeded() => {
+                                return Err(Error::conflict(
+                                    "edge_full",
+                                    format!("the multi-tenant distribution {distribution_id} has as many distribution tenants as CloudFront allows; the platform must raise the quota or add a distribution"),
+                                ))
+                            }
+                            _ => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+                        },
+                    }
+                }
+                Some((tenant, etag)) => {
+                    if tenant.distribution_id() != Some(distribution_id) {
+                        return Err(cname_taken(domain));
+                    }
+                    let current = tenant
+                        .customizations()
+                        .and_then(|c| c.certificate())
+                        .map(|c| c.arn());
+                    if current == Some(certificate_arn) && tenant.enabled() == Some(true) {
+                        Some(tenant)
+                    } else {
+                        let updated = self
+                            .client
+                            .update_distribution_tenant()
+                            .id(tenant.id().unwrap_or_default())
+                            .set_if_match(etag)
+                            .distribution_id(distribution_id)
+                            .domains(item.clone())
+                            .customizations(customizations.clone())
+                            .set_connection_group_id(
+                                tenant.connection_group_id().map(str::to_owned),
+                            )
+                            .enabled(true)
+                            .send()
+                            .await;
+                        match updated {
+                            Ok(out) => out.distribution_tenant,
+                            Err(e)
+                                if e.as_service_error().is_some_and(|se| {
+                                    se.is_precondition_failed() || se.is_invalid_if_match_version()
+                                }) =>
+                            {
+                                tracing::info!(attempt, %domain, "distribution tenant changed under us; reading it again");
+                                continue;
+                            }
+                            Err(e) => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+                        }
+                    }
+                }
+            };
+            let tenant = tenant.ok_or_else(|| {
+                Error::upstream(Service::CloudFront, "no distribution tenant in the answer")
+            })?;
+            let routing_endpoint = match tenant.connection_group_id() {
+                Some(group) => self.routing_endpoint(group).await?,
+                None => None,
+            };
+            return Ok(TenantAttached {
+                tenant_id: tenant.id().unwrap_or_default().to_owned(),
+                routing_endpoint,
+            });
+        }
+        Err(Error::conflict(
+            "distribution_busy",
+            format!("the distribution tenant for {domain} kept changing; try again"),
+        ))
+    }
+
+    /// Takes `domain`'s distribution tenant off CloudFront: disabled first
+    /// (ETag-guarded), deleted once CloudFront reports it deployed. Answers
+    /// `false` while it still has to wait (call again); `true` once gone.
+    pub async fn detach_tenant(&self, domain: &DomainName) -> Result<bool, Error> {
+        for _ in 1..=ATTEMPTS {
+            let Some((tenant, etag)) = self.tenant_by_domain(domain).await? else {
+                return Ok(true);
+            };
+            let id = tenant.id().unwrap_or_default().to_owned();
+            if tenant.enabled() != Some(false) {
+                let disabled = self
+                    .client
+                    .update_distribution_tenant()
+                    .id(&id)
+                    .set_if_match(etag)
+                    .set_distribution_id(tenant.distribution_id().map(str::to_owned))
+                    .set_domains(Some(
+                        tenant
+                            .domains()
+                            .iter()
+                            .filter_map(|d| {
+                                aws_sdk_cloudfront::types::DomainItem::builder()
+                                    .domain(d.domain())
+                                    .build()
+                                    .ok()
+                            })
+                            .collect(),
+                    ))
+                    .set_customizations(tenant.customizations().cloned())
+                    .set_connection_group_id(tenant.connection_group_id().map(str::to_owned))
+                    .enabled(false)
+                    .send()
+                    .await;
+                match disabled {
+                    Ok(_) => continue,
+                    Err(e)
+                        if e.as_service_error().is_some_and(|se| {
+                            se.is_precondition_failed() || se.is_invalid_if_match_version()
+                        }) =>
+                    {
+                        continue
+                    }
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|se| se.is_entity_not_found()) =>
+                    {
+                        return Ok(true)
+                    }
+                    Err(e) => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+                }
+            }
+            if tenant.status().is_some_and(|s| s != "Deployed") {
+                return Ok(false);
+            }
+            let deleted = self
+                .client
+                .delete_distribution_tenant()
+                .id(&id)
+                .set_if_match(etag)
+                .send()
+                .await;
+            match deleted {
+                Ok(_) => return Ok(true),
+                Err(e) => match e.as_service_error() {
+                    Some(se) if se.is_entity_not_found() => return Ok(true),
+                    Some(se) if se.is_precondition_failed() || se.is_invalid_if_match_version() => {
+                        continue
+                    }
+                    // Disabling not deployed yet.
+                    Some(se) if se.is_resource_not_disabled() => return Ok(false),
+                    _ => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+                },
+            }
+        }
+        Ok(false)
+    }
+
+    /// The distribution tenant whose domain is `domain`, with its ETag.
+    async fn tenant_by_domain(
+        &self,
+        domain: &DomainName,
+    ) -> Result<
+        Option<(
+            aws_sdk_cloudfront::types::DistributionTenant,
+            Option<String>,
+        )>,
+        Error,
+    > {
+        match self
+            .client
+            .get_distribution_tenant_by_domain()
+            .domain(domain.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.distribution_tenant.map(|t| (t, out.e_tag))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_entity_not_found()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+        }
+    }
+
+    /// Where hostnames of a connection group's tenants point.
+    async fn routing_endpoint(&self, connection_group: &str) -> Result<Option<String>, Error> {
+        let out = self
+            .client
+            .get_connection_group()
+            .identifier(connection_group)
+            .send()
+            .await
+            .map_err(|e| upstream(aws_sdk_cloudfront::Error::from(e)))?;
+        Ok(out
+            .connection_group
+            .and_then(|g| g.routing_endpoint)
+            .map(|e| e.trim_end_matches('.').to_ascii_lowercase()))
     }
 
     /// The distribution's own domain name (`dxxxx.cloudfront.net`), the

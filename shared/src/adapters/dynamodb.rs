@@ -1168,7 +1168,7 @@ impl Store {
             mapping.target.clone(),
             match mapping.edge {
                 crate::domain::Edge::ApiGateway => Some(mapping.target.clone()),
-                crate::domain::Edge::Cloudfront => None,
+                _ => mapping.dns_target.clone(),
             },
             Timestamp::now(),
         );

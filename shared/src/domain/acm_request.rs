@@ -103,11 +103,16 @@ impl AcmRequest {
 }
 
 /// Which edge serves a mapped hostname.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Edge {
-    /// A CloudFront distribution (the ACME DNS-01 path).
+    /// A CloudFront distribution of the organisation's, or the platform's
+    /// classic shared one (the ACME DNS-01 path).
+    #[default]
     Cloudfront,
+    /// A distribution tenant of its own on the platform's multi-tenant
+    /// distribution (the ACME path's shared edge).
+    CloudfrontTenant,
     /// An API Gateway custom domain (the ACM path).
     ApiGateway,
 }
@@ -120,10 +125,16 @@ pub struct DomainMapping {
     /// The organisation or workspace.
     pub tenant_id: TenantId,
     pub edge: Edge,
-    /// The distribution ID or the API Gateway domain target.
+    /// The distribution ID, the distribution tenant's ID, or the API Gateway
+    /// domain target.
     pub target: String,
     pub certificate_arn: String,
     pub configured_at: Timestamp,
+    /// Where the hostname must point (a CNAME target): the connection
+    /// group's routing endpoint, the distribution's `dxxxx.cloudfront.net`,
+    /// or the API Gateway domain's target.
+    #[serde(default)]
+    pub dns_target: Option<String>,
 }
 
 #[cfg(test)]

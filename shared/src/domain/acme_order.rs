@@ -146,8 +146,16 @@ pub struct AcmeOrder {
     pub order_url: String,
     pub finalize_url: String,
     pub challenge: ChallengeRecord,
-    /// The distribution this hostname is attached to (chosen at start).
+    /// The distribution this hostname is attached to (chosen at start): the
+    /// organisation's or the classic shared one, or, for the
+    /// `CloudfrontTenant` edge, the multi-tenant distribution its
+    /// distribution tenant is made on.
     pub distribution_id: Option<String>,
+    #[serde(default)]
+    pub edge: super::Edge,
+    /// Where the hostname must point, once attached.
+    #[serde(default)]
+    pub dns_target: Option<String>,
     /// Sealed key and CSR made for finalisation, kept so a retried finalise
     /// uses the same key.
     #[serde(default)]

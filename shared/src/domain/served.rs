@@ -31,8 +31,14 @@ pub struct ServedCertificate {
     pub org_id: TenantId,
     /// In ACM, us-east-1; renewals re-import into this same ARN.
     pub certificate_arn: String,
-    /// The distribution serving the hostname.
+    /// The distribution serving the hostname (for the `CloudfrontTenant`
+    /// edge, the multi-tenant distribution of its distribution tenant).
     pub distribution_id: String,
+    #[serde(default)]
+    pub edge: super::Edge,
+    /// Where the hostname must point.
+    #[serde(default)]
+    pub dns_target: Option<String>,
     /// Leaf first, then the intermediates, PEM.
     pub chain_pem: String,
     /// KMS-sealed private key (base64), never plain text.

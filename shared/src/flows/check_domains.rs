@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::domain::dns_health::Verdict;
-use crate::domain::{DomainName, Edge, Timestamp};
+use crate::domain::{DomainName, Timestamp};
 use crate::error::Error;
 
 /// What one run did, for its log line.
@@ -116,11 +116,8 @@ async fn check_hostname(
         return Ok(Checked::Detached);
     }
     let now = Timestamp::now();
-    if health.expected.is_none() && health.edge == Edge::Cloudfront {
-        health.expected = app.distributions.domain_name(&health.edge_id).await?;
-    }
     let Some(expected) = health.expected.clone() else {
-        tracing::warn!(%domain, edge = %health.edge_id, "the hostname's distribution is gone; checked again later");
+        tracing::warn!(%domain, edge = %health.edge_id, "no DNS target is known for the hostname; checked again later");
         health.check_at = now.plus(app.config.drift_check_interval);
         app.store.save_dns_health(&mut health).await?;
         return Ok(Checked::Unknown);

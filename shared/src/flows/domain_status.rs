@@ -109,6 +109,7 @@ pub async fn domain_status(
                         target: request.api_gateway_domain.clone().unwrap_or_default(),
                         certificate_arn: request.certificate_arn.clone(),
                         configured_at: crate::domain::Timestamp::now(),
+                        dns_target: request.api_gateway_domain.clone(),
                     })
                     .await?;
                 request.advance(AcmStage::Configured)?;

@@ -412,17 +412,43 @@ async fn attach(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
         Some(c) => inspect(&c.chain_pem)?.dns_names,
         None => return Err(Error::Internal("imported without a certificate".into())),
     };
-    app.distributions
-        .attach(&distribution, &order.domain, &arn, &names)
-        .await?;
+    // The classic distribution: the hostname becomes one of its aliases. The
+    // shared edge: a distribution tenant of its own on the multi-tenant
+    // distribution. Either way, where the hostname must point is kept.
+    let target = match order.edge {
+        Edge::CloudfrontTenant => {
+            let tenant = app
+                .distributions
+                .attach_tenant(
+                    &distribution,
+                    &order.domain,
+                    &arn,
+                    app.config.connection_group_id.as_deref(),
+                )
+                .await?;
+            order.dns_target = tenant.routing_endpoint;
+            tenant.tenant_id
+        }
+        _ => {
+            app.distributions
+                .attach(&distribution, &order.domain, &arn, &names)
+                .await?;
+            order.dns_target = app.distributions.domain_name(&distribution).await?;
+            distribution.clone()
+        }
+    };
     app.store
         .put_mapping(&DomainMapping {
             domain: order.domain.clone(),
             tenant_id: order.org_id.clone(),
-            edge: Edge::Cloudfront,
-            target: distribution.clone(),
+            edge: match order.edge {
+                Edge::CloudfrontTenant => Edge::CloudfrontTenant,
+                _ => Edge::Cloudfront,
+            },
+            target,
             certificate_arn: arn.clone(),
             configured_at: Timestamp::now(),
+            dns_target: order.dns_target.clone(),
         })
         .await?;
     order.advance(Stage::Attached)?;
@@ -478,6 +504,7 @@ async fn promote(
             s.order_url = Some(order.order_url.clone());
             s.renewal = renewal;
             s.delegated = order.delegated;
+            s.dns_target = s.dns_target.or_else(|| order.dns_target.clone());
             s
         }
         None => ServedCertificate {
@@ -485,6 +512,8 @@ async fn promote(
             org_id: order.org_id.clone(),
             certificate_arn: arn,
             distribution_id: order.distribution_id.clone().unwrap_or_default(),
+            edge: order.edge,
+            dns_target: order.dns_target.clone(),
             chain_pem: cert.chain_pem,
             sealed_key: cert.sealed_key,
             serial: cert.serial,

@@ -10,8 +10,9 @@
 //!
 //! 1. `detached`: the hostname off its CloudFront distribution (its alias
 //!    removed, the other aliases and the rest of the configuration kept,
-//!    ETag-guarded as the attach is), or the API Gateway custom domain and
-//!    its mapping deleted (ACM path).
+//!    ETag-guarded as the attach is), or its distribution tenant disabled and,
+//!    once that is deployed, deleted (shared edge), or the API Gateway custom
+//!    domain and its mapping deleted (ACM path).
 //! 2. `certificate_deleted`: the certificate deleted from ACM, once nothing
 //!    uses it (`ResourceInUse` leaves it for the next call).
 //! 3. `authorizations_deactivated` (ACME): the order's authorizations, so the
@@ -133,9 +134,10 @@ async fn release_leased(
         first = false;
         match run_step(app, caller, domain, &records, step).await {
             Ok(()) => {}
-            // ACM still sees the certificate in use: the next call goes on.
+            // ACM still sees the certificate in use, or the distribution
+            // tenant is still being disabled: the next call goes on.
             Err(Error::Conflict {
-                code: "certificate_in_use",
+                code: "certificate_in_use" | "edge_not_ready",
                 ..
             }) => return Ok(release),
             Err(e) => return Err(e),
@@ -190,7 +192,17 @@ async fn run_step(
             let distribution = served
                 .map(|s| s.distribution_id.clone())
                 .or_else(|| order.and_then(|o| o.distribution_id.clone()));
-            if let (Some(distribution), Some(arn)) = (distribution, &edge_arn) {
+            let edge = served.map(|s| s.edge).or_else(|| order.map(|o| o.edge));
+            if edge == Some(crate::domain::Edge::CloudfrontTenant) {
+                // Disabled, then deleted once CloudFront has deployed that:
+                // until then the next call goes on.
+                if !app.distributions.detach_tenant(domain).await? {
+                    return Err(Error::Conflict {
+                        code: "edge_not_ready",
+                        message: format!("{domain}'s distribution tenant is being disabled"),
+                    });
+                }
+            } else if let (Some(distribution), Some(arn)) = (distribution, &edge_arn) {
                 app.distributions.detach(&distribution, domain, arn).await?;
             }
             if records.acm_request.is_some() {

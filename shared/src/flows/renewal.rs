@@ -358,6 +358,7 @@ async fn new_renewal_order(
 ) -> Result<AcmeOrder, Error> {
     let new = NewOrder {
         distribution_id: Some(served.distribution_id.clone()),
+        edge: served.edge,
         replacing,
         purpose: Purpose::Renew,
         replaces: served.ari_id.as_deref(),

@@ -10,7 +10,7 @@
 
 use crate::app::App;
 use crate::domain::{
-    AcmeOrder, DomainName, Purpose, ServedCertificate, Stage, TenantId, Timestamp,
+    AcmeOrder, DomainName, Edge, Purpose, ServedCertificate, Stage, TenantId, Timestamp,
 };
 use crate::error::Error;
 
@@ -28,18 +28,7 @@ pub async fn start_certificate(
 ) -> Result<Started, Error> {
     // Where the certificate will be served is settled first: a request that
     // cannot succeed changes nothing, not even the claim.
-    let distribution_id = match app.store.org_distribution(org).await? {
-        Some(d) => d,
-        None => app
-            .config
-            .default_distribution_id
-            .clone()
-            .ok_or_else(|| Error::Precondition {
-                code: "no_distribution",
-                message: format!("no CloudFront distribution is configured for organisation {org}"),
-                details: None,
-            })?,
-    };
+    let (edge, distribution_id) = edge_for(app, org).await?;
 
     // A hostname new to this tenant must fit under its pending limit
     // (`TENANT_PENDING_HOSTNAMES`) and takes one of its new-hostname slots
@@ -73,6 +62,7 @@ pub async fn start_certificate(
     }
     let new = NewOrder {
         distribution_id: Some(distribution_id),
+        edge,
         replacing: existing.as_ref().map(|o| o.version),
         purpose: Purpose::Issue,
         replaces: None,
@@ -84,9 +74,34 @@ pub async fn start_certificate(
 
 const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// Where an organisation's new hostname will be served, in this order of
+/// preference: its own distribution (recorded in its settings); a
+/// distribution tenant of its own on the multi-tenant distribution
+/// (`CLOUDFRONT_MULTI_TENANT_DISTRIBUTION_ID`, the shared edge, any number
+/// of hostnames); the classic shared distribution
+/// (`CLOUDFRONT_DISTRIBUTION_ID`, whose one certificate serves one
+/// hostname). None of them: 422 `no_distribution`.
+async fn edge_for(app: &App, org: &TenantId) -> Result<(Edge, String), Error> {
+    if let Some(own) = app.store.org_distribution(org).await? {
+        return Ok((Edge::Cloudfront, own));
+    }
+    if let Some(shared) = &app.config.multi_tenant_distribution_id {
+        return Ok((Edge::CloudfrontTenant, shared.clone()));
+    }
+    match &app.config.default_distribution_id {
+        Some(classic) => Ok((Edge::Cloudfront, classic.clone())),
+        None => Err(Error::Precondition {
+            code: "no_distribution",
+            message: format!("no CloudFront distribution is configured for organisation {org}"),
+            details: None,
+        }),
+    }
+}
+
 /// What a new order is for.
 pub(crate) struct NewOrder<'a> {
     pub distribution_id: Option<String>,
+    pub edge: Edge,
     /// The version of the stored order this one replaces (an invalid or
     /// expired one).
     pub replacing: Option<u64>,
@@ -107,6 +122,7 @@ pub(crate) async fn place_order(
 ) -> Result<AcmeOrder, Error> {
     let NewOrder {
         distribution_id,
+        edge,
         replacing,
         purpose,
         replaces,
@@ -133,6 +149,8 @@ pub(crate) async fn place_order(
         finalize_url: view.finalize_url,
         challenge: view.challenge,
         distribution_id,
+        edge,
+        dns_target: None,
         pending_key: None,
         certificate: None,
         import_started: false,

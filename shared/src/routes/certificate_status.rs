@@ -20,6 +20,11 @@ struct StatusResponse<'a> {
     status: &'static str,
     proxy_status: &'static str,
     certificate_arn: Option<&'a str>,
+    /// Where the hostname must point, once served.
+    dns_target: Option<&'a str>,
+    /// `cloudfront` (a distribution) or `cloudfront_tenant` (a distribution
+    /// tenant on the multi-tenant distribution).
+    edge: Option<crate::domain::Edge>,
     serial: Option<&'a str>,
     /// The served certificate's ARI identifier (RFC 9773), if it has one.
     certificate_id: Option<&'a str>,
@@ -109,6 +114,8 @@ fn response<'a>(
         status: r.acme_status(),
         proxy_status: r.proxy_status(),
         certificate_arn: served.map(|s| s.certificate_arn.as_str()),
+        dns_target: served.and_then(|s| s.dns_target.as_deref()),
+        edge: served.map(|s| s.edge).or(r.order.as_ref().map(|o| o.edge)),
         serial: served.map(|s| s.serial.as_str()),
         certificate_id: served.and_then(|s| s.ari_id.as_deref()),
         not_before: served.map(|s| s.not_before.to_string()),

@@ -21,6 +21,9 @@ struct CompleteResponse<'a> {
     proxy_status: &'static str,
     certificate_arn: Option<&'a str>,
     not_after: Option<String>,
+    /// Once served: where the tenant points the hostname (a CNAME target,
+    /// or its DNS host's ALIAS for an apex).
+    dns_target: Option<&'a str>,
     message: String,
 }
 
@@ -35,7 +38,16 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 proxy_status: Stage::Attached.proxy_status(),
                 certificate_arn: Some(&served.certificate_arn),
                 not_after: Some(served.not_after.to_string()),
-                message: format!("{domain} is served over HTTPS by its CloudFront distribution"),
+                dns_target: served.dns_target.as_deref(),
+                message: match (&served.dns_target, served.edge) {
+                    (Some(target), crate::domain::Edge::CloudfrontTenant) => format!(
+                        "{domain} is served over HTTPS by its own CloudFront distribution tenant: point it at {target} with a CNAME record (or your DNS host's ALIAS for an apex)"
+                    ),
+                    (Some(target), _) => format!(
+                        "{domain} is served over HTTPS by its CloudFront distribution: point it at {target} with a CNAME record (or your DNS host's ALIAS for an apex)"
+                    ),
+                    (None, _) => format!("{domain} is served over HTTPS by its CloudFront distribution"),
+                },
             },
         ),
         Progress::InProgress(order) => json_response(
@@ -46,6 +58,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 proxy_status: order.stage.proxy_status(),
                 certificate_arn: order.certificate_arn.as_deref(),
                 not_after: order.certificate.as_ref().map(|c| c.not_after.to_string()),
+                dns_target: None,
                 message: format!(
                     "{domain} reached {}; call complete-certificate again to continue",
                     order.stage.proxy_status()

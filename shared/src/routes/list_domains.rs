@@ -74,7 +74,17 @@ fn entry(domain: &DomainName, r: &HostnameRecords) -> Entry {
         domain: domain.to_string(),
         path: r.path(),
         edge: match r.path() {
-            Some("acme") => Some("cloudfront"),
+            Some("acme") => {
+                let edge = r
+                    .served
+                    .as_ref()
+                    .map(|s| s.edge)
+                    .or(r.order.as_ref().map(|o| o.edge));
+                match edge {
+                    Some(crate::domain::Edge::CloudfrontTenant) => Some("cloudfront_tenant"),
+                    _ => Some("cloudfront"),
+                }
+            }
             Some("acm") => Some("api_gateway"),
             _ => None,
         },

@@ -20,7 +20,7 @@ async fn acm_us_east_1() -> aws_sdk_acm::Client {
 }
 
 async fn cloudfront() -> aws_sdk_cloudfront::Client {
-    aws_sdk_cloudfront::Client::new(&sdk_config(None).await)
+    cloudfront_client(&sdk_config(None).await)
 }
 
 /// The distribution's configuration (and ETag) as CloudFront holds it.
@@ -660,7 +660,11 @@ async fn an_account_the_ca_forgot_is_registered_again() {
 /// before it claims the name or asks the CA for anything.
 #[tokio::test]
 async fn no_distribution_is_refused_before_anything_is_written() {
-    let t = tenant().env("CLOUDFRONT_DISTRIBUTION_ID", "").start().await;
+    let t = tenant()
+        .env("CLOUDFRONT_DISTRIBUTION_ID", "")
+        .env("CLOUDFRONT_MULTI_TENANT_DISTRIBUTION_ID", "")
+        .start()
+        .await;
     let org = unique("org-");
     let url = format!("{}/api/domain/start-certificate/{org}", t.base);
     let (status, err) = post(&token_for(&org), &url, &t.body()).await;

@@ -148,7 +148,7 @@ async fn releasing_a_pending_acm_request_deletes_its_unused_certificate() {
 /// The distribution's aliases and viewer certificate ARN.
 pub(crate) async fn distribution(id: &str) -> (Vec<String>, Option<String>) {
     let sdk = sdk_config(None).await;
-    let out = aws_sdk_cloudfront::Client::new(&sdk)
+    let out = cloudfront_client(&sdk)
         .get_distribution_config()
         .id(id)
         .send()

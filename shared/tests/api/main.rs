@@ -14,5 +14,6 @@ mod isolation;
 mod openapi;
 mod precheck;
 mod renewal;
+mod shared_edge;
 mod support;
 mod template;

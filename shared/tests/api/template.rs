@@ -268,8 +268,13 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "acm:AddTagsToCertificate",
                 "acm:ListCertificates",
                 "acm:GetCertificate",
+                "cloudfront:GetDistribution",
                 "cloudfront:GetDistributionConfig",
                 "cloudfront:UpdateDistribution",
+                "cloudfront:CreateDistributionTenant",
+                "cloudfront:GetDistributionTenantByDomain",
+                "cloudfront:UpdateDistributionTenant",
+                "cloudfront:GetConnectionGroup",
                 "route53:ChangeResourceRecordSets",
                 "route53:GetChange",
             ],
@@ -312,6 +317,9 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "acm:ListCertificates",
                 "cloudfront:GetDistributionConfig",
                 "cloudfront:UpdateDistribution",
+                "cloudfront:GetDistributionTenantByDomain",
+                "cloudfront:UpdateDistributionTenant",
+                "cloudfront:DeleteDistributionTenant",
                 "route53:ChangeResourceRecordSets",
             ],
         ),
@@ -352,10 +360,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
             .iter()
             .filter(|(a, _)| !matches!(a.as_str(), "acm:GetCertificate" | "acm:ListCertificates"))
             .cloned()
-            .chain(
-                ["cloudfront:GetDistribution", "events:PutEvents"]
-                    .map(|a| (a.to_owned(), String::new())),
-            )
+            .chain(["events:PutEvents"].map(|a| (a.to_owned(), String::new())))
             .collect(),
     );
     calls.get_mut("release-domain").unwrap().extend(

@@ -146,12 +146,30 @@ pub fn calls(request: &HttpRequest) -> Vec<Call> {
             vec![action(&operation), action("AddTagsToCertificate")]
         }
         "acm" => vec![action(&operation)],
-        "cloudfront" => match (request.method(), path.ends_with("/config")) {
-            ("GET", true) => vec![action("GetDistributionConfig")],
-            ("PUT", true) => vec![action("UpdateDistribution")],
-            ("GET", false) if path.contains("/distribution/") => vec![action("GetDistribution")],
-            (method, _) => panic!("unmapped CloudFront call {method} {path}"),
-        },
+        "cloudfront" => {
+            let rest = path.strip_prefix("/2020-05-31").unwrap_or(&path);
+            match (request.method(), rest) {
+                ("GET", p) if p.starts_with("/distribution/") && p.ends_with("/config") => {
+                    vec![action("GetDistributionConfig")]
+                }
+                ("PUT", p) if p.starts_with("/distribution/") && p.ends_with("/config") => {
+                    vec![action("UpdateDistribution")]
+                }
+                ("GET", p) if p.starts_with("/distribution/") => vec![action("GetDistribution")],
+                ("POST", "/distribution-tenant") => vec![action("CreateDistributionTenant")],
+                ("GET", "/distribution-tenant") => vec![action("GetDistributionTenantByDomain")],
+                ("PUT", p) if p.starts_with("/distribution-tenant/") => {
+                    vec![action("UpdateDistributionTenant")]
+                }
+                ("DELETE", p) if p.starts_with("/distribution-tenant/") => {
+                    vec![action("DeleteDistributionTenant")]
+                }
+                ("GET", p) if p.starts_with("/connection-group/") => {
+                    vec![action("GetConnectionGroup")]
+                }
+                (method, _) => panic!("unmapped CloudFront call {method} {path}"),
+            }
+        }
         "apigateway" => {
             vec![(
                 format!("apigateway:{}", request.method()),

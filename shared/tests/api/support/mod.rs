@@ -127,6 +127,21 @@ pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
         .await
 }
 
+/// A CloudFront client for the stack's CloudFront (ministack), through
+/// `sdk`'s HTTP client (so its calls are recorded).
+pub fn cloudfront_client(sdk: &aws_config::SdkConfig) -> aws_sdk_cloudfront::Client {
+    cloudfront_via(sdk, &stack().var("AWS_ENDPOINT_URL_CLOUDFRONT"))
+}
+
+/// A CloudFront client whose requests go to `endpoint` (a fault proxy).
+pub fn cloudfront_via(sdk: &aws_config::SdkConfig, endpoint: &str) -> aws_sdk_cloudfront::Client {
+    aws_sdk_cloudfront::Client::from_conf(
+        aws_sdk_cloudfront::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
+
 pub fn config(overrides: &[(&str, &str)]) -> Config {
     let s = stack();
     let mut vars = s.vars.clone();
@@ -152,6 +167,7 @@ type Customise = Box<dyn FnOnce(&mut App) + Send>;
 
 pub struct TenantBuilder {
     own_table: bool,
+    shared_edge: bool,
     overrides: Vec<(String, String)>,
     other_aliases: Vec<String>,
     customise: Option<Customise>,
@@ -160,6 +176,7 @@ pub struct TenantBuilder {
 pub fn tenant() -> TenantBuilder {
     TenantBuilder {
         own_table: false,
+        shared_edge: false,
         overrides: Vec::new(),
         other_aliases: Vec::new(),
         customise: None,
@@ -176,6 +193,14 @@ impl TenantBuilder {
     /// so that a renewal sweep sees this tenant's hostnames only.
     pub fn own_table(mut self) -> Self {
         self.own_table = true;
+        self
+    }
+
+    /// An organisation without a distribution of its own: its hostnames go
+    /// to the shared edge (a distribution tenant each on the multi-tenant
+    /// distribution).
+    pub fn shared_edge(mut self) -> Self {
+        self.shared_edge = true;
         self
     }
 
@@ -207,10 +232,12 @@ impl TenantBuilder {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let mut app = App::new(config(&overrides), &sdk).unwrap();
-        app.store
-            .set_org_distribution(&TenantId::parse("org", &org).unwrap(), &distribution_id)
-            .await
-            .unwrap();
+        if !self.shared_edge {
+            app.store
+                .set_org_distribution(&TenantId::parse("org", &org).unwrap(), &distribution_id)
+                .await
+                .unwrap();
+        }
         if let Some(f) = self.customise {
             f(&mut app);
         }
@@ -229,7 +256,7 @@ impl TenantBuilder {
 /// A distribution's ETag: changes with every write of its configuration.
 pub async fn distribution_etag(id: &str) -> String {
     let sdk = sdk_config(None).await;
-    aws_sdk_cloudfront::Client::new(&sdk)
+    cloudfront_client(&sdk)
         .get_distribution_config()
         .id(id)
         .send()
@@ -321,7 +348,7 @@ pub async fn serve(app: Arc<App>) -> String {
 }
 
 pub async fn create_distribution(sdk: &aws_config::SdkConfig, aliases: &[String]) -> String {
-    let cloudfront = aws_sdk_cloudfront::Client::new(sdk);
+    let cloudfront = cloudfront_client(sdk);
     let mut config = DistributionConfig::builder()
         .caller_reference(unique("ref-"))
         .comment("test distribution")
@@ -769,7 +796,10 @@ impl FaultProxy {
         fault: Fault,
         times: u32,
     ) -> FaultProxy {
+        // CloudFront's REST paths go to the stack's CloudFront (ministack),
+        // everything else to moto.
         let upstream = stack().var("AWS_ENDPOINT_URL");
+        let cloudfront_upstream = stack().var("AWS_ENDPOINT_URL_CLOUDFRONT");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let matched = Arc::new(AtomicU32::new(0));
@@ -778,12 +808,20 @@ impl FaultProxy {
             let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
-                let (client, upstream, counter) =
-                    (client.clone(), upstream.clone(), counter.clone());
+                let (client, upstream, cloudfront_upstream, counter) = (
+                    client.clone(),
+                    upstream.clone(),
+                    cloudfront_upstream.clone(),
+                    counter.clone(),
+                );
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (client, upstream, counter) =
-                            (client.clone(), upstream.clone(), counter.clone());
+                        let (client, counter) = (client.clone(), counter.clone());
+                        let upstream = if req.uri().path().starts_with("/2020-05-31/") {
+                            cloudfront_upstream.clone()
+                        } else {
+                            upstream.clone()
+                        };
                         async move {
                             let (mut parts, body) = req.into_parts();
                             let body = body.collect().await.unwrap().to_bytes();
