@@ -30,9 +30,11 @@ Local stack is up (logs in .local/dev/):
   ACME (Pebble)        $ACME_DIRECTORY_URL
   DNS (challtestsrv)   ${DNS_PRECHECK_RESOLVERS}, management $CHALLTESTSRV_URL
   AWS (moto)           $AWS_ENDPOINT_URL
+  CloudFront (ministack) $AWS_ENDPOINT_URL_CLOUDFRONT
   DynamoDB table       $DYNAMODB_TABLE
   KMS key              $KMS_KEY_ID
-  CloudFront distrib.  $CLOUDFRONT_DISTRIBUTION_ID
+  Shared edge          $CLOUDFRONT_MULTI_TENANT_DISTRIBUTION_ID (multi-tenant: a distribution tenant per hostname)
+  Classic distrib.     $CLOUDFRONT_DISTRIBUTION_ID (not used while there is a shared edge)
   HTTP API             $API_GATEWAY_ID
 
 Every route needs a bearer token naming the caller's tenant; the local
