@@ -38,6 +38,13 @@ pub struct TenantAttached {
     pub routing_endpoint: Option<String>,
 }
 
+fn distribution_missing(distribution_id: &str) -> Error {
+    Error::conflict(
+        "distribution_not_found",
+        format!("the CloudFront distribution {distribution_id} configured for this organisation does not exist"),
+    )
+}
+
 fn cname_taken(domain: &DomainName) -> Error {
     Error::conflict(
         "cname_already_exists",
@@ -392,6 +399,91 @@ impl Distributions {
             .connection_group
             .and_then(|g| g.routing_endpoint)
             .map(|e| e.trim_end_matches('.').to_ascii_lowercase()))
+    }
+
+    /// Whether `domain` can be served on `distribution_id` (`tenant_edge`:
+    /// as a distribution tenant of that multi-tenant distribution), asked
+    /// before anything is ordered: the distribution exists; a classic one
+    /// has no other alias (its one certificate would have to cover it); no
+    /// other distribution or distribution tenant, in any account, serves the
+    /// name (`ListDomainConflicts`). A refusal is the error the attach would
+    /// meet later, after an issuance was spent.
+    pub async fn check_servable(
+        &self,
+        distribution_id: &str,
+        domain: &DomainName,
+        tenant_edge: bool,
+    ) -> Result<(), Error> {
+        use aws_sdk_cloudfront::types::{DistributionResourceId, DistributionResourceType};
+        if !tenant_edge {
+            let config = self
+                .client
+                .get_distribution_config()
+                .id(distribution_id)
+                .send()
+                .await
+                .map_err(|e| match e.as_service_error() {
+                    Some(se) if se.is_no_such_distribution() => {
+                        distribution_missing(distribution_id)
+                    }
+                    _ => upstream(aws_sdk_cloudfront::Error::from(e)),
+                })?;
+            let others: Vec<String> = config
+                .distribution_config
+                .as_ref()
+                .map(aliases_of)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| a != domain.as_str())
+                .collect();
+            if !others.is_empty() {
+                return Err(Error::conflict(
+                    "distribution_has_other_hostnames",
+                    format!(
+                        "distribution {distribution_id} also serves {}, which a certificate for {domain} would not cover; \
+                         a distribution has one certificate, so give this organisation its own distribution (or use the shared edge)",
+                        others.join(", ")
+                    ),
+                ));
+            }
+        }
+        let conflicts = self
+            .client
+            .list_domain_conflicts()
+            .domain(domain.as_str())
+            .domain_control_validation_resource(
+                DistributionResourceId::builder()
+                    .distribution_id(distribution_id)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_entity_not_found() => distribution_missing(distribution_id),
+                _ => upstream(aws_sdk_cloudfront::Error::from(e)),
+            })?;
+        for conflict in conflicts.domain_conflicts() {
+            if conflict.domain() != domain.as_str() {
+                continue; // a wildcard's overlap: CloudFront serves the exact name first
+            }
+            let ours = match conflict.resource_type() {
+                DistributionResourceType::Distribution => conflict.resource_id() == distribution_id,
+                // A tenant of this same distribution (an interrupted attach,
+                // or release) is reused by the attach.
+                DistributionResourceType::DistributionTenant => {
+                    tenant_edge
+                        && self
+                            .tenant_by_domain(domain)
+                            .await?
+                            .is_some_and(|(t, _)| t.distribution_id() == Some(distribution_id))
+                }
+                _ => false,
+            };
+            if !ours {
+                return Err(cname_taken(domain));
+            }
+        }
+        Ok(())
     }
 
     /// The distribution's own domain name (`dxxxx.cloudfront.net`), the

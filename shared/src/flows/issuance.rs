@@ -400,6 +400,19 @@ async fn import(
 /// Imported → Attached (first issuance only): the hostname and certificate
 /// onto the distribution, and the live domain → organisation mapping.
 async fn attach(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
+    // Re-targeted: where the organisation's hostnames go now (the platform
+    // may have recorded a distribution for it since, after an attach was
+    // refused), not where they went when the order was placed.
+    if let Ok((edge, distribution)) =
+        crate::flows::start_certificate::edge_for(app, &order.org_id).await
+    {
+        if (edge, Some(&distribution)) != (order.edge, order.distribution_id.as_ref()) {
+            tracing::info!(domain = %order.domain, from = ?order.distribution_id, to = %distribution, ?edge, "re-targeting the order to the organisation's current edge");
+            order.edge = edge;
+            order.distribution_id = Some(distribution);
+            app.store.save_order(order).await?;
+        }
+    }
     let arn = order
         .certificate_arn
         .clone()

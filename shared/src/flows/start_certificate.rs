@@ -36,6 +36,14 @@ pub async fn start_certificate(
     // of the CA.
     let known = app.store.load_hostname(domain).await?;
     if !known.is_owned_by(org) || (known.order.is_none() && known.served.is_none()) {
+        // Nothing is spent on a hostname that cannot be served where it
+        // would go. (Another tenant's name is the claim's to refuse first:
+        // `domain_taken` says more than the alias that tenant serves.)
+        if known.owner.as_ref().is_none_or(|o| &o.tenant_id == org) {
+            app.distributions
+                .check_servable(&distribution_id, domain, edge == Edge::CloudfrontTenant)
+                .await?;
+        }
         app.store
             .check_pending(org, app.config.tenant_pending_hostnames)
             .await?;
@@ -81,7 +89,7 @@ const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 /// of hostnames); the classic shared distribution
 /// (`CLOUDFRONT_DISTRIBUTION_ID`, whose one certificate serves one
 /// hostname). None of them: 422 `no_distribution`.
-async fn edge_for(app: &App, org: &TenantId) -> Result<(Edge, String), Error> {
+pub(crate) async fn edge_for(app: &App, org: &TenantId) -> Result<(Edge, String), Error> {
     if let Some(own) = app.store.org_distribution(org).await? {
         return Ok((Edge::Cloudfront, own));
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::support::*;
 use custom_domains::adapters::acm::Certificates;
 use custom_domains::adapters::cloudfront::Distributions;
-use custom_domains::domain::{DomainName, Stage};
+use custom_domains::domain::{DomainName, Stage, TenantId};
 use custom_domains::App;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -389,43 +389,97 @@ async fn a_lost_import_answer_does_not_import_twice() {
     assert_eq!(done["certificate_arn"], arns[0].as_str());
 }
 
+/// A hostname that cannot be served where it would go is refused before
+/// anything is claimed or ordered: nothing is spent at the CA.
 #[tokio::test]
-async fn a_distribution_serving_other_hostnames_is_refused() {
+async fn a_hostname_that_cannot_be_served_is_refused_before_any_order() {
+    // The organisation's distribution serves another hostname already.
     let t = tenant()
         .distribution_aliases(&["other-tenant.example.net"])
         .start()
         .await;
-    let (_, (status, err)) = t.start_and_complete().await;
+    let (status, err) = t.start().await;
     assert_eq!(status, 409, "{err}");
     assert_eq!(err["code"], "distribution_has_other_hostnames");
     assert!(err["message"]
         .as_str()
         .unwrap()
         .contains("other-tenant.example.net"));
+    let nothing = |t: &Tenant| {
+        let name = DomainName::parse(&t.domain).unwrap();
+        let app = t.app.clone();
+        async move {
+            let records = app.store.load_hostname(&name).await.unwrap();
+            assert!(
+                records.owner.is_none() && records.order.is_none(),
+                "{records:?}"
+            );
+        }
+    };
+    nothing(&t).await;
+
+    // Another distribution (here, in this account) serves the name.
+    let taken = format!("{}.example.com", unique("taken"));
+    create_distribution(&sdk_config(None).await, std::slice::from_ref(&taken)).await;
+    for shared in [false, true] {
+        let mut t = if shared {
+            tenant().shared_edge().start().await
+        } else {
+            tenant().start().await
+        };
+        t.domain = taken.clone();
+        let (status, err) = t.start().await;
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (409, Some("cname_already_exists")),
+            "{err}"
+        );
+        nothing(&t).await;
+    }
+
+    // The organisation's recorded distribution does not exist.
+    let t = tenant().start().await;
+    t.app
+        .store
+        .set_org_distribution(&TenantId::parse("org", &t.org).unwrap(), "ENOSUCHDIST")
+        .await
+        .unwrap();
+    let (status, err) = t.start().await;
     assert_eq!(
-        stored(&t).await.stage,
-        Stage::Imported,
-        "the certificate is kept for a later attach"
+        (status, err["code"].as_str()),
+        (409, Some("distribution_not_found")),
+        "{err}"
     );
-    let config = distribution_config(&t.distribution_id).await;
-    let dc = config.distribution_config().unwrap();
-    assert_eq!(
-        dc.aliases().unwrap().items(),
-        ["other-tenant.example.net".to_string()]
-    );
-    assert_ne!(
-        dc.viewer_certificate()
-            .and_then(|v| v.acm_certificate_arn()),
-        stored(&t).await.certificate_arn.as_deref()
-    );
-    // Not a dead end: the status says who must act, and the tenant can
-    // leave, with the certificate deleted and the other hostname kept.
+    nothing(&t).await;
+}
+
+/// An order whose certificate cannot be attached (another hostname appeared
+/// on the distribution meanwhile) is not a dead end: once the platform
+/// records a distribution of the organisation's own, the same order is
+/// re-targeted and served there.
+#[tokio::test]
+async fn a_stuck_order_is_retargeted_and_served() {
+    let t = tenant().start().await;
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    t.publish(&start).await;
+    add_alias(&t.distribution_id, "arrived-meanwhile.example.net").await;
+    let ((status, err), _) = t.complete_until_done().await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["code"], "distribution_has_other_hostnames");
+    assert_eq!(stored(&t).await.stage, Stage::Imported);
     let (_, st) = t.certificate_status().await;
     assert!(st["next_action"].is_object(), "{st}");
-    let (status, released) = delete(&t.token, &t.release_url(&t.domain)).await;
-    assert_eq!(status, 200, "{released}");
-    assert!(acm_certificates_for(&t.domain).await.is_empty());
-    let config = distribution_config(&t.distribution_id).await;
+
+    let own = create_distribution(&sdk_config(None).await, &[]).await;
+    t.app
+        .store
+        .set_org_distribution(&TenantId::parse("org", &t.org).unwrap(), &own)
+        .await
+        .unwrap();
+    let ((status, done), _) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+    let config = distribution_config(&own).await;
     assert_eq!(
         config
             .distribution_config()
@@ -433,8 +487,41 @@ async fn a_distribution_serving_other_hostnames_is_refused() {
             .aliases()
             .unwrap()
             .items(),
-        ["other-tenant.example.net".to_string()]
+        std::slice::from_ref(&t.domain)
     );
+    assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
+}
+
+/// Adds an alias to a distribution, as another writer would.
+async fn add_alias(distribution: &str, alias: &str) {
+    let cf = cloudfront().await;
+    let current = cf
+        .get_distribution_config()
+        .id(distribution)
+        .send()
+        .await
+        .unwrap();
+    let mut config = current.distribution_config.unwrap();
+    let mut items = config
+        .aliases
+        .as_ref()
+        .map(|a| a.items().to_vec())
+        .unwrap_or_default();
+    items.push(alias.to_owned());
+    config.aliases = Some(
+        aws_sdk_cloudfront::types::Aliases::builder()
+            .quantity(items.len() as i32)
+            .set_items(Some(items))
+            .build()
+            .unwrap(),
+    );
+    cf.update_distribution()
+        .id(distribution)
+        .set_if_match(current.e_tag)
+        .distribution_config(config)
+        .send()
+        .await
+        .unwrap();
 }
 
 /// moto accepts a stale `IfMatch`, so a CloudFront conflict is injected at

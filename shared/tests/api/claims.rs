@@ -584,7 +584,11 @@ async fn a_tenant_that_proves_control_takes_over_an_unproven_claim_but_never_a_p
 
 #[tokio::test]
 async fn a_tenant_has_only_so_many_hostnames_awaiting_validation() {
-    let t = tenant().env("TENANT_PENDING_HOSTNAMES", "2").start().await;
+    let t = tenant()
+        .shared_edge()
+        .env("TENANT_PENDING_HOSTNAMES", "2")
+        .start()
+        .await;
     let body = |domain: &str| serde_json::json!({ "domain": domain }).to_string();
     // One served hostname does not count against the limit.
     let (_, (status, done)) = t.start_and_complete().await;

@@ -554,7 +554,7 @@ async fn renew_and_status_answer_only_the_owner() {
 
 #[tokio::test]
 async fn a_tenant_lists_its_hostnames_on_both_paths_page_by_page() {
-    let t = tenant().own_table().start().await;
+    let t = tenant().own_table().shared_edge().start().await;
     // Served on the ACME path, pending on the ACME path, requested on ACM.
     issue(&t).await;
     let pending = format!("{}.example.com", unique("pending"));
@@ -598,7 +598,11 @@ async fn a_tenant_lists_its_hostnames_on_both_paths_page_by_page() {
     let served = find(&t.domain);
     assert_eq!(
         (&served["path"], &served["edge"], &served["status"]),
-        (&"acme".into(), &"cloudfront".into(), &"active".into())
+        (
+            &"acme".into(),
+            &"cloudfront_tenant".into(),
+            &"active".into()
+        )
     );
     assert!(served["not_after"].is_string());
     assert_eq!(

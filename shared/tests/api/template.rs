@@ -251,6 +251,9 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "kms:Encrypt",
                 "kms:Decrypt",
                 "acm:DeleteCertificate",
+                "cloudfront:GetDistributionConfig",
+                "cloudfront:ListDomainConflicts",
+                "cloudfront:GetDistributionTenantByDomain",
             ],
         ),
         (

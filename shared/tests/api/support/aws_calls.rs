@@ -164,6 +164,7 @@ pub fn calls(request: &HttpRequest) -> Vec<Call> {
                 ("DELETE", p) if p.starts_with("/distribution-tenant/") => {
                     vec![action("DeleteDistributionTenant")]
                 }
+                ("POST", "/domain-conflicts") => vec![action("ListDomainConflicts")],
                 ("GET", p) if p.starts_with("/connection-group/") => {
                     vec![action("GetConnectionGroup")]
                 }
