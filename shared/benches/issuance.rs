@@ -2,7 +2,9 @@
 //! until `SSL_VALIDATED`) over HTTP against the local stack, repeated.
 //!
 //! Run with `make bench` (starts the test stack). `BENCH_ISSUANCES` sets
-//! the count (default 30). Prints min / median / p90 / max wall time.
+//! the count (default 30). Prints min / median / p90 / max wall time, on each
+//! edge: a classic distribution of the organisation's own, and the shared
+//! edge (a distribution tenant on the multi-tenant distribution).
 
 #![allow(clippy::unwrap_used)]
 
@@ -39,23 +41,31 @@ async fn main() {
         t0.elapsed().as_secs_f64() * 1e3
     );
 
-    let mut full = Vec::with_capacity(n);
-    let mut start_only = Vec::with_capacity(n);
-    let mut calls = 0;
-    for _ in 0..n {
-        let t = support::tenant().start().await;
-        let began = Instant::now();
-        let (start_time, c) = issue(&t).await;
-        full.push(began.elapsed());
-        start_only.push(start_time);
-        calls += c;
+    for shared in [false, true] {
+        let edge = if shared {
+            "shared edge (distribution tenant)"
+        } else {
+            "own distribution (alias)"
+        };
+        let mut full = Vec::with_capacity(n);
+        let mut start_only = Vec::with_capacity(n);
+        let mut calls = 0;
+        for _ in 0..n {
+            let builder = support::tenant();
+            let t = if shared { builder.shared_edge() } else { builder }.start().await;
+            let began = Instant::now();
+            let (start_time, c) = issue(&t).await;
+            full.push(began.elapsed());
+            start_only.push(start_time);
+            calls += c;
+        }
+        summary(&format!("{edge}: start-certificate"), start_only);
+        summary(&format!("{edge}: full issuance, start to SSL_VALIDATED"), full);
+        println!(
+            "{edge}: complete-certificate calls per issuance: {:.2}",
+            calls as f64 / n as f64
+        );
     }
-    summary("start-certificate", start_only);
-    summary("full issuance, start to SSL_VALIDATED", full);
-    println!(
-        "complete-certificate calls per issuance: {:.2}",
-        calls as f64 / n as f64
-    );
 }
 
 async fn issue(t: &support::Tenant) -> (Duration, usize) {
