@@ -7,6 +7,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# The api-docs function embeds Swagger UI and ReDoc, which setup fetches.
+bash infra/setup.sh
 PYTHON=${PYTHON:-python3}
 if ! command -v cargo-lambda >/dev/null 2>&1 || ! "$PYTHON" -c 'import ziglang' >/dev/null 2>&1; then
   echo "package: installing cargo-lambda and ziglang (pip)"

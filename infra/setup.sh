@@ -36,6 +36,42 @@ fi
 # pyenv and similar keep scripts behind shims that need a rehash.
 command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
 
+# Swagger UI and ReDoc for the api-docs function, from their published npm
+# packages at pinned versions (npm checks each tarball against the
+# registry's integrity hash), into .local/docs-assets, where the api-docs
+# crate embeds them from at build time.
+docs_assets="$(cd "$(dirname "$0")/.." && pwd)/.local/docs-assets"
+SWAGGER_UI_VERSION=5.35.0
+REDOC_VERSION=2.5.4
+if [ "$(cat "$docs_assets/VERSIONS" 2>/dev/null)" != "swagger-ui-dist@$SWAGGER_UI_VERSION redoc@$REDOC_VERSION" ]; then
+  echo "setup: fetching swagger-ui-dist $SWAGGER_UI_VERSION and redoc $REDOC_VERSION (npm)"
+  if ! command -v npm >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq npm >/dev/null
+  fi
+  work=$(mktemp -d)
+  (cd "$work" && npm pack --silent "swagger-ui-dist@$SWAGGER_UI_VERSION" "redoc@$REDOC_VERSION" >/dev/null 2>&1)
+  rm -rf "$docs_assets" && mkdir -p "$docs_assets"
+  tar xzf "$work/swagger-ui-dist-$SWAGGER_UI_VERSION.tgz" -C "$work"
+  cp "$work/package/swagger-ui-bundle.js" "$work/package/swagger-ui.css" \
+     "$work/package/swagger-ui-standalone-preset.js" "$docs_assets/"
+  cp "$work/package/LICENSE" "$docs_assets/swagger-ui-LICENSE"
+  rm -rf "$work/package"
+  tar xzf "$work/redoc-$REDOC_VERSION.tgz" -C "$work"
+  # The one thing ReDoc's bundle loads from elsewhere is its logo (from its
+  # CDN, with no option to turn it off): pointed at an empty data: URL
+  # instead, so the page requests nothing from outside (its content security
+  # policy would block it, and log an error).
+  sed 's#https://cdn.redoc.ly/redoc/logo-mini.svg#data:,#' \
+    "$work/package/bundles/redoc.standalone.js" >"$docs_assets/redoc.standalone.js"
+  grep -q 'cdn.redoc.ly' "$docs_assets/redoc.standalone.js" && { echo "setup: redoc still loads from its CDN" >&2; exit 1; }
+  cp "$work/package/LICENSE" "$docs_assets/redoc-LICENSE"
+  rm -rf "$work"
+  echo "swagger-ui-dist@$SWAGGER_UI_VERSION redoc@$REDOC_VERSION" >"$docs_assets/VERSIONS"
+fi
+
 # ministack serves CloudFront locally (moto has no distribution tenants or
 # connection groups). It pins its own botocore, so it lives in a virtualenv
 # of its own, beside the local stack's state.

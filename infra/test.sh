@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, starts a local stack of its own
 # (ports apart from `make dev`'s), then checks formatting, lints the code and
-# the SAM template, and runs every test against the stack. Stops the stack
-# on exit.
+# the SAM template, runs every test against the stack, and checks the
+# documentation pages in a headless browser. Stops the stack on exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,3 +28,34 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import js
 rm -f "$target_dir/tmp/aws-calls.tsv"
 cargo test --locked --workspace
 cargo test --locked -p custom-domains --test api -- --ignored --exact template::policies_match_recorded_calls
+
+# The documentation pages (/docs, /redoc) in a real browser: headless
+# Chromium and its driver (Debian packages) and selenium (pip), installed if
+# missing, against the local server on the test stack. Screenshots go to
+# target/browser/.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "test: installing chromium and chromium-driver (apt)"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -c 'import selenium' >/dev/null 2>&1 || "$PYTHON" -m pip install -q --disable-pip-version-check selenium
+cargo build --locked -q -p local-server
+(
+  set -a
+  # shellcheck disable=SC1091
+  . .local/test/env
+  set +a
+  export LOCAL_ADDR=127.0.0.1:9180 LOCAL_SWEEP_INTERVAL_MS=0
+  "$target_dir/debug/local-server" >.local/test/browser-server.log 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null http://127.0.0.1:9180/openapi.json && break
+    sleep 0.1
+  done
+  token=$("$target_dir/debug/local-server" token org-browser)
+  "$PYTHON" infra/browser_test.py http://127.0.0.1:9180 "$token" "$target_dir/browser"
+)

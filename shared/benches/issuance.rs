@@ -52,7 +52,13 @@ async fn main() {
         let mut calls = 0;
         for _ in 0..n {
             let builder = support::tenant();
-            let t = if shared { builder.shared_edge() } else { builder }.start().await;
+            let t = if shared {
+                builder.shared_edge()
+            } else {
+                builder
+            }
+            .start()
+            .await;
             let began = Instant::now();
             let (start_time, c) = issue(&t).await;
             full.push(began.elapsed());
@@ -60,7 +66,10 @@ async fn main() {
             calls += c;
         }
         summary(&format!("{edge}: start-certificate"), start_only);
-        summary(&format!("{edge}: full issuance, start to SSL_VALIDATED"), full);
+        summary(
+            &format!("{edge}: full issuance, start to SSL_VALIDATED"),
+            full,
+        );
         println!(
             "{edge}: complete-certificate calls per issuance: {:.2}",
             calls as f64 / n as f64

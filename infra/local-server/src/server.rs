@@ -56,6 +56,35 @@ async fn handle(
     into_hyper(answer(app, auth, req).await)
 }
 
+/// `GET /docs`, `/redoc`, their assets and `/openapi.json`, served by the
+/// api-docs function's own code, with the document's server set to this one.
+fn documentation(parts: &hyper::http::request::Parts) -> Option<Response<Body>> {
+    let path = parts.uri.path();
+    let documented = path == "/docs"
+        || path == "/redoc"
+        || path == "/openapi.json"
+        || path.starts_with("/docs/")
+        || path.starts_with("/redoc/");
+    if parts.method != hyper::Method::GET || !documented {
+        return None;
+    }
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:9000");
+    let page = api_docs::respond(path, &format!("http://{host}"));
+    let mut builder = Response::builder()
+        .status(page.status)
+        .header("content-type", page.content_type)
+        .header("cache-control", page.cache_control)
+        .header("x-content-type-options", "nosniff");
+    if let Some(csp) = page.content_security_policy {
+        builder = builder.header("content-security-policy", csp);
+    }
+    builder.body(Body::Binary(page.body.into_owned())).ok()
+}
+
 /// What API Gateway and the function together answer to `req`.
 async fn answer(app: &App, auth: &LocalJwt, req: hyper::Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
@@ -65,6 +94,10 @@ async fn answer(app: &App, auth: &LocalJwt, req: hyper::Request<Incoming>) -> Re
             format!("the body is larger than {MAX_BODY_BYTES} bytes"),
         ));
     };
+    // The documentation is public (no authorizer in front of it in AWS).
+    if let Some(page) = documentation(&parts) {
+        return page;
+    }
     let Some((route, params)) = match_route(&parts.method, parts.uri.path()) else {
         let (method, path) = (&parts.method, parts.uri.path());
         return error_response(&Error::NotFound(format!("no route for {method} {path}")));

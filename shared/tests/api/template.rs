@@ -40,6 +40,8 @@ fn variables_read() -> BTreeSet<String> {
 struct Function {
     binary: String,
     routes: Vec<(String, String)>,
+    /// The routes whose event turns the JWT authorizer off.
+    public_routes: Vec<String>,
     /// Has an EventBridge schedule event (`Schedule` or `ScheduleV2`).
     scheduled: bool,
     env: BTreeSet<String>,
@@ -66,6 +68,9 @@ fn keys(y: &Yaml) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// The documentation function (`functions/api-docs`).
+const DOCS: &str = "api-docs";
+
 fn parse(text: &str) -> (BTreeSet<String>, Vec<Function>) {
     let doc = &YamlLoader::load_from_str(text).expect("template.yaml parses")[0];
     let globals = keys(&doc["Globals"]["Function"]["Environment"]["Variables"]);
@@ -76,6 +81,7 @@ fn parse(text: &str) -> (BTreeSet<String>, Vec<Function>) {
         }
         let props = &resource["Properties"];
         let mut routes = Vec::new();
+        let mut public_routes = Vec::new();
         let mut scheduled = false;
         for (_, event) in props["Events"].as_hash().into_iter().flatten() {
             if matches!(event["Type"].as_str(), Some("Schedule" | "ScheduleV2")) {
@@ -83,6 +89,9 @@ fn parse(text: &str) -> (BTreeSet<String>, Vec<Function>) {
             }
             if event["Type"].as_str() == Some("HttpApi") {
                 let p = &event["Properties"];
+                if p["Auth"]["Authorizer"].as_str() == Some("NONE") {
+                    public_routes.push(p["Path"].as_str().unwrap_or_default().to_owned());
+                }
                 routes.push((
                     p["Method"]
                         .as_str()
@@ -113,6 +122,7 @@ fn parse(text: &str) -> (BTreeSet<String>, Vec<Function>) {
                 .unwrap_or_default()
                 .to_owned(),
             routes,
+            public_routes,
             scheduled,
             env: keys(&props["Environment"]["Variables"]),
             actions,
@@ -148,6 +158,40 @@ fn problems(text: &str, calls: Option<&BTreeMap<String, BTreeSet<Call>>>) -> Vec
             ));
         }
     }
+    // The documentation: exactly its paths, GET, each without the
+    // authorizer; and no other route without it.
+    match functions.iter().find(|f| f.binary == DOCS) {
+        None => found.push(format!(
+            "no function builds the documentation binary {DOCS}"
+        )),
+        Some(f) => {
+            let want: Vec<(String, String)> = api_docs::PATHS
+                .iter()
+                .map(|p| ("GET".to_owned(), (*p).to_owned()))
+                .collect();
+            if f.routes != want {
+                found.push(format!(
+                    "function {DOCS} serves {:?}, the code serves {want:?}",
+                    f.routes
+                ));
+            }
+            for (_, path) in &f.routes {
+                if !f.public_routes.contains(path) {
+                    found.push(format!(
+                        "documentation route {path} is behind the JWT authorizer"
+                    ));
+                }
+            }
+        }
+    }
+    for f in functions.iter().filter(|f| f.binary != DOCS) {
+        for path in &f.public_routes {
+            found.push(format!(
+                "function {} serves {path} without the JWT authorizer",
+                f.binary
+            ));
+        }
+    }
     for job in SCHEDULED {
         if !functions.iter().any(|f| f.binary == *job && f.scheduled) {
             found.push(format!(
@@ -167,7 +211,7 @@ fn problems(text: &str, calls: Option<&BTreeMap<String, BTreeSet<Call>>>) -> Vec
                     f.binary, f.routes
                 ));
             }
-        } else if !ROUTES.iter().any(|r| r.function == f.binary) {
+        } else if f.binary != DOCS && !ROUTES.iter().any(|r| r.function == f.binary) {
             found.push(format!("function {} serves no route of the code", f.binary));
         }
         if !std::path::Path::new(&format!("{root}/functions/{}/Cargo.toml", f.binary)).exists() {
@@ -412,6 +456,8 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         ("        Binary: renew-certificates\n", "        Binary: renew-all\n", "scheduled job renew-certificates has no function"),
         ("        Binary: renew-certificates\n", "        Binary: renew-all\n", "function renew-all serves no route"),
         ("        RENEWAL_MAX_ATTEMPTS: \"12\"\n", "", "does not set RENEWAL_MAX_ATTEMPTS"),
+        ("              Authorizer: NONE\n", "", "documentation route /docs is behind the JWT authorizer"),
+        ("            Path: /domains\n", "            Path: /domains\n            Auth:\n              Authorizer: NONE\n", "function list-domains serves /domains without the JWT authorizer"),
     ];
     for (remove, insert, expected) in cases {
         assert!(
