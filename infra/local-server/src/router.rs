@@ -1,54 +1,55 @@
 //! Which route a request is for: API Gateway's path matching, for the local
 //! server.
 
+use std::sync::OnceLock;
+
 use custom_domains::routes::{Route, ROUTES};
 use lambda_http::http::Method;
 
-/// Finds the route for a method and path; answers it with its path
-/// parameters.
-pub fn match_route(method: &Method, path: &str) -> Option<(Route, Vec<(String, String)>)> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    'routes: for route in ROUTES {
-        let pattern: Vec<&str> = route.path.split('/').collect();
-        if pattern.len() != segments.len() {
-            continue;
-        }
-        let mut params = Vec::new();
-        for (p, s) in pattern.iter().zip(&segments) {
-            if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                if s.is_empty() {
-                    continue 'routes;
-                }
-                params.push((name.to_owned(), percent_decode(s)));
-            } else if p != s {
-                continue 'routes;
+/// Every route's path in a `matchit` router (the one axum uses), whose
+/// `{name}` parameters are API Gateway's syntax; each path maps to its
+/// routes by method.
+fn router() -> &'static matchit::Router<Vec<Route>> {
+    static ROUTER: OnceLock<matchit::Router<Vec<Route>>> = OnceLock::new();
+    ROUTER.get_or_init(|| {
+        let mut by_path: Vec<(&str, Vec<Route>)> = Vec::new();
+        for route in ROUTES {
+            match by_path.iter_mut().find(|(p, _)| *p == route.path) {
+                Some((_, routes)) => routes.push(*route),
+                None => by_path.push((route.path, vec![*route])),
             }
         }
-        if route.method != method.as_str() {
-            continue;
+        let mut router = matchit::Router::new();
+        for (path, routes) in by_path {
+            router
+                .insert(path, routes)
+                .unwrap_or_else(|e| panic!("route {path}: {e}"));
         }
-        return Some((*route, params));
-    }
-    None
+        router
+    })
+}
+
+/// Finds the route for a method and path; answers it with its path
+/// parameters, percent-decoded (as API Gateway passes them).
+pub fn match_route(method: &Method, path: &str) -> Option<(Route, Vec<(String, String)>)> {
+    let matched = router().at(path.trim_end_matches('/')).ok()?;
+    let route = matched
+        .value
+        .iter()
+        .find(|r| r.method == method.as_str())?;
+    let params = matched
+        .params
+        .iter()
+        .map(|(name, value)| (name.to_owned(), percent_decode(value)))
+        .collect();
+    Some((*route, params))
 }
 
 /// Decodes `%XX` escapes (as API Gateway does for path and query values).
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
