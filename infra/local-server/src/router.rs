@@ -33,10 +33,7 @@ fn router() -> &'static matchit::Router<Vec<Route>> {
 /// parameters, percent-decoded (as API Gateway passes them).
 pub fn match_route(method: &Method, path: &str) -> Option<(Route, Vec<(String, String)>)> {
     let matched = router().at(path.trim_end_matches('/')).ok()?;
-    let route = matched
-        .value
-        .iter()
-        .find(|r| r.method == method.as_str())?;
+    let route = matched.value.iter().find(|r| r.method == method.as_str())?;
     let params = matched
         .params
         .iter()

@@ -24,73 +24,38 @@ fn resolve<'a>(root: &'a Value, v: &'a Value) -> &'a Value {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Checks `value` against `schema` (the subset of JSON Schema the document
-/// uses: $ref, type, enum, required, properties, additionalProperties, items).
+/// Checks `value` against `schema`, one of the document's schemas (OpenAPI
+/// 3.1's are JSON Schema 2020-12), with the `jsonschema` crate: the
+/// schema's local `$ref`s resolve into the document's `components`.
 pub fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
-    let root = document();
-    let schema = resolve(root, schema);
-    if let Some(t) = schema.get("type") {
-        let allowed: Vec<&str> = match t {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        let actual = type_name(value);
-        if !allowed
-            .iter()
-            .any(|a| *a == actual || (*a == "number" && actual == "integer"))
-        {
-            return Err(format!(
-                "{at}: expected {allowed:?}, got {actual} ({value})"
-            ));
+    static VALIDATORS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<jsonschema::Validator>>>,
+    > = std::sync::OnceLock::new();
+    let key = schema.to_string();
+    let cache = VALIDATORS.get_or_init(Default::default);
+    let cached = cache.lock().unwrap().get(&key).cloned();
+    let validator = match cached {
+        Some(v) => v,
+        None => {
+            let mut wrapped = serde_json::json!({ "allOf": [schema] });
+            wrapped["components"] = document()["components"].clone();
+            let built = std::sync::Arc::new(
+                jsonschema::draft202012::new(&wrapped)
+                    .unwrap_or_else(|e| panic!("openapi.json schema {schema}: {e}")),
+            );
+            cache.lock().unwrap().insert(key, built.clone());
+            built
         }
+    };
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{at}{}: {e}", e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
     }
-    if let Some(Value::Array(options)) = schema.get("enum") {
-        if !options.contains(value) {
-            return Err(format!("{at}: {value} is not one of {options:?}"));
-        }
-    }
-    if let Value::Object(map) = value {
-        let props = schema.get("properties").and_then(Value::as_object);
-        for req in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = req.as_str().unwrap_or_default();
-            if !map.contains_key(name) {
-                return Err(format!("{at}: required field {name} missing"));
-            }
-        }
-        for (k, v) in map {
-            match props.and_then(|p| p.get(k)) {
-                Some(s) => check(s, v, &format!("{at}.{k}"))?,
-                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                    return Err(format!("{at}: undocumented field {k}"))
-                }
-                None => {}
-            }
-        }
-    }
-    if let (Value::Array(items), Some(s)) = (value, schema.get("items")) {
-        for (i, item) in items.iter().enumerate() {
-            check(s, item, &format!("{at}[{i}]"))?;
-        }
-    }
-    Ok(())
 }
 
 /// Panics unless the document lists this response for the route that
