@@ -22,10 +22,47 @@ pub const NOT_SET_BY_TEMPLATE: &[&str] = &[
     "ACME_CA_BUNDLE",
     "DNS_PRECHECK_ALLOW_ADDRESSES",
     "AWS_ENDPOINT_URL_CLOUDFRONT",
+    // The CA's limits default to its published values (config::AcmeLimits).
+    "ACME_LIMIT_NEW_ORDERS",
+    "ACME_LIMIT_CERTIFICATES_PER_DOMAIN",
+    "ACME_LIMIT_DUPLICATES",
+    "ACME_LIMIT_FAILED_VALIDATIONS",
     "RFC2136_SERVER",
     "RFC2136_TSIG_KEY_NAME",
     "RFC2136_TSIG_SECRET",
 ];
+
+/// The limits one ACME account meets at its CA, kept by the product from
+/// its own records so that a call that would pass one is refused before the
+/// CA is asked (`None`: no limit). Defaults: Let's Encrypt's published
+/// values for a Let's Encrypt directory, none for any other (a local
+/// Pebble); each can be set with `ACME_LIMIT_NEW_ORDERS` (per account per
+/// 3 h), `ACME_LIMIT_CERTIFICATES_PER_DOMAIN` (per registered domain per 7
+/// days), `ACME_LIMIT_DUPLICATES` (per exact set of names per 7 days),
+/// `ACME_LIMIT_FAILED_VALIDATIONS` (per name per hour): a number, or `none`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcmeLimits {
+    pub new_orders: Option<u32>,
+    pub certificates_per_domain: Option<u32>,
+    pub duplicates: Option<u32>,
+    pub failed_validations: Option<u32>,
+}
+
+impl AcmeLimits {
+    /// Let's Encrypt's published limits.
+    pub const LETS_ENCRYPT: AcmeLimits = AcmeLimits {
+        new_orders: Some(300),
+        certificates_per_domain: Some(50),
+        duplicates: Some(5),
+        failed_validations: Some(5),
+    };
+    pub const NONE: AcmeLimits = AcmeLimits {
+        new_orders: None,
+        certificates_per_domain: None,
+        duplicates: None,
+        failed_validations: None,
+    };
+}
 
 /// The platform's `_acme-challenge` delegation zone: a tenant points
 /// `_acme-challenge.<host>` at a name in it (CNAME), once, and the product
@@ -91,6 +128,8 @@ pub struct Config {
     pub cloudfront_endpoint: Option<String>,
     /// `ACME_DIRECTORY_URL`: the ACME server (default: Let's Encrypt production).
     pub acme_directory_url: String,
+    /// The CA's rate limits the product keeps itself (`flows::acme_limits`).
+    pub acme_limits: AcmeLimits,
     /// `ACME_CONTACT_EMAIL`: contact registered with the ACME account.
     pub acme_contact_email: Option<String>,
     /// `ACME_CA_BUNDLE`: path to a PEM file with an extra root the ACME client
@@ -304,7 +343,38 @@ impl Config {
                 })
             }
         };
+        let directory =
+            get("ACME_DIRECTORY_URL").unwrap_or_else(|| LETS_ENCRYPT_PRODUCTION.to_owned());
+        let defaults = if directory.contains(".api.letsencrypt.org/") {
+            AcmeLimits::LETS_ENCRYPT
+        } else {
+            AcmeLimits::NONE
+        };
+        let limit =
+            |name: &'static str, default: Option<u32>| -> Result<Option<u32>, ConfigError> {
+                match get(name) {
+                    None => Ok(default),
+                    Some(v) if v.eq_ignore_ascii_case("none") => Ok(None),
+                    Some(v) => v.parse::<u32>().map(Some).map_err(|_| ConfigError {
+                        variable: name,
+                        problem: format!("expected a whole number or `none`, got {v:?}"),
+                    }),
+                }
+            };
+        let acme_limits = AcmeLimits {
+            new_orders: limit("ACME_LIMIT_NEW_ORDERS", defaults.new_orders)?,
+            certificates_per_domain: limit(
+                "ACME_LIMIT_CERTIFICATES_PER_DOMAIN",
+                defaults.certificates_per_domain,
+            )?,
+            duplicates: limit("ACME_LIMIT_DUPLICATES", defaults.duplicates)?,
+            failed_validations: limit(
+                "ACME_LIMIT_FAILED_VALIDATIONS",
+                defaults.failed_validations,
+            )?,
+        };
         Ok(Self {
+            acme_limits,
             dns_precheck_allow: allowed,
             acme_caa_identities: caa_identities,
             unproven_claim_expiry: seconds("UNPROVEN_CLAIM_EXPIRY_HOURS", 168.0)? * 3600,
@@ -395,6 +465,24 @@ mod tests {
         assert_eq!(c.acme_directory_url, LETS_ENCRYPT_PRODUCTION);
         assert_eq!(c.dns_precheck_resolvers.len(), 2);
         assert_eq!(c.time_budget, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn the_cas_limits_default_to_its_published_values() {
+        assert_eq!(config(&BASE).unwrap().acme_limits, AcmeLimits::LETS_ENCRYPT);
+        let mut local = BASE.to_vec();
+        local.push(("ACME_DIRECTORY_URL", "https://127.0.0.1:14000/dir"));
+        assert_eq!(config(&local).unwrap().acme_limits, AcmeLimits::NONE);
+        local.push(("ACME_LIMIT_NEW_ORDERS", "3"));
+        assert_eq!(config(&local).unwrap().acme_limits.new_orders, Some(3));
+        let mut off = BASE.to_vec();
+        off.push(("ACME_LIMIT_DUPLICATES", "none"));
+        assert_eq!(config(&off).unwrap().acme_limits.duplicates, None);
+        off.push(("ACME_LIMIT_FAILED_VALIDATIONS", "many"));
+        assert_eq!(
+            config(&off).unwrap_err().variable,
+            "ACME_LIMIT_FAILED_VALIDATIONS"
+        );
     }
 
     #[test]

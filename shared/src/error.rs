@@ -74,6 +74,15 @@ pub enum Error {
         /// Structured facts for the caller (e.g. what each DNS source saw).
         details: Option<serde_json::Value>,
     },
+    /// Going on now would pass one of the CA's rate limits, as the product's
+    /// own ledger counts them (`flows::acme_limits`): nothing was asked of
+    /// the CA. `429 acme_rate_limited`, naming the limit.
+    #[error("{message}")]
+    CaLimit {
+        limit: &'static str,
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// Going on now would pass a rate limit (the CA's, counted from our own
     /// records); nothing was changed. Retry after `retry_after`.
     #[error("{message}")]
@@ -124,7 +133,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::Conflict { .. } | Error::Contested { .. } => 409,
             Error::Precondition { .. } | Error::Rejected { .. } => 422,
-            Error::RateLimited { .. } => 429,
+            Error::RateLimited { .. } | Error::CaLimit { .. } => 429,
             Error::Upstream { .. } => 502,
             Error::Internal(_) => 500,
         }
@@ -139,6 +148,7 @@ impl Error {
             | Error::RateLimited { code, .. }
             | Error::Rejected { code, .. } => code,
             Error::Contested { .. } => "domain_taken",
+            Error::CaLimit { .. } => "acme_rate_limited",
             Error::NotFound(_) => "not_found",
             Error::Unauthenticated(_) => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
@@ -152,6 +162,12 @@ impl Error {
         match self {
             Error::Precondition { details, .. } => details.clone(),
             Error::Contested { details, .. } => Some(details.clone()),
+            Error::CaLimit {
+                limit, retry_after, ..
+            } => Some(serde_json::json!({
+                "retry_after": self::retry_after_seconds(*retry_after),
+                "limit": limit,
+            })),
             Error::RateLimited { retry_after, .. } => {
                 Some(serde_json::json!({ "retry_after": self::retry_after_seconds(*retry_after) }))
             }
@@ -162,7 +178,9 @@ impl Error {
     /// Seconds the caller should wait before trying again, if the error says.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Error::RateLimited { retry_after, .. } => Some(retry_after_seconds(*retry_after)),
+            Error::RateLimited { retry_after, .. } | Error::CaLimit { retry_after, .. } => {
+                Some(retry_after_seconds(*retry_after))
+            }
             _ => None,
         }
     }

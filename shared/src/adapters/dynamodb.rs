@@ -411,8 +411,35 @@ impl Store {
             return Ok(());
         }
         let pk = s(format!("TENANT#{tenant}"));
+        if let Some((count, frees)) = self.window(pk, "NEW_ORDERS", limit, window, true).await? {
+            let now = Timestamp::now();
+            return Err(Error::RateLimited {
+                code: "tenant_rate_limited",
+                message: format!(
+                    "tenant {tenant} started {count} new hostnames in the last {} minutes, the most allowed; try again after {frees}",
+                    window.as_secs() / 60
+                ),
+                retry_after: now.until(frees).max(std::time::Duration::from_secs(1)),
+            });
+        }
+        Ok(())
+    }
+
+    /// A sliding-window counter on one item (`pk`, `sk`): the times of the
+    /// events within `window`. With `limit` of them already, answers how
+    /// many and when the oldest leaves the window (`Some`), changing
+    /// nothing; otherwise, when `take`, records one more now, conditional on
+    /// what was read, so concurrent callers cannot both take the last place.
+    pub async fn window(
+        &self,
+        pk: AttributeValue,
+        sk: &str,
+        limit: u32,
+        window: std::time::Duration,
+        take: bool,
+    ) -> Result<Option<(usize, Timestamp)>, Error> {
         for _ in 0..5 {
-            let item = self.get(pk.clone(), "NEW_ORDERS").await?;
+            let item = self.get(pk.clone(), sk).await?;
             let stored: Vec<String> = match item.as_ref().and_then(|i| i.get("started")) {
                 Some(AttributeValue::L(l)) => l
                     .iter()
@@ -432,15 +459,10 @@ impl Store {
             recent.sort();
             if recent.len() >= limit as usize {
                 let frees = recent[recent.len() - limit as usize].plus(window);
-                return Err(Error::RateLimited {
-                    code: "tenant_rate_limited",
-                    message: format!(
-                        "tenant {tenant} started {} new hostnames in the last {} minutes, the most allowed; try again after {frees}",
-                        recent.len(),
-                        window.as_secs() / 60
-                    ),
-                    retry_after: now.until(frees).max(std::time::Duration::from_secs(1)),
-                });
+                return Ok(Some((recent.len(), frees)));
+            }
+            if !take {
+                return Ok(None);
             }
             recent.push(now);
             let started: Vec<AttributeValue> = recent.iter().map(|t| s(t.to_string())).collect();
@@ -453,7 +475,7 @@ impl Store {
                 .put_item()
                 .table_name(&self.table)
                 .item("pk", pk.clone())
-                .item("sk", s("NEW_ORDERS"))
+                .item("sk", s(sk))
                 .item("started", AttributeValue::L(started))
                 .item("version", AttributeValue::N((version + 1).to_string()));
             put = match &item {
@@ -463,7 +485,7 @@ impl Store {
                     .expression_attribute_values(":read", AttributeValue::N(version.to_string())),
             };
             match put.send().await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(None),
                 Err(e) if condition_failed(&e) => continue,
                 Err(e) => return Err(upstream(e)),
             }

@@ -119,6 +119,7 @@ async fn publish_challenge(
                 return Ok(Step::Waiting);
             }
             check_caa(app, order, precheck_deadline(deadline)).await?;
+            crate::flows::acme_limits::before_validation(app, &order.domain).await?;
             order.delegated = true;
             app.store.mark_proven(&order.domain, &order.org_id).await?;
             app.acme.answer_challenge(&order.order_url).await?;
@@ -137,6 +138,7 @@ async fn publish_challenge(
         Presence::Missing => return Err(precheck_failed(order, &seen)),
     }
     check_caa(app, order, deadline).await?;
+    crate::flows::acme_limits::before_validation(app, &order.domain).await?;
     app.store.mark_proven(&order.domain, &order.org_id).await?;
     app.acme.answer_challenge(&order.order_url).await?;
     order.advance(Stage::Validating)?;
@@ -337,6 +339,13 @@ async fn obtain_certificate(
     order.advance(Stage::Issued)?;
     app.store.save_order(order).await?;
     tracing::info!(domain = %order.domain, purpose = ?order.purpose, "certificate issued and saved");
+    // Counted against the CA's per-domain and duplicate limits (a failure
+    // to count is logged: the certificate is safe, the ledger a guard).
+    if let Err(e) =
+        crate::flows::acme_limits::issued(app, &order.domain, order.replaces.is_some()).await
+    {
+        tracing::warn!(domain = %order.domain, error = %e, "could not count the issued certificate");
+    }
     Ok(Step::Advanced)
 }
 
@@ -606,6 +615,9 @@ pub(crate) fn random_unit() -> f64 {
 
 async fn fail(app: &App, order: &mut AcmeOrder, problem: Option<String>) -> Result<Step, Error> {
     remove_delegated_record(app, order).await;
+    if let Err(e) = crate::flows::acme_limits::validation_failed(app, &order.domain).await {
+        tracing::warn!(domain = %order.domain, error = %e, "could not count the failed validation");
+    }
     order.failure = Some(problem.unwrap_or_else(|| "the order became invalid".into()));
     order.advance(Stage::Invalid)?;
     app.store.save_order(order).await?;

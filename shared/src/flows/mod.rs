@@ -9,6 +9,7 @@
 //!   (status and the tenant's list), [`release_domain`], and
 //!   [`check_domains`] (drift: the scheduled DNS checks of live hostnames).
 
+pub mod acme_limits;
 pub mod check_domains;
 pub mod claim;
 pub mod complete_certificate;

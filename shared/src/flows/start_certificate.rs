@@ -136,6 +136,8 @@ pub(crate) async fn place_order(
         replaces,
         delegation_label,
     } = new;
+    // The CA's own limits, counted here first (nothing spent past them).
+    crate::flows::acme_limits::before_new_order(app, domain, replaces.is_some()).await?;
     let view = app.acme.new_order(domain, replaces).await?;
     let now = Timestamp::now();
     // Even when the CA reused a valid authorization (one ACME account

@@ -6,6 +6,7 @@
 
 mod acm_path;
 mod acme_path;
+mod ca_limits;
 mod claims;
 mod delegation;
 mod drift;

@@ -1,0 +1,119 @@
+//! The CA's rate limits, kept by the product (`flows::acme_limits`), with
+//! small configured limits: a call that would pass one is refused with
+//! `429 acme_rate_limited`, the limit's name and `retry_after`, before the
+//! CA is asked. Each test has a table of its own, so the ledger is its own.
+
+use custom_domains::domain::DomainName;
+
+use crate::support::*;
+
+fn body(domain: &str) -> String {
+    serde_json::json!({ "domain": domain }).to_string()
+}
+
+fn assert_limit(answer: &(u16, serde_json::Value), limit: &str, most: u64) {
+    let (status, err) = answer;
+    assert_eq!(*status, 429, "{err}");
+    assert_eq!(err["code"], "acme_rate_limited", "{err}");
+    assert_eq!(err["details"]["limit"], limit, "{err}");
+    let retry = err["details"]["retry_after"].as_u64().unwrap();
+    assert!(retry > 0 && retry <= most, "{retry}");
+}
+
+#[tokio::test]
+async fn new_orders_past_the_account_limit_are_refused_before_the_ca_is_asked() {
+    let t = tenant()
+        .own_table()
+        .shared_edge()
+        .env("ACME_LIMIT_NEW_ORDERS", "2")
+        .start()
+        .await;
+    for _ in 0..2 {
+        let name = format!("{}.example.com", unique("orders"));
+        let (status, answer) = post(&t.token, &t.start_url(), &body(&name)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let third = format!("{}.example.com", unique("orders"));
+    let answer = post(&t.token, &t.start_url(), &body(&third)).await;
+    assert_limit(&answer, "new_orders", 3 * 3600);
+    let name = DomainName::parse(&third).unwrap();
+    assert!(t.app.store.load_order(&name).await.unwrap().is_none());
+    // An ARI renewal (sent with `replaces`) is exempt, as at the CA.
+    custom_domains::flows::acme_limits::before_new_order(&t.app, &name, true)
+        .await
+        .unwrap();
+}
+
+/// Another hostname of the same organisation (same application).
+fn same_org(t: &Tenant, domain: String) -> Tenant {
+    Tenant {
+        app: t.app.clone(),
+        base: t.base.clone(),
+        org: t.org.clone(),
+        domain,
+        distribution_id: t.distribution_id.clone(),
+        token: t.token.clone(),
+    }
+}
+
+#[tokio::test]
+async fn certificates_per_registered_domain_are_counted() {
+    let t = tenant()
+        .own_table()
+        .shared_edge()
+        .env("ACME_LIMIT_CERTIFICATES_PER_DOMAIN", "2")
+        .start()
+        .await;
+    let zone = format!("{}.com", unique("registered"));
+    for _ in 0..2 {
+        let one = same_org(&t, format!("{}.{zone}", unique("shop")));
+        let (_, (status, done)) = one.start_and_complete().await;
+        assert_eq!(status, 200, "{done}");
+    }
+    // A third certificate under the same registered domain this week.
+    let answer = post(&t.token, &t.start_url(), &body(&format!("www.{zone}"))).await;
+    assert_limit(&answer, "certificates_per_domain", 7 * 86400);
+    // Another registered domain is not held back.
+    let other = format!("{}.example.net", unique("shop"));
+    let (status, answer) = post(&t.token, &t.start_url(), &body(&other)).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test]
+async fn a_duplicate_certificate_past_the_limit_is_refused() {
+    let t = tenant()
+        .own_table()
+        .shared_edge()
+        .env("ACME_LIMIT_DUPLICATES", "1")
+        .start()
+        .await;
+    let (_, (status, done)) = t.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+    // Released and asked for again within the week: the same set of names.
+    let (status, released) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 200, "{released}");
+    let answer = t.start().await;
+    assert_limit(&answer, "duplicates", 7 * 86400);
+}
+
+#[tokio::test]
+async fn a_name_that_failed_validation_too_often_is_not_validated_again_this_hour() {
+    let t = tenant()
+        .own_table()
+        .shared_edge()
+        .env("ACME_LIMIT_FAILED_VALIDATIONS", "1")
+        .start()
+        .await;
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    t.publish(&start).await;
+    // As if an earlier order for the name had failed at the CA.
+    let name = DomainName::parse(&t.domain).unwrap();
+    custom_domains::flows::acme_limits::validation_failed(&t.app, &name)
+        .await
+        .unwrap();
+    let answer = t.complete().await;
+    assert_limit(&answer, "failed_validations", 3600);
+    let (_, st) = t.certificate_status().await;
+    assert_eq!(st["next_action"]["action"], "publish_txt_record", "{st}");
+}
