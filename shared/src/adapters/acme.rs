@@ -15,7 +15,15 @@
 //!
 //! Every call goes through [`with_nonce_retry`]: instant-acme retries a
 //! `badNonce` a few times itself; we repeat the whole step on top, since a CA
-//! under load can reject several nonces in a row.
+//! under load can reject several nonces in a row. A CA that is unavailable
+//! (503, or a connection that fails) is asked again a few times, with
+//! backoff and jitter, honouring a short `Retry-After`.
+//!
+//! **`Retry-After`**: instant-acme drops response headers on errors, so the
+//! HTTP client records the CA's `Retry-After` on a 429 or 503 answer in a
+//! task-local slot ([`CA_RETRY_AFTER`]) that [`AcmeClient::with_account`]
+//! opens around each operation: a CA's `rateLimited` reaches the caller as
+//! `429 acme_rate_limited` with the CA's own `retry_after`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +45,60 @@ use crate::domain::{ChallengeRecord, DomainName, Timestamp};
 use crate::error::{Error, Service};
 
 const BAD_NONCE: &str = "urn:ietf:params:acme:error:badNonce";
+/// Tries of one step while the CA is unavailable (503, connection errors).
+const UNAVAILABLE_ATTEMPTS: usize = 3;
+/// The longest `Retry-After` waited out within a call.
+const MOST_WAITED: Duration = Duration::from_secs(2);
+
+tokio::task_local! {
+    /// The `Retry-After` of the CA's last 429 or 503 in this operation.
+    static CA_RETRY_AFTER: std::cell::Cell<Option<Duration>>;
+}
+
+/// Reads a `Retry-After` (seconds, or an HTTP date) off a response.
+fn retry_after(headers: &hyper::http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let secs = (at - time::OffsetDateTime::now_utc()).whole_seconds();
+    Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
+}
+
+/// The HTTP client instant-acme is given: the real one, and on a 429 or
+/// 503 the CA's `Retry-After`, kept where the caller can read it.
+struct ReadsRetryAfter(Box<dyn HttpClient>);
+
+impl HttpClient for ReadsRetryAfter {
+    fn request(
+        &self,
+        req: hyper::Request<BodyWrapper<bytes::Bytes>>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<instant_acme::BytesResponse, instant_acme::Error>,
+                > + Send,
+        >,
+    > {
+        let sent = self.0.request(req);
+        Box::pin(async move {
+            let rsp = sent.await?;
+            if matches!(rsp.parts.status.as_u16(), 429 | 503) {
+                if let Some(wait) = retry_after(&rsp.parts.headers) {
+                    let _ = CA_RETRY_AFTER.try_with(|slot| slot.set(Some(wait)));
+                }
+            }
+            Ok(rsp)
+        })
+    }
+}
+
+/// The CA's `Retry-After` recorded in this operation, if any.
+fn recorded_retry_after() -> Option<Duration> {
+    CA_RETRY_AFTER.try_with(|slot| slot.get()).ok().flatten()
+}
 const ACCOUNT_GONE: &str = "urn:ietf:params:acme:error:accountDoesNotExist";
 const ALREADY_REPLACED: &str = "urn:ietf:params:acme:error:alreadyReplaced";
 const NONCE_ATTEMPTS: usize = 5;
@@ -369,18 +431,24 @@ impl AcmeClient {
         F: FnMut(Account) -> Fut,
         Fut: std::future::Future<Output = Result<T, instant_acme::Error>>,
     {
-        let (account, sealed) = self.current().await?;
-        match step(account).await {
-            Err(instant_acme::Error::Api(p)) if p.r#type.as_deref() == Some(ACCOUNT_GONE) => {
-                tracing::warn!(
-                    "the ACME server no longer knows the stored account; registering a new one"
-                );
-                let (fresh, fresh_sealed) = self.load_or_register(Some(&sealed)).await?;
-                *self.account.write().await = Some((fresh.clone(), fresh_sealed));
-                step(fresh).await.map_err(map_error)
-            }
-            other => other.map_err(map_error),
-        }
+        CA_RETRY_AFTER
+            .scope(std::cell::Cell::new(None), async move {
+                let (account, sealed) = self.current().await?;
+                match step(account).await {
+                    Err(instant_acme::Error::Api(p))
+                        if p.r#type.as_deref() == Some(ACCOUNT_GONE) =>
+                    {
+                        tracing::warn!(
+                            "the ACME server no longer knows the stored account; registering a new one"
+                        );
+                        let (fresh, fresh_sealed) = self.load_or_register(Some(&sealed)).await?;
+                        *self.account.write().await = Some((fresh.clone(), fresh_sealed));
+                        step(fresh).await.map_err(map_error)
+                    }
+                    other => other.map_err(map_error),
+                }
+            })
+            .await
     }
 
     async fn current(&self) -> Result<(Account, String), Error> {
@@ -504,10 +572,10 @@ fn http_client(ca_bundle: Option<&str>) -> Result<MakeHttp, Error> {
             .https_only()
             .enable_http1()
             .wrap_connector(tcp);
-        Box::new(
+        Box::new(ReadsRetryAfter(Box::new(
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build::<_, BodyWrapper<bytes::Bytes>>(https),
-        )
+        )))
     }))
 }
 
@@ -561,8 +629,25 @@ where
             {
                 tracing::debug!(attempt, "ACME badNonce; repeating the step");
             }
+            Err(e) if unavailable(&e) && attempt < UNAVAILABLE_ATTEMPTS => {
+                // Backoff with jitter, or the CA's own (short) Retry-After.
+                let backoff = Duration::from_millis(200 << attempt)
+                    .mul_f64(0.5 + crate::flows::issuance::random_unit());
+                let wait = recorded_retry_after().unwrap_or(backoff).min(MOST_WAITED);
+                tracing::info!(attempt, ?wait, error = %e, "the CA is unavailable; asking again");
+                tokio::time::sleep(wait).await;
+            }
             other => return other,
         }
+    }
+}
+
+/// A CA that could not answer: 503, or the connection failed.
+fn unavailable(e: &instant_acme::Error) -> bool {
+    match e {
+        instant_acme::Error::Api(p) => p.status == Some(503),
+        instant_acme::Error::Http(_) | instant_acme::Error::Hyper(_) => true,
+        _ => false,
     }
 }
 
@@ -577,14 +662,20 @@ fn map_error(e: instant_acme::Error) -> Error {
                 "rateLimited",
                 "unauthorized",
             ];
-            if let Some(k) = refused.iter().find(|k| kind.ends_with(*k)) {
-                let code = if *k == "rateLimited" {
-                    "acme_rate_limited"
-                } else {
-                    "acme_refused"
+            if kind.ends_with("rateLimited") {
+                // The CA's own limit: its Retry-After, or an hour.
+                let retry_after = recorded_retry_after().unwrap_or(Duration::from_secs(3600));
+                return Error::RateLimited {
+                    code: "acme_rate_limited",
+                    message: format!(
+                        "the certificate authority is rate limiting this account: {p}"
+                    ),
+                    retry_after: retry_after.max(Duration::from_secs(1)),
                 };
+            }
+            if refused.iter().any(|k| kind.ends_with(k)) {
                 return Error::Rejected {
-                    code,
+                    code: "acme_refused",
                     message: format!("the certificate authority refused: {p}"),
                 };
             }

@@ -290,7 +290,14 @@ async fn renew_leased(
                     o
                 }
                 Err(e) => {
-                    record_failure(app, &mut served, &e.public_message(), trigger).await?;
+                    if let Some(wait) = rate_limit_wait(&e) {
+                        // The CA's limit (or ours of it) is no failure of
+                        // this hostname's: tried again once it has passed.
+                        served.renewal.not_before = Some(now.plus(wait));
+                        app.store.save_served(&mut served).await?;
+                    } else {
+                        record_failure(app, &mut served, &e.public_message(), trigger).await?;
+                    }
                     return Err(e);
                 }
             }
@@ -323,6 +330,12 @@ async fn renew_leased(
             Ok(Outcome::AwaitingDns(Box::new(waiting)))
         }
         Err(e @ Error::Precondition { .. }) => Err(e),
+        Err(e) if rate_limit_wait(&e).is_some() => {
+            let wait = rate_limit_wait(&e).unwrap_or_default();
+            served.renewal.not_before = Some(now.plus(wait));
+            app.store.save_served(&mut served).await?;
+            Err(e)
+        }
         Err(e) => {
             // The order keeps its stage (an issued certificate stays saved);
             // the next attempt resumes from there after the backoff.
@@ -369,6 +382,20 @@ async fn new_renewal_order(
 
 /// A failed attempt: counted, backed off, and after too many the sweep
 /// stops trying on its own (the status route then names the platform).
+/// How long to hold off when `e` is the CA's rate limit (its own 429, or
+/// the product's ledger of its limits).
+fn rate_limit_wait(e: &Error) -> Option<Duration> {
+    match e {
+        Error::RateLimited {
+            code: "acme_rate_limited",
+            retry_after,
+            ..
+        }
+        | Error::CaLimit { retry_after, .. } => Some(*retry_after),
+        _ => None,
+    }
+}
+
 async fn record_failure(
     app: &App,
     served: &mut ServedCertificate,

@@ -117,3 +117,71 @@ async fn a_name_that_failed_validation_too_often_is_not_validated_again_this_hou
     let (_, st) = t.certificate_status().await;
     assert_eq!(st["next_action"]["action"], "publish_txt_record", "{st}");
 }
+
+/// The CA answers a new order with `429 rateLimited` and a `Retry-After`
+/// (through the test proxy in front of Pebble): the caller gets
+/// `429 acme_rate_limited` with the CA's own `retry_after`, though
+/// instant-acme drops the headers of an error (the product's HTTP client
+/// reads them).
+#[tokio::test]
+async fn the_cas_rate_limit_reaches_the_caller_with_its_retry_after() {
+    let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
+    let t = tenant()
+        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
+        .start()
+        .await;
+    proxy.fail_next(
+        "order-plz",
+        1,
+        429,
+        "urn:ietf:params:acme:error:rateLimited",
+        Some(1234),
+    );
+    let (status, err) = t.start().await;
+    assert_eq!(status, 429, "{err}");
+    assert_eq!(err["code"], "acme_rate_limited");
+    assert_eq!(err["details"]["retry_after"], 1234, "{err}");
+    let name = DomainName::parse(&t.domain).unwrap();
+    assert!(t.app.store.load_order(&name).await.unwrap().is_none());
+    // Once it has passed, the same call goes on.
+    let (_, (status, done)) = t.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+}
+
+/// The CA is unavailable for a moment (503 with a short Retry-After): the
+/// call asks again, with backoff, and succeeds; unavailable for longer, it
+/// answers 502 with nothing half-written, and the next call goes on.
+#[tokio::test]
+async fn an_unavailable_ca_is_asked_again_within_the_call() {
+    let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
+    let t = tenant()
+        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
+        .start()
+        .await;
+    proxy.fail_next(
+        "order-plz",
+        2,
+        503,
+        "urn:ietf:params:acme:error:serverInternal",
+        Some(0),
+    );
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+
+    let mut other = same_org(&t, format!("{}.example.com", unique("shop")));
+    other.distribution_id = t.distribution_id.clone();
+    proxy.fail_next(
+        "order-plz",
+        3,
+        503,
+        "urn:ietf:params:acme:error:serverInternal",
+        None,
+    );
+    let (status, err) = other.start().await;
+    assert_eq!(status, 502, "{err}");
+    assert_eq!(err["code"], "upstream_unavailable");
+    let name = DomainName::parse(&other.domain).unwrap();
+    assert!(other.app.store.load_order(&name).await.unwrap().is_none());
+    let (status, again) = other.start().await;
+    assert_eq!(status, 200, "{again}");
+}
