@@ -1,5 +1,5 @@
 # The two commands of the README's quick start.
-.PHONY: dev test bench bench-sweep sweep check-domains package
+.PHONY: dev test bench bench-sweep bench-nonces sweep check-domains package
 dev:
 	bash infra/dev.sh
 test:
@@ -8,6 +8,8 @@ bench:
 	bash infra/bench.sh
 bench-sweep:
 	bash infra/bench.sh sweep
+bench-nonces:
+	bash infra/bench.sh nonces
 sweep:
 	bash infra/sweep.sh
 check-domains:

@@ -2,10 +2,22 @@
 # `make bench`: the issuance benchmark (shared/benches/issuance.rs) against
 # a fresh test stack, optimised build. `make bench-sweep` (`infra/bench.sh
 # sweep`): the renewal sweep benchmark (shared/benches/sweep.rs).
+# `make bench-nonces` (`infra/bench.sh nonces`): issuances with Pebble
+# rejecting 0, 10 and 50 % of nonces: how many succeed, how fast.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash infra/setup.sh
+if [ "${1:-}" = nonces ]; then
+  # `make bench-nonces`: 50 issuances at each share of rejected nonces.
+  for rate in 0 10 50; do
+    PEBBLE_WFE_NONCEREJECT=$rate bash infra/stack.sh up test >/dev/null
+    BENCH_NONCES=1 PEBBLE_WFE_NONCEREJECT=$rate RUST_LOG=${RUST_LOG:-error} \
+      cargo bench --locked -q -p custom-domains --bench issuance 2>/dev/null | grep -v '^$'
+  done
+  bash infra/stack.sh down test
+  exit 0
+fi
 # No rejected nonces here: the figure is the product's own speed.
 export PEBBLE_WFE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-0}
 bash infra/stack.sh up test

@@ -28,6 +28,11 @@ fn summary(label: &str, mut times: Vec<Duration>) {
 
 #[tokio::main]
 async fn main() {
+    // `make bench-nonces`: with Pebble rejecting a share of nonces
+    // (`PEBBLE_WFE_NONCEREJECT`), how many issuances succeed, and how fast.
+    if std::env::var("BENCH_NONCES").is_ok() {
+        return nonces().await;
+    }
     let n: usize = std::env::var("BENCH_ISSUANCES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -87,4 +92,42 @@ async fn issue(t: &support::Tenant) -> (Duration, usize) {
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["proxy_status"], "SSL_VALIDATED");
     (start_time, calls)
+}
+
+/// Issuances on the shared edge, each counted as a success or a failure
+/// (not asserted), with Pebble rejecting `PEBBLE_WFE_NONCEREJECT` % of nonces.
+async fn nonces() {
+    let n: usize = std::env::var("BENCH_ISSUANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let rate = std::env::var("PEBBLE_WFE_NONCEREJECT").unwrap_or_else(|_| "?".into());
+    let mut times = Vec::new();
+    let mut failures = Vec::new();
+    for _ in 0..n {
+        let t = support::tenant().shared_edge().start().await;
+        let began = Instant::now();
+        let (status, start) = t.start().await;
+        if status != 200 {
+            failures.push(format!("start {status}: {start}"));
+            continue;
+        }
+        t.publish(&start).await;
+        let ((status, done), _) = t.complete_until_done().await;
+        if status == 200 && done["proxy_status"] == "SSL_VALIDATED" {
+            times.push(began.elapsed());
+        } else {
+            failures.push(format!("complete {status}: {done}"));
+        }
+    }
+    println!(
+        "nonces rejected {rate}%: {} of {n} issuances succeeded",
+        times.len()
+    );
+    for f in failures.iter().take(3) {
+        println!("  failure: {f}");
+    }
+    if !times.is_empty() {
+        summary(&format!("nonces rejected {rate}%: full issuance"), times);
+    }
 }
