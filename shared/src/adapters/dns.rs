@@ -88,7 +88,18 @@ pub enum Presence {
 /// Decides whether the CA will find `expected` (see the module docs).
 pub fn presence(seen: &[TxtObservation], expected: &str) -> Presence {
     let has = |o: &&TxtObservation| o.values.iter().any(|v| v == expected);
-    let authoritative: Vec<&TxtObservation> = seen.iter().filter(|o| o.authoritative).collect();
+    let asked: Vec<&TxtObservation> = seen.iter().filter(|o| o.authoritative).collect();
+    // A server that could not be reached does not vote (the CA's resolver
+    // moves on to another), unless none answered at all.
+    let answered: Vec<&TxtObservation> = asked
+        .iter()
+        .copied()
+        .filter(|o| o.error.is_none())
+        .collect();
+    if !asked.is_empty() && answered.is_empty() {
+        return Presence::Missing;
+    }
+    let authoritative = answered;
     if authoritative.is_empty() {
         return if seen.iter().any(|o| has(&o)) {
             Presence::Present
@@ -227,10 +238,12 @@ impl DnsPrecheck {
     /// as far as `deadline` allows. Decide with [`presence`].
     pub async fn observe(&self, name: &str, deadline: Instant) -> Vec<TxtObservation> {
         let mut seen = Vec::new();
+        // Running out of time is no answer: it decides against (the
+        // resolvers must not decide in the authoritative servers' place).
         let out_of_time = |name: &str| TxtObservation {
             source: "precheck".into(),
             name: name.to_owned(),
-            authoritative: false,
+            authoritative: true,
             values: Vec::new(),
             error: Some("ran out of the call's time before every server answered".into()),
         };
@@ -263,10 +276,17 @@ impl DnsPrecheck {
         let mut current = name.trim_end_matches('.').to_ascii_lowercase();
         for _ in 0..=MAX_CNAME_HOPS {
             let step = self.ask_authoritative(&current);
-            let Ok((answers, next)) = tokio::time::timeout_at(deadline, step).await else {
+            let Ok((mut answers, next)) = tokio::time::timeout_at(deadline, step).await else {
                 seen.push(out_of_time(&current));
                 return seen;
             };
+            // Servers that answered with a CNAME are not where the record
+            // lives: only the last hop's servers decide.
+            if next.is_some() {
+                for o in &mut answers {
+                    o.authoritative = false;
+                }
+            }
             // No nameserver found for this name's zone (its NS lookup
             // failed): the resolvers say whether it is a CNAME to follow.
             let next = match next {
@@ -275,10 +295,14 @@ impl DnsPrecheck {
                     .iter()
                     .any(|o| o.source.starts_with("authoritative")) =>
                 {
-                    self.observe_cname(&current)
-                        .await
-                        .into_iter()
-                        .find_map(|o| o.targets.into_iter().next())
+                    match tokio::time::timeout_at(deadline, self.observe_cname(&current)).await {
+                        Ok(found) => found.into_iter().find_map(|o| o.targets.into_iter().next()),
+                        Err(_) => {
+                            seen.extend(answers);
+                            seen.push(out_of_time(&current));
+                            return seen;
+                        }
+                    }
                 }
                 None => None,
             };
@@ -341,16 +365,19 @@ impl DnsPrecheck {
     /// one address each, found through the first resolver that answers.
     async fn nameservers(&self, name: &str) -> Vec<(String, IpAddr)> {
         let labels: Vec<&str> = name.trim_end_matches('.').split('.').collect();
-        // From the name's parent up to (not including) the top-level domain.
-        for start in 1..labels.len().saturating_sub(1) {
+        // From the name itself (an `_acme-challenge` may be a zone of its
+        // own) up to (not including) the top-level domain.
+        for start in 0..labels.len().saturating_sub(1) {
             let zone = format!("{}.", labels[start..].join("."));
             for (_, r) in &self.resolvers {
                 let Ok(lookup) = r.lookup(zone.as_str(), RecordType::NS).await else {
                     continue;
                 };
+                let owner = zone.trim_end_matches('.').to_ascii_lowercase();
                 let names: Vec<String> = lookup
                     .answers()
                     .iter()
+                    .filter(|rec| bare(&rec.name) == owner)
                     .filter_map(|rec| match &rec.data {
                         RData::NS(ns) => Some(bare(&ns.0)),
                         _ => None,
@@ -400,17 +427,21 @@ impl DnsPrecheck {
             let mut chain = Vec::new();
             let mut current = host.trim_end_matches('.').to_ascii_lowercase();
             for _ in 0..MAX_CNAME_HOPS {
-                let next = self
-                    .observe_cname(&current)
-                    .await
-                    .into_iter()
-                    .find_map(|o| o.targets.into_iter().next());
-                let Some(next) = next else { break };
+                let seen = self.observe_cname(&current).await;
+                // No resolver answered: no verdict (a resolver outage is
+                // not a tenant's misconfiguration).
+                if !seen.is_empty() && seen.iter().all(|o| o.error.is_some()) {
+                    return None;
+                }
+                let Some(next) = seen.into_iter().find_map(|o| o.targets.into_iter().next()) else {
+                    break;
+                };
                 if next == expected {
-                    return Observation {
+                    return Some(Observation {
                         pointed: true,
+                        certain: true,
                         found: vec![next],
-                    };
+                    });
                 }
                 if chain.contains(&next) {
                     break;
@@ -418,32 +449,43 @@ impl DnsPrecheck {
                 chain.push(next.clone());
                 current = next;
             }
-            if !chain.is_empty() {
-                return Observation {
-                    pointed: false,
-                    found: chain,
-                };
-            }
+            // No CNAME reaching the target: the addresses decide (an apex
+            // flattened by the tenant's DNS host, or a name that is itself
+            // an alias of the target). Only a CNAME chain that ends
+            // elsewhere *and* shares no address is certain to point away;
+            // an address comparison alone never detaches (an edge's
+            // addresses differ by where they are resolved from).
             let (mine, theirs) =
                 futures_util::future::join(self.addresses(host), self.addresses(&expected)).await;
-            Observation {
-                pointed: mine.iter().any(|a| theirs.contains(a)),
-                found: mine.iter().map(ToString::to_string).collect(),
-            }
+            let (mine, theirs) = (mine?, theirs?);
+            let pointed = mine.iter().any(|a| theirs.contains(a));
+            Some(Observation {
+                pointed,
+                certain: !pointed && !chain.is_empty(),
+                found: if chain.is_empty() {
+                    mine.iter().map(ToString::to_string).collect()
+                } else {
+                    chain
+                },
+            })
         };
-        tokio::time::timeout_at(deadline, check).await.ok()
+        tokio::time::timeout_at(deadline, check)
+            .await
+            .ok()
+            .flatten()
     }
 
-    /// `name`'s addresses, from the first resolver that answers.
-    async fn addresses(&self, name: &str) -> Vec<IpAddr> {
+    /// `name`'s addresses, from the first resolver that answers; `None` when
+    /// none did.
+    async fn addresses(&self, name: &str) -> Option<Vec<IpAddr>> {
         for (_, r) in &self.resolvers {
             match r.lookup_ip(fqdn(name).as_str()).await {
-                Ok(ips) => return ips.iter().collect(),
-                Err(e) if e.is_no_records_found() || e.is_nx_domain() => return Vec::new(),
+                Ok(ips) => return Some(ips.iter().collect()),
+                Err(e) if e.is_no_records_found() || e.is_nx_domain() => return Some(Vec::new()),
                 Err(_) => continue,
             }
         }
-        Vec::new()
+        None
     }
 
     /// The CAA record set that forbids every issuer in `identities` (the
@@ -459,12 +501,10 @@ impl DnsPrecheck {
         let labels: Vec<&str> = hostname.trim_end_matches('.').split('.').collect();
         for start in 0..labels.len() {
             let name = labels[start..].join(".");
-            let found = tokio::time::timeout_at(deadline, self.caa(&name)).await;
-            let Ok(Some(records)) = found else {
-                if found.is_err() {
-                    return None;
-                }
-                continue;
+            // Out of time, or no resolver answered: no verdict here (the
+            // CA decides), never one from a level further up.
+            let Ok(Some(records)) = tokio::time::timeout_at(deadline, self.caa(&name)).await else {
+                return None;
             };
             if records.is_empty() {
                 continue;
@@ -732,6 +772,13 @@ mod tests {
         assert_eq!(presence(&none, "v"), Presence::Missing);
         let resolvers_only = [seen("r1", false, &[]), seen("r2", false, &["v"])];
         assert_eq!(presence(&resolvers_only, "v"), Presence::Present);
+        // A server that could not be asked does not vote, unless none could.
+        let mut dead = seen("ns2", true, &[]);
+        dead.error = Some("no answer in time".into());
+        let one_dead = [seen("ns1", true, &["v"]), dead.clone()];
+        assert_eq!(presence(&one_dead, "v"), Presence::Present);
+        let all_dead = [seen("resolver", false, &["v"]), dead];
+        assert_eq!(presence(&all_dead, "v"), Presence::Missing);
     }
 
     #[test]

@@ -166,6 +166,11 @@ pub struct AcmeOrder {
     /// looks for the imported certificate instead of importing twice.
     #[serde(default)]
     pub import_started: bool,
+    /// Set before the attach is sent (cleared when CloudFront refused it,
+    /// changing nothing): an order whose attach may have taken effect is
+    /// never re-targeted elsewhere.
+    #[serde(default)]
+    pub attach_started: bool,
     #[serde(default)]
     pub certificate_arn: Option<String>,
     /// Why the order failed, when `stage` is `Invalid`.

@@ -83,6 +83,10 @@ pub struct DnsHealth {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observation {
     pub pointed: bool,
+    /// The verdict rests on a CNAME chain (that reaches the target, or ends
+    /// elsewhere and shares no address with it), not on addresses alone:
+    /// only a certain "elsewhere" can lead to a detach.
+    pub certain: bool,
     pub found: Vec<String>,
 }
 
@@ -137,6 +141,7 @@ impl DnsHealth {
         grace: Duration,
     ) -> Verdict {
         let before = self.state;
+        let certain = seen.certain;
         self.found = seen.found;
         self.checked_at = Some(now);
         if seen.pointed {
@@ -156,7 +161,7 @@ impl DnsHealth {
         self.check_at = now.plus(next);
         if let Some(since) = self.misconfigured_since {
             let detach_at = since.plus(grace);
-            if detach_at <= now {
+            if detach_at <= now && certain {
                 return Verdict::Detach;
             }
             // Checked again when the grace ends, if not before.
@@ -195,6 +200,7 @@ mod tests {
     fn seen(pointed: bool) -> Observation {
         Observation {
             pointed,
+            certain: true,
             found: vec![],
         }
     }

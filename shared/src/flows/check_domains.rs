@@ -107,12 +107,21 @@ async fn check_hostname(
         // A release under way (this run's detach, or the owner's): carried
         // on, so a detach started in an earlier run finishes.
         // Boxed: a release is a deep future of its own.
-        Box::pin(crate::flows::release_domain::release_domain(
+        let released = Box::pin(crate::flows::release_domain::release_domain(
             app,
             &owner.tenant_id,
             domain,
         ))
-        .await?;
+        .await;
+        if !matches!(&released, Ok(r) if r.done()) {
+            // Not done yet: looked at again in a few minutes, not at the
+            // head of every run.
+            health.check_at = Timestamp::now().plus(std::time::Duration::from_secs(600));
+            if let Err(e) = app.store.save_dns_health(&mut health).await {
+                tracing::debug!(%domain, error = %e, "could not push the next check back");
+            }
+        }
+        released?;
         return Ok(Checked::Detached);
     }
     let now = Timestamp::now();
@@ -204,12 +213,11 @@ async fn check_delegation(
     };
     let target = zone.target(label);
     let name = format!("_acme-challenge.{}", health.domain);
-    let in_place = app
-        .dns
-        .observe_cname(&name)
-        .await
-        .iter()
-        .any(|o| o.targets.contains(&target));
+    let seen = app.dns.observe_cname(&name).await;
+    if !seen.is_empty() && seen.iter().all(|o| o.error.is_some()) {
+        return; // no resolver answered: nothing learnt
+    }
+    let in_place = seen.iter().any(|o| o.targets.contains(&target));
     if in_place {
         health.delegation_missing_since = None;
     } else {

@@ -412,9 +412,13 @@ async fn attach(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
     // Re-targeted: where the organisation's hostnames go now (the platform
     // may have recorded a distribution for it since, after an attach was
     // refused), not where they went when the order was placed.
-    if let Ok((edge, distribution)) =
-        crate::flows::start_certificate::edge_for(app, &order.org_id).await
-    {
+    let settled = match order.attach_started {
+        true => None,
+        false => crate::flows::start_certificate::edge_for(app, &order.org_id)
+            .await
+            .ok(),
+    };
+    if let Some((edge, distribution)) = settled {
         if (edge, Some(&distribution)) != (order.edge, order.distribution_id.as_ref()) {
             tracing::info!(domain = %order.domain, from = ?order.distribution_id, to = %distribution, ?edge, "re-targeting the order to the organisation's current edge");
             order.edge = edge;
@@ -434,30 +438,24 @@ async fn attach(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
         Some(c) => inspect(&c.chain_pem)?.dns_names,
         None => return Err(Error::Internal("imported without a certificate".into())),
     };
+    if !order.attach_started {
+        order.attach_started = true;
+        app.store.save_order(order).await?;
+    }
     // The classic distribution: the hostname becomes one of its aliases. The
     // shared edge: a distribution tenant of its own on the multi-tenant
     // distribution. Either way, where the hostname must point is kept.
-    let target = match order.edge {
-        Edge::CloudfrontTenant => {
-            let tenant = app
-                .distributions
-                .attach_tenant(
-                    &distribution,
-                    &order.domain,
-                    &arn,
-                    app.config.connection_group_id.as_deref(),
-                )
-                .await?;
-            order.dns_target = tenant.routing_endpoint;
-            tenant.tenant_id
+    let attached = attach_to_edge(app, order, &distribution, &arn, &names).await;
+    let target = match attached {
+        Ok(target) => target,
+        // Refused, nothing changed at CloudFront: the order may be
+        // re-targeted by a later call.
+        Err(e @ Error::Conflict { .. }) => {
+            order.attach_started = false;
+            app.store.save_order(order).await?;
+            return Err(e);
         }
-        _ => {
-            app.distributions
-                .attach(&distribution, &order.domain, &arn, &names)
-                .await?;
-            order.dns_target = app.distributions.domain_name(&distribution).await?;
-            distribution.clone()
-        }
+        Err(e) => return Err(e),
     };
     app.store
         .put_mapping(&DomainMapping {
@@ -477,6 +475,38 @@ async fn attach(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
     app.store.save_order(order).await?;
     tracing::info!(domain = %order.domain, distribution, "hostname attached");
     Ok(Step::Advanced)
+}
+
+/// Puts the hostname on its edge; answers the mapping's target.
+async fn attach_to_edge(
+    app: &App,
+    order: &mut AcmeOrder,
+    distribution: &str,
+    arn: &str,
+    names: &[String],
+) -> Result<String, Error> {
+    Ok(match order.edge {
+        Edge::CloudfrontTenant => {
+            let tenant = app
+                .distributions
+                .attach_tenant(
+                    distribution,
+                    &order.domain,
+                    arn,
+                    app.config.connection_group_id.as_deref(),
+                )
+                .await?;
+            order.dns_target = tenant.routing_endpoint;
+            tenant.tenant_id
+        }
+        _ => {
+            app.distributions
+                .attach(distribution, &order.domain, arn, names)
+                .await?;
+            order.dns_target = app.distributions.domain_name(distribution).await?;
+            distribution.to_owned()
+        }
+    })
 }
 
 /// The order's certificate becomes the served one, with its renewal

@@ -193,10 +193,16 @@ async fn run_step(
                 .map(|s| s.distribution_id.clone())
                 .or_else(|| order.and_then(|o| o.distribution_id.clone()));
             let edge = served.map(|s| s.edge).or_else(|| order.map(|o| o.edge));
-            if edge == Some(crate::domain::Edge::CloudfrontTenant) {
+            if let (Some(crate::domain::Edge::CloudfrontTenant), Some(distribution)) =
+                (edge, &distribution)
+            {
                 // Disabled, then deleted once CloudFront has deployed that:
                 // until then the next call goes on.
-                if !app.distributions.detach_tenant(domain).await? {
+                if !app
+                    .distributions
+                    .detach_tenant(distribution, domain)
+                    .await?
+                {
                     return Err(Error::Conflict {
                         code: "edge_not_ready",
                         message: format!("{domain}'s distribution tenant is being disabled"),

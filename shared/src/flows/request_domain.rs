@@ -149,7 +149,10 @@ pub(crate) async fn learn_records(
     for record in records.iter().filter(|r| r.record_type == "CNAME") {
         let value = record.value.trim_end_matches('.').to_ascii_lowercase();
         let seen = app.dns.observe_cname(&record.name).await;
-        already_there |= seen.iter().any(|o| o.targets.contains(&value));
+        // Not knowable (every resolver failed): taken as there, so a
+        // previous owner's record is never trusted by default.
+        already_there |= seen.iter().any(|o| o.targets.contains(&value))
+            || (!seen.is_empty() && seen.iter().all(|o| o.error.is_some()));
     }
     request.validation_records = records;
     if already_there {

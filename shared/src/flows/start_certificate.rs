@@ -164,6 +164,7 @@ pub(crate) async fn place_order(
         pending_key: None,
         certificate: None,
         import_started: false,
+        attach_started: false,
         certificate_arn: None,
         failure: None,
         version: replacing.map_or(0, |v| v + 1),

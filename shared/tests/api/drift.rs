@@ -51,7 +51,9 @@ async fn a_hostname_that_stops_pointing_at_its_distribution_is_flagged_then_deta
     assert_eq!(st["next_action"]["action"], "none", "{st}");
     assert_eq!(events_about(&t.domain, "Hostname DNS changed").len(), 1);
 
-    // Pointed elsewhere: misconfigured, with when it will be detached.
+    // Pointed elsewhere (a CNAME to a host with addresses of its own):
+    // misconfigured, with when it will be detached.
+    set_a("parking.registrar.example", "192.0.2.99").await;
     set_cname(&t.domain, "parking.registrar.example").await;
     t.make_dns_due(&t.domain).await;
     assert_eq!(t.check_domains().await.misconfigured, 1);
@@ -130,6 +132,7 @@ async fn an_acm_path_hostname_shows_its_dns_and_is_detached_with_its_custom_doma
 
     set_cname(&t.domain, &target).await;
     assert_eq!(t.check_domains().await.pointed, 1);
+    set_a("old-host.example.net", "192.0.2.98").await;
     set_cname(&t.domain, "old-host.example.net").await;
     t.make_dns_due(&t.domain).await;
     assert_eq!(t.check_domains().await.misconfigured, 1);

@@ -118,6 +118,7 @@ async fn a_shared_edge_hostname_pointing_elsewhere_past_the_grace_loses_its_tena
     let target = done["dns_target"].as_str().unwrap().to_owned();
     set_cname(&t.domain, &target).await;
     assert_eq!(t.check_domains().await.pointed, 1);
+    set_a("old-host.example.net", "192.0.2.98").await;
     set_cname(&t.domain, "old-host.example.net").await;
     let name = DomainName::parse(&t.domain).unwrap();
     for _ in 0..5 {
