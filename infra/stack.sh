@@ -184,6 +184,10 @@ ZONE
 @	NS	ns2
 ns1	A	127.0.0.1
 ns2	A	127.0.0.2
+; A tenant whose _acme-challenge names point into another zone (as with
+; acme-dns): every name under cross. is a CNAME to one name in the
+; delegation zone, where the test writes the TXT record.
+*.cross	CNAME	cross-target.$zone.
 ZONE
   knotd -c "$state/$name/knot.conf" >"$state/$name.log" 2>&1 &
   echo $! >"$state/$name.pid"

@@ -139,3 +139,36 @@ async fn caa_records_that_forbid_the_ca_are_refused_before_it_is_asked() {
     assert_eq!(status, 200, "{done}");
     clear_caa(&t.domain).await;
 }
+
+/// `_acme-challenge` points, by CNAME, into another zone with servers of
+/// its own (the delegation zone's Knot here, standing in for a tenant's
+/// acme-dns): the first zone's servers answer only the CNAME, and the
+/// record is decided by the target zone's servers.
+#[tokio::test]
+async fn a_cname_into_another_zone_is_decided_by_that_zones_servers() {
+    let mut t = tenant().start().await;
+    t.domain = format!("{}.cross.{}", unique("shop"), stack().var("TEST_ZONE"));
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    let (_, value) = record(&start);
+    let target = format!("cross-target.{}", stack().var("DELEGATION_ZONE"));
+    let zone = DelegationZone::new(
+        &Delegation {
+            zone: stack().var("DELEGATION_ZONE"),
+            provider: DelegationProvider::Rfc2136 {
+                server: stack().var("RFC2136_SERVER").parse().unwrap(),
+                key_name: stack().var("RFC2136_TSIG_KEY_NAME"),
+                secret: BASE64_STANDARD
+                    .decode(stack().var("RFC2136_TSIG_SECRET"))
+                    .unwrap(),
+            },
+            wait: Duration::from_secs(5),
+        },
+        &sdk_config(None).await,
+    )
+    .unwrap();
+    zone.publish_txt(&target, &value).await.unwrap();
+    let ((status, done), _) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+    zone.remove_txt(&target, &value).await.unwrap();
+}
