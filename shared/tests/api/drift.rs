@@ -78,6 +78,22 @@ async fn a_hostname_that_stops_pointing_at_its_distribution_is_flagged_then_deta
     let (_, st) = t.certificate_status().await;
     assert!(st["dns"]["misconfigured_since"].is_null(), "{st}");
 
+    // The resolvers fail (SERVFAIL) for a while: no verdict, nothing
+    // changes, even with no grace left.
+    servfail(&t.domain, true).await;
+    t.make_dns_due(&t.domain).await;
+    let report = t
+        .check_domains_with(|c| c.drift_grace = Duration::ZERO)
+        .await;
+    assert_eq!(
+        (report.unknown, report.misconfigured, report.detached),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    let (_, st) = t.certificate_status().await;
+    assert_eq!(st["dns"]["state"], "pointed", "{st}");
+    servfail(&t.domain, false).await;
+
     // Elsewhere past the grace period: detached as a release would.
     set_cname(&t.domain, "parking.registrar.example").await;
     let arn = done["certificate_arn"].as_str().unwrap().to_owned();

@@ -717,6 +717,17 @@ pub async fn set_a(name: &str, address: &str) {
     .await;
 }
 
+/// Makes the test DNS server answer SERVFAIL for `name` (`fail`), or stop.
+pub async fn servfail(name: &str, fail: bool) {
+    let host = format!("{}.", name.trim_end_matches('.'));
+    let path = if fail {
+        "/set-servfail"
+    } else {
+        "/clear-servfail"
+    };
+    challtestsrv(path, serde_json::json!({ "host": host })).await;
+}
+
 pub async fn clear_txt(name: &str) {
     let host = format!("{}.", name.trim_end_matches('.'));
     challtestsrv("/clear-txt", serde_json::json!({ "host": host })).await;
