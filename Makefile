@@ -1,5 +1,5 @@
 # The two commands of the README's quick start.
-.PHONY: dev test bench bench-sweep bench-nonces sweep check-domains package
+.PHONY: dev test bench bench-sweep bench-nonces bench-cold sweep check-domains package
 dev:
 	bash infra/dev.sh
 test:
@@ -10,6 +10,8 @@ bench-sweep:
 	bash infra/bench.sh sweep
 bench-nonces:
 	bash infra/bench.sh nonces
+bench-cold:
+	bash infra/bench.sh cold
 sweep:
 	bash infra/sweep.sh
 check-domains:

@@ -2,12 +2,26 @@
 # `make bench`: the issuance benchmark (shared/benches/issuance.rs) against
 # a fresh test stack, optimised build. `make bench-sweep` (`infra/bench.sh
 # sweep`): the renewal sweep benchmark (shared/benches/sweep.rs).
+# `make bench-cold` (`infra/bench.sh cold`): cold starts and memory of every
+# function beside a hello-world floor (shared/benches/cold_start.rs).
 # `make bench-nonces` (`infra/bench.sh nonces`): issuances with Pebble
 # rejecting 0, 10 and 50 % of nonces: how many succeed, how fast.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash infra/setup.sh
+if [ "${1:-}" = cold ]; then
+  # `make bench-cold`: every function's release binary (and the hello-world
+  # floor) under the runtime API emulator in shared/benches/cold_start.rs.
+  packages=()
+  for f in functions/*/; do packages+=(-p "$(basename "$f")"); done
+  cargo build --locked --release -q "${packages[@]}"
+  cargo build --locked --release -q -p custom-domains --example hello_lambda
+  bash infra/stack.sh up test >/dev/null
+  cargo bench --locked -q -p custom-domains --bench cold_start 2>/dev/null | grep -v '^$'
+  bash infra/stack.sh down test
+  exit 0
+fi
 if [ "${1:-}" = nonces ]; then
   # `make bench-nonces`: 50 issuances at each share of rejected nonces.
   for rate in 0 10 50; do

@@ -1,0 +1,235 @@
+//! Benchmark: each function's release binary under a small Lambda runtime
+//! API emulator on loopback (the official emulator is not in the package
+//! registries), against the local stack, beside a hello-world function on
+//! the same runtime and profile (the floor). Per function: init (process
+//! start to its first `GET /runtime/invocation/next`), its first and a warm
+//! invocation of its sample event (`events/<function>.json`), and peak RSS
+//! (`VmHWM`).
+//!
+//! Run with `make bench-cold` (builds the release binaries and starts the
+//! test stack). The emulator answers with TCP_NODELAY and writes headers and
+//! body in one write, as Lambda's own runtime API does (otherwise every warm
+//! call would gain a delayed ACK).
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One HTTP request from the function: method, path, body.
+async fn read_request(stream: &mut TcpStream) -> Option<(String, String, Vec<u8>)> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
+    let mut lines = head.lines();
+    let mut first = lines.next()?.split_whitespace();
+    let (method, path) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let length: usize = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = buffer[head_end..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some((method, path, body))
+}
+
+async fn answer(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) {
+    let mut out = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n", body.len());
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    // Headers and body in one write.
+    stream.write_all(&bytes).await.unwrap();
+}
+
+struct Figures {
+    init: Duration,
+    first: Duration,
+    warm: Duration,
+    rss_kib: u64,
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `binary` under the emulator: init, then `event` twice.
+async fn measure(binary: &str, name: &str, event: &[u8], env: &[(String, String)]) -> Figures {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let mut child = std::process::Command::new(binary)
+        .envs(env.iter().cloned())
+        .env("AWS_LAMBDA_RUNTIME_API", &api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{binary}: {e} (run `make bench-cold`, which builds it)"));
+    let pid = child.id();
+    let (mut stream, _) = listener.accept().await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut init = None;
+    let mut times = Vec::new();
+    for invocation in 0..2 {
+        // Waits for GET next (a new connection if the client opens one).
+        let (method, path, _) = loop {
+            match read_request(&mut stream).await {
+                Some(r) => break r,
+                None => {
+                    let (s, _) = listener.accept().await.unwrap();
+                    stream = s;
+                    stream.set_nodelay(true).unwrap();
+                }
+            }
+        };
+        assert_eq!(method, "GET", "{name}: {path}");
+        if invocation == 0 {
+            init = Some(started.elapsed());
+        }
+        let id = format!("req-{invocation}");
+        let deadline = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            + 30_000;
+        let sent = Instant::now();
+        answer(
+            &mut stream,
+            "200 OK",
+            &[
+                ("content-type", "application/json".into()),
+                ("lambda-runtime-aws-request-id", id.clone()),
+                ("lambda-runtime-deadline-ms", deadline.to_string()),
+                (
+                    "lambda-runtime-invoked-function-arn",
+                    format!("arn:aws:lambda:eu-west-1:123456789012:function:{name}"),
+                ),
+            ],
+            event,
+        )
+        .await;
+        let (method, path, _) = loop {
+            match read_request(&mut stream).await {
+                Some(r) => break r,
+                None => {
+                    let (s, _) = listener.accept().await.unwrap();
+                    stream = s;
+                    stream.set_nodelay(true).unwrap();
+                }
+            }
+        };
+        times.push(sent.elapsed());
+        assert_eq!(method, "POST", "{name}");
+        assert!(
+            path.ends_with(&format!("{id}/response")),
+            "{name} answered {path}"
+        );
+        answer(&mut stream, "202 Accepted", &[], b"").await;
+    }
+    // Its next GET: done; the peak is read before it goes.
+    let _ = tokio::time::timeout(Duration::from_secs(2), read_request(&mut stream)).await;
+    let rss_kib = peak_rss_kib(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+    Figures {
+        init: init.unwrap(),
+        first: times[0],
+        warm: times[1],
+        rss_kib,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+#[tokio::main]
+async fn main() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let target = std::env::var("BENCH_TARGET_DIR").unwrap_or_else(|_| format!("{root}/target"));
+    let stack_env: Vec<(String, String)> =
+        std::fs::read_to_string(format!("{root}/.local/test/env"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    let mut functions: Vec<String> = std::fs::read_dir(format!("{root}/functions"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    functions.sort();
+    let floor_event = br#"{"hello": "world"}"#;
+    let floor = measure(
+        &format!("{target}/release/examples/hello_lambda"),
+        "hello",
+        floor_event,
+        &[],
+    )
+    .await;
+    println!(
+        "{:<22} init {:>9}  first {:>9}  warm {:>9}  peak RSS {:>6.1} MB",
+        "hello-world (floor)",
+        ms(floor.init),
+        ms(floor.first),
+        ms(floor.warm),
+        floor.rss_kib as f64 / 1024.0
+    );
+    for function in functions {
+        let event = std::fs::read(format!("{root}/events/{function}.json")).unwrap();
+        let f = measure(
+            &format!("{target}/release/{function}"),
+            &function,
+            &event,
+            &stack_env,
+        )
+        .await;
+        println!(
+            "{:<22} init {:>9}  first {:>9}  warm {:>9}  peak RSS {:>6.1} MB  ({:.1}× init, {:.1}× RSS)",
+            function,
+            ms(f.init),
+            ms(f.first),
+            ms(f.warm),
+            f.rss_kib as f64 / 1024.0,
+            f.init.as_secs_f64() / floor.init.as_secs_f64(),
+            f.rss_kib as f64 / floor.rss_kib.max(1) as f64,
+        );
+    }
+}
