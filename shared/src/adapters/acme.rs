@@ -435,11 +435,10 @@ impl AcmeClient {
             .scope(std::cell::Cell::new(None), async move {
                 let (account, sealed) = self.current().await?;
                 match step(account).await {
-                    Err(instant_acme::Error::Api(p))
-                        if p.r#type.as_deref() == Some(ACCOUNT_GONE) =>
-                    {
+                    Err(instant_acme::Error::Api(p)) if account_unusable(&p) => {
                         tracing::warn!(
-                            "the ACME server no longer knows the stored account; registering a new one"
+                            problem = %p,
+                            "the ACME server no longer knows the stored account, or deactivated it; registering a new one"
                         );
                         let (fresh, fresh_sealed) = self.load_or_register(Some(&sealed)).await?;
                         *self.account.write().await = Some((fresh.clone(), fresh_sealed));
@@ -640,6 +639,19 @@ where
             other => return other,
         }
     }
+}
+
+/// The CA no longer takes the stored account: it does not know it
+/// (`accountDoesNotExist`), or answers `unauthorized` because the account
+/// was deactivated (Let's Encrypt: "Account is not valid, has status
+/// deactivated"). Neither is the tenant's problem.
+fn account_unusable(p: &instant_acme::Problem) -> bool {
+    let kind = p.r#type.as_deref().unwrap_or_default();
+    kind == ACCOUNT_GONE
+        || (kind.ends_with(":unauthorized")
+            && p.detail
+                .as_deref()
+                .is_some_and(|d| d.to_ascii_lowercase().contains("deactivated")))
 }
 
 /// A CA that could not answer: 503, or the connection failed.

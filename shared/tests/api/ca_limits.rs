@@ -185,3 +185,43 @@ async fn an_unavailable_ca_is_asked_again_within_the_call() {
     let (status, again) = other.start().await;
     assert_eq!(status, 200, "{again}");
 }
+
+/// The CA answers `unauthorized` because the stored account was
+/// deactivated: the product registers a new account and goes on; it is not
+/// the tenant's problem.
+#[tokio::test]
+async fn a_deactivated_account_is_registered_again() {
+    let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
+    let t = tenant()
+        .shared_edge()
+        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
+        .start()
+        .await;
+    // The account exists first (one issuance).
+    let (_, (status, done)) = t.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+    let before = t
+        .app
+        .store
+        .load_account(&proxy.directory_url())
+        .await
+        .unwrap();
+    proxy.fail_next_saying(
+        "order-plz",
+        1,
+        403,
+        "urn:ietf:params:acme:error:unauthorized",
+        None,
+        "Account is not valid, has status \"deactivated\"",
+    );
+    let next = same_org(&t, format!("{}.example.com", unique("shop")));
+    let (_, (status, done)) = next.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+    let after = t
+        .app
+        .store
+        .load_account(&proxy.directory_url())
+        .await
+        .unwrap();
+    assert_ne!(before, after, "the deactivated account was kept");
+}

@@ -64,6 +64,7 @@ struct Fault {
     status: u16,
     problem_type: String,
     retry_after_secs: Option<u64>,
+    detail: String,
 }
 
 struct State {
@@ -216,12 +217,33 @@ impl AcmeProxy {
         problem_type: &str,
         retry_after_secs: Option<u64>,
     ) {
+        self.fail_next_saying(
+            path_part,
+            times,
+            status,
+            problem_type,
+            retry_after_secs,
+            "injected by the test ACME proxy",
+        );
+    }
+
+    /// As [`AcmeProxy::fail_next`], with the problem's `detail`.
+    pub fn fail_next_saying(
+        &self,
+        path_part: &str,
+        times: u32,
+        status: u16,
+        problem_type: &str,
+        retry_after_secs: Option<u64>,
+        detail: &str,
+    ) {
         self.state().faults.push(Fault {
             path_part: path_part.to_owned(),
             times,
             status,
             problem_type: problem_type.to_owned(),
             retry_after_secs,
+            detail: detail.to_owned(),
         });
     }
 
@@ -320,7 +342,7 @@ impl Shared {
     async fn problem(&self, fault: &Fault) -> Response<Body> {
         let body = json!({
             "type": fault.problem_type,
-            "detail": "injected by the test ACME proxy",
+            "detail": fault.detail,
             "status": fault.status,
         });
         let status = StatusCode::from_u16(fault.status).unwrap();
