@@ -562,15 +562,23 @@ fn forbids(
         .iter()
         .filter(|r| r.tag.eq_ignore_ascii_case("issue"))
         .collect();
+    // A record naming the CA counts only if its `validationmethods`
+    // parameter (RFC 8657), when given, allows dns-01, the method used here.
     let named = issue.iter().any(|r| {
         let value = String::from_utf8_lossy(&r.value);
-        let issuer = value
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .trim_end_matches('.');
-        !issuer.is_empty() && identities.iter().any(|i| i.eq_ignore_ascii_case(issuer))
+        let mut parts = value.split(';');
+        let issuer = parts.next().unwrap_or("").trim().trim_end_matches('.');
+        let dns01_allowed = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("validationmethods"))
+            .is_none_or(|(_, methods)| {
+                methods
+                    .split(',')
+                    .any(|m| m.trim().eq_ignore_ascii_case("dns-01"))
+            });
+        !issuer.is_empty()
+            && dns01_allowed
+            && identities.iter().any(|i| i.eq_ignore_ascii_case(issuer))
     });
     if critical_unknown || (!issue.is_empty() && !named) {
         return Some(CaaForbids {
@@ -853,6 +861,15 @@ mod tests {
         assert_eq!(no.name, "shop.example.com");
         assert_eq!(no.records, vec!["0 issue \"pki.goog\"".to_owned()]);
         assert!(forbids("x", &[caa(0, "issue", ";")], &le).is_some());
+        // RFC 8657: a record naming the CA for other methods only.
+        let http_only = caa(0, "issue", "letsencrypt.org; validationmethods=http-01");
+        assert!(forbids("x", &[http_only], &le).is_some());
+        let both = caa(
+            0,
+            "issue",
+            "letsencrypt.org; validationmethods=http-01,dns-01",
+        );
+        assert!(forbids("x", &[both], &le).is_none());
         assert!(forbids(
             "x",
             &[caa(128, "tbs", "x"), caa(0, "issue", "letsencrypt.org")],
