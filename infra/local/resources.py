@@ -77,6 +77,21 @@ if key_id is None:
 # AWS_ENDPOINT_URL_CLOUDFRONT (ministack) is read by boto3 itself.
 cloudfront = boto3.client("cloudfront", region_name="us-east-1")
 COMMENT = "custom-domains default distribution"
+# The platform's origin, behind both distributions.
+ORIGINS = {
+    "Quantity": 1,
+    "Items": [
+        {
+            "Id": "platform",
+            "DomainName": "app.platform.example",
+            "CustomOriginConfig": {
+                "HTTPPort": 80,
+                "HTTPSPort": 443,
+                "OriginProtocolPolicy": "https-only",
+            },
+        }
+    ],
+}
 items = cloudfront.list_distributions()["DistributionList"].get("Items", [])
 dist_id = next((d["Id"] for d in items if d.get("Comment") == COMMENT), None)
 if dist_id is None:
@@ -85,20 +100,7 @@ if dist_id is None:
             "CallerReference": f"custom-domains-{time.time()}",
             "Comment": COMMENT,
             "Enabled": True,
-            "Origins": {
-                "Quantity": 1,
-                "Items": [
-                    {
-                        "Id": "platform",
-                        "DomainName": "app.platform.example",
-                        "CustomOriginConfig": {
-                            "HTTPPort": 80,
-                            "HTTPSPort": 443,
-                            "OriginProtocolPolicy": "https-only",
-                        },
-                    }
-                ],
-            },
+            "Origins": ORIGINS,
             "DefaultCacheBehavior": {
                 "TargetOriginId": "platform",
                 "ViewerProtocolPolicy": "redirect-to-https",
@@ -122,20 +124,7 @@ if mt_id is None:
             "Comment": MT_COMMENT,
             "Enabled": True,
             "ConnectionMode": "tenant-only",
-            "Origins": {
-                "Quantity": 1,
-                "Items": [
-                    {
-                        "Id": "platform",
-                        "DomainName": "app.platform.example",
-                        "CustomOriginConfig": {
-                            "HTTPPort": 80,
-                            "HTTPSPort": 443,
-                            "OriginProtocolPolicy": "https-only",
-                        },
-                    }
-                ],
-            },
+            "Origins": ORIGINS,
             "DefaultCacheBehavior": {
                 "TargetOriginId": "platform",
                 "ViewerProtocolPolicy": "redirect-to-https",

@@ -64,6 +64,19 @@ async fn answer(stream: &mut TcpStream, status: &str, headers: &[(&str, String)]
     stream.write_all(&bytes).await.unwrap();
 }
 
+/// The function's next request, on its connection or a new one (the
+/// runtime client may reconnect).
+async fn next_request(listener: &TcpListener, stream: &mut TcpStream) -> (String, String, Vec<u8>) {
+    loop {
+        if let Some(r) = read_request(stream).await {
+            return r;
+        }
+        let (s, _) = listener.accept().await.unwrap();
+        *stream = s;
+        stream.set_nodelay(true).unwrap();
+    }
+}
+
 struct Figures {
     init: Duration,
     first: Duration,
@@ -108,16 +121,7 @@ async fn measure(binary: &str, name: &str, event: &[u8], env: &[(String, String)
     let mut times = Vec::new();
     for invocation in 0..2 {
         // Waits for GET next (a new connection if the client opens one).
-        let (method, path, _) = loop {
-            match read_request(&mut stream).await {
-                Some(r) => break r,
-                None => {
-                    let (s, _) = listener.accept().await.unwrap();
-                    stream = s;
-                    stream.set_nodelay(true).unwrap();
-                }
-            }
-        };
+        let (method, path, _) = next_request(&listener, &mut stream).await;
         assert_eq!(method, "GET", "{name}: {path}");
         if invocation == 0 {
             init = Some(started.elapsed());
@@ -144,16 +148,7 @@ async fn measure(binary: &str, name: &str, event: &[u8], env: &[(String, String)
             event,
         )
         .await;
-        let (method, path, _) = loop {
-            match read_request(&mut stream).await {
-                Some(r) => break r,
-                None => {
-                    let (s, _) = listener.accept().await.unwrap();
-                    stream = s;
-                    stream.set_nodelay(true).unwrap();
-                }
-            }
-        };
+        let (method, path, _) = next_request(&listener, &mut stream).await;
         times.push(sent.elapsed());
         assert_eq!(method, "POST", "{name}");
         assert!(

@@ -86,6 +86,24 @@ const REDOC_HTML: &str = r#"<!doctype html>
 </html>
 "#;
 
+impl Page {
+    /// The HTTP answer, with its headers (the function and the local
+    /// server both answer with this).
+    pub fn into_response(self) -> lambda_http::Response<lambda_http::Body> {
+        let mut builder = lambda_http::Response::builder()
+            .status(self.status)
+            .header("content-type", self.content_type)
+            .header("cache-control", self.cache_control)
+            .header("x-content-type-options", "nosniff");
+        if let Some(csp) = self.content_security_policy {
+            builder = builder.header("content-security-policy", csp);
+        }
+        builder
+            .body(lambda_http::Body::Binary(self.body.into_owned()))
+            .unwrap_or_else(|_| lambda_http::Response::new(lambda_http::Body::Empty))
+    }
+}
+
 fn asset(content_type: &'static str, body: &'static [u8]) -> Page {
     Page {
         status: 200,

@@ -2,7 +2,7 @@
 //! `GET /redoc` (ReDoc), their assets, and `GET /openapi.json`, without the
 //! JWT authorizer. Only wires; the pages are in the library.
 
-use lambda_http::{service_fn, Body, Error, Request, Response};
+use lambda_http::{service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -20,21 +20,7 @@ async fn main() -> Result<(), Error> {
             .unwrap_or("https")
             .to_owned();
         let page = api_docs::respond(req.uri().path(), &format!("{scheme}://{host}"));
-        Ok::<_, Error>(into_response(page))
+        Ok::<_, Error>(page.into_response())
     }))
     .await
-}
-
-fn into_response(page: api_docs::Page) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(page.status)
-        .header("content-type", page.content_type)
-        .header("cache-control", page.cache_control)
-        .header("x-content-type-options", "nosniff");
-    if let Some(csp) = page.content_security_policy {
-        builder = builder.header("content-security-policy", csp);
-    }
-    builder
-        .body(Body::Binary(page.body.into_owned()))
-        .unwrap_or_else(|_| Response::new(Body::Empty))
 }

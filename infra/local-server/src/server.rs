@@ -73,16 +73,7 @@ fn documentation(parts: &hyper::http::request::Parts) -> Option<Response<Body>> 
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:9000");
-    let page = api_docs::respond(path, &format!("http://{host}"));
-    let mut builder = Response::builder()
-        .status(page.status)
-        .header("content-type", page.content_type)
-        .header("cache-control", page.cache_control)
-        .header("x-content-type-options", "nosniff");
-    if let Some(csp) = page.content_security_policy {
-        builder = builder.header("content-security-policy", csp);
-    }
-    builder.body(Body::Binary(page.body.into_owned())).ok()
+    Some(api_docs::respond(path, &format!("http://{host}")).into_response())
 }
 
 /// What API Gateway and the function together answer to `req`.

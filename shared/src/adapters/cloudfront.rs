@@ -425,18 +425,7 @@ impl Distributions {
     ) -> Result<(), Error> {
         use aws_sdk_cloudfront::types::{DistributionResourceId, DistributionResourceType};
         if !tenant_edge {
-            let config = self
-                .client
-                .get_distribution_config()
-                .id(distribution_id)
-                .send()
-                .await
-                .map_err(|e| match e.as_service_error() {
-                    Some(se) if se.is_no_such_distribution() => {
-                        distribution_missing(distribution_id)
-                    }
-                    _ => upstream(aws_sdk_cloudfront::Error::from(e)),
-                })?;
+            let config = self.read_config(distribution_id).await?;
             let others: Vec<String> = config
                 .distribution_config
                 .as_ref()
@@ -530,6 +519,26 @@ impl Distributions {
         }
     }
 
+    /// A distribution's configuration and ETag; a missing distribution is
+    /// `409 distribution_not_found`.
+    async fn read_config(
+        &self,
+        distribution_id: &str,
+    ) -> Result<
+        aws_sdk_cloudfront::operation::get_distribution_config::GetDistributionConfigOutput,
+        Error,
+    > {
+        self.client
+            .get_distribution_config()
+            .id(distribution_id)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_no_such_distribution() => distribution_missing(distribution_id),
+                _ => upstream(aws_sdk_cloudfront::Error::from(e)),
+            })
+    }
+
     /// One ETag-guarded read-modify-write of a distribution's configuration:
     /// `change` edits it and says whether anything changed; a concurrent
     /// writer (`PreconditionFailed`) makes it start over from a fresh read.
@@ -539,19 +548,7 @@ impl Distributions {
         mut change: impl FnMut(&mut DistributionConfig) -> Result<bool, Error>,
     ) -> Result<Attached, Error> {
         for attempt in 1..=ATTEMPTS {
-            let current = self
-                .client
-                .get_distribution_config()
-                .id(distribution_id)
-                .send()
-                .await
-                .map_err(|e| match e.as_service_error() {
-                    Some(se) if se.is_no_such_distribution() => Error::conflict(
-                        "distribution_not_found",
-                        format!("the CloudFront distribution {distribution_id} configured for this organisation does not exist"),
-                    ),
-                    _ => upstream(aws_sdk_cloudfront::Error::from(e)),
-                })?;
+            let current = self.read_config(distribution_id).await?;
             let etag = current.e_tag.clone();
             let mut config = current.distribution_config.ok_or_else(|| {
                 Error::upstream(

@@ -345,26 +345,8 @@ async fn an_issued_certificate_survives_an_acm_outage() {
 /// second copy.
 #[tokio::test]
 async fn a_lost_import_answer_does_not_import_twice() {
-    let proxy = FaultProxy::start(
-        |req| {
-            req.headers
-                .get("x-amz-target")
-                .is_some_and(|t| t == "CertificateManager.ImportCertificate")
-        },
-        Fault::ForwardThenFail { status: 500 },
-    )
-    .await;
-    let via_proxy = sdk_config(Some(&proxy.url)).await;
-    let t = tenant()
-        .customise(move |app| {
-            app.edge_certificates = Certificates::new(aws_sdk_acm::Client::from_conf(
-                aws_sdk_acm::config::Builder::from(&via_proxy)
-                    .region(aws_config::Region::new("us-east-1"))
-                    .build(),
-            ));
-        })
-        .start()
-        .await;
+    let proxy = FaultProxy::start(is_import, Fault::ForwardThenFail { status: 500 }).await;
+    let t = Tenant::importing_through(tenant(), &proxy).await;
     let (_, (status, err)) = t.start_and_complete().await;
     assert_eq!(status, 502, "{err}");
     assert_eq!(
@@ -813,26 +795,8 @@ async fn two_concurrent_completes_import_once() {
     // The import is slow (held 1 s at a proxy), so the second complete
     // arrives while the first is importing: it must wait (202 with the
     // stage reached), not import a second certificate.
-    let proxy = FaultProxy::start(
-        |req| {
-            req.headers
-                .get("x-amz-target")
-                .is_some_and(|t| t == "CertificateManager.ImportCertificate")
-        },
-        Fault::Delay { millis: 1000 },
-    )
-    .await;
-    let via_proxy = sdk_config(Some(&proxy.url)).await;
-    let t = tenant()
-        .customise(move |app| {
-            app.edge_certificates = Certificates::new(aws_sdk_acm::Client::from_conf(
-                aws_sdk_acm::config::Builder::from(&via_proxy)
-                    .region(aws_config::Region::new("us-east-1"))
-                    .build(),
-            ));
-        })
-        .start()
-        .await;
+    let proxy = FaultProxy::start(is_import, Fault::Delay { millis: 1000 }).await;
+    let t = Tenant::importing_through(tenant(), &proxy).await;
     let (status, start) = t.start().await;
     assert_eq!(status, 200, "{start}");
     t.publish(&start).await;

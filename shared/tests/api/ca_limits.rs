@@ -168,8 +168,7 @@ async fn an_unavailable_ca_is_asked_again_within_the_call() {
     let (status, start) = t.start().await;
     assert_eq!(status, 200, "{start}");
 
-    let mut other = same_org(&t, format!("{}.example.com", unique("shop")));
-    other.distribution_id = t.distribution_id.clone();
+    let other = same_org(&t, format!("{}.example.com", unique("shop")));
     proxy.fail_next(
         "order-plz",
         3,

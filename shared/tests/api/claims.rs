@@ -629,28 +629,6 @@ async fn a_tenant_has_only_so_many_hostnames_awaiting_validation() {
     assert_eq!(status, 200, "{answer}");
 }
 
-/// A tenant whose imports into ACM (us-east-1) go through `proxy`.
-async fn tenant_importing_through(proxy: &FaultProxy) -> Tenant {
-    let via_proxy = sdk_config(Some(&proxy.url)).await;
-    tenant()
-        .customise(move |app| {
-            app.edge_certificates =
-                custom_domains::adapters::acm::Certificates::new(aws_sdk_acm::Client::from_conf(
-                    aws_sdk_acm::config::Builder::from(&via_proxy)
-                        .region(aws_config::Region::new("us-east-1"))
-                        .build(),
-                ));
-        })
-        .start()
-        .await
-}
-
-fn is_import(req: &hyper::http::request::Parts) -> bool {
-    req.headers
-        .get("x-amz-target")
-        .is_some_and(|t| t == "CertificateManager.ImportCertificate")
-}
-
 /// Releases until done; answers the last answer.
 async fn release_until_done(t: &Tenant) -> serde_json::Value {
     for _ in 0..20 {
@@ -667,7 +645,7 @@ async fn release_until_done(t: &Tenant) -> serde_json::Value {
 #[tokio::test]
 async fn a_release_during_a_slow_import_leaves_nothing_behind() {
     let proxy = FaultProxy::start(is_import, Fault::Delay { millis: 1500 }).await;
-    let t = tenant_importing_through(&proxy).await;
+    let t = Tenant::importing_through(tenant(), &proxy).await;
     let (status, start) = t.start().await;
     assert_eq!(status, 200, "{start}");
     t.publish(&start).await;
@@ -715,7 +693,7 @@ async fn a_release_during_a_slow_import_leaves_nothing_behind() {
 #[tokio::test]
 async fn a_release_after_a_lost_import_answer_deletes_the_imported_certificate() {
     let proxy = FaultProxy::start(is_import, Fault::ForwardThenFail { status: 500 }).await;
-    let t = tenant_importing_through(&proxy).await;
+    let t = Tenant::importing_through(tenant(), &proxy).await;
     let (_, (status, err)) = t.start_and_complete().await;
     assert_eq!(status, 502, "{err}");
     assert_eq!(

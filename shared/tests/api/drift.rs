@@ -98,21 +98,7 @@ async fn a_hostname_that_stops_pointing_at_its_distribution_is_flagged_then_deta
     set_cname(&t.domain, "parking.registrar.example").await;
     let arn = done["certificate_arn"].as_str().unwrap().to_owned();
     let name = DomainName::parse(&t.domain).unwrap();
-    for _ in 0..5 {
-        t.make_dns_due(&t.domain).await;
-        t.check_domains_with(|c| c.drift_grace = Duration::ZERO)
-            .await;
-        if t.app
-            .store
-            .load_hostname(&name)
-            .await
-            .unwrap()
-            .owner
-            .is_none()
-        {
-            break;
-        }
-    }
+    t.detach_for_drift().await;
     let records = t.app.store.load_hostname(&name).await.unwrap();
     assert!(
         records.owner.is_none() && records.mapping.is_none() && records.dns.is_none(),
@@ -167,21 +153,7 @@ async fn an_acm_path_hostname_shows_its_dns_and_is_detached_with_its_custom_doma
     // Past the grace period: the custom domain and the certificate go, and
     // the request with them.
     let name = DomainName::parse(&t.domain).unwrap();
-    for _ in 0..5 {
-        t.make_dns_due(&t.domain).await;
-        t.check_domains_with(|c| c.drift_grace = Duration::ZERO)
-            .await;
-        if t.app
-            .store
-            .load_hostname(&name)
-            .await
-            .unwrap()
-            .owner
-            .is_none()
-        {
-            break;
-        }
-    }
+    t.detach_for_drift().await;
     assert!(t
         .app
         .store

@@ -121,21 +121,7 @@ async fn a_shared_edge_hostname_pointing_elsewhere_past_the_grace_loses_its_tena
     set_a("old-host.example.net", "192.0.2.98").await;
     set_cname(&t.domain, "old-host.example.net").await;
     let name = DomainName::parse(&t.domain).unwrap();
-    for _ in 0..5 {
-        t.make_dns_due(&t.domain).await;
-        t.check_domains_with(|c| c.drift_grace = std::time::Duration::ZERO)
-            .await;
-        if t.app
-            .store
-            .load_hostname(&name)
-            .await
-            .unwrap()
-            .owner
-            .is_none()
-        {
-            break;
-        }
-    }
+    t.detach_for_drift().await;
     assert!(t
         .app
         .store

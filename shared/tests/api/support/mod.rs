@@ -531,6 +531,46 @@ impl Tenant {
         self.check_domains_with(|_| {}).await
     }
 
+    /// Runs check-domains with no grace left until the hostname's drift
+    /// release is done (a few runs at most).
+    pub async fn detach_for_drift(&self) {
+        let name = custom_domains::domain::DomainName::parse(&self.domain).unwrap();
+        for _ in 0..5 {
+            self.make_dns_due(&self.domain).await;
+            self.check_domains_with(|c| c.drift_grace = std::time::Duration::ZERO)
+                .await;
+            if self
+                .app
+                .store
+                .load_hostname(&name)
+                .await
+                .unwrap()
+                .owner
+                .is_none()
+            {
+                return;
+            }
+        }
+        panic!("{} was not released for drift", self.domain);
+    }
+
+    /// A tenant whose imports into ACM (us-east-1) go through `proxy`.
+    pub async fn importing_through(builder: TenantBuilder, proxy: &FaultProxy) -> Tenant {
+        let via_proxy = sdk_config(Some(&proxy.url)).await;
+        builder
+            .customise(move |app| {
+                app.edge_certificates = custom_domains::adapters::acm::Certificates::new(
+                    aws_sdk_acm::Client::from_conf(
+                        aws_sdk_acm::config::Builder::from(&via_proxy)
+                            .region(aws_config::Region::new("us-east-1"))
+                            .build(),
+                    ),
+                );
+            })
+            .start()
+            .await
+    }
+
     /// Makes the hostname's next DNS check due now, as time passing would.
     pub async fn make_dns_due(&self, domain: &str) {
         aws_sdk_dynamodb::Client::new(&sdk_config(None).await)
@@ -786,6 +826,13 @@ pub enum Fault {
     ForwardThenFail { status: u16 },
     /// Wait this long, then forward: a slow call under way.
     Delay { millis: u64 },
+}
+
+/// A fault proxy rule: ACM's ImportCertificate.
+pub fn is_import(req: &hyper::http::request::Parts) -> bool {
+    req.headers
+        .get("x-amz-target")
+        .is_some_and(|t| t == "CertificateManager.ImportCertificate")
 }
 
 /// An HTTP proxy in front of the local AWS that injects a fault into the
