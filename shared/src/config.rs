@@ -201,6 +201,10 @@ pub struct Config {
     /// default 50, 0 for no limit). Each holds pending authorizations on the
     /// shared ACME account, or a certificate of the shared ACM quota.
     pub tenant_pending_hostnames: u32,
+    /// `CERTIFICATE_MAX_NAMES`: names one certificate on an organisation's
+    /// own distribution may cover (default 10, ACM's default quota for an
+    /// imported certificate's names; at most 100, Let's Encrypt's limit).
+    pub certificate_max_names: usize,
     /// `DRIFT_CHECK_INTERVAL_HOURS`: how often `check-domains` resolves a
     /// live hostname that points at its edge (default 24; one that does not
     /// is checked hourly).
@@ -381,6 +385,7 @@ impl Config {
             drift_check_interval: seconds("DRIFT_CHECK_INTERVAL_HOURS", 24.0)? * 3600,
             drift_grace: seconds("DRIFT_GRACE_HOURS", 168.0)? * 3600,
             tenant_pending_hostnames: number("TENANT_PENDING_HOSTNAMES", 50.0, 0.0, 1e6)? as u32,
+            certificate_max_names: number("CERTIFICATE_MAX_NAMES", 10.0, 1.0, 100.0)? as usize,
             tenant_new_orders_per_hour: number("TENANT_NEW_ORDERS_PER_HOUR", 30.0, 0.0, 1e6)?
                 as u32,
             event_bus: get("EVENT_BUS_NAME").unwrap_or_else(|| "default".to_owned()),

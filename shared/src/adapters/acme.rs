@@ -133,15 +133,26 @@ pub struct OrderView {
     pub url: String,
     pub finalize_url: String,
     pub status: OrderStatus,
-    /// The DNS-01 challenge of the order's one authorization.
+    /// The DNS-01 challenge of the order's first name.
     pub challenge: ChallengeRecord,
     /// Whether that authorization is already valid (reused by the CA).
     pub authorized: bool,
+    /// Every name's authorization (the first name's too), in the CA's order.
+    pub authorizations: Vec<AuthorizationView>,
     /// The CA's explanation when the order is invalid.
     pub problem: Option<String>,
     /// The ARI identifier of the certificate this order replaces, when the
     /// CA accepted one.
     pub replaces: Option<String>,
+}
+
+/// One name's authorization in an order.
+#[derive(Clone, Debug)]
+pub struct AuthorizationView {
+    pub domain: DomainName,
+    pub challenge: ChallengeRecord,
+    /// Already valid (reused by the CA): no validation needed for it.
+    pub authorized: bool,
 }
 
 /// The CA's suggested renewal window for a certificate (RFC 9773), and when
@@ -199,12 +210,20 @@ impl AcmeClient {
     /// identifier of the certificate being renewed) the order says which
     /// certificate it replaces, where the CA offers ARI; a CA without ARI, or
     /// one answering `alreadyReplaced`, gets the order without it.
+    /// Places an order for `names` (the first is the order's own hostname,
+    /// whose challenge the view carries in front).
     pub async fn new_order(
         &self,
-        domain: &DomainName,
+        names: &[DomainName],
         replaces: Option<&str>,
     ) -> Result<OrderView, Error> {
-        let identifiers = [Identifier::Dns(domain.to_string())];
+        let domain = names
+            .first()
+            .ok_or_else(|| Error::Internal("an order for no name".into()))?;
+        let identifiers: Vec<Identifier> = names
+            .iter()
+            .map(|n| Identifier::Dns(n.to_string()))
+            .collect();
         let replaces_id = replaces.and_then(parse_certificate_id);
         let (url, replaced) = self
             .with_account(|account| {
@@ -212,7 +231,7 @@ impl AcmeClient {
                 async move {
                     let account = &account;
                     if let Some(id) = replaces_id {
-                        let order = NewOrder::new(identifiers).replaces(id);
+                        let order = NewOrder::new(identifiers.as_slice()).replaces(id);
                         match with_nonce_retry_raw(|| account.new_order(&order)).await {
                             Ok(mut o) => {
                                 let replaced = o.state().replaces.as_ref().map(|r| r.to_string());
@@ -227,7 +246,7 @@ impl AcmeClient {
                             Err(e) => return Err(e),
                         }
                     }
-                    let order = NewOrder::new(identifiers);
+                    let order = NewOrder::new(identifiers.as_slice());
                     with_nonce_retry_raw(|| account.new_order(&order))
                         .await
                         .map(|o| (o.url().to_owned(), None))
@@ -348,10 +367,15 @@ impl AcmeClient {
     }
 
     /// Deactivates the valid or pending authorizations of the order at
-    /// `order_url`, so the CA does not reuse them for the account's next
-    /// order of the name (one account serves every tenant). An order the CA
-    /// no longer has has nothing to deactivate.
-    pub async fn deactivate_authorizations(&self, order_url: &str) -> Result<(), Error> {
+    /// `order_url` (of `only` that name, when given), so the CA does not
+    /// reuse them for the account's next order of the name (one account
+    /// serves every tenant). An order the CA no longer has has nothing to
+    /// deactivate.
+    pub async fn deactivate_authorizations(
+        &self,
+        order_url: &str,
+        only: Option<&DomainName>,
+    ) -> Result<(), Error> {
         self.with_account(|account| async move {
             let account = &account;
             let result = with_nonce_retry_raw(|| async {
@@ -359,10 +383,16 @@ impl AcmeClient {
                 let mut authorizations = order.authorizations();
                 while let Some(authz) = authorizations.next().await {
                     let mut authz = authz?;
-                    if matches!(
-                        authz.status,
-                        AuthorizationStatus::Pending | AuthorizationStatus::Valid
-                    ) {
+                    let named = match authz.identifier().identifier {
+                        Identifier::Dns(name) => only.is_none_or(|o| o.as_str() == name),
+                        _ => false,
+                    };
+                    if named
+                        && matches!(
+                            authz.status,
+                            AuthorizationStatus::Pending | AuthorizationStatus::Valid
+                        )
+                    {
                         authz.deactivate().await?;
                     }
                 }
@@ -578,37 +608,54 @@ fn http_client(ca_bundle: Option<&str>) -> Result<MakeHttp, Error> {
     }))
 }
 
+/// The order as this product needs it; `domain` is the order's own
+/// hostname, whose challenge goes in front.
 async fn view(order: &mut Order, domain: &DomainName) -> Result<OrderView, instant_acme::Error> {
     let state = order.state();
     let status = OrderStatus::from(state.status);
     let finalize_url = state.finalize.clone();
     let problem = state.error.as_ref().map(|p| p.to_string());
     let replaces = state.replaces.as_ref().map(|r| r.to_string());
-    let mut challenge = None;
-    let mut authorized = false;
+    let mut seen = Vec::new();
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
         let mut authz = authz?;
-        authorized = authz.status == AuthorizationStatus::Valid;
+        let name = match authz.identifier().identifier {
+            Identifier::Dns(name) => DomainName::parse(name)
+                .map_err(|_| instant_acme::Error::Str("the CA named an invalid DNS identifier"))?,
+            _ => continue,
+        };
+        let authorized = authz.status == AuthorizationStatus::Valid;
         let authorization_url = authz.url().to_owned();
-        if let Some(ch) = authz.challenge(ChallengeType::Dns01) {
-            challenge = Some(ChallengeRecord {
+        let ch = authz
+            .challenge(ChallengeType::Dns01)
+            .ok_or(instant_acme::Error::Str(
+                "the CA offered no dns-01 challenge for a name",
+            ))?;
+        seen.push(AuthorizationView {
+            challenge: ChallengeRecord {
                 authorization_url,
                 challenge_url: ch.url.clone(),
-                txt_name: domain.acme_challenge_name(),
+                txt_name: name.acme_challenge_name(),
                 txt_value: ch.key_authorization().dns_value(),
-            });
-        }
+            },
+            domain: name,
+            authorized,
+        });
     }
-    let challenge = challenge.ok_or(instant_acme::Error::Str(
-        "the CA offered no dns-01 challenge for this name",
-    ))?;
+    let own = seen
+        .iter()
+        .find(|a| &a.domain == domain)
+        .ok_or(instant_acme::Error::Str(
+            "the CA offered no authorization for the order's name",
+        ))?;
     Ok(OrderView {
         url: order.url().to_owned(),
         finalize_url,
         status,
-        challenge,
-        authorized,
+        challenge: own.challenge.clone(),
+        authorized: own.authorized,
+        authorizations: seen,
         problem,
         replaces,
     })

@@ -422,6 +422,7 @@ impl Distributions {
         distribution_id: &str,
         domain: &DomainName,
         tenant_edge: bool,
+        covered: &[DomainName],
     ) -> Result<(), Error> {
         use aws_sdk_cloudfront::types::{DistributionResourceId, DistributionResourceType};
         if !tenant_edge {
@@ -432,7 +433,7 @@ impl Distributions {
                 .map(aliases_of)
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|a| a != domain.as_str())
+                .filter(|a| a != domain.as_str() && !covered.iter().any(|c| c.as_str() == a))
                 .collect();
             if !others.is_empty() {
                 return Err(Error::conflict(
@@ -494,6 +495,16 @@ impl Distributions {
             }
         }
         Ok(())
+    }
+
+    /// The distribution's aliases (alternate domain names).
+    pub async fn aliases(&self, distribution_id: &str) -> Result<Vec<String>, Error> {
+        let config = self.read_config(distribution_id).await?;
+        Ok(config
+            .distribution_config
+            .as_ref()
+            .map(aliases_of)
+            .unwrap_or_default())
     }
 
     /// The distribution's own domain name (`dxxxx.cloudfront.net`), the

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | who owns a hostname (both issuance paths) | `DOMAIN#<host>` | `OWNER` |
 //! | a hostname's ACME order | `DOMAIN#<host>` | `ACME_ORDER` |
+//! | the hostname whose order will add this one to its certificate | `DOMAIN#<host>` | `ORDER_REF` |
 //! | a hostname's ACM request | `DOMAIN#<host>` | `ACM_REQUEST` |
 //! | which hostname an ACM request ID names | `ACM_REQUEST#<id>` | `ACM_REQUEST` |
 //! | a live hostname → tenant mapping (both paths) | `DOMAIN#<host>` | `MAPPING` |
@@ -16,7 +17,8 @@
 //!
 //! Four global secondary indexes, all sparse (only the items that carry their
 //! key attributes are in them) and all keys-only:
-//! - `RenewalDue` (`due_shard`, `due_at`): every `CERT` item, keyed on when
+//! - `RenewalDue` (`due_shard`, `due_at`): every `CERT` item (of a
+//!   certificate with several names, the lead's copy only), keyed on when
 //!   the renewal sweep should next look at it ([`Store::due_hostnames`]);
 //!   the sweep reads O(due) items, never the whole table. `due_shard` spreads
 //!   the index over [`DUE_SHARDS`] partitions.
@@ -58,6 +60,7 @@ const MAPPING: &str = "MAPPING";
 const CERT: &str = "CERT";
 const LEASE: &str = "LEASE";
 const DNS: &str = "DNS";
+const ORDER_REF: &str = "ORDER_REF";
 
 /// The renewal index and its key attributes.
 pub const RENEWAL_INDEX: &str = "RenewalDue";
@@ -95,7 +98,7 @@ impl Versioned for AcmeOrder {
     fn index_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
         match self.purpose {
             Purpose::Issue => vec![("pending_tenant", s(self.org_id.as_str()))],
-            Purpose::Renew => Vec::new(),
+            Purpose::Renew | Purpose::Extend => Vec::new(),
         }
     }
 }
@@ -131,9 +134,10 @@ impl Versioned for ServedCertificate {
         self.version = version;
         self.updated_at = now;
     }
-    /// In the renewal index while the sweep has something to do for it.
+    /// In the renewal index while the sweep has something to do for it (a
+    /// certificate of several names: its lead's copy).
     fn index_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
-        match self.renewal.due_at() {
+        match self.renewal.due_at().filter(|_| self.is_lead()) {
             Some(at) => vec![
                 ("due_shard", s(due_shard(&self.domain))),
                 ("due_at", s(at.index_key())),
@@ -308,6 +312,11 @@ impl Store {
                     ACM_REQUEST => records.acm_request = Some(from_item(item)?),
                     MAPPING => records.mapping = Some(from_item(item)?),
                     DNS => records.dns = Some(from_item(item)?),
+                    ORDER_REF => {
+                        if let Some(AttributeValue::S(lead)) = item.get("lead") {
+                            records.order_ref = Some(DomainName::parse(lead)?);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -661,10 +670,14 @@ impl Store {
     /// Writes a new order for a hostname, claiming the hostname for the order's
     /// tenant in the same transaction. `replacing` is the version of an order
     /// this one replaces (an invalid or expired one), `None` for a first order.
+    /// `joining` are the order's other names that are not yet on its
+    /// certificate: each is pointed at the order (`ORDER_REF`), in the same
+    /// transaction.
     pub async fn insert_order(
         &self,
         order: &AcmeOrder,
         replacing: Option<u64>,
+        joining: &[DomainName],
     ) -> Result<(), Error> {
         let pk = domain_pk(&order.domain);
         let mut put = Put::builder()
@@ -677,13 +690,66 @@ impl Store {
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
         };
         let put = put.build().map_err(|e| Error::Internal(e.to_string()))?;
-        self.claim_and_put(
-            &order.domain,
-            &order.org_id,
-            order.created_at,
-            vec![TransactWriteItem::builder().put(put).build()],
-        )
-        .await
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        for name in joining {
+            let reference = Put::builder()
+                .table_name(&self.table)
+                .item("pk", domain_pk(name))
+                .item("sk", s(ORDER_REF))
+                .item("lead", s(order.domain.as_str()))
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            items.push(TransactWriteItem::builder().put(reference).build());
+        }
+        self.claim_and_put(&order.domain, &order.org_id, order.created_at, items)
+            .await
+    }
+
+    /// Ends an order that never reached a certificate, with its names'
+    /// references to it (one transaction, at the version read).
+    pub async fn cancel_order(&self, order: &AcmeOrder) -> Result<(), Error> {
+        let mut tx = self.client.transact_write_items().transact_items(
+            TransactWriteItem::builder()
+                .delete(
+                    aws_sdk_dynamodb::types::Delete::builder()
+                        .table_name(&self.table)
+                        .key("pk", domain_pk(&order.domain))
+                        .key("sk", s(ACME_ORDER))
+                        .condition_expression("version = :v")
+                        .expression_attribute_values(
+                            ":v",
+                            AttributeValue::N(order.version.to_string()),
+                        )
+                        .build()
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                )
+                .build(),
+        );
+        for name in order.names.iter().filter(|n| **n != order.domain) {
+            tx = tx.transact_items(self.delete_ref(name)?);
+        }
+        tx.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
+                    concurrent_writer()
+                }
+                _ => upstream(e),
+            })
+    }
+
+    fn delete_ref(&self, name: &DomainName) -> Result<TransactWriteItem, Error> {
+        Ok(TransactWriteItem::builder()
+            .delete(
+                aws_sdk_dynamodb::types::Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", domain_pk(name))
+                    .key("sk", s(ORDER_REF))
+                    .build()
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            )
+            .build())
     }
 
     /// Writes a new ACM request and its ID index, claiming the hostname for
@@ -877,6 +943,7 @@ impl Store {
             delete(domain_pk(domain), LEASE),
             delete(domain_pk(domain), MAPPING),
             delete(domain_pk(domain), DNS),
+            delete(domain_pk(domain), ORDER_REF),
         ];
         if let Some(id) = request_id {
             deletes.push(delete(s(format!("ACM_REQUEST#{id}")), ACM_REQUEST));
@@ -898,58 +965,67 @@ impl Store {
     }
 
     /// Makes an order's certificate the served one and ends the order, in
-    /// one transaction: the order must still be at the version read, and the
-    /// served record at `served`'s version (or absent, for a first issuance).
+    /// one transaction: the order must still be at the version read, and
+    /// each served record at its version (or absent, when `first`). A
+    /// certificate of several names writes every name's copy, and removes
+    /// the names' references to the order.
     pub async fn promote(
         &self,
         order: &AcmeOrder,
-        served: &mut ServedCertificate,
-        first: bool,
+        served: &mut [(ServedCertificate, bool)],
     ) -> Result<(), Error> {
-        let pk = domain_pk(&order.domain);
-        let expected = served.version;
-        let previous = served.updated_at;
-        if !first {
-            served.set_version(expected + 1, Timestamp::now());
-        }
-        let item = stored_item(&*served, &pk, CERT)?;
-        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
-        put = if first {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
-        };
-        let end_order = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(&self.table)
-            .key("pk", pk.clone())
-            .key("sk", s(ACME_ORDER))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(order.version.to_string()));
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(
+        let now = Timestamp::now();
+        let before: Vec<(u64, Timestamp)> = served
+            .iter()
+            .map(|(s, _)| (s.version, s.updated_at))
+            .collect();
+        let mut tx = self.client.transact_write_items();
+        for (record, first) in served.iter_mut() {
+            let expected = record.version;
+            if !*first {
+                record.set_version(expected + 1, now);
+            }
+            let pk = domain_pk(&record.domain);
+            let item = stored_item(&*record, &pk, CERT)?;
+            let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+            put = if *first {
+                put.condition_expression("attribute_not_exists(pk)")
+            } else {
+                put.condition_expression("version = :expected")
+                    .expression_attribute_values(
+                        ":expected",
+                        AttributeValue::N(expected.to_string()),
+                    )
+            };
+            tx = tx.transact_items(
                 TransactWriteItem::builder()
                     .put(put.build().map_err(|e| Error::Internal(e.to_string()))?)
                     .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .delete(
-                        end_order
-                            .build()
-                            .map_err(|e| Error::Internal(e.to_string()))?,
-                    )
-                    .build(),
-            )
-            .send()
-            .await;
-        match result {
+            );
+        }
+        let end_order = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .key("pk", domain_pk(&order.domain))
+            .key("sk", s(ACME_ORDER))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(order.version.to_string()));
+        tx = tx.transact_items(
+            TransactWriteItem::builder()
+                .delete(
+                    end_order
+                        .build()
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                )
+                .build(),
+        );
+        for name in order.names.iter().filter(|n| **n != order.domain) {
+            tx = tx.transact_items(self.delete_ref(name)?);
+        }
+        match tx.send().await {
             Ok(_) => Ok(()),
             Err(e) => {
-                if !first {
-                    served.set_version(expected, previous);
+                for ((record, _), (version, at)) in served.iter_mut().zip(before) {
+                    record.set_version(version, at);
                 }
                 match e.as_service_error() {
                     Some(TransactWriteItemsError::TransactionCanceledException(_)) => {

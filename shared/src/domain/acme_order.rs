@@ -32,6 +32,10 @@ pub enum Purpose {
     Issue,
     /// A replacement for the served certificate.
     Renew,
+    /// A replacement for the served certificate that also covers new names
+    /// (a hostname added to an organisation's own distribution): re-imported
+    /// into the same ARN, then the new names are attached.
+    Extend,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +107,17 @@ pub struct ChallengeRecord {
     pub txt_value: String,
 }
 
+/// The DNS-01 challenge of one more name on an order for several.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameChallenge {
+    pub domain: DomainName,
+    pub challenge: ChallengeRecord,
+    /// Whether the tenant must publish this record: a new name always (its
+    /// owner proves control itself, whatever the CA may reuse); a name
+    /// already on the certificate only when the CA asks for a validation.
+    pub required: bool,
+}
+
 /// A certificate obtained from the CA. The key is sealed (KMS ciphertext,
 /// base64), never plain text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +161,18 @@ pub struct AcmeOrder {
     pub order_url: String,
     pub finalize_url: String,
     pub challenge: ChallengeRecord,
+    /// Whether the tenant must publish `challenge` (see
+    /// [`NameChallenge::required`]); false only for a name already on the
+    /// certificate whose authorization the CA reused.
+    #[serde(default = "required")]
+    pub challenge_required: bool,
+    /// Every name the certificate will cover when it is more than this
+    /// hostname (the order's own first, then the others); empty otherwise.
+    #[serde(default)]
+    pub names: Vec<DomainName>,
+    /// The challenges of the names other than this hostname.
+    #[serde(default)]
+    pub challenges: Vec<NameChallenge>,
     /// The distribution this hostname is attached to (chosen at start): the
     /// organisation's or the classic shared one, or, for the
     /// `CloudfrontTenant` edge, the multi-tenant distribution its
@@ -189,9 +216,54 @@ pub struct PendingKey {
     pub csr: String,
 }
 
+fn required() -> bool {
+    true
+}
+
 impl AcmeOrder {
     pub fn belongs_to(&self, org: &TenantId) -> bool {
         &self.org_id == org
+    }
+
+    /// Every name the certificate will cover.
+    pub fn certificate_names(&self) -> Vec<DomainName> {
+        match self.names.is_empty() {
+            true => vec![self.domain.clone()],
+            false => self.names.clone(),
+        }
+    }
+
+    /// Every challenge of the order with whether the tenant must publish
+    /// it, this hostname's first.
+    pub fn all_challenges(&self) -> Vec<NameChallenge> {
+        let own = NameChallenge {
+            domain: self.domain.clone(),
+            challenge: self.challenge.clone(),
+            required: self.challenge_required,
+        };
+        std::iter::once(own)
+            .chain(self.challenges.iter().cloned())
+            .collect()
+    }
+
+    /// The order as seen from `name`, one of its other names: the same
+    /// order with `name`'s challenge in front (what `name`'s status shows
+    /// while it waits to join the certificate).
+    pub fn as_seen_from(&self, name: &DomainName) -> AcmeOrder {
+        let mut view = self.clone();
+        let Some(i) = self.challenges.iter().position(|c| &c.domain == name) else {
+            return view;
+        };
+        let theirs = &self.challenges[i];
+        view.domain = name.clone();
+        view.challenge = theirs.challenge.clone();
+        view.challenge_required = theirs.required;
+        view.challenges[i] = NameChallenge {
+            domain: self.domain.clone(),
+            challenge: self.challenge.clone(),
+            required: self.challenge_required,
+        };
+        view
     }
 
     /// Moves to the stage's successor, or to `Invalid` from a stage whose

@@ -33,6 +33,9 @@ pub struct HostnameRecords {
     pub owner: Option<Owner>,
     /// The ACME order in flight (first issuance or renewal).
     pub order: Option<AcmeOrder>,
+    /// The hostname whose order in flight will add this one to its
+    /// certificate (an organisation's own distribution serving several).
+    pub order_ref: Option<DomainName>,
     /// The certificate served on the ACME path.
     pub served: Option<ServedCertificate>,
     /// The ACM path's request.
@@ -88,6 +91,9 @@ impl HostnameRecords {
         match (&self.served, &self.order) {
             (Some(s), _) if s.renewal.gave_up => "renewal_failing",
             (Some(_), None) => "active",
+            (Some(_), Some(o)) if o.purpose == Purpose::Extend && o.stage != Stage::Invalid => {
+                "adding_names"
+            }
             (Some(_), Some(o)) => match o.stage {
                 Stage::AwaitingDns => "renewal_awaiting_dns",
                 Stage::Invalid => "renewal_failing",
@@ -114,10 +120,21 @@ impl HostnameRecords {
     /// Who must act next on the ACME path, and what.
     pub fn acme_next_action(&self, domain: &DomainName) -> NextAction {
         let txt = |o: &AcmeOrder| {
-            format!(
-                "add a TXT record named {} with the value {}",
-                o.challenge.txt_name, o.challenge.txt_value
-            )
+            let needed: Vec<String> = o
+                .all_challenges()
+                .iter()
+                .filter(|c| c.required)
+                .map(|c| {
+                    format!(
+                        "a TXT record named {} with the value {}",
+                        c.challenge.txt_name, c.challenge.txt_value
+                    )
+                })
+                .collect();
+            match needed.is_empty() {
+                true => "nothing needs publishing".to_owned(),
+                false => format!("add {}", needed.join(" and ")),
+            }
         };
         match (&self.served, &self.order) {
             (None, None) => act(
@@ -156,6 +173,19 @@ impl HostnameRecords {
                             s.renewal.last_error.as_deref().unwrap_or("no reason recorded")
                         ),
                     );
+                }
+                if let Some(o) = order.as_ref().filter(|o| o.purpose == Purpose::Extend) {
+                    if o.stage == Stage::AwaitingDns {
+                        return act(
+                            Actor::Tenant,
+                            "publish_txt_record",
+                            format!(
+                                "names are being added to the certificate ({}): {}, then call complete-certificate",
+                                o.certificate_names().iter().map(DomainName::as_str).collect::<Vec<_>>().join(", "),
+                                txt(o)
+                            ),
+                        );
+                    }
                 }
                 if let Some(o) = order.as_ref().filter(|o| o.purpose == Purpose::Renew) {
                     // A delegated hostname's record is the product's to write.

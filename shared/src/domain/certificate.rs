@@ -68,11 +68,12 @@ pub fn inspect(chain_pem: &str) -> Result<CertificateFacts, Error> {
 
 /// A fresh EC P-256 key (one of the two kinds CloudFront accepts) and a CSR
 /// for `domain`: answers (key PEM, CSR DER).
-pub fn new_key_and_csr(domain: &DomainName) -> Result<(String, Vec<u8>), Error> {
+pub fn new_key_and_csr(names: &[DomainName]) -> Result<(String, Vec<u8>), Error> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(|e| Error::Internal(format!("key generation failed: {e}")))?;
-    let mut params = CertificateParams::new(vec![domain.to_string()])
-        .map_err(|e| Error::Internal(format!("CSR parameters: {e}")))?;
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .map_err(|e| Error::Internal(format!("CSR parameters: {e}")))?;
     params.distinguished_name = DistinguishedName::new();
     let csr = params
         .serialize_request(&key)
@@ -94,7 +95,7 @@ mod tests {
     #[test]
     fn self_signed_round_trip() {
         let domain = DomainName::parse("shop.example.com").unwrap();
-        let (key_pem, csr) = new_key_and_csr(&domain).unwrap();
+        let (key_pem, csr) = new_key_and_csr(std::slice::from_ref(&domain)).unwrap();
         assert!(!csr.is_empty());
         let key = KeyPair::from_pem(&key_pem).unwrap();
         let cert = CertificateParams::new(vec![domain.to_string()])
@@ -109,7 +110,7 @@ mod tests {
         let facts = inspect(&chain).unwrap();
         assert_eq!(facts.dns_names, vec!["shop.example.com".to_string()]);
         assert!(key_matches(&key_pem, &facts).unwrap());
-        let (other_key, _) = new_key_and_csr(&domain).unwrap();
+        let (other_key, _) = new_key_and_csr(std::slice::from_ref(&domain)).unwrap();
         assert!(!key_matches(&other_key, &facts).unwrap());
     }
 }

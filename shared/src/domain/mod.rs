@@ -13,7 +13,9 @@ mod tenant;
 mod timestamp;
 
 pub use acm_request::{AcmRequest, AcmStage, DomainMapping, Edge, ValidationRecord};
-pub use acme_order::{AcmeOrder, ChallengeRecord, IssuedCertificate, PendingKey, Purpose, Stage};
+pub use acme_order::{
+    AcmeOrder, ChallengeRecord, IssuedCertificate, NameChallenge, PendingKey, Purpose, Stage,
+};
 pub use aggregate::{Actor, HostnameRecords, NextAction, Owner};
 pub use dns_health::{DnsHealth, Pointing};
 pub use hostname::DomainName;

@@ -39,6 +39,15 @@ pub struct ServedCertificate {
     /// Where the hostname must point.
     #[serde(default)]
     pub dns_target: Option<String>,
+    /// Every name on the certificate when it has several (an organisation's
+    /// own distribution serving `example.com` and `www.example.com`),
+    /// sorted; empty when the certificate is this hostname's alone. Each
+    /// name keeps its own copy of this record (status, drift and release
+    /// stay per hostname); the copies change together, in one transaction.
+    /// Only the first name's copy, the *lead*, is in the renewal index, and
+    /// the certificate's orders (renewals, a name added) are the lead's.
+    #[serde(default)]
+    pub names: Vec<DomainName>,
     /// Leaf first, then the intermediates, PEM.
     pub chain_pem: String,
     /// KMS-sealed private key (base64), never plain text.
@@ -122,6 +131,30 @@ impl RenewalState {
 impl ServedCertificate {
     pub fn belongs_to(&self, org: &TenantId) -> bool {
         &self.org_id == org
+    }
+
+    /// Every name the certificate covers.
+    pub fn certificate_names(&self) -> Vec<DomainName> {
+        match self.names.is_empty() {
+            true => vec![self.domain.clone()],
+            false => self.names.clone(),
+        }
+    }
+
+    /// The hostname whose record carries the certificate's renewals and
+    /// orders: the first of its names.
+    pub fn lead(&self) -> &DomainName {
+        self.names.first().unwrap_or(&self.domain)
+    }
+
+    /// Whether this copy is the lead's.
+    pub fn is_lead(&self) -> bool {
+        self.lead() == &self.domain
+    }
+
+    /// Whether the certificate covers other hostnames too.
+    pub fn is_shared(&self) -> bool {
+        self.names.len() > 1
     }
 
     /// Whether a renewal is due at `now` (not merely an ARI re-check).

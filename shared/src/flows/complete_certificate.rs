@@ -39,6 +39,23 @@ pub async fn complete_certificate(
     if records.is_releasing() {
         return Err(releasing(domain));
     }
+    // A name joining another's certificate: that hostname's order is driven,
+    // and this name answered once it is served.
+    if let (None, Some(lead)) = (&records.order, &records.order_ref) {
+        if lead != domain {
+            return Ok(
+                match Box::pin(complete_certificate(app, org, lead)).await? {
+                    Progress::InProgress(order) => {
+                        Progress::InProgress(Box::new(order.as_seen_from(domain)))
+                    }
+                    Progress::Done(served) => match app.store.load_hostname(domain).await?.served {
+                        Some(own) => Progress::Done(Box::new(own)),
+                        None => Progress::Done(served),
+                    },
+                },
+            );
+        }
+    }
     let Some(order) = records.order.filter(|o| o.belongs_to(org)) else {
         return match records.served {
             Some(served) if served.belongs_to(org) => Ok(Progress::Done(Box::new(served))),
@@ -59,7 +76,9 @@ pub async fn complete_certificate(
     {
         return Ok(Progress::InProgress(Box::new(order)));
     }
-    let driven = drive(app, order, None, deadline).await;
+    // Names added to a served certificate re-import into its ARN.
+    let served = records.served.filter(|_| order.purpose == Purpose::Extend);
+    let driven = drive(app, order, served, deadline).await;
     if let Err(e) = app.store.release_lease(domain, &holder).await {
         tracing::warn!(%domain, error = %e, "could not give the lease back; it expires by itself");
     }

@@ -19,13 +19,32 @@ pub async fn certificate_status(
     org: &TenantId,
     domain: &DomainName,
 ) -> Result<HostnameRecords, Error> {
-    let records = app.store.load_hostname(domain).await?;
+    let mut records = app.store.load_hostname(domain).await?;
+    joining_order(app, domain, &mut records).await?;
     if !records.is_owned_by(org) || records.path() != Some("acme") {
         return Err(Error::NotFound(format!(
             "organisation {org} has no certificate for {domain}"
         )));
     }
     Ok(records)
+}
+
+/// A name waiting to join another's certificate is shown that hostname's
+/// order, with this name's challenge in front.
+async fn joining_order(
+    app: &App,
+    domain: &DomainName,
+    records: &mut HostnameRecords,
+) -> Result<(), Error> {
+    if let (None, Some(lead)) = (&records.order, &records.order_ref) {
+        records.order = app
+            .store
+            .load_order(lead)
+            .await?
+            .filter(|o| o.certificate_names().contains(domain))
+            .map(|o| o.as_seen_from(domain));
+    }
+    Ok(())
 }
 
 /// One page of `tenant`'s hostnames on both paths, each with its records.
@@ -41,7 +60,8 @@ pub async fn list_hostnames(
         .await?;
     let loaded: Vec<Result<(DomainName, HostnameRecords), Error>> = stream::iter(page.domains)
         .map(|domain| async move {
-            let records = app.store.load_hostname(&domain).await?;
+            let mut records = app.store.load_hostname(&domain).await?;
+            joining_order(app, &domain, &mut records).await?;
             Ok((domain, records))
         })
         .buffered(8)

@@ -26,8 +26,8 @@ use crate::app::App;
 use crate::domain::certificate::{inspect, key_matches, new_key_and_csr, split_chain};
 use crate::domain::renewal::Window;
 use crate::domain::{
-    AcmeOrder, DomainMapping, Edge, IssuedCertificate, PendingKey, Purpose, RenewalState,
-    ServedCertificate, Stage, Timestamp,
+    AcmeOrder, ChallengeRecord, DomainMapping, DomainName, Edge, IssuedCertificate, PendingKey,
+    Purpose, RenewalState, ServedCertificate, Stage, Timestamp,
 };
 use crate::error::Error;
 
@@ -56,10 +56,10 @@ pub async fn drive(
     served: Option<ServedCertificate>,
     deadline: Instant,
 ) -> Result<Driven, Error> {
-    if order.purpose == Purpose::Renew && served.is_none() {
+    if order.purpose != Purpose::Issue && served.is_none() {
         return Err(Error::Internal(format!(
-            "a renewal order for {} without a served certificate",
-            order.domain
+            "a {:?} order for {} without a served certificate",
+            order.purpose, order.domain
         )));
     }
     loop {
@@ -69,7 +69,9 @@ pub async fn drive(
             Stage::Validating => await_validation(app, &mut order, deadline).await?,
             Stage::Finalizing => obtain_certificate(app, &mut order, deadline).await?,
             Stage::Issued => import(app, &mut order, served.as_ref()).await?,
-            Stage::Imported if order.purpose == Purpose::Issue => attach(app, &mut order).await?,
+            Stage::Imported if order.purpose != Purpose::Renew => {
+                attach(app, &mut order, served.as_ref()).await?
+            }
             Stage::Imported | Stage::Attached => {
                 let done = promote(app, &order, served).await?;
                 return Ok(Driven::Done(Box::new(done)));
@@ -88,13 +90,20 @@ pub async fn drive(
 /// delegated (a CNAME to this claim's name in the delegation zone), the
 /// product writes the TXT record there itself and waits until the zone's
 /// authoritative servers answer it. Otherwise it checks the tenant's TXT
-/// record. Then it tells the CA. A missing record changes nothing and costs
-/// no CA validation attempt.
+/// record, and that of every other name of the order that needs one. Then
+/// it tells the CA. A missing record changes nothing and costs no CA
+/// validation attempt.
 async fn publish_challenge(
     app: &App,
     order: &mut AcmeOrder,
     deadline: Instant,
 ) -> Result<Step, Error> {
+    for other in order.challenges.iter().filter(|c| c.required) {
+        check_record(app, &other.challenge, "", precheck_deadline(deadline)).await?;
+    }
+    if !order.challenge_required {
+        return validate(app, order, deadline).await;
+    }
     if let Some(target) = delegation_target(app, order).await {
         if let Some(zone) = &app.delegation {
             let value = order.challenge.txt_value.clone();
@@ -118,32 +127,48 @@ async fn publish_challenge(
                 // and waits again.
                 return Ok(Step::Waiting);
             }
-            check_caa(app, order, precheck_deadline(deadline)).await?;
-            crate::flows::acme_limits::before_validation(app, &order.domain).await?;
             order.delegated = true;
-            app.store.mark_proven(&order.domain, &order.org_id).await?;
-            app.acme.answer_challenge(&order.order_url).await?;
-            order.advance(Stage::Validating)?;
-            app.store.save_order(order).await?;
-            tracing::info!(domain = %order.domain, %target, "validated through the delegation zone");
-            return Ok(Step::Advanced);
+            tracing::info!(domain = %order.domain, %target, "validating through the delegation zone");
+            return validate(app, order, deadline).await;
         }
     }
-    let expected = &order.challenge.txt_value;
+    let hint = delegation_hint(order);
+    check_record(app, &order.challenge, &hint, precheck_deadline(deadline)).await?;
+    validate(app, order, deadline).await
+}
+
+/// The records are in place: CAA and the CA's limits checked, every name
+/// marked proven for its tenant, and the CA told.
+async fn validate(app: &App, order: &mut AcmeOrder, deadline: Instant) -> Result<Step, Error> {
     let deadline = precheck_deadline(deadline);
-    let seen = app.dns.observe(&order.challenge.txt_name, deadline).await;
-    match presence(&seen, expected) {
-        Presence::Present => {}
-        Presence::Lagging(servers) => return Err(not_everywhere(order, &servers, &seen)),
-        Presence::Missing => return Err(precheck_failed(order, &seen)),
+    let names = order.certificate_names();
+    for name in &names {
+        check_caa(app, name, deadline).await?;
     }
-    check_caa(app, order, deadline).await?;
     crate::flows::acme_limits::before_validation(app, &order.domain).await?;
-    app.store.mark_proven(&order.domain, &order.org_id).await?;
+    for name in &names {
+        app.store.mark_proven(name, &order.org_id).await?;
+    }
     app.acme.answer_challenge(&order.order_url).await?;
     order.advance(Stage::Validating)?;
     app.store.save_order(order).await?;
     Ok(Step::Advanced)
+}
+
+/// Whether every authoritative server answers the challenge's TXT record:
+/// the CA may ask any of them.
+async fn check_record(
+    app: &App,
+    challenge: &ChallengeRecord,
+    hint: &str,
+    deadline: Instant,
+) -> Result<(), Error> {
+    let seen = app.dns.observe(&challenge.txt_name, deadline).await;
+    match presence(&seen, &challenge.txt_value) {
+        Presence::Present => Ok(()),
+        Presence::Lagging(servers) => Err(not_everywhere(challenge, &servers, &seen)),
+        Presence::Missing => Err(precheck_failed(challenge, hint, &seen)),
+    }
 }
 
 /// The precheck is this call's first step when it runs, and a call always
@@ -179,7 +204,7 @@ async fn remove_delegated_record(app: &App, order: &AcmeOrder) {
     }
 }
 
-fn precheck_failed(order: &AcmeOrder, seen: &[TxtObservation]) -> Error {
+fn precheck_failed(challenge: &ChallengeRecord, hint: &str, seen: &[TxtObservation]) -> Error {
     let found: Vec<String> = seen
         .iter()
         .map(|o| match (&o.error, o.values.is_empty()) {
@@ -191,14 +216,13 @@ fn precheck_failed(order: &AcmeOrder, seen: &[TxtObservation]) -> Error {
     Error::Precondition {
         code: "dns_record_missing",
         message: format!(
-            "the TXT record {} with value {} was not found ({}); publish it{} and call again",
-            order.challenge.txt_name,
-            order.challenge.txt_value,
+            "the TXT record {} with value {} was not found ({}); publish it{hint} and call again",
+            challenge.txt_name,
+            challenge.txt_value,
             found.join("; "),
-            delegation_hint(order)
         ),
         details: Some(serde_json::json!({
-            "expected": { "name": order.challenge.txt_name, "type": "TXT", "value": order.challenge.txt_value },
+            "expected": { "name": challenge.txt_name, "type": "TXT", "value": challenge.txt_value },
             "found": seen,
         })),
     }
@@ -206,16 +230,20 @@ fn precheck_failed(order: &AcmeOrder, seen: &[TxtObservation]) -> Error {
 
 /// Some of the zone's authoritative servers answer the record and others
 /// do not yet: the CA may ask any of them, so it is not asked yet.
-fn not_everywhere(order: &AcmeOrder, lagging: &[String], seen: &[TxtObservation]) -> Error {
+fn not_everywhere(
+    challenge: &ChallengeRecord,
+    lagging: &[String],
+    seen: &[TxtObservation],
+) -> Error {
     Error::Precondition {
         code: "dns_not_propagated",
         message: format!(
             "the TXT record {} is answered by some of its zone's authoritative servers but not yet by {}; the CA may ask any of them, so wait until they all answer it (or fix the zone's transfers) and call again",
-            order.challenge.txt_name,
+            challenge.txt_name,
             lagging.join(", ")
         ),
         details: Some(serde_json::json!({
-            "expected": { "name": order.challenge.txt_name, "type": "TXT", "value": order.challenge.txt_value },
+            "expected": { "name": challenge.txt_name, "type": "TXT", "value": challenge.txt_value },
             "lagging": lagging,
             "found": seen,
         })),
@@ -224,11 +252,11 @@ fn not_everywhere(order: &AcmeOrder, lagging: &[String], seen: &[TxtObservation]
 
 /// Refuses before the CA is asked when the hostname's CAA records forbid
 /// the CA (the CA would refuse, and count it against the name).
-async fn check_caa(app: &App, order: &AcmeOrder, deadline: Instant) -> Result<(), Error> {
+async fn check_caa(app: &App, domain: &DomainName, deadline: Instant) -> Result<(), Error> {
     let identities = &app.config.acme_caa_identities;
     let Some(forbids) = app
         .dns
-        .caa_forbids(order.domain.as_str(), identities, deadline)
+        .caa_forbids(domain.as_str(), identities, deadline)
         .await
     else {
         return Ok(());
@@ -240,7 +268,7 @@ async fn check_caa(app: &App, order: &AcmeOrder, deadline: Instant) -> Result<()
             forbids.name,
             forbids.records.join(", "),
             identities.join(" or "),
-            order.domain,
+            domain,
             identities.first().map(String::as_str).unwrap_or("letsencrypt.org"),
         ),
         details: Some(serde_json::json!({ "caa": forbids, "ca_identities": identities })),
@@ -275,7 +303,7 @@ async fn await_validation(
             // Validated: the delegated record has done its job.
             remove_delegated_record(app, order).await;
             if order.pending_key.is_none() {
-                let (key_pem, csr) = new_key_and_csr(&order.domain)?;
+                let (key_pem, csr) = new_key_and_csr(&order.certificate_names())?;
                 let sealed_key = app
                     .sealer
                     .seal(KEY_PURPOSE, order.domain.as_str(), key_pem.as_bytes())
@@ -406,23 +434,32 @@ async fn import(
     Ok(Step::Advanced)
 }
 
-/// Imported → Attached (first issuance only): the hostname and certificate
-/// onto the distribution, and the live domain → organisation mapping.
-async fn attach(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
+/// Imported → Attached (a first issuance, or names added to a served
+/// certificate): each new name onto the distribution (or its distribution
+/// tenant), and its live domain → organisation mapping. `served` is the
+/// certificate whose names are already attached.
+async fn attach(
+    app: &App,
+    order: &mut AcmeOrder,
+    served: Option<&ServedCertificate>,
+) -> Result<Step, Error> {
     // Re-targeted: where the organisation's hostnames go now (the platform
     // may have recorded a distribution for it since, after an attach was
-    // refused), not where they went when the order was placed.
-    let settled = match order.attach_started {
-        true => None,
-        false => crate::flows::start_certificate::edge_for(app, &order.org_id)
+    // refused), not where they went when the order was placed. Only a
+    // single hostname's first issuance moves.
+    let movable =
+        !order.attach_started && order.purpose == Purpose::Issue && order.names.len() <= 1;
+    let settled = match movable {
+        true => crate::flows::start_certificate::edge_for(app, &order.org_id)
             .await
             .ok(),
+        false => None,
     };
-    if let Some((edge, distribution)) = settled {
-        if (edge, Some(&distribution)) != (order.edge, order.distribution_id.as_ref()) {
-            tracing::info!(domain = %order.domain, from = ?order.distribution_id, to = %distribution, ?edge, "re-targeting the order to the organisation's current edge");
-            order.edge = edge;
-            order.distribution_id = Some(distribution);
+    if let Some(to) = settled {
+        if (to.edge, Some(&to.distribution_id)) != (order.edge, order.distribution_id.as_ref()) {
+            tracing::info!(domain = %order.domain, from = ?order.distribution_id, to = %to.distribution_id, edge = ?to.edge, "re-targeting the order to the organisation's current edge");
+            order.edge = to.edge;
+            order.distribution_id = Some(to.distribution_id);
             app.store.save_order(order).await?;
         }
     }
@@ -442,45 +479,54 @@ async fn attach(app: &App, order: &mut AcmeOrder) -> Result<Step, Error> {
         order.attach_started = true;
         app.store.save_order(order).await?;
     }
-    // The classic distribution: the hostname becomes one of its aliases. The
-    // shared edge: a distribution tenant of its own on the multi-tenant
-    // distribution. Either way, where the hostname must point is kept.
-    let attached = attach_to_edge(app, order, &distribution, &arn, &names).await;
-    let target = match attached {
-        Ok(target) => target,
-        // Refused, nothing changed at CloudFront: the order may be
-        // re-targeted by a later call.
-        Err(e @ Error::Conflict { .. }) => {
-            order.attach_started = false;
-            app.store.save_order(order).await?;
-            return Err(e);
+    let attached_before = served
+        .map(ServedCertificate::certificate_names)
+        .unwrap_or_default();
+    for name in order.certificate_names() {
+        if attached_before.contains(&name) {
+            continue;
         }
-        Err(e) => return Err(e),
-    };
-    app.store
-        .put_mapping(&DomainMapping {
-            domain: order.domain.clone(),
-            tenant_id: order.org_id.clone(),
-            edge: match order.edge {
-                Edge::CloudfrontTenant => Edge::CloudfrontTenant,
-                _ => Edge::Cloudfront,
-            },
-            target,
-            certificate_arn: arn.clone(),
-            configured_at: Timestamp::now(),
-            dns_target: order.dns_target.clone(),
-        })
-        .await?;
+        // The classic distribution: the hostname becomes one of its
+        // aliases. The shared edge: a distribution tenant of its own on the
+        // multi-tenant distribution. Either way, where the hostname must
+        // point is kept.
+        let target = match attach_to_edge(app, order, &name, &distribution, &arn, &names).await {
+            Ok(target) => target,
+            // Refused, nothing changed at CloudFront: the order may be
+            // re-targeted by a later call.
+            Err(e @ Error::Conflict { .. }) => {
+                order.attach_started = false;
+                app.store.save_order(order).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        app.store
+            .put_mapping(&DomainMapping {
+                domain: name.clone(),
+                tenant_id: order.org_id.clone(),
+                edge: match order.edge {
+                    Edge::CloudfrontTenant => Edge::CloudfrontTenant,
+                    _ => Edge::Cloudfront,
+                },
+                target,
+                certificate_arn: arn.clone(),
+                configured_at: Timestamp::now(),
+                dns_target: order.dns_target.clone(),
+            })
+            .await?;
+        tracing::info!(domain = %name, distribution, "hostname attached");
+    }
     order.advance(Stage::Attached)?;
     app.store.save_order(order).await?;
-    tracing::info!(domain = %order.domain, distribution, "hostname attached");
     Ok(Step::Advanced)
 }
 
-/// Puts the hostname on its edge; answers the mapping's target.
+/// Puts `name` on its edge; answers the mapping's target.
 async fn attach_to_edge(
     app: &App,
     order: &mut AcmeOrder,
+    name: &DomainName,
     distribution: &str,
     arn: &str,
     names: &[String],
@@ -491,7 +537,7 @@ async fn attach_to_edge(
                 .distributions
                 .attach_tenant(
                     distribution,
-                    &order.domain,
+                    name,
                     arn,
                     app.config.connection_group_id.as_deref(),
                 )
@@ -501,7 +547,7 @@ async fn attach_to_edge(
         }
         _ => {
             app.distributions
-                .attach(distribution, &order.domain, arn, names)
+                .attach(distribution, name, arn, names)
                 .await?;
             order.dns_target = app.distributions.domain_name(distribution).await?;
             distribution.to_owned()
@@ -545,6 +591,12 @@ async fn promote(
         renewal.window_recheck_at = Some(now.plus(std::time::Duration::from_secs(3600)));
     }
     let first = previous.is_none();
+    let names = order.certificate_names();
+    let mut shared: Vec<DomainName> = match names.len() {
+        1 => Vec::new(),
+        _ => names.clone(),
+    };
+    shared.sort();
     let mut served = match previous {
         Some(mut s) => {
             s.chain_pem = cert.chain_pem;
@@ -566,6 +618,7 @@ async fn promote(
             distribution_id: order.distribution_id.clone().unwrap_or_default(),
             edge: order.edge,
             dns_target: order.dns_target.clone(),
+            names: Vec::new(),
             chain_pem: cert.chain_pem,
             sealed_key: cert.sealed_key,
             serial: cert.serial,
@@ -581,12 +634,64 @@ async fn promote(
             updated_at: now,
         },
     };
+    served.names = shared.clone();
     let mut issued = served.recent_issuances(now);
     issued.push(now);
     served.issued_recently = issued;
-    app.store.promote(order, &mut served, first).await?;
+    // A certificate of several names: every other name's copy changes with
+    // it (a name added gets its first).
+    let mut records = vec![(served.clone(), first)];
+    let mut dropped = Vec::new();
+    for name in names.iter().filter(|n| **n != order.domain) {
+        let copy = match app.store.load_hostname(name).await?.served {
+            Some(mut copy) => {
+                copy.certificate_arn = served.certificate_arn.clone();
+                copy.chain_pem = served.chain_pem.clone();
+                copy.sealed_key = served.sealed_key.clone();
+                copy.serial = served.serial.clone();
+                copy.not_before = served.not_before;
+                copy.not_after = served.not_after;
+                copy.ari_id = served.ari_id.clone();
+                copy.order_url = served.order_url.clone();
+                copy.renewal = served.renewal.clone();
+                copy.issued_recently = served.issued_recently.clone();
+                (copy, false)
+            }
+            // Released while its certificate was being renewed.
+            None if order.purpose == Purpose::Renew => {
+                dropped.push(name.clone());
+                continue;
+            }
+            None => {
+                let mut copy = served.clone();
+                copy.domain = name.clone();
+                copy.delegated = false;
+                copy.version = 0;
+                copy.served_since = now;
+                (copy, true)
+            }
+        };
+        records.push(copy);
+    }
+    if !dropped.is_empty() {
+        // The renewed certificate still names them: it is issued again,
+        // without them, at once.
+        shared.retain(|n| !dropped.contains(n));
+        if shared.len() == 1 {
+            shared.clear();
+        }
+        for (record, _) in &mut records {
+            record.renewal.renew_after = now;
+        }
+    }
+    for (record, _) in &mut records {
+        record.names = shared.clone();
+    }
+    app.store.promote(order, &mut records).await?;
+    let served = records.swap_remove(0).0;
     tracing::info!(
         domain = %served.domain,
+        names = served.names.len(),
         serial = %served.serial,
         renew_after = %served.renewal.renew_after,
         "certificate served"

@@ -21,6 +21,16 @@
 //! 4. `revoked` (ACME): the certificate revoked, reason
 //!    `cessationOfOperation`.
 //!
+//! A hostname that shares its certificate with the organisation's other
+//! names on its own distribution takes other steps: after `detached`, only
+//! its own authorization is deactivated, and `reissue_scheduled` takes it
+//! off the other names' records and makes their certificate due for renewal
+//! at once (the next sweep issues it without the name and re-imports it
+//! into the same ARN); the certificate is neither deleted nor revoked, as
+//! the other names are served with it until then. A name waiting to join a
+//! certificate cancels that order while it still waits for DNS records, and
+//! is refused (`409 certificate_change_in_flight`) once the CA validates it.
+//!
 //! Steps 3 and 4 are logged and skipped when the CA fails them: they must
 //! not keep a tenant from leaving. Last, one transaction deletes the mapping
 //! and every record of the name, claim included: the platform stops routing
@@ -32,7 +42,7 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::auth::require_same_tenant;
-use crate::domain::{DomainName, HostnameRecords, TenantId};
+use crate::domain::{DomainName, HostnameRecords, Stage, TenantId};
 use crate::error::Error;
 use crate::flows::issuance::random_unit;
 
@@ -40,6 +50,9 @@ pub const DETACHED: &str = "detached";
 pub const CERTIFICATE_DELETED: &str = "certificate_deleted";
 pub const AUTHORIZATIONS_DEACTIVATED: &str = "authorizations_deactivated";
 pub const REVOKED: &str = "revoked";
+/// A name sharing its certificate: the others' records no longer name it,
+/// and their certificate is due for renewal.
+pub const REISSUE_SCHEDULED: &str = "reissue_scheduled";
 /// The last step: every record of the name, the mapping and the claim.
 pub const RECORDS_DELETED: &str = "records_deleted";
 
@@ -100,9 +113,15 @@ pub async fn release_domain(
 /// The steps a hostname's release takes, split into done and remaining.
 fn plan(records: &HostnameRecords, done: &[String]) -> Release {
     let acme = records.served.is_some() || records.order.is_some();
-    let mut steps = vec![DETACHED, CERTIFICATE_DELETED];
-    if acme {
-        steps.extend([AUTHORIZATIONS_DEACTIVATED, REVOKED]);
+    let shared = records.served.as_ref().is_some_and(|s| s.is_shared());
+    let mut steps = vec![DETACHED];
+    if shared {
+        steps.extend([AUTHORIZATIONS_DEACTIVATED, REISSUE_SCHEDULED]);
+    } else {
+        steps.push(CERTIFICATE_DELETED);
+        if acme {
+            steps.extend([AUTHORIZATIONS_DEACTIVATED, REVOKED]);
+        }
     }
     steps.push(RECORDS_DELETED);
     let (removed, remaining) = steps.into_iter().partition(|s| done.iter().any(|d| d == s));
@@ -115,6 +134,7 @@ async fn release_leased(
     domain: &DomainName,
     deadline: Instant,
 ) -> Result<Release, Error> {
+    end_certificate_change(app, domain).await?;
     app.store.begin_release(domain, caller).await?;
     // Read after the mark: whatever was written before it is seen here, and
     // nothing can be attached after it.
@@ -150,6 +170,33 @@ async fn release_leased(
     }
     tracing::info!(%domain, tenant = %caller, "hostname released");
     Ok(release)
+}
+
+/// An order in flight that would put `domain` on a certificate it shares
+/// with other names: cancelled while it waits for DNS records (or was
+/// refused), else the release waits for it.
+async fn end_certificate_change(app: &App, domain: &DomainName) -> Result<(), Error> {
+    let records = app.store.load_hostname(domain).await?;
+    let lead = match (&records.order_ref, &records.served) {
+        (Some(lead), _) => lead.clone(),
+        (None, Some(s)) if s.is_shared() => s.lead().clone(),
+        _ => return Ok(()),
+    };
+    let order = match &lead == domain {
+        true => records.order,
+        false => app.store.load_order(&lead).await?,
+    };
+    let Some(order) = order.filter(|o| o.certificate_names().contains(domain)) else {
+        return Ok(());
+    };
+    if matches!(order.stage, Stage::AwaitingDns | Stage::Invalid) {
+        tracing::info!(%domain, %lead, "cancelling the certificate's order that named the released hostname");
+        return app.store.cancel_order(&order).await;
+    }
+    Err(Error::conflict(
+        "certificate_change_in_flight",
+        format!("the certificate {domain} shares with other names is being issued ({}); release it again once that is done", order.stage.proxy_status()),
+    ))
 }
 
 /// The certificate a first issuance imported whose answer was lost (the
@@ -233,8 +280,10 @@ async fn run_step(
                 .and_then(|s| s.order_url.clone())
                 .into_iter()
                 .chain(order.map(|o| o.order_url.clone()));
+            // A shared certificate's other names keep theirs.
+            let only = served.filter(|s| s.is_shared()).map(|_| domain);
             for url in urls {
-                if let Err(e) = app.acme.deactivate_authorizations(&url).await {
+                if let Err(e) = app.acme.deactivate_authorizations(&url, only).await {
                     tracing::warn!(%domain, error = %e, "could not deactivate the order's authorizations; releasing anyway");
                 }
             }
@@ -261,6 +310,25 @@ async fn run_step(
                 if let Err(e) = app.acme.revoke(&chain).await {
                     tracing::warn!(%domain, error = %e, "could not revoke the certificate; releasing anyway");
                 }
+            }
+            Ok(())
+        }
+        REISSUE_SCHEDULED => {
+            let Some(served) = served else { return Ok(()) };
+            let now = crate::domain::Timestamp::now();
+            for name in served.names.iter().filter(|n| *n != domain) {
+                let Some(mut copy) = app.store.load_hostname(name).await?.served else {
+                    continue;
+                };
+                if !copy.names.contains(domain) {
+                    continue;
+                }
+                copy.names.retain(|n| n != domain);
+                if copy.names.len() == 1 {
+                    copy.names.clear();
+                }
+                copy.renewal.renew_after = now;
+                app.store.save_served(&mut copy).await?;
             }
             Ok(())
         }

@@ -201,7 +201,8 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
     }
     let holder = format!("renew-now-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
     let deadline = Instant::now() + app.config.time_budget;
-    renew_hostname(app, domain, &holder, deadline, Trigger::Now).await
+    // A certificate of several names is renewed by its lead, for all.
+    renew_hostname(app, served.lead(), &holder, deadline, Trigger::Now).await
 }
 
 /// complete-certificate on a hostname whose order in flight is a renewal:
@@ -264,7 +265,7 @@ async fn renew_leased(
         app.store.save_served(&mut served).await?;
     }
     let order = match records.order {
-        Some(o) if o.purpose == Purpose::Issue => return Ok(Outcome::NotDue),
+        Some(o) if o.purpose != Purpose::Renew => return Ok(Outcome::NotDue),
         Some(o) if o.stage != Stage::Invalid => {
             if trigger == Trigger::Schedule && !served.renewal_due(now) {
                 return Ok(Outcome::NotDue);
@@ -376,6 +377,25 @@ async fn new_renewal_order(
         purpose: Purpose::Renew,
         replaces: served.ari_id.as_deref(),
         delegation_label,
+        // A certificate of several names is renewed for all of them, under
+        // its lead; names already on it need a record only when the CA asks
+        // for a validation.
+        names: match served.is_shared() {
+            true => std::iter::once(served.domain.clone())
+                .chain(
+                    served
+                        .names
+                        .iter()
+                        .filter(|n| **n != served.domain)
+                        .cloned(),
+                )
+                .collect(),
+            false => Vec::new(),
+        },
+        on_certificate: match served.is_shared() {
+            true => served.names.clone(),
+            false => Vec::new(),
+        },
     };
     place_order(app, &served.org_id, &served.domain, new).await
 }

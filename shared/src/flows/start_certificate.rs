@@ -10,7 +10,8 @@
 
 use crate::app::App;
 use crate::domain::{
-    AcmeOrder, DomainName, Edge, Purpose, ServedCertificate, Stage, TenantId, Timestamp,
+    AcmeOrder, DomainName, Edge, NameChallenge, Purpose, ServedCertificate, Stage, TenantId,
+    Timestamp,
 };
 use crate::error::Error;
 
@@ -21,36 +22,47 @@ pub enum Started {
     Served(Box<ServedCertificate>),
 }
 
+/// Starts (or answers again) the order for `names`: one hostname on any
+/// edge, or several together on the organisation's own distribution, whose
+/// one certificate covers them all.
 pub async fn start_certificate(
     app: &App,
     org: &TenantId,
-    domain: &DomainName,
+    names: &[DomainName],
 ) -> Result<Started, Error> {
     // Where the certificate will be served is settled first: a request that
     // cannot succeed changes nothing, not even the claim.
-    let (edge, distribution_id) = edge_for(app, org).await?;
-
-    // A hostname new to this tenant must fit under its pending limit
-    // (`TENANT_PENDING_HOSTNAMES`) and takes one of its new-hostname slots
-    // (`TENANT_NEW_ORDERS_PER_HOUR`), before anything is claimed or asked
-    // of the CA.
-    let known = app.store.load_hostname(domain).await?;
-    if !known.is_owned_by(org) || (known.order.is_none() && known.served.is_none()) {
-        // Nothing is spent on a hostname that cannot be served where it
-        // would go. (Another tenant's name is the claim's to refuse first:
-        // `domain_taken` says more than the alias that tenant serves.)
-        if known.owner.as_ref().is_none_or(|o| &o.tenant_id == org) {
-            app.distributions
-                .check_servable(&distribution_id, domain, edge == Edge::CloudfrontTenant)
-                .await?;
-        }
-        app.store
-            .check_pending(org, app.config.tenant_pending_hostnames)
-            .await?;
-        app.store
-            .take_new_order_slot(org, app.config.tenant_new_orders_per_hour, HOUR)
-            .await?;
+    let target = edge_for(app, org).await?;
+    let [first, ..] = names else {
+        return Err(Error::validation(
+            "invalid_json",
+            "name at least one hostname",
+        ));
+    };
+    if target.own {
+        return start_on_own_distribution(app, org, names, target).await;
     }
+    if names.len() > 1 {
+        return Err(Error::Precondition {
+            code: "several_names_need_own_distribution",
+            message: format!(
+                "organisation {org} has no distribution of its own, and on the shared edge each hostname has a certificate of its own: start each name by itself"
+            ),
+            details: None,
+        });
+    }
+    start_one(app, org, first, target).await
+}
+
+/// One hostname, with a certificate of its own.
+async fn start_one(
+    app: &App,
+    org: &TenantId,
+    domain: &DomainName,
+    target: Target,
+) -> Result<Started, Error> {
+    let known = app.store.load_hostname(domain).await?;
+    before_claim(app, org, domain, &known, &target, &[]).await?;
     crate::flows::claim::claim(app, domain, org).await?;
     let records = app.store.load_hostname(domain).await?;
     let existing = records.order;
@@ -69,15 +81,173 @@ pub async fn start_certificate(
         return Ok(Started::Served(Box::new(served)));
     }
     let new = NewOrder {
-        distribution_id: Some(distribution_id),
-        edge,
+        distribution_id: Some(target.distribution_id),
+        edge: target.edge,
         replacing: existing.as_ref().map(|o| o.version),
         purpose: Purpose::Issue,
         replaces: None,
         delegation_label: records.owner.and_then(|o| o.delegation_label),
+        names: Vec::new(),
+        on_certificate: Vec::new(),
     };
     let order = place_order(app, org, domain, new).await?;
     Ok(Started::Order(Box::new(order)))
+}
+
+/// A hostname new to this tenant must be servable where it goes, fit under
+/// its pending limit (`TENANT_PENDING_HOSTNAMES`) and takes one of its
+/// new-hostname slots (`TENANT_NEW_ORDERS_PER_HOUR`), before anything is
+/// claimed or asked of the CA. `covered` are the other names the
+/// certificate will cover (aliases the distribution may keep).
+async fn before_claim(
+    app: &App,
+    org: &TenantId,
+    domain: &DomainName,
+    known: &crate::domain::HostnameRecords,
+    target: &Target,
+    covered: &[DomainName],
+) -> Result<(), Error> {
+    if known.is_owned_by(org) && (known.order.is_some() || known.served.is_some()) {
+        return Ok(());
+    }
+    // Nothing is spent on a hostname that cannot be served where it would
+    // go. (Another tenant's name is the claim's to refuse first:
+    // `domain_taken` says more than the alias that tenant serves.)
+    if known.owner.as_ref().is_none_or(|o| &o.tenant_id == org) {
+        app.distributions
+            .check_servable(
+                &target.distribution_id,
+                domain,
+                target.edge == Edge::CloudfrontTenant,
+                covered,
+            )
+            .await?;
+    }
+    app.store
+        .check_pending(org, app.config.tenant_pending_hostnames)
+        .await?;
+    app.store
+        .take_new_order_slot(org, app.config.tenant_new_orders_per_hour, HOUR)
+        .await
+}
+
+/// Names on the organisation's own distribution: one certificate covers
+/// every hostname the organisation serves there. Adding names orders a
+/// certificate for the names already served plus the new ones, under the
+/// hostname that carries the certificate (its lead), re-imported into the
+/// same ACM ARN; every name that needs a DNS record is listed.
+async fn start_on_own_distribution(
+    app: &App,
+    org: &TenantId,
+    names: &[DomainName],
+    target: Target,
+) -> Result<Started, Error> {
+    let group = certificate_on(app, org, &target.distribution_id).await?;
+    let on_certificate = group
+        .as_ref()
+        .map(ServedCertificate::certificate_names)
+        .unwrap_or_default();
+    let new: Vec<DomainName> = names
+        .iter()
+        .filter(|n| !on_certificate.contains(n))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let lead = match &group {
+        Some(served) => served.lead().clone(),
+        None if names.len() == 1 => return start_one(app, org, &names[0], target).await,
+        None => names[0].clone(),
+    };
+    let records = app.store.load_hostname(&lead).await?;
+    // An order in flight for the certificate: answered again when it covers
+    // the names asked for, else the change waits for it.
+    if let Some(order) = records.order.as_ref().filter(|o| o.stage != Stage::Invalid) {
+        let covers = order.certificate_names();
+        if names.iter().all(|n| covers.contains(n)) {
+            if order.stage.has_certificate() || order_still_usable(app, order).await? {
+                return Ok(Started::Order(Box::new(order.clone())));
+            }
+        } else {
+            return Err(Error::conflict(
+                "certificate_change_in_flight",
+                format!(
+                    "the certificate of {lead} has an order in flight for {}; finish it with complete-certificate (or release its new names) before adding others",
+                    covers.iter().map(DomainName::as_str).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    if new.is_empty() {
+        if let Some(served) = group {
+            return Ok(Started::Served(Box::new(served)));
+        }
+    }
+    let mut all: Vec<DomainName> = vec![lead.clone()];
+    all.extend(on_certificate.iter().filter(|n| **n != lead).cloned());
+    all.extend(new.iter().filter(|n| **n != lead).cloned());
+    if all.len() > app.config.certificate_max_names {
+        return Err(Error::Precondition {
+            code: "too_many_names",
+            message: format!(
+                "one certificate may cover at most {} names here (CERTIFICATE_MAX_NAMES; ACM allows 10 by default, Let's Encrypt 100), and these would make {}",
+                app.config.certificate_max_names,
+                all.len()
+            ),
+            details: None,
+        });
+    }
+    for name in &new {
+        let known = app.store.load_hostname(name).await?;
+        if known.is_releasing() {
+            return Err(crate::flows::complete_certificate::releasing(name));
+        }
+        before_claim(app, org, name, &known, &target, &all).await?;
+    }
+    for name in &new {
+        crate::flows::claim::claim(app, name, org).await?;
+    }
+    let records = app.store.load_hostname(&lead).await?;
+    let new_order = NewOrder {
+        distribution_id: Some(target.distribution_id),
+        edge: target.edge,
+        replacing: records.order.as_ref().map(|o| o.version),
+        purpose: match group {
+            Some(_) => Purpose::Extend,
+            None => Purpose::Issue,
+        },
+        replaces: None,
+        delegation_label: records.owner.and_then(|o| o.delegation_label),
+        names: all,
+        on_certificate,
+    };
+    let order = place_order(app, org, &lead, new_order).await?;
+    Ok(Started::Order(Box::new(order)))
+}
+
+/// The certificate the organisation serves on its own distribution (its
+/// lead's copy), if any: found from the distribution's aliases.
+async fn certificate_on(
+    app: &App,
+    org: &TenantId,
+    distribution_id: &str,
+) -> Result<Option<ServedCertificate>, Error> {
+    for alias in app.distributions.aliases(distribution_id).await? {
+        let Ok(name) = DomainName::parse(&alias) else {
+            continue;
+        };
+        let served = app.store.load_hostname(&name).await?.served;
+        if let Some(served) =
+            served.filter(|s| s.belongs_to(org) && s.distribution_id == distribution_id)
+        {
+            if served.is_lead() {
+                return Ok(Some(served));
+            }
+            let lead = app.store.load_hostname(served.lead()).await?.served;
+            return Ok(lead.or(Some(served)));
+        }
+    }
+    Ok(None)
 }
 
 const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -89,21 +259,35 @@ const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 /// of hostnames); the classic shared distribution
 /// (`CLOUDFRONT_DISTRIBUTION_ID`, whose one certificate serves one
 /// hostname). None of them: 422 `no_distribution`.
-pub(crate) async fn edge_for(app: &App, org: &TenantId) -> Result<(Edge, String), Error> {
+pub(crate) async fn edge_for(app: &App, org: &TenantId) -> Result<Target, Error> {
+    let target = |edge, distribution_id: &String, own| Target {
+        edge,
+        distribution_id: distribution_id.clone(),
+        own,
+    };
     if let Some(own) = app.store.org_distribution(org).await? {
-        return Ok((Edge::Cloudfront, own));
+        return Ok(target(Edge::Cloudfront, &own, true));
     }
     if let Some(shared) = &app.config.multi_tenant_distribution_id {
-        return Ok((Edge::CloudfrontTenant, shared.clone()));
+        return Ok(target(Edge::CloudfrontTenant, shared, false));
     }
     match &app.config.default_distribution_id {
-        Some(classic) => Ok((Edge::Cloudfront, classic.clone())),
+        Some(classic) => Ok(target(Edge::Cloudfront, classic, false)),
         None => Err(Error::Precondition {
             code: "no_distribution",
             message: format!("no CloudFront distribution is configured for organisation {org}"),
             details: None,
         }),
     }
+}
+
+/// Where an organisation's hostnames are served.
+pub(crate) struct Target {
+    pub edge: Edge,
+    pub distribution_id: String,
+    /// The organisation's own distribution (several names may share its
+    /// certificate).
+    pub own: bool,
 }
 
 /// What a new order is for.
@@ -118,6 +302,13 @@ pub(crate) struct NewOrder<'a> {
     pub replaces: Option<&'a str>,
     /// The claim's delegation label.
     pub delegation_label: Option<String>,
+    /// Every name the certificate will cover, the order's hostname first,
+    /// when it is more than that one (empty otherwise).
+    pub names: Vec<DomainName>,
+    /// The names already on the served certificate: a valid authorization
+    /// the CA reused is proof enough for them (their owner proved control
+    /// before); a new name is always proved by its own record.
+    pub on_certificate: Vec<DomainName>,
 }
 
 /// Places a new order at the CA and stores it (claiming the hostname in the
@@ -135,10 +326,28 @@ pub(crate) async fn place_order(
         purpose,
         replaces,
         delegation_label,
+        names,
+        on_certificate,
     } = new;
     // The CA's own limits, counted here first (nothing spent past them).
     crate::flows::acme_limits::before_new_order(app, domain, replaces.is_some()).await?;
-    let view = app.acme.new_order(domain, replaces).await?;
+    let identifiers = match names.is_empty() {
+        true => vec![domain.clone()],
+        false => names.clone(),
+    };
+    let view = app.acme.new_order(&identifiers, replaces).await?;
+    let required =
+        |name: &DomainName, authorized: bool| !(authorized && on_certificate.contains(name));
+    let challenges: Vec<NameChallenge> = view
+        .authorizations
+        .iter()
+        .filter(|a| &a.domain != domain)
+        .map(|a| NameChallenge {
+            domain: a.domain.clone(),
+            challenge: a.challenge.clone(),
+            required: required(&a.domain, a.authorized),
+        })
+        .collect();
     let now = Timestamp::now();
     // Even when the CA reused a valid authorization (one ACME account
     // serves every tenant), this tenant proves control of the name with its
@@ -158,6 +367,9 @@ pub(crate) async fn place_order(
         order_url: view.url,
         finalize_url: view.finalize_url,
         challenge: view.challenge,
+        challenge_required: required(domain, view.authorized),
+        challenges,
+        names: names.clone(),
         distribution_id,
         edge,
         dns_target: None,
@@ -171,7 +383,12 @@ pub(crate) async fn place_order(
         created_at: now,
         updated_at: now,
     };
-    app.store.insert_order(&order, replacing).await?;
+    let joining: Vec<DomainName> = names
+        .iter()
+        .filter(|n| *n != domain && !on_certificate.contains(n))
+        .cloned()
+        .collect();
+    app.store.insert_order(&order, replacing, &joining).await?;
     tracing::info!(%domain, org = %org, order_url = %order.order_url, ?purpose, "placed a new ACME order");
     Ok(order)
 }

@@ -26,6 +26,9 @@ struct StatusResponse<'a> {
     /// tenant on the multi-tenant distribution).
     edge: Option<crate::domain::Edge>,
     serial: Option<&'a str>,
+    /// Every name the served certificate covers: this one, or all of the
+    /// organisation's names on its own distribution (empty until served).
+    certificate_names: Vec<String>,
     /// The served certificate's ARI identifier (RFC 9773), if it has one.
     certificate_id: Option<&'a str>,
     not_before: Option<String>,
@@ -117,6 +120,14 @@ fn response<'a>(
         dns_target: served.and_then(|s| s.dns_target.as_deref()),
         edge: served.map(|s| s.edge).or(r.order.as_ref().map(|o| o.edge)),
         serial: served.map(|s| s.serial.as_str()),
+        certificate_names: served
+            .map(|s| {
+                s.certificate_names()
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect()
+            })
+            .unwrap_or_default(),
         certificate_id: served.and_then(|s| s.ari_id.as_deref()),
         not_before: served.map(|s| s.not_before.to_string()),
         not_after: served.map(|s| s.not_after.to_string()),

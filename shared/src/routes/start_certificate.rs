@@ -1,4 +1,6 @@
-//! `POST /api/domain/start-certificate/{org_id}` with `{"domain": "..."}`.
+//! `POST /api/domain/start-certificate/{org_id}` with `{"domain": "..."}`,
+//! or `{"domains": ["example.com", "www.example.com"]}` for several names
+//! on the organisation's own distribution (one certificate covers them).
 
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -6,19 +8,33 @@ use serde::{Deserialize, Serialize};
 use super::{json_body, json_response, path_param, tenant_domain};
 use crate::app::App;
 use crate::auth;
-use crate::domain::{AcmeOrder, DomainName, ServedCertificate, Stage, TenantId};
+use crate::domain::{AcmeOrder, ChallengeRecord, DomainName, ServedCertificate, Stage, TenantId};
 use crate::error::Error;
 use crate::flows::start_certificate::{start_certificate, Started};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct DomainRequest {
+struct DomainRequest {
     pub domain: String,
+}
+
+/// The start body: one name, or several together.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartRequest {
+    domain: Option<String>,
+    domains: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]
 struct StartResponse<'a> {
     domain: &'a str,
+    /// Every name the certificate will cover (one, or the organisation's
+    /// names on its own distribution).
+    domains: Vec<&'a str>,
+    /// Every TXT record the tenant must publish, one per name that needs
+    /// one (the single `txt_record_*` fields repeat the first).
+    records: Vec<TxtRecord<'a>>,
     status: &'a str,
     proxy_status: &'a str,
     txt_record_name: &'a str,
@@ -36,6 +52,54 @@ struct StartResponse<'a> {
     message: String,
 }
 
+#[derive(Serialize)]
+struct TxtRecord<'a> {
+    domain: &'a str,
+    txt_record_name: &'a str,
+    txt_record_value: &'a str,
+}
+
+/// Most names one start may name (Let's Encrypt's limit per certificate;
+/// `CERTIFICATE_MAX_NAMES` is checked by the flow).
+const MAX_NAMES: usize = 100;
+
+/// Authenticates the caller and reads the names: `domain`, or `domains`
+/// (not both; each validated, no repeats).
+fn parse_start(app: &App, req: &Request) -> Result<(TenantId, Vec<DomainName>), Error> {
+    let caller = auth::caller(req, &app.config.tenant_claim)?;
+    let org = TenantId::parse("org_id", &path_param(req, "org_id")?)?;
+    auth::require_same_tenant(&caller, &org, &format!("organisation {org}"))?;
+    let body: StartRequest = json_body(req)?;
+    let raw = match (body.domain, body.domains) {
+        (Some(one), None) => vec![one],
+        (None, Some(many)) if !many.is_empty() && many.len() <= MAX_NAMES => many,
+        (None, Some(_)) => {
+            return Err(Error::validation(
+                "invalid_json",
+                format!("`domains` must list between 1 and {MAX_NAMES} hostnames"),
+            ))
+        }
+        _ => {
+            return Err(Error::validation(
+                "invalid_json",
+                "the body needs `domain` (one hostname) or `domains` (several), not both",
+            ))
+        }
+    };
+    let mut names = Vec::with_capacity(raw.len());
+    for name in &raw {
+        let name = tenant_domain(app, name)?;
+        if names.contains(&name) {
+            return Err(Error::validation(
+                "invalid_domain",
+                format!("{name} is listed twice"),
+            ));
+        }
+        names.push(name);
+    }
+    Ok((org, names))
+}
+
 /// Authenticates the caller, who must be the organisation in the path,
 /// and reads the hostname from the body.
 pub(crate) fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), Error> {
@@ -47,8 +111,8 @@ pub(crate) fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), 
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let (org, domain) = parse(app, &req)?;
-    match start_certificate(app, &org, &domain).await? {
+    let (org, names) = parse_start(app, &req)?;
+    match start_certificate(app, &org, &names).await? {
         Started::Order(order) => Ok(json_response(200, &response(app, &order))),
         Started::Served(served) => Ok(json_response(200, &served_response(&served))),
     }
@@ -57,6 +121,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
 #[derive(Serialize)]
 struct ServedResponse<'a> {
     domain: &'a str,
+    domains: Vec<String>,
     status: &'static str,
     proxy_status: &'static str,
     certificate_arn: &'a str,
@@ -67,6 +132,11 @@ struct ServedResponse<'a> {
 fn served_response(served: &ServedCertificate) -> ServedResponse<'_> {
     ServedResponse {
         domain: served.domain.as_str(),
+        domains: served
+            .certificate_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect(),
         status: "valid",
         proxy_status: Stage::Attached.proxy_status(),
         certificate_arn: &served.certificate_arn,
@@ -79,7 +149,28 @@ fn served_response(served: &ServedCertificate) -> ServedResponse<'_> {
 }
 
 fn response<'a>(app: &App, order: &'a AcmeOrder) -> StartResponse<'a> {
-    let c = &order.challenge;
+    let needed: Vec<&ChallengeRecord> =
+        std::iter::once((&order.challenge, order.challenge_required))
+            .chain(order.challenges.iter().map(|c| (&c.challenge, c.required)))
+            .filter(|(_, required)| *required)
+            .map(|(c, _)| c)
+            .collect();
+    let records: Vec<TxtRecord<'a>> =
+        std::iter::once((&order.domain, &order.challenge, order.challenge_required))
+            .chain(
+                order
+                    .challenges
+                    .iter()
+                    .map(|c| (&c.domain, &c.challenge, c.required)),
+            )
+            .filter(|(_, _, required)| *required)
+            .map(|(domain, c, _)| TxtRecord {
+                domain: domain.as_str(),
+                txt_record_name: &c.txt_name,
+                txt_record_value: &c.txt_value,
+            })
+            .collect();
+    let c = needed.first().copied().unwrap_or(&order.challenge);
     let cname = app
         .delegation
         .as_ref()
@@ -94,6 +185,18 @@ fn response<'a>(app: &App, order: &'a AcmeOrder) -> StartResponse<'a> {
             "either add a CNAME record named {} pointing to {target} (once: it also serves every renewal, which then needs nobody), or a TXT record named {} with the value {} (this issuance only); then call complete-certificate",
             c.txt_name, c.txt_name, c.txt_value
         ),
+        (None, false) if records.len() > 1 => format!(
+            "add these TXT records: {}; then call complete-certificate",
+            records
+                .iter()
+                .map(|r| format!("{} with the value {}", r.txt_record_name, r.txt_record_value))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        (None, false) if records.is_empty() => format!(
+            "no DNS record is needed: the names are already proven; call complete-certificate to add {}",
+            order.domain
+        ),
         (None, false) => format!(
             "add a TXT record named {} with the value {}, then call complete-certificate",
             c.txt_name, c.txt_value
@@ -101,6 +204,12 @@ fn response<'a>(app: &App, order: &'a AcmeOrder) -> StartResponse<'a> {
     };
     StartResponse {
         domain: order.domain.as_str(),
+        domains: if order.names.is_empty() {
+            vec![order.domain.as_str()]
+        } else {
+            order.names.iter().map(DomainName::as_str).collect()
+        },
+        records,
         status: stage_name(order),
         proxy_status: order.stage.proxy_status(),
         txt_record_name: &c.txt_name,

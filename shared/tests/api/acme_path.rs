@@ -10,15 +10,6 @@ use custom_domains::App;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-async fn acm_us_east_1() -> aws_sdk_acm::Client {
-    let sdk = sdk_config(None).await;
-    aws_sdk_acm::Client::from_conf(
-        aws_sdk_acm::config::Builder::from(&sdk)
-            .region(aws_config::Region::new("us-east-1"))
-            .build(),
-    )
-}
-
 async fn cloudfront() -> aws_sdk_cloudfront::Client {
     cloudfront_client(&sdk_config(None).await)
 }

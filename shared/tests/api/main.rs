@@ -13,6 +13,7 @@ mod drift;
 mod events;
 mod isolation;
 mod openapi;
+mod own_distribution;
 mod precheck;
 mod renewal;
 mod shared_edge;

@@ -702,7 +702,11 @@ mod proxy {
         // An order replacing a certificate: the proxy echoes `replaces` (else
         // instant-acme refuses the order) and records it.
         let domain = DomainName::parse(&t.domain).unwrap();
-        let order = t.app.acme.new_order(&domain, Some("aaaa.bbbb")).await;
+        let order = t
+            .app
+            .acme
+            .new_order(std::slice::from_ref(&domain), Some("aaaa.bbbb"))
+            .await;
         assert_eq!(order.unwrap().replaces.as_deref(), Some("aaaa.bbbb"));
         assert_eq!(proxy.new_orders(), [None, Some("aaaa.bbbb".into())]);
     }

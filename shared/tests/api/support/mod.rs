@@ -944,6 +944,16 @@ impl FaultProxy {
     }
 }
 
+/// ACM in us-east-1, where CloudFront's certificates are imported.
+pub async fn acm_us_east_1() -> aws_sdk_acm::Client {
+    let sdk = sdk_config(None).await;
+    aws_sdk_acm::Client::from_conf(
+        aws_sdk_acm::config::Builder::from(&sdk)
+            .region(aws_config::Region::new("us-east-1"))
+            .build(),
+    )
+}
+
 /// Asserts that ACM (through `acm`) holds the certificate `arn` for `domain`.
 pub async fn assert_acm_certificate(acm: &aws_sdk_acm::Client, arn: &str, domain: &str) {
     let described = acm

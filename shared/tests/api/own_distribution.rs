@@ -1,0 +1,279 @@
+//! Several hostnames on an organisation's own distribution: one certificate
+//! covers every name it serves there (a distribution has one viewer
+//! certificate), re-imported into the same ACM ARN whenever a name is added
+//! or released.
+
+use serde_json::{json, Value};
+
+use custom_domains::domain::certificate::inspect;
+use custom_domains::domain::DomainName;
+
+use crate::support::*;
+
+/// The distribution's aliases (sorted) and viewer certificate ARN.
+async fn distribution(id: &str) -> (Vec<String>, Option<String>) {
+    let out = cloudfront_client(&sdk_config(None).await)
+        .get_distribution_config()
+        .id(id)
+        .send()
+        .await
+        .unwrap();
+    let config = out.distribution_config.unwrap();
+    let mut aliases = config.aliases.and_then(|a| a.items).unwrap_or_default();
+    aliases.sort();
+    let arn = config
+        .viewer_certificate
+        .and_then(|v| v.acm_certificate_arn);
+    (aliases, arn)
+}
+
+/// The names of the certificate served for `domain` (sorted) and its serial.
+async fn served_names(t: &Tenant, domain: &str) -> (Vec<String>, String) {
+    let served = t
+        .app
+        .store
+        .load_hostname(&DomainName::parse(domain).unwrap())
+        .await
+        .unwrap()
+        .served
+        .unwrap_or_else(|| panic!("nothing served for {domain}"));
+    let mut names = inspect(&served.chain_pem).unwrap().dns_names;
+    names.sort();
+    (names, served.serial)
+}
+
+async fn complete(t: &Tenant, domain: &str) -> (u16, Value) {
+    let body = json!({ "domain": domain }).to_string();
+    for _ in 0..300 {
+        let answer = post(&t.token, &t.complete_url(), &body).await;
+        if answer.0 != 202 {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("complete-certificate for {domain} still in progress after 300 calls");
+}
+
+async fn status(t: &Tenant, domain: &str) -> Value {
+    let url = format!("{}/api/domain/status/{}?domain={domain}", t.base, t.org);
+    let (code, body) = get(&t.token, &url).await;
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+async fn release(t: &Tenant, domain: &str) {
+    for _ in 0..50 {
+        let (code, body) = delete(&t.token, &t.release_url(domain)).await;
+        match code {
+            200 => return,
+            202 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            _ => panic!("release of {domain}: {code} {body}"),
+        }
+    }
+    panic!("release of {domain} did not finish");
+}
+
+fn publish_all(start: &Value) -> impl std::future::Future<Output = ()> + '_ {
+    async move {
+        for r in start["records"].as_array().unwrap() {
+            set_txt(
+                r["txt_record_name"].as_str().unwrap(),
+                r["txt_record_value"].as_str().unwrap(),
+            )
+            .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_organisations_distribution_serves_apex_and_www_adds_a_name_and_releases_one() {
+    let t = tenant().own_table().start().await;
+    let apex = format!("{}.example.com", unique("apex"));
+    let www = format!("www.{apex}");
+    let shop = format!("shop.{apex}");
+
+    // Both names in one call: one order, a TXT record for each.
+    let body = json!({ "domains": [apex, www] }).to_string();
+    let (code, start) = post(&t.token, &t.start_url(), &body).await;
+    assert_eq!(code, 200, "{start}");
+    assert_eq!(start["domains"], json!([apex, www]), "{start}");
+    let records = start["records"].as_array().unwrap();
+    let named: Vec<&str> = records
+        .iter()
+        .map(|r| r["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, [apex.as_str(), www.as_str()], "{start}");
+    assert_eq!(start["txt_record_name"], records[0]["txt_record_name"]);
+    // Repeated, the same order and records.
+    let (_, again) = post(&t.token, &t.start_url(), &body).await;
+    assert_eq!(again["order_url"], start["order_url"]);
+    assert_eq!(again["records"], start["records"]);
+
+    // www's own status shows its own record while it waits.
+    let st = status(&t, &www).await;
+    assert_eq!(st["status"], "pending_validation", "{st}");
+    let www_value = records[1]["txt_record_value"].as_str().unwrap();
+    assert!(
+        st["next_action"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(www_value),
+        "{st}"
+    );
+
+    // Only the apex's record published: nothing is asked of the CA, and
+    // the answer names www's record.
+    set_txt(
+        records[0]["txt_record_name"].as_str().unwrap(),
+        records[0]["txt_record_value"].as_str().unwrap(),
+    )
+    .await;
+    let (code, missing) = post(
+        &t.token,
+        &t.complete_url(),
+        &json!({ "domain": apex }).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (code, missing["code"].as_str()),
+        (422, Some("dns_record_missing")),
+        "{missing}"
+    );
+    assert!(
+        missing["message"].as_str().unwrap().contains(www_value),
+        "{missing}"
+    );
+
+    publish_all(&start).await;
+    // Completed through www: it drives the apex's order.
+    let (code, done) = complete(&t, &www).await;
+    assert_eq!(code, 200, "{done}");
+    assert_eq!(done["domain"], www.as_str(), "{done}");
+    let arn = done["certificate_arn"].as_str().unwrap().to_owned();
+    let (aliases, viewer) = distribution(&t.distribution_id).await;
+    assert_eq!(aliases, [apex.clone(), www.clone()]);
+    assert_eq!(viewer.as_deref(), Some(arn.as_str()));
+    let (names, first_serial) = served_names(&t, &apex).await;
+    assert_eq!(names, [apex.clone(), www.clone()]);
+    for name in [&apex, &www] {
+        let st = status(&t, name).await;
+        assert_eq!(st["status"], "active", "{st}");
+        assert_eq!(st["certificate_arn"], arn.as_str(), "{st}");
+        assert_eq!(st["certificate_names"], json!([apex, www]), "{st}");
+    }
+
+    // A third name later: one new record (the served names' authorizations
+    // are reused), the same ARN, a certificate for all three.
+    let (code, third) = post(
+        &t.token,
+        &t.start_url(),
+        &json!({ "domain": shop }).to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{third}");
+    assert_eq!(third["domains"], json!([apex, www, shop]), "{third}");
+    let named: Vec<&str> = third["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, [shop.as_str()], "{third}");
+    assert_eq!(status(&t, &apex).await["status"], "adding_names");
+    // The names served meanwhile stay served with the certificate they have.
+    assert_eq!(
+        distribution(&t.distribution_id).await.1.as_deref(),
+        Some(arn.as_str())
+    );
+    publish_all(&third).await;
+    let (code, done) = complete(&t, &shop).await;
+    assert_eq!(code, 200, "{done}");
+    assert_eq!(done["certificate_arn"], arn.as_str(), "{done}");
+    let (aliases, viewer) = distribution(&t.distribution_id).await;
+    assert_eq!(aliases, [apex.clone(), shop.clone(), www.clone()]);
+    assert_eq!(viewer.as_deref(), Some(arn.as_str()));
+    let (names, serial) = served_names(&t, &www).await;
+    assert_eq!(names, [apex.clone(), shop.clone(), www.clone()]);
+    assert_ne!(serial, first_serial);
+    assert_eq!(served_names(&t, &shop).await.1, serial);
+    let described = acm_us_east_1()
+        .await
+        .describe_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let mut sans = described
+        .certificate()
+        .unwrap()
+        .subject_alternative_names()
+        .to_vec();
+    sans.sort();
+    assert_eq!(sans, [apex.clone(), shop.clone(), www.clone()]);
+
+    // www released: off the distribution at once, and the certificate is
+    // issued again for the others by the next sweep, into the same ARN.
+    release(&t, &www).await;
+    let (aliases, viewer) = distribution(&t.distribution_id).await;
+    assert_eq!(aliases, [apex.clone(), shop.clone()]);
+    assert_eq!(viewer.as_deref(), Some(arn.as_str()));
+    let report = t.sweep().await;
+    assert_eq!(report.renewed, 1, "{report:?}");
+    let (names, _) = served_names(&t, &apex).await;
+    assert_eq!(names, [apex.clone(), shop.clone()]);
+    let st = status(&t, &shop).await;
+    assert_eq!(st["certificate_names"], json!([apex, shop]), "{st}");
+    assert_eq!(st["certificate_arn"], arn.as_str(), "{st}");
+    let url = format!("{}/api/domain/status/{}?domain={www}", t.base, t.org);
+    assert_eq!(get(&t.token, &url).await.0, 404);
+    // The next sweep has nothing to do: one lead, renewed once.
+    assert_eq!(t.sweep().await.renewed, 0);
+}
+
+#[tokio::test]
+async fn several_names_need_a_distribution_of_the_organisations_own_and_fit_one_certificate() {
+    let shared = tenant().shared_edge().start().await;
+    let apex = format!("{}.example.com", unique("apex"));
+    let body = json!({ "domains": [apex, format!("www.{apex}")] }).to_string();
+    let (code, refused) = post(&shared.token, &shared.start_url(), &body).await;
+    assert_eq!(
+        (code, refused["code"].as_str()),
+        (422, Some("several_names_need_own_distribution")),
+        "{refused}"
+    );
+
+    let own = tenant().env("CERTIFICATE_MAX_NAMES", "2").start().await;
+    let names: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|l| format!("{l}.{apex}"))
+        .collect();
+    let (code, refused) = post(
+        &own.token,
+        &own.start_url(),
+        &json!({ "domains": names }).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (code, refused["code"].as_str()),
+        (422, Some("too_many_names")),
+        "{refused}"
+    );
+    // Nothing claimed for any of them.
+    for name in &names {
+        let records = own
+            .app
+            .store
+            .load_hostname(&DomainName::parse(name).unwrap())
+            .await
+            .unwrap();
+        assert!(records.owner.is_none(), "{name} was claimed");
+    }
+    for bad in [
+        json!({ "domains": [] }),
+        json!({ "domain": apex, "domains": [apex] }),
+        json!({ "domains": [apex, apex] }),
+    ] {
+        let (code, answer) = post(&own.token, &own.start_url(), &bad.to_string()).await;
+        assert_eq!(code, 400, "{bad}: {answer}");
+    }
+}
