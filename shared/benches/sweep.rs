@@ -150,6 +150,7 @@ fn seed(
         distribution_id: "EBENCH".into(),
         edge: Default::default(),
         dns_target: None,
+        names: Vec::new(),
         chain_pem: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n".into(),
         sealed_key: "c2VhbGVk".into(),
         serial: "01".into(),

@@ -39,8 +39,9 @@ async fn joining_order(
     if let (None, Some(lead)) = (&records.order, &records.order_ref) {
         records.order = app
             .store
-            .load_order(lead)
+            .load_hostname(lead)
             .await?
+            .order
             .filter(|o| o.certificate_names().contains(domain))
             .map(|o| o.as_seen_from(domain));
     }

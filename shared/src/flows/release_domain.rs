@@ -184,7 +184,7 @@ async fn end_certificate_change(app: &App, domain: &DomainName) -> Result<(), Er
     };
     let order = match &lead == domain {
         true => records.order,
-        false => app.store.load_order(&lead).await?,
+        false => app.store.load_hostname(&lead).await?.order,
     };
     let Some(order) = order.filter(|o| o.certificate_names().contains(domain)) else {
         return Ok(());

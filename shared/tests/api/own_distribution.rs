@@ -73,15 +73,14 @@ async fn release(t: &Tenant, domain: &str) {
     panic!("release of {domain} did not finish");
 }
 
-fn publish_all(start: &Value) -> impl std::future::Future<Output = ()> + '_ {
-    async move {
-        for r in start["records"].as_array().unwrap() {
-            set_txt(
-                r["txt_record_name"].as_str().unwrap(),
-                r["txt_record_value"].as_str().unwrap(),
-            )
-            .await;
-        }
+/// Publishes every TXT record a start answer lists.
+async fn publish_all(start: &Value) {
+    for r in start["records"].as_array().unwrap() {
+        set_txt(
+            r["txt_record_name"].as_str().unwrap(),
+            r["txt_record_value"].as_str().unwrap(),
+        )
+        .await;
     }
 }
 

@@ -23,6 +23,7 @@ fn variables_read() -> BTreeSet<String> {
                 || n.ends_with("_PER_HOUR")
                 || n.ends_with("_HOURS")
                 || n.ends_with("_HOSTNAMES")
+                || n.ends_with("_NAMES")
                 || n.starts_with("RENEWAL_")
                 || n.starts_with("SWEEP_") =>
             {
