@@ -203,7 +203,9 @@ pub struct Config {
     pub tenant_pending_hostnames: u32,
     /// `CERTIFICATE_MAX_NAMES`: names one certificate on an organisation's
     /// own distribution may cover (default 10, ACM's default quota for an
-    /// imported certificate's names; at most 100, Let's Encrypt's limit).
+    /// imported certificate's names; at most 50: a promotion writes every
+    /// name's record and ends its reference in one DynamoDB transaction, of
+    /// at most 100 items; Let's Encrypt allows 100 names).
     pub certificate_max_names: usize,
     /// `DRIFT_CHECK_INTERVAL_HOURS`: how often `check-domains` resolves a
     /// live hostname that points at its edge (default 24; one that does not
@@ -385,7 +387,7 @@ impl Config {
             drift_check_interval: seconds("DRIFT_CHECK_INTERVAL_HOURS", 24.0)? * 3600,
             drift_grace: seconds("DRIFT_GRACE_HOURS", 168.0)? * 3600,
             tenant_pending_hostnames: number("TENANT_PENDING_HOSTNAMES", 50.0, 0.0, 1e6)? as u32,
-            certificate_max_names: number("CERTIFICATE_MAX_NAMES", 10.0, 1.0, 100.0)? as usize,
+            certificate_max_names: number("CERTIFICATE_MAX_NAMES", 10.0, 1.0, 50.0)? as usize,
             tenant_new_orders_per_hour: number("TENANT_NEW_ORDERS_PER_HOUR", 30.0, 0.0, 1e6)?
                 as u32,
             event_bus: get("EVENT_BUS_NAME").unwrap_or_else(|| "default".to_owned()),

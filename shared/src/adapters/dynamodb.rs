@@ -313,7 +313,7 @@ impl Store {
                     MAPPING => records.mapping = Some(from_item(item)?),
                     DNS => records.dns = Some(from_item(item)?),
                     ORDER_REF => {
-                        if let Some(AttributeValue::S(lead)) = item.get("lead") {
+                        if let Some(AttributeValue::S(lead)) = item.get("order_lead") {
                             records.order_ref = Some(DomainName::parse(lead)?);
                         }
                     }
@@ -602,6 +602,7 @@ impl Store {
             delete(domain_pk(domain), ACME_ORDER),
             delete(domain_pk(domain), ACM_REQUEST),
             delete(domain_pk(domain), LEASE),
+            delete(domain_pk(domain), ORDER_REF),
         ];
         if let Some(r) = &records.acm_request {
             deletes.push(delete(
@@ -692,11 +693,14 @@ impl Store {
         let put = put.build().map_err(|e| Error::Internal(e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
         for name in joining {
+            // A name joins one certificate's order at a time.
             let reference = Put::builder()
                 .table_name(&self.table)
                 .item("pk", domain_pk(name))
                 .item("sk", s(ORDER_REF))
-                .item("lead", s(order.domain.as_str()))
+                .item("order_lead", s(order.domain.as_str()))
+                .condition_expression("attribute_not_exists(pk) OR order_lead = :lead")
+                .expression_attribute_values(":lead", s(order.domain.as_str()))
                 .build()
                 .map_err(|e| Error::Internal(e.to_string()))?;
             items.push(TransactWriteItem::builder().put(reference).build());

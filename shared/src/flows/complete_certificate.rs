@@ -50,6 +50,11 @@ pub async fn complete_certificate(
                     }
                     Progress::Done(served) => match app.store.load_hostname(domain).await?.served {
                         Some(own) => Progress::Done(Box::new(own)),
+                        // The lead's certificate, served without this name
+                        // (its order had ended): start again.
+                        None if !served.certificate_names().contains(domain) => {
+                            return Err(not_found())
+                        }
                         None => Progress::Done(served),
                     },
                 },

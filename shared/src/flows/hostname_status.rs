@@ -42,7 +42,13 @@ async fn joining_order(
             .load_hostname(lead)
             .await?
             .order
-            .filter(|o| o.certificate_names().contains(domain))
+            .filter(|o| {
+                o.certificate_names().contains(domain)
+                    && records
+                        .owner
+                        .as_ref()
+                        .is_some_and(|w| o.belongs_to(&w.tenant_id))
+            })
             .map(|o| o.as_seen_from(domain));
     }
     Ok(())

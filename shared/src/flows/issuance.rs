@@ -486,6 +486,13 @@ async fn attach(
         if attached_before.contains(&name) {
             continue;
         }
+        // A name its tenant released (or is releasing) since the order was
+        // placed is not put back.
+        let records = app.store.load_hostname(&name).await?;
+        if !records.is_owned_by(&order.org_id) || records.is_releasing() {
+            tracing::info!(domain = %name, "not attaching a name released since the order");
+            continue;
+        }
         // The classic distribution: the hostname becomes one of its
         // aliases. The shared edge: a distribution tenant of its own on the
         // multi-tenant distribution. Either way, where the hostname must
@@ -643,7 +650,9 @@ async fn promote(
     let mut records = vec![(served.clone(), first)];
     let mut dropped = Vec::new();
     for name in names.iter().filter(|n| **n != order.domain) {
-        let copy = match app.store.load_hostname(name).await?.served {
+        let stored = app.store.load_hostname(name).await?;
+        let kept = stored.is_owned_by(&order.org_id) && !stored.is_releasing();
+        let copy = match stored.served.filter(|_| kept) {
             Some(mut copy) => {
                 copy.certificate_arn = served.certificate_arn.clone();
                 copy.chain_pem = served.chain_pem.clone();
@@ -657,8 +666,8 @@ async fn promote(
                 copy.issued_recently = served.issued_recently.clone();
                 (copy, false)
             }
-            // Released while its certificate was being renewed.
-            None if order.purpose == Purpose::Renew => {
+            // Released while its certificate was being issued.
+            None if !kept || order.purpose == Purpose::Renew => {
                 dropped.push(name.clone());
                 continue;
             }

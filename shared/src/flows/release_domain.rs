@@ -177,9 +177,11 @@ async fn release_leased(
 /// refused), else the release waits for it.
 async fn end_certificate_change(app: &App, domain: &DomainName) -> Result<(), Error> {
     let records = app.store.load_hostname(domain).await?;
-    let lead = match (&records.order_ref, &records.served) {
-        (Some(lead), _) => lead.clone(),
-        (None, Some(s)) if s.is_shared() => s.lead().clone(),
+    let lead = match (&records.order_ref, &records.served, &records.order) {
+        (Some(lead), _, _) => lead.clone(),
+        (None, Some(s), _) if s.is_shared() => s.lead().clone(),
+        // Its own order adds names to its certificate.
+        (None, _, Some(o)) if o.names.len() > 1 => domain.clone(),
         _ => return Ok(()),
     };
     let order = match &lead == domain {

@@ -249,7 +249,9 @@ async fn renew_leased(
     if records.is_releasing() {
         return Ok(Outcome::NotDue);
     }
-    let Some(mut served) = records.served else {
+    // A certificate of several names is renewed under its lead only (the
+    // lead may have moved since the sweep read its index).
+    let Some(mut served) = records.served.filter(|s| s.is_lead()) else {
         return Ok(Outcome::NotDue);
     };
     let label = records.owner.and_then(|o| o.delegation_label);
@@ -264,7 +266,19 @@ async fn renew_leased(
         served.renewal.not_before = None;
         app.store.save_served(&mut served).await?;
     }
-    let order = match records.order {
+    let mut in_flight = records.order;
+    if let Some(o) = in_flight.as_ref().filter(|o| {
+        o.purpose == Purpose::Extend && matches!(o.stage, Stage::AwaitingDns | Stage::Invalid)
+    }) {
+        // Names being added that never got their records (or were refused)
+        // do not hold up the renewal of the names served: that order ends.
+        if trigger != Trigger::Continue && served.renewal_due(now) {
+            tracing::info!(%domain, "ending an unfinished order that added names, for the renewal");
+            app.store.cancel_order(o).await?;
+            in_flight = None;
+        }
+    }
+    let order = match in_flight {
         Some(o) if o.purpose != Purpose::Renew => return Ok(Outcome::NotDue),
         Some(o) if o.stage != Stage::Invalid => {
             if trigger == Trigger::Schedule && !served.renewal_due(now) {

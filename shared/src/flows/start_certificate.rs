@@ -154,33 +154,37 @@ async fn start_on_own_distribution(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
+    // The certificate's orders live under its lead: the first of its names.
     let lead = match &group {
         Some(served) => served.lead().clone(),
         None if names.len() == 1 => return start_one(app, org, &names[0], target).await,
-        None => names[0].clone(),
+        None => names
+            .iter()
+            .min()
+            .cloned()
+            .unwrap_or_else(|| names[0].clone()),
     };
     let records = app.store.load_hostname(&lead).await?;
     // An order in flight for the certificate: answered again when it covers
-    // the names asked for, else the change waits for it.
-    if let Some(order) = records.order.as_ref().filter(|o| o.stage != Stage::Invalid) {
+    // the names asked for; replaced by one for more names while it still
+    // waits for DNS records (or was refused); else the change waits for it.
+    if let Some(order) = &records.order {
         let covers = order.certificate_names();
-        if names.iter().all(|n| covers.contains(n)) {
-            if order.stage.has_certificate() || order_still_usable(app, order).await? {
-                return Ok(Started::Order(Box::new(order.clone())));
-            }
-        } else {
-            return Err(Error::conflict(
-                "certificate_change_in_flight",
-                format!(
-                    "the certificate of {lead} has an order in flight for {}; finish it with complete-certificate (or release its new names) before adding others",
-                    covers.iter().map(DomainName::as_str).collect::<Vec<_>>().join(", ")
-                ),
-            ));
+        let usable = order.stage.has_certificate()
+            || (order.stage.order_in_flight() && order_still_usable(app, order).await?);
+        if names.iter().all(|n| covers.contains(n)) && usable {
+            return Ok(Started::Order(Box::new(order.clone())));
         }
+        end_or_refuse(app, order, &lead).await?;
     }
     if new.is_empty() {
         if let Some(served) = group {
             return Ok(Started::Served(Box::new(served)));
+        }
+    }
+    for name in on_certificate.iter().filter(|n| **n != lead) {
+        if app.store.load_hostname(name).await?.is_releasing() {
+            return Err(crate::flows::complete_certificate::releasing(name));
         }
     }
     let mut all: Vec<DomainName> = vec![lead.clone()];
@@ -202,6 +206,18 @@ async fn start_on_own_distribution(
         if known.is_releasing() {
             return Err(crate::flows::complete_certificate::releasing(name));
         }
+        // A name joins one order at a time: its own earlier order, or
+        // another certificate's, ends first if nothing was validated yet.
+        if name != &lead && known.is_owned_by(org) {
+            if let Some(order) = &known.order {
+                end_or_refuse(app, order, name).await?;
+            }
+            if let Some(other) = known.order_ref.as_ref().filter(|l| **l != lead) {
+                if let Some(order) = app.store.load_hostname(other).await?.order {
+                    end_or_refuse(app, &order, other).await?;
+                }
+            }
+        }
         before_claim(app, org, name, &known, &target, &all).await?;
     }
     for name in &new {
@@ -211,7 +227,7 @@ async fn start_on_own_distribution(
     let new_order = NewOrder {
         distribution_id: Some(target.distribution_id),
         edge: target.edge,
-        replacing: records.order.as_ref().map(|o| o.version),
+        replacing: None,
         purpose: match group {
             Some(_) => Purpose::Extend,
             None => Purpose::Issue,
@@ -223,6 +239,29 @@ async fn start_on_own_distribution(
     };
     let order = place_order(app, org, &lead, new_order).await?;
     Ok(Started::Order(Box::new(order)))
+}
+
+/// Ends `order` (under `holder`) if nothing of it was validated yet (still
+/// waiting for DNS records, or refused by the CA); otherwise a new order
+/// for its names must wait: `409 certificate_change_in_flight`.
+async fn end_or_refuse(app: &App, order: &AcmeOrder, holder: &DomainName) -> Result<(), Error> {
+    if matches!(order.stage, Stage::AwaitingDns | Stage::Invalid) {
+        tracing::info!(domain = %holder, "ending an order that waited for DNS, for one with more names");
+        return app.store.cancel_order(order).await;
+    }
+    Err(Error::conflict(
+        "certificate_change_in_flight",
+        format!(
+            "{holder} has an order in flight for {} ({}); finish it with complete-certificate before changing the names",
+            order
+                .certificate_names()
+                .iter()
+                .map(DomainName::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            order.stage.proxy_status()
+        ),
+    ))
 }
 
 /// The certificate the organisation serves on its own distribution (its

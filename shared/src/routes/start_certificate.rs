@@ -171,10 +171,13 @@ fn response<'a>(app: &App, order: &'a AcmeOrder) -> StartResponse<'a> {
             })
             .collect();
     let c = needed.first().copied().unwrap_or(&order.challenge);
+    // Delegation is offered for a certificate of one name: a certificate of
+    // several is validated with each name's TXT record.
     let cname = app
         .delegation
         .as_ref()
         .zip(order.delegation_label.as_deref())
+        .filter(|_| order.names.len() <= 1)
         .map(|(zone, label)| zone.target(label));
     let message = match (&cname, order.stage.has_certificate()) {
         (_, true) => format!(

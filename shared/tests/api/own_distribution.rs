@@ -89,12 +89,15 @@ async fn an_organisations_distribution_serves_apex_and_www_adds_a_name_and_relea
     let t = tenant().own_table().start().await;
     let apex = format!("{}.example.com", unique("apex"));
     let www = format!("www.{apex}");
-    let shop = format!("shop.{apex}");
+    // Sorts before the apex: the certificate's lead moves to it.
+    let first = format!("a.{apex}");
 
-    // Both names in one call: one order, a TXT record for each.
-    let body = json!({ "domains": [apex, www] }).to_string();
+    // Both names in one call, in any order: one order under the first name
+    // (sorted), a TXT record for each.
+    let body = json!({ "domains": [www, apex] }).to_string();
     let (code, start) = post(&t.token, &t.start_url(), &body).await;
     assert_eq!(code, 200, "{start}");
+    assert_eq!(start["domain"], apex.as_str(), "{start}");
     assert_eq!(start["domains"], json!([apex, www]), "{start}");
     let records = start["records"].as_array().unwrap();
     let named: Vec<&str> = records
@@ -103,9 +106,14 @@ async fn an_organisations_distribution_serves_apex_and_www_adds_a_name_and_relea
         .collect();
     assert_eq!(named, [apex.as_str(), www.as_str()], "{start}");
     assert_eq!(start["txt_record_name"], records[0]["txt_record_name"]);
-    // Repeated, the same order and records.
-    let (_, again) = post(&t.token, &t.start_url(), &body).await;
-    assert_eq!(again["order_url"], start["order_url"]);
+    // Repeated, in the other order: the same order and records.
+    let (_, again) = post(
+        &t.token,
+        &t.start_url(),
+        &json!({ "domains": [apex, www] }).to_string(),
+    )
+    .await;
+    assert_eq!(again["order_url"], start["order_url"], "{again}");
     assert_eq!(again["records"], start["records"]);
 
     // www's own status shows its own record while it waits.
@@ -161,23 +169,24 @@ async fn an_organisations_distribution_serves_apex_and_www_adds_a_name_and_relea
         assert_eq!(st["certificate_names"], json!([apex, www]), "{st}");
     }
 
-    // A third name later: one new record (the served names' authorizations
-    // are reused), the same ARN, a certificate for all three.
+    // A third name later, one that sorts first: one new record (the served
+    // names' authorizations are reused), the same ARN, a certificate for
+    // all three, and the lead moves to it.
     let (code, third) = post(
         &t.token,
         &t.start_url(),
-        &json!({ "domain": shop }).to_string(),
+        &json!({ "domain": first }).to_string(),
     )
     .await;
     assert_eq!(code, 200, "{third}");
-    assert_eq!(third["domains"], json!([apex, www, shop]), "{third}");
+    assert_eq!(third["domains"], json!([apex, www, first]), "{third}");
     let named: Vec<&str> = third["records"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["domain"].as_str().unwrap())
         .collect();
-    assert_eq!(named, [shop.as_str()], "{third}");
+    assert_eq!(named, [first.as_str()], "{third}");
     assert_eq!(status(&t, &apex).await["status"], "adding_names");
     // The names served meanwhile stay served with the certificate they have.
     assert_eq!(
@@ -185,16 +194,16 @@ async fn an_organisations_distribution_serves_apex_and_www_adds_a_name_and_relea
         Some(arn.as_str())
     );
     publish_all(&third).await;
-    let (code, done) = complete(&t, &shop).await;
+    let (code, done) = complete(&t, &first).await;
     assert_eq!(code, 200, "{done}");
     assert_eq!(done["certificate_arn"], arn.as_str(), "{done}");
     let (aliases, viewer) = distribution(&t.distribution_id).await;
-    assert_eq!(aliases, [apex.clone(), shop.clone(), www.clone()]);
+    assert_eq!(aliases, [first.clone(), apex.clone(), www.clone()]);
     assert_eq!(viewer.as_deref(), Some(arn.as_str()));
     let (names, serial) = served_names(&t, &www).await;
-    assert_eq!(names, [apex.clone(), shop.clone(), www.clone()]);
+    assert_eq!(names, [first.clone(), apex.clone(), www.clone()]);
     assert_ne!(serial, first_serial);
-    assert_eq!(served_names(&t, &shop).await.1, serial);
+    assert_eq!(served_names(&t, &first).await.1, serial);
     let described = acm_us_east_1()
         .await
         .describe_certificate()
@@ -208,22 +217,69 @@ async fn an_organisations_distribution_serves_apex_and_www_adds_a_name_and_relea
         .subject_alternative_names()
         .to_vec();
     sans.sort();
-    assert_eq!(sans, [apex.clone(), shop.clone(), www.clone()]);
+    assert_eq!(sans, [first.clone(), apex.clone(), www.clone()]);
 
-    // www released: off the distribution at once, and the certificate is
-    // issued again for the others by the next sweep, into the same ARN.
-    release(&t, &www).await;
+    // A name whose records never come does not hold up the renewal of the
+    // names served: its order ends when the certificate is due.
+    let late = format!("late.{apex}");
+    let (code, waiting) = post(
+        &t.token,
+        &t.start_url(),
+        &json!({ "domain": late }).to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{waiting}");
+    let lead = DomainName::parse(&first).unwrap();
+    let mut served = t
+        .app
+        .store
+        .load_hostname(&lead)
+        .await
+        .unwrap()
+        .served
+        .unwrap();
+    assert!(served.is_lead());
+    served.renewal.renew_after =
+        custom_domains::domain::Timestamp::now().minus(std::time::Duration::from_secs(1));
+    t.app.store.save_served(&mut served).await.unwrap();
+    let report = t.sweep().await;
+    assert_eq!(report.renewed, 1, "{report:?}");
+    assert_eq!(
+        served_names(&t, &apex).await.0,
+        [first.clone(), apex.clone(), www.clone()]
+    );
+    assert_eq!(
+        status(&t, &first).await["status"],
+        "active",
+        "the unfinished order ended"
+    );
+    let (code, _) = post(
+        &t.token,
+        &t.complete_url(),
+        &json!({ "domain": late }).to_string(),
+    )
+    .await;
+    assert_eq!(
+        code, 404,
+        "nothing left to complete for the name that never joined"
+    );
+    release(&t, &late).await;
+
+    // The lead released: off the distribution at once, and the certificate
+    // is issued again for the others by the next sweep, into the same ARN,
+    // under the new lead.
+    release(&t, &first).await;
     let (aliases, viewer) = distribution(&t.distribution_id).await;
-    assert_eq!(aliases, [apex.clone(), shop.clone()]);
+    assert_eq!(aliases, [apex.clone(), www.clone()]);
     assert_eq!(viewer.as_deref(), Some(arn.as_str()));
     let report = t.sweep().await;
     assert_eq!(report.renewed, 1, "{report:?}");
     let (names, _) = served_names(&t, &apex).await;
-    assert_eq!(names, [apex.clone(), shop.clone()]);
-    let st = status(&t, &shop).await;
-    assert_eq!(st["certificate_names"], json!([apex, shop]), "{st}");
+    assert_eq!(names, [apex.clone(), www.clone()]);
+    let st = status(&t, &www).await;
+    assert_eq!(st["certificate_names"], json!([apex, www]), "{st}");
     assert_eq!(st["certificate_arn"], arn.as_str(), "{st}");
-    let url = format!("{}/api/domain/status/{}?domain={www}", t.base, t.org);
+    let url = format!("{}/api/domain/status/{}?domain={first}", t.base, t.org);
     assert_eq!(get(&t.token, &url).await.0, 404);
     // The next sweep has nothing to do: one lead, renewed once.
     assert_eq!(t.sweep().await.renewed, 0);
