@@ -1,5 +1,5 @@
 # The two commands of the README's quick start.
-.PHONY: dev test bench bench-sweep bench-nonces bench-cold sweep check-domains package
+.PHONY: dev test bench bench-sweep bench-nonces bench-cold bench-peers sweep check-domains package
 dev:
 	bash infra/dev.sh
 test:
@@ -12,6 +12,8 @@ bench-nonces:
 	bash infra/bench.sh nonces
 bench-cold:
 	bash infra/bench.sh cold
+bench-peers:
+	bash infra/bench.sh peers
 sweep:
 	bash infra/sweep.sh
 check-domains:

@@ -6,6 +6,9 @@
 # function beside a hello-world floor (shared/benches/cold_start.rs).
 # `make bench-nonces` (`infra/bench.sh nonces`): issuances with Pebble
 # rejecting 0, 10 and 50 % of nonces: how many succeed, how fast.
+# `make bench-peers` (`infra/bench.sh peers`): the product's full issuance
+# beside certbot's and lego's (Debian packages, installed if missing), on the
+# same Pebble and challtestsrv, in one run (infra/bench_peers.py).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -30,6 +33,27 @@ if [ "${1:-}" = nonces ]; then
       cargo bench --locked -q -p custom-domains --bench issuance 2>/dev/null | grep -v '^$'
   done
   bash infra/stack.sh down test
+  exit 0
+fi
+if [ "${1:-}" = peers ]; then
+  missing=()
+  command -v certbot >/dev/null 2>&1 || missing+=(certbot)
+  command -v lego >/dev/null 2>&1 || missing+=(lego)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "bench-peers: installing ${missing[*]} (apt)"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  n=${BENCH_PEER_ISSUANCES:-10}
+  PEBBLE_WFE_NONCEREJECT=0 bash infra/stack.sh up test >/dev/null
+  trap 'bash infra/stack.sh down test' EXIT
+  out=$(BENCH_ISSUANCES=$n BENCH_EDGES=own RUST_LOG=${RUST_LOG:-error} \
+    cargo bench --locked -q -p custom-domains --bench issuance 2>/dev/null)
+  echo "$out" | grep -v '^$'
+  median=$(echo "$out" | sed -n 's/^own distribution (alias): full issuance.*median=\([0-9.]*\) ms.*/\1/p')
+  python3 infra/bench_peers.py "$median" "$n"
   exit 0
 fi
 # No rejected nonces here: the figure is the product's own speed.

@@ -46,7 +46,12 @@ async fn main() {
         t0.elapsed().as_secs_f64() * 1e3
     );
 
-    for shared in [false, true] {
+    // `BENCH_EDGES=own`: the organisation's own distribution only.
+    let edges: &[bool] = match std::env::var("BENCH_EDGES").as_deref() {
+        Ok("own") => &[false],
+        _ => &[false, true],
+    };
+    for &shared in edges {
         let edge = if shared {
             "shared edge (distribution tenant)"
         } else {

@@ -430,6 +430,12 @@ async fn import(
     };
     order.certificate_arn = Some(arn);
     order.advance(Stage::Imported)?;
+    // The attach comes next, and may take effect before its answer is
+    // seen: marked in this same save (one write less per issuance). Only a
+    // refused attach clears it, making the order movable (`attach`).
+    if order.purpose != Purpose::Renew {
+        order.attach_started = true;
+    }
     app.store.save_order(order).await?;
     Ok(Step::Advanced)
 }
@@ -443,10 +449,10 @@ async fn attach(
     order: &mut AcmeOrder,
     served: Option<&ServedCertificate>,
 ) -> Result<Step, Error> {
-    // Re-targeted: where the organisation's hostnames go now (the platform
-    // may have recorded a distribution for it since, after an attach was
-    // refused), not where they went when the order was placed. Only a
-    // single hostname's first issuance moves.
+    // Re-targeted after a refused attach (which cleared `attach_started`):
+    // where the organisation's hostnames go now (the platform may have
+    // recorded a distribution for it since), not where they went when the
+    // order was placed. Only a single hostname's first issuance moves.
     let movable =
         !order.attach_started && order.purpose == Purpose::Issue && order.names.len() <= 1;
     let settled = match movable {
