@@ -26,6 +26,8 @@ cfn-lint template.yaml
 # are compared with those calls.
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 rm -f "$target_dir/tmp/aws-calls.tsv"
+# The crash tests run the local server as a process of its own.
+cargo build --locked -q -p local-server
 cargo test --locked --workspace
 cargo test --locked -p custom-domains --test api -- --ignored --exact template::policies_match_recorded_calls
 
@@ -42,7 +44,6 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
 fi
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import selenium' >/dev/null 2>&1 || "$PYTHON" -m pip install -q --disable-pip-version-check selenium
-cargo build --locked -q -p local-server
 (
   set -a
   # shellcheck disable=SC1091

@@ -155,6 +155,11 @@ pub struct Config {
     /// work before it answers 202 with the state reached (default 20 s, well
     /// under API Gateway's 30 s cut-off).
     pub time_budget: Duration,
+    /// `LEASE_GRACE_MS`: how long past its time budget a call holds a
+    /// hostname's lease (default 60 s): a call that dies holding it (a
+    /// crashed or timed-out container) blocks the hostname's next
+    /// complete, renewal or release for budget + grace at most.
+    pub lease_grace: Duration,
     /// `ACME_POLL_INTERVAL_MS`: delay between polls of the ACME order (default 250 ms).
     pub acme_poll_interval: Duration,
     /// `API_GATEWAY_ID`: the HTTP API tenant domains are mapped to (ACM path).
@@ -410,6 +415,7 @@ impl Config {
             dns_precheck_resolvers: resolvers,
             kms_key_id: required("KMS_KEY_ID")?,
             time_budget: millis("COMPLETE_TIME_BUDGET_MS", 20_000)?,
+            lease_grace: millis("LEASE_GRACE_MS", 60_000)?,
             acme_poll_interval: millis("ACME_POLL_INTERVAL_MS", 250)?,
             api_gateway_id: get("API_GATEWAY_ID"),
             api_gateway_stage: get("API_GATEWAY_STAGE").unwrap_or_else(|| "$default".to_owned()),

@@ -73,7 +73,7 @@ pub async fn complete_certificate(
     // Under the hostname's lease: one caller at a time drives the order
     // (two concurrent calls cannot import twice), and a release waits.
     let holder = format!("complete-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
-    let hold = app.config.time_budget + std::time::Duration::from_secs(60);
+    let hold = app.config.time_budget + app.config.lease_grace;
     if !app
         .store
         .take_lease(domain, &holder, Timestamp::now().plus(hold))

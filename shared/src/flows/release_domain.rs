@@ -86,7 +86,7 @@ pub async fn release_domain(
     require_same_tenant(caller, &owner, domain.as_str())?;
 
     let holder = format!("release-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
-    let hold = app.config.time_budget + std::time::Duration::from_secs(60);
+    let hold = app.config.time_budget + app.config.lease_grace;
     if !app
         .store
         .take_lease(domain, &holder, crate::domain::Timestamp::now().plus(hold))

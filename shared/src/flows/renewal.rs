@@ -224,7 +224,7 @@ pub async fn renew_hostname(
     let hold = deadline
         .saturating_duration_since(Instant::now())
         .max(app.config.time_budget)
-        + Duration::from_secs(60);
+        + app.config.lease_grace;
     if !app
         .store
         .take_lease(domain, holder, Timestamp::now().plus(hold))

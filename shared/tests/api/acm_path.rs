@@ -12,12 +12,12 @@ use serde_json::Value;
 
 use crate::support::*;
 
-async fn apigw() -> aws_sdk_apigatewayv2::Client {
+pub(crate) async fn apigw() -> aws_sdk_apigatewayv2::Client {
     aws_sdk_apigatewayv2::Client::new(&sdk_config(None).await)
 }
 
 /// How many API mappings API Gateway holds for a custom domain.
-async fn api_mappings(domain: &str) -> usize {
+pub(crate) async fn api_mappings(domain: &str) -> usize {
     let out = apigw()
         .await
         .get_api_mappings()

@@ -73,6 +73,7 @@ struct State {
     new_orders: Vec<Option<String>>,
     renewal_info_requests: Vec<String>,
     faults: Vec<Fault>,
+    tripwire: Option<Arc<super::tripwire::Tripwire>>,
 }
 
 struct Shared {
@@ -120,6 +121,7 @@ impl AcmeProxy {
                 new_orders: Vec::new(),
                 renewal_info_requests: Vec::new(),
                 faults: Vec::new(),
+                tripwire: None,
             }),
             client,
             new_nonce_url: format!("{upstream}{}", path_of("newNonce")),
@@ -247,6 +249,12 @@ impl AcmeProxy {
         });
     }
 
+    /// Reports each new order, challenge answer and finalisation to
+    /// `tripwire` once Pebble answered it (see `tripwire`).
+    pub fn set_tripwire(&self, tripwire: Arc<super::tripwire::Tripwire>) {
+        self.state().tripwire = Some(tripwire);
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.shared.state.lock().unwrap()
     }
@@ -318,6 +326,18 @@ impl Shared {
         };
         let problem = serde_json::from_slice::<Value>(&body).unwrap_or_default();
         record_order(problem["type"] == BAD_NONCE);
+        let change = match () {
+            _ if new_order => Some("acme newOrder"),
+            _ if path.contains("/chalZ/") => Some("acme challenge"),
+            _ if path.contains("/finalize-order/") => Some("acme finalize"),
+            _ => None,
+        };
+        let tripwire = self.state.lock().unwrap().tripwire.clone();
+        if let (Some(t), Some(change)) = (tripwire, change) {
+            if parts.status.is_success() && t.after_upstream(change.to_owned()) {
+                return answer(StatusCode::BAD_GATEWAY, "text/plain", "killed");
+            }
+        }
         let added = if path == self.directory_path && parts.status == StatusCode::OK {
             Some(("renewalInfo", self.renewal_info_url.clone()))
         } else if parts.status == StatusCode::CREATED {

@@ -11,6 +11,7 @@
 pub mod acme_proxy;
 pub mod aws_calls;
 pub mod openapi;
+pub mod tripwire;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -648,6 +649,20 @@ pub async fn request(
     content_type: Option<&str>,
     token: Option<&str>,
 ) -> (u16, Value) {
+    try_request(method, url, body, content_type, token)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// As [`request`], answering `Err` when the server cannot be reached or its
+/// answer breaks off (a crashed server).
+pub async fn try_request(
+    method: &str,
+    url: &str,
+    body: &str,
+    content_type: Option<&str>,
+    token: Option<&str>,
+) -> Result<(u16, Value), String> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut req = hyper::Request::builder().method(method).uri(url);
     if let Some(ct) = content_type {
@@ -659,14 +674,19 @@ pub async fn request(
     let rsp = client
         .request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
         .await
-        .unwrap();
+        .map_err(|e| e.to_string())?;
     let status = rsp.status().as_u16();
     let is_json = rsp.headers().get("content-type").is_some_and(|v| {
         v.to_str()
             .unwrap_or_default()
             .starts_with("application/json")
     });
-    let bytes = rsp.into_body().collect().await.unwrap().to_bytes();
+    let bytes = rsp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
     assert!(
         is_json,
         "every answer is JSON; got {status} {:?}",
@@ -685,7 +705,7 @@ pub async fn request(
         status,
         &body,
     );
-    (status, body)
+    Ok((status, body))
 }
 
 async fn challtestsrv(path: &str, body: Value) {
@@ -854,6 +874,21 @@ impl FaultProxy {
         fault: Fault,
         times: u32,
     ) -> FaultProxy {
+        Self::start_with(rule, fault, times, None).await
+    }
+
+    /// Forwards everything, reporting each request that changes something
+    /// to `tripwire` once answered (see `tripwire`).
+    pub async fn tripwired(tripwire: Arc<tripwire::Tripwire>) -> FaultProxy {
+        Self::start_with(|_| false, Fault::Delay { millis: 0 }, 0, Some(tripwire)).await
+    }
+
+    async fn start_with(
+        rule: fn(&hyper::http::request::Parts) -> bool,
+        fault: Fault,
+        times: u32,
+        tripwire: Option<Arc<tripwire::Tripwire>>,
+    ) -> FaultProxy {
         // CloudFront's REST paths go to the stack's CloudFront (ministack),
         // everything else to moto.
         let upstream = stack().var("AWS_ENDPOINT_URL");
@@ -866,15 +901,17 @@ impl FaultProxy {
             let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
-                let (client, upstream, cloudfront_upstream, counter) = (
+                let (client, upstream, cloudfront_upstream, counter, tripwire) = (
                     client.clone(),
                     upstream.clone(),
                     cloudfront_upstream.clone(),
                     counter.clone(),
+                    tripwire.clone(),
                 );
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (client, counter) = (client.clone(), counter.clone());
+                        let (client, counter, tripwire) =
+                            (client.clone(), counter.clone(), tripwire.clone());
                         let upstream = if req.uri().path().starts_with("/2020-05-31/") {
                             cloudfront_upstream.clone()
                         } else {
@@ -905,6 +942,7 @@ impl FaultProxy {
                             if let (true, Fault::Delay { millis }) = (first, fault) {
                                 tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
                             }
+                            let change = tripwire::aws_change(&parts);
                             parts.uri =
                                 format!("{upstream}{}", parts.uri.path_and_query().unwrap())
                                     .parse()
@@ -915,6 +953,14 @@ impl FaultProxy {
                                 .unwrap();
                             let (parts, body) = rsp.into_parts();
                             let body = body.collect().await.unwrap().to_bytes();
+                            if let (Some(t), Some(change)) = (&tripwire, change) {
+                                if t.after_upstream(change) {
+                                    return Ok(hyper::Response::builder()
+                                        .status(502)
+                                        .body(Full::new(Bytes::new()))
+                                        .unwrap());
+                                }
+                            }
                             if let (true, Fault::ForwardThenFail { status }) = (first, fault) {
                                 return Ok(hyper::Response::builder()
                                     .status(status)
