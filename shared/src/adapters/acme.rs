@@ -53,6 +53,18 @@ const MOST_WAITED: Duration = Duration::from_secs(2);
 tokio::task_local! {
     /// The `Retry-After` of the CA's last 429 or 503 in this operation.
     static CA_RETRY_AFTER: std::cell::Cell<Option<Duration>>;
+    /// When the call making these CA requests must be done ([`within`]).
+    static CALL_DEADLINE: Instant;
+}
+
+/// What a CA request still unanswered at its call's deadline fails with.
+const CA_TOO_SLOW: &str = "the certificate authority did not answer within the call's time budget";
+
+/// Runs `work` with every CA request it makes cut off at `deadline`: a slow
+/// CA never holds a call past it (the request fails as unavailable, the
+/// progress saved so far stays, and the next call goes on from there).
+pub async fn within<F: std::future::Future>(deadline: Instant, work: F) -> F::Output {
+    CALL_DEADLINE.scope(deadline, work).await
 }
 
 /// Reads a `Retry-After` (seconds, or an HTTP date) off a response.
@@ -83,8 +95,14 @@ impl HttpClient for ReadsRetryAfter {
         >,
     > {
         let sent = self.0.request(req);
+        let deadline = CALL_DEADLINE.try_with(|d| *d).ok();
         Box::pin(async move {
-            let rsp = sent.await?;
+            let rsp = match deadline {
+                Some(at) => tokio::time::timeout_at(at, sent)
+                    .await
+                    .map_err(|_| instant_acme::Error::Str(CA_TOO_SLOW))??,
+                None => sent.await?,
+            };
             if matches!(rsp.parts.status.as_u16(), 429 | 503) {
                 if let Some(wait) = retry_after(&rsp.parts.headers) {
                     let _ = CA_RETRY_AFTER.try_with(|slot| slot.set(Some(wait)));
@@ -461,22 +479,26 @@ impl AcmeClient {
         F: FnMut(Account) -> Fut,
         Fut: std::future::Future<Output = Result<T, instant_acme::Error>>,
     {
-        CA_RETRY_AFTER
-            .scope(std::cell::Cell::new(None), async move {
-                let (account, sealed) = self.current().await?;
-                match step(account).await {
-                    Err(instant_acme::Error::Api(p)) if account_unusable(&p) => {
-                        tracing::warn!(
-                            problem = %p,
-                            "the ACME server no longer knows the stored account, or deactivated it; registering a new one"
-                        );
-                        let (fresh, fresh_sealed) = self.load_or_register(Some(&sealed)).await?;
-                        *self.account.write().await = Some((fresh.clone(), fresh_sealed));
-                        step(fresh).await.map_err(map_error)
-                    }
-                    other => other.map_err(map_error),
+        let work = async move {
+            let (account, sealed) = self.current().await?;
+            // Boxed: instant-acme's futures are large, and are not copied
+            // up the stack.
+            match Box::pin(step(account)).await {
+                Err(instant_acme::Error::Api(p)) if account_unusable(&p) => {
+                    tracing::warn!(
+                        problem = %p,
+                        "the ACME server no longer knows the stored account, or deactivated it; registering a new one"
+                    );
+                    let (fresh, fresh_sealed) =
+                        Box::pin(self.load_or_register(Some(&sealed))).await?;
+                    *self.account.write().await = Some((fresh.clone(), fresh_sealed));
+                    Box::pin(step(fresh)).await.map_err(map_error)
                 }
-            })
+                other => other.map_err(map_error),
+            }
+        };
+        CA_RETRY_AFTER
+            .scope(std::cell::Cell::new(None), Box::pin(work))
             .await
     }
 
@@ -706,6 +728,11 @@ fn unavailable(e: &instant_acme::Error) -> bool {
     match e {
         instant_acme::Error::Api(p) => p.status == Some(503),
         instant_acme::Error::Http(_) | instant_acme::Error::Hyper(_) => true,
+        // The HTTP client's own failure: no connection, or one closed
+        // without an answer.
+        instant_acme::Error::Other(inner) => inner
+            .downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some(),
         _ => false,
     }
 }

@@ -30,6 +30,13 @@ pub async fn start_certificate(
     org: &TenantId,
     names: &[DomainName],
 ) -> Result<Started, Error> {
+    // A slow CA never holds the call past its budget.
+    let deadline =
+        tokio::time::Instant::now() + app.config.time_budget + crate::flows::issuance::CA_GRACE;
+    crate::adapters::acme::within(deadline, Box::pin(start_names(app, org, names))).await
+}
+
+async fn start_names(app: &App, org: &TenantId, names: &[DomainName]) -> Result<Started, Error> {
     // Where the certificate will be served is settled first: a request that
     // cannot succeed changes nothing, not even the claim.
     let target = edge_for(app, org).await?;

@@ -224,3 +224,85 @@ async fn a_deactivated_account_is_registered_again() {
         .unwrap();
     assert_ne!(before, after, "the deactivated account was kept");
 }
+
+/// The CA drops the connection (no answer at all): a drop or two is asked
+/// again within the call, which succeeds; dropped for longer, the call
+/// answers 502 with its progress saved (the order stays where it got to),
+/// and the next call goes on from there.
+#[tokio::test]
+async fn a_dropped_connection_is_asked_again_and_progress_is_kept() {
+    let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
+    let t = tenant()
+        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
+        .start()
+        .await;
+    proxy.drop_next("order-plz", 2);
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    t.publish(&start).await;
+
+    // Every finalisation dropped: the order got as far as ISSUING, saved.
+    proxy.drop_next("finalize-order", 3);
+    let mut last = (0, serde_json::Value::Null);
+    for _ in 0..50 {
+        last = t.complete().await;
+        if last.0 != 202 {
+            break;
+        }
+    }
+    assert_eq!(last.0, 502, "{}", last.1);
+    assert_eq!(last.1["code"], "upstream_unavailable");
+    let name = DomainName::parse(&t.domain).unwrap();
+    let order = t.app.store.load_order(&name).await.unwrap().unwrap();
+    assert_eq!(order.stage.proxy_status(), "ISSUING");
+    assert!(
+        order.pending_key.is_some(),
+        "the key made for the CSR was kept"
+    );
+    let ((status, done), _) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        proxy.new_orders().len(),
+        1,
+        "one order, though its request was dropped twice"
+    );
+}
+
+/// A CA that answers too slowly never holds a call past its budget: the
+/// request is abandoned at the call's deadline (plus a few seconds for a
+/// step begun just before it), the call answers 502 with the order where
+/// it got to, and the next call, with the CA back to speed, finishes.
+#[tokio::test]
+async fn a_slow_ca_never_holds_a_call_past_its_budget() {
+    let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
+    let t = tenant()
+        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
+        .env("COMPLETE_TIME_BUDGET_MS", "200")
+        .start()
+        .await;
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    t.publish(&start).await;
+    // The CA's answer to the finalisation is late by far more than the
+    // budget and its grace: the call does not wait for it.
+    proxy.delay_next("finalize-order", 1, 30_000);
+    let mut last = (0, serde_json::Value::Null);
+    for _ in 0..50 {
+        last = t.complete().await;
+        if last.0 != 202 {
+            break;
+        }
+    }
+    let (status, err) = last;
+    assert_eq!(status, 502, "{err}");
+    assert_eq!(err["code"], "upstream_unavailable");
+    assert!(
+        crate::support::logs().contains("did not answer within the call's time budget"),
+        "the CA request was not cut off at the deadline"
+    );
+    let name = DomainName::parse(&t.domain).unwrap();
+    let order = t.app.store.load_order(&name).await.unwrap().unwrap();
+    assert_eq!(order.stage.proxy_status(), "ISSUING", "the steps before were kept");
+    let ((status, done), _) = t.complete_until_done().await;
+    assert_eq!(status, 200, "{done}");
+}

@@ -16,7 +16,6 @@
 //! next to `ACME_CA_BUNDLE`), which the product's client trusts.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -65,6 +64,10 @@ struct Fault {
     problem_type: String,
     retry_after_secs: Option<u64>,
     detail: String,
+    /// Instead of a problem: close the connection without an answer.
+    drop: bool,
+    /// Instead of a problem: forward after this long.
+    delay_ms: Option<u64>,
 }
 
 struct State {
@@ -144,7 +147,12 @@ impl AcmeProxy {
                     };
                     let service = hyper::service::service_fn(move |req| {
                         let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(shared.handle(req).await) }
+                        async move {
+                            shared
+                                .handle(req)
+                                .await
+                                .ok_or_else(|| std::io::Error::other("connection dropped"))
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), service)
@@ -246,6 +254,33 @@ impl AcmeProxy {
             problem_type: problem_type.to_owned(),
             retry_after_secs,
             detail: detail.to_owned(),
+            drop: false,
+            delay_ms: None,
+        });
+    }
+
+    /// The next `times` requests whose path contains `path_part` get no
+    /// answer: the connection is closed (as a CA's load balancer may).
+    pub fn drop_next(&self, path_part: &str, times: u32) {
+        self.push_fault(path_part, times, true, None);
+    }
+
+    /// The next `times` requests whose path contains `path_part` are
+    /// forwarded after `millis` (a slow CA).
+    pub fn delay_next(&self, path_part: &str, times: u32, millis: u64) {
+        self.push_fault(path_part, times, false, Some(millis));
+    }
+
+    fn push_fault(&self, path_part: &str, times: u32, drop: bool, delay_ms: Option<u64>) {
+        self.state().faults.push(Fault {
+            path_part: path_part.to_owned(),
+            times,
+            status: 0,
+            problem_type: String::new(),
+            retry_after_secs: None,
+            detail: String::new(),
+            drop,
+            delay_ms,
         });
     }
 
@@ -261,10 +296,15 @@ impl AcmeProxy {
 }
 
 impl Shared {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+    /// The answer to `req`; `None` to close the connection unanswered.
+    async fn handle(&self, req: Request<Incoming>) -> Option<Response<Body>> {
         let (mut parts, body) = req.into_parts();
         let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-            return answer(StatusCode::BAD_REQUEST, "text/plain", "unreadable body");
+            return Some(answer(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                "unreadable body",
+            ));
         };
         let path = parts.uri.path().to_owned();
         let new_order = parts.method == Method::POST && path == self.new_order_path;
@@ -292,9 +332,18 @@ impl Shared {
                 self.state.lock().unwrap().new_orders.push(replaces.clone());
             }
         };
+        let mut fault = fault;
+        if let Some(f) = fault.as_ref().filter(|f| f.drop) {
+            tracing::debug!(path = %f.path_part, "test ACME proxy: dropping the connection");
+            return None;
+        }
+        if let Some(ms) = fault.as_ref().and_then(|f| f.delay_ms) {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            fault = None;
+        }
         if let Some(fault) = fault {
             record_order(fault.problem_type == BAD_NONCE);
-            return self.problem(&fault).await;
+            return Some(self.problem(&fault).await);
         }
         if let Some(w) = window {
             let body = json!({ "suggestedWindow": {
@@ -304,7 +353,7 @@ impl Shared {
             let mut rsp = answer(StatusCode::OK, "application/json", body.to_string());
             rsp.headers_mut()
                 .insert(RETRY_AFTER, w.retry_after_secs.into());
-            return rsp;
+            return Some(rsp);
         }
 
         // Forward, keeping the Host the client used (see the module doc).
@@ -314,15 +363,19 @@ impl Shared {
             .unwrap();
         let forwarded = Request::from_parts(parts, Full::new(body));
         let Ok(rsp) = self.client.request(forwarded).await else {
-            return answer(StatusCode::BAD_GATEWAY, "text/plain", "Pebble unreachable");
+            return Some(answer(
+                StatusCode::BAD_GATEWAY,
+                "text/plain",
+                "Pebble unreachable",
+            ));
         };
         let (mut parts, body) = rsp.into_parts();
         let Ok(mut body) = body.collect().await.map(|b| b.to_bytes()) else {
-            return answer(
+            return Some(answer(
                 StatusCode::BAD_GATEWAY,
                 "text/plain",
                 "Pebble's answer broke off",
-            );
+            ));
         };
         let problem = serde_json::from_slice::<Value>(&body).unwrap_or_default();
         record_order(problem["type"] == BAD_NONCE);
@@ -335,7 +388,7 @@ impl Shared {
         let tripwire = self.state.lock().unwrap().tripwire.clone();
         if let (Some(t), Some(change)) = (tripwire, change) {
             if parts.status.is_success() && t.after_upstream(change.to_owned()) {
-                return answer(StatusCode::BAD_GATEWAY, "text/plain", "killed");
+                return Some(answer(StatusCode::BAD_GATEWAY, "text/plain", "killed"));
             }
         }
         let added = if path == self.directory_path && parts.status == StatusCode::OK {
@@ -355,7 +408,7 @@ impl Shared {
         for header in [CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION] {
             parts.headers.remove(header);
         }
-        Response::from_parts(parts, Full::new(body))
+        Some(Response::from_parts(parts, Full::new(body)))
     }
 
     /// An injected fault's answer, with a fresh nonce so clients can go on.
