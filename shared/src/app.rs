@@ -37,12 +37,47 @@ pub struct App {
     pub delegation: Option<DelegationZone>,
 }
 
+/// The AWS SDK's HTTPS client, trusting Mozilla's roots compiled into the
+/// binary (`webpki-root-certs`, which holds Amazon's) rather than the
+/// system's store: the SDK's default reads every file of that store when a
+/// container starts (146 files on Debian), and AWS bills a Lambda's init.
+pub fn aws_http_client() -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, Error> {
+    use aws_smithy_http_client::tls;
+    let context = tls::TlsContext::builder()
+        .with_trust_store(tls::TrustStore::empty().with_pem_certificate(mozilla_roots_pem()))
+        .build()
+        .map_err(|e| Error::Internal(format!("AWS TLS roots: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https())
+}
+
+/// `webpki-root-certs`' roots as one PEM bundle (what the SDK's trust store
+/// takes).
+fn mozilla_roots_pem() -> Vec<u8> {
+    use base64::prelude::{Engine, BASE64_STANDARD};
+    let mut pem = Vec::with_capacity(256 * 1024);
+    for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+        for line in BASE64_STANDARD.encode(der.as_ref()).as_bytes().chunks(64) {
+            pem.extend_from_slice(line);
+            pem.push(b'\n');
+        }
+        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+    }
+    pem
+}
+
 impl App {
     /// Reads the environment and builds every client.
     pub async fn from_env() -> Result<Arc<Self>, Error> {
         let config = Config::from_env().map_err(|e| Error::Internal(e.to_string()))?;
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(config.aws_region.clone()))
+            .http_client(aws_http_client()?)
             .load()
             .await;
         Self::new(config, &sdk).map(Arc::new)
@@ -91,5 +126,27 @@ impl App {
                 .transpose()?,
             config,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+
+    #[test]
+    fn the_aws_trust_store_holds_mozillas_roots_amazons_included() {
+        let pem = super::mozilla_roots_pem();
+        let certs: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(certs.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        assert!(certs.len() > 100);
+        let amazon = certs.iter().any(|c| {
+            x509_parser::parse_x509_certificate(c.as_ref())
+                .is_ok_and(|(_, c)| c.subject().to_string().contains("Amazon Root CA 1"))
+        });
+        assert!(amazon, "Amazon Root CA 1 is not among the roots");
+        assert!(super::aws_http_client().is_ok());
     }
 }

@@ -302,7 +302,11 @@ async fn a_slow_ca_never_holds_a_call_past_its_budget() {
     );
     let name = DomainName::parse(&t.domain).unwrap();
     let order = t.app.store.load_order(&name).await.unwrap().unwrap();
-    assert_eq!(order.stage.proxy_status(), "ISSUING", "the steps before were kept");
+    assert_eq!(
+        order.stage.proxy_status(),
+        "ISSUING",
+        "the steps before were kept"
+    );
     let ((status, done), _) = t.complete_until_done().await;
     assert_eq!(status, 200, "{done}");
 }
