@@ -44,15 +44,18 @@ if [ "${1:-}" = peers ]; then
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
   n=${BENCH_PEER_ISSUANCES:-10}
+  [ "$n" -ge 1 ] || { echo "bench-peers: BENCH_PEER_ISSUANCES must be at least 1" >&2; exit 1; }
   PEBBLE_WFE_NONCEREJECT=0 bash infra/stack.sh up test >/dev/null
   trap 'bash infra/stack.sh down test' EXIT
   out=$(BENCH_ISSUANCES=$n BENCH_EDGES=own RUST_LOG=${RUST_LOG:-error} \
-    cargo bench --locked -q -p custom-domains --bench issuance 2>/dev/null)
+    cargo bench --locked -q -p custom-domains --bench issuance 2>.local/test/bench-peers.log) ||
+    { echo "bench-peers: the product's benchmark failed (see .local/test/bench-peers.log)" >&2; exit 1; }
   echo "$out" | grep -v '^$'
   median=$(echo "$out" | sed -n 's/^own distribution (alias): full issuance.*median=\([0-9.]*\) ms.*/\1/p')
+  [ -n "$median" ] || { echo "bench-peers: the product's benchmark gave no median" >&2; exit 1; }
   python3 infra/bench_peers.py "$median" "$n"
   exit 0
 fi

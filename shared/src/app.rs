@@ -147,6 +147,11 @@ mod tests {
                 .is_ok_and(|(_, c)| c.subject().to_string().contains("Amazon Root CA 1"))
         });
         assert!(amazon, "Amazon Root CA 1 is not among the roots");
+        // Each parses as a trust anchor (the SDK's TLS stack panics on one
+        // that does not, at its first connection).
+        for cert in &certs {
+            webpki::anchor_from_trusted_cert(cert).unwrap();
+        }
         assert!(super::aws_http_client().is_ok());
     }
 }

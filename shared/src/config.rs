@@ -158,7 +158,9 @@ pub struct Config {
     /// `LEASE_GRACE_MS`: how long past its time budget a call holds a
     /// hostname's lease (default 60 s): a call that dies holding it (a
     /// crashed or timed-out container) blocks the hostname's next
-    /// complete, renewal or release for budget + grace at most.
+    /// complete, renewal or release for budget + grace at most. Keep it
+    /// above the 3 s a call's CA requests may run past its budget (the
+    /// crash tests set 0 to restart quickly).
     pub lease_grace: Duration,
     /// `ACME_POLL_INTERVAL_MS`: delay between polls of the ACME order (default 250 ms).
     pub acme_poll_interval: Duration,

@@ -729,7 +729,10 @@ fn unavailable(e: &instant_acme::Error) -> bool {
         instant_acme::Error::Api(p) => p.status == Some(503),
         instant_acme::Error::Http(_) | instant_acme::Error::Hyper(_) => true,
         // The HTTP client's own failure: no connection, or one closed
-        // without an answer.
+        // without an answer. A new order whose answer was lost that way may
+        // leave one pending order at the CA, which expires unused (Let's
+        // Encrypt answers a repeated order for the same names with it);
+        // challenge answers and finalisations re-read the order first.
         instant_acme::Error::Other(inner) => inner
             .downcast_ref::<hyper_util::client::legacy::Error>()
             .is_some(),

@@ -449,14 +449,34 @@ async fn import(
     };
     order.certificate_arn = Some(arn);
     order.advance(Stage::Imported)?;
-    // The attach comes next, and may take effect before its answer is
-    // seen: marked in this same save (one write less per issuance). Only a
-    // refused attach clears it, making the order movable (`attach`).
     if order.purpose != Purpose::Renew {
+        // Where the organisation's hostnames go now (the platform may have
+        // recorded a distribution for it since the order was placed).
+        retarget(app, order).await;
+        // The attach comes next, and may take effect before its answer is
+        // seen: marked in this same save (one write less per issuance).
+        // Only a refused attach clears it, making the order movable.
         order.attach_started = true;
     }
     app.store.save_order(order).await?;
     Ok(Step::Advanced)
+}
+
+/// Moves a single hostname's first issuance to where the organisation's
+/// hostnames go now, if that changed (changes the order; saved by the
+/// caller).
+async fn retarget(app: &App, order: &mut AcmeOrder) {
+    if order.attach_started || order.purpose != Purpose::Issue || order.names.len() > 1 {
+        return;
+    }
+    let Ok(to) = crate::flows::start_certificate::edge_for(app, &order.org_id).await else {
+        return;
+    };
+    if (to.edge, Some(&to.distribution_id)) != (order.edge, order.distribution_id.as_ref()) {
+        tracing::info!(domain = %order.domain, from = ?order.distribution_id, to = %to.distribution_id, edge = ?to.edge, "re-targeting the order to the organisation's current edge");
+        order.edge = to.edge;
+        order.distribution_id = Some(to.distribution_id);
+    }
 }
 
 /// Imported → Attached (a first issuance, or names added to a served
@@ -468,23 +488,11 @@ async fn attach(
     order: &mut AcmeOrder,
     served: Option<&ServedCertificate>,
 ) -> Result<Step, Error> {
-    // Re-targeted after a refused attach (which cleared `attach_started`):
-    // where the organisation's hostnames go now (the platform may have
-    // recorded a distribution for it since), not where they went when the
-    // order was placed. Only a single hostname's first issuance moves.
-    let movable =
-        !order.attach_started && order.purpose == Purpose::Issue && order.names.len() <= 1;
-    let settled = match movable {
-        true => crate::flows::start_certificate::edge_for(app, &order.org_id)
-            .await
-            .ok(),
-        false => None,
-    };
-    if let Some(to) = settled {
-        if (to.edge, Some(&to.distribution_id)) != (order.edge, order.distribution_id.as_ref()) {
-            tracing::info!(domain = %order.domain, from = ?order.distribution_id, to = %to.distribution_id, edge = ?to.edge, "re-targeting the order to the organisation's current edge");
-            order.edge = to.edge;
-            order.distribution_id = Some(to.distribution_id);
+    // Re-targeted after a refused attach (which cleared `attach_started`).
+    if !order.attach_started {
+        let before = (order.edge, order.distribution_id.clone());
+        retarget(app, order).await;
+        if (order.edge, order.distribution_id.clone()) != before {
             app.store.save_order(order).await?;
         }
     }

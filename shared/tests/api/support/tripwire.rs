@@ -114,6 +114,18 @@ pub fn aws_change(parts: &hyper::http::request::Parts) -> Option<String> {
     if path.ends_with("/domain-conflicts") {
         return None;
     }
+    // The label names the operation, not the resource: IDs and names
+    // become `*`, so runs on different resources compare.
+    let operation: Vec<&str> = path
+        .split('/')
+        .enumerate()
+        .map(
+            |(i, s)| match i <= 1 || s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+                true => s,
+                false => "*",
+            },
+        )
+        .collect();
     (rest && target.is_empty() && (path.starts_with("/2020-05-31/") || path.starts_with("/v2/")))
-        .then(|| format!("{} {path}", parts.method))
+        .then(|| format!("{} {}", parts.method, operation.join("/")))
 }
