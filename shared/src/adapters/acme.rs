@@ -98,9 +98,22 @@ impl HttpClient for ReadsRetryAfter {
         let deadline = CALL_DEADLINE.try_with(|d| *d).ok();
         Box::pin(async move {
             let rsp = match deadline {
-                Some(at) => tokio::time::timeout_at(at, sent)
-                    .await
-                    .map_err(|_| instant_acme::Error::Str(CA_TOO_SLOW))??,
+                // The body is read within the deadline too: a CA that
+                // sends its headers and then stalls holds no call.
+                Some(at) => {
+                    let too_slow = |_| instant_acme::Error::Str(CA_TOO_SLOW);
+                    let mut rsp = tokio::time::timeout_at(at, sent)
+                        .await
+                        .map_err(too_slow)??;
+                    let body = tokio::time::timeout_at(at, rsp.body.into_bytes())
+                        .await
+                        .map_err(too_slow)?
+                        .map_err(instant_acme::Error::Other)?;
+                    instant_acme::BytesResponse {
+                        parts: rsp.parts,
+                        body: Box::new(body),
+                    }
+                }
                 None => sent.await?,
             };
             if matches!(rsp.parts.status.as_u16(), 429 | 503) {

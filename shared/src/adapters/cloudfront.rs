@@ -423,15 +423,15 @@ impl Distributions {
         domain: &DomainName,
         tenant_edge: bool,
         covered: &[DomainName],
+        known_aliases: Option<&[String]>,
     ) -> Result<(), Error> {
         use aws_sdk_cloudfront::types::{DistributionResourceId, DistributionResourceType};
         if !tenant_edge {
-            let config = self.read_config(distribution_id).await?;
-            let others: Vec<String> = config
-                .distribution_config
-                .as_ref()
-                .map(aliases_of)
-                .unwrap_or_default()
+            let aliases = match known_aliases {
+                Some(known) => known.to_vec(),
+                None => self.aliases(distribution_id).await?,
+            };
+            let others: Vec<String> = aliases
                 .into_iter()
                 .filter(|a| a != domain.as_str() && !covered.iter().any(|c| c.as_str() == a))
                 .collect();

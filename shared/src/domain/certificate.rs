@@ -81,6 +81,15 @@ pub fn new_key_and_csr(names: &[DomainName]) -> Result<(String, Vec<u8>), Error>
     Ok((key.serialize_pem(), csr.der().to_vec()))
 }
 
+/// Whether the certificate described by `facts` is for the key of the CSR
+/// `csr_der` (the CSR made with the saved key): the same check as
+/// [`key_matches`], without opening the sealed key.
+pub fn csr_matches(csr_der: &[u8], facts: &CertificateFacts) -> Result<bool, Error> {
+    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(csr_der)
+        .map_err(|e| Error::Internal(format!("stored CSR does not parse: {e}")))?;
+    Ok(csr.certification_request_info.subject_pki.raw == facts.public_key.as_slice())
+}
+
 /// Whether `key_pem` is the private key of the certificate described by `facts`.
 pub fn key_matches(key_pem: &str, facts: &CertificateFacts) -> Result<bool, Error> {
     let key = KeyPair::from_pem(key_pem)
@@ -110,7 +119,9 @@ mod tests {
         let facts = inspect(&chain).unwrap();
         assert_eq!(facts.dns_names, vec!["shop.example.com".to_string()]);
         assert!(key_matches(&key_pem, &facts).unwrap());
-        let (other_key, _) = new_key_and_csr(std::slice::from_ref(&domain)).unwrap();
+        assert!(csr_matches(&csr, &facts).unwrap());
+        let (other_key, other_csr) = new_key_and_csr(std::slice::from_ref(&domain)).unwrap();
         assert!(!key_matches(&other_key, &facts).unwrap());
+        assert!(!csr_matches(&other_csr, &facts).unwrap());
     }
 }

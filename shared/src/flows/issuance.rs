@@ -23,7 +23,7 @@ use crate::adapters::acme::{certificate_id, OrderStatus};
 use crate::adapters::delegation::Published;
 use crate::adapters::dns::{presence, Presence, TxtObservation};
 use crate::app::App;
-use crate::domain::certificate::{inspect, key_matches, new_key_and_csr, split_chain};
+use crate::domain::certificate::{csr_matches, inspect, new_key_and_csr, split_chain};
 use crate::domain::renewal::Window;
 use crate::domain::{
     AcmeOrder, ChallengeRecord, DomainMapping, DomainName, Edge, IssuedCertificate, PendingKey,
@@ -89,7 +89,12 @@ async fn drive_steps(
             Stage::Finalizing => obtain_certificate(app, &mut order, deadline).await?,
             Stage::Issued => import(app, &mut order, served.as_ref()).await?,
             Stage::Imported if order.purpose != Purpose::Renew => {
-                attach(app, &mut order, served.as_ref()).await?
+                attach(app, &mut order, served.as_ref()).await?;
+                // Promotion follows the attach in the same step: the attach
+                // is not saved on its own (a crash in between attaches again,
+                // which finds everything in place).
+                let done = promote(app, &order, served).await?;
+                return Ok(Driven::Done(Box::new(done)));
             }
             Stage::Imported | Stage::Attached => {
                 let done = promote(app, &order, served).await?;
@@ -369,8 +374,9 @@ async fn obtain_certificate(
         .await?
         .ok_or_else(|| Error::Internal("order valid but no certificate".into()))?;
     let facts = inspect(&chain)?;
-    let key_pem = open_key(app, order, &pending.sealed_key).await?;
-    if !key_matches(&key_pem, &facts)? {
+    // The certificate is for the saved key if it is for the CSR's key (no
+    // need to open the sealed key for that).
+    if !csr_matches(&csr, &facts)? {
         return Err(Error::Internal(
             "the issued certificate does not match the saved key".into(),
         ));
@@ -557,8 +563,8 @@ async fn attach(
             .await?;
         tracing::info!(domain = %name, distribution, "hostname attached");
     }
+    // Not saved: promotion follows in the same step (`drive_steps`).
     order.advance(Stage::Attached)?;
-    app.store.save_order(order).await?;
     Ok(Step::Advanced)
 }
 

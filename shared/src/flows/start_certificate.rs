@@ -127,6 +127,7 @@ async fn before_claim(
                 domain,
                 target.edge == Edge::CloudfrontTenant,
                 covered,
+                target.aliases.as_deref(),
             )
             .await?;
     }
@@ -147,9 +148,11 @@ async fn start_on_own_distribution(
     app: &App,
     org: &TenantId,
     names: &[DomainName],
-    target: Target,
+    mut target: Target,
 ) -> Result<Started, Error> {
-    let group = certificate_on(app, org, &target.distribution_id).await?;
+    let aliases = app.distributions.aliases(&target.distribution_id).await?;
+    let group = certificate_on(app, org, &target.distribution_id, &aliases).await?;
+    target.aliases = Some(aliases);
     let on_certificate = group
         .as_ref()
         .map(ServedCertificate::certificate_names)
@@ -272,14 +275,15 @@ async fn end_or_refuse(app: &App, order: &AcmeOrder, holder: &DomainName) -> Res
 }
 
 /// The certificate the organisation serves on its own distribution (its
-/// lead's copy), if any: found from the distribution's aliases.
+/// lead's copy), if any: found from the distribution's `aliases`.
 async fn certificate_on(
     app: &App,
     org: &TenantId,
     distribution_id: &str,
+    aliases: &[String],
 ) -> Result<Option<ServedCertificate>, Error> {
-    for alias in app.distributions.aliases(distribution_id).await? {
-        let Ok(name) = DomainName::parse(&alias) else {
+    for alias in aliases {
+        let Ok(name) = DomainName::parse(alias) else {
             continue;
         };
         let served = app.store.load_hostname(&name).await?.served;
@@ -310,6 +314,7 @@ pub(crate) async fn edge_for(app: &App, org: &TenantId) -> Result<Target, Error>
         edge,
         distribution_id: distribution_id.clone(),
         own,
+        aliases: None,
     };
     if let Some(own) = app.store.org_distribution(org).await? {
         return Ok(target(Edge::Cloudfront, &own, true));
@@ -334,6 +339,8 @@ pub(crate) struct Target {
     /// The organisation's own distribution (several names may share its
     /// certificate).
     pub own: bool,
+    /// The distribution's aliases, when this call has read them already.
+    pub aliases: Option<Vec<String>>,
 }
 
 /// What a new order is for.
