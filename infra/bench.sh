@@ -10,6 +10,8 @@
 # beside certbot's and lego's (Debian packages, installed if missing), on the
 # same Pebble and challtestsrv, in one run (infra/bench_peers.py).
 set -euo pipefail
+# shellcheck source=infra/apt.sh
+. "$(dirname "$0")/apt.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash infra/setup.sh
@@ -41,10 +43,7 @@ if [ "${1:-}" = peers ]; then
   command -v lego >/dev/null 2>&1 || missing+=(lego)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "bench-peers: installing ${missing[*]} (apt)"
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt_install "${missing[@]}"
   fi
   n=${BENCH_PEER_ISSUANCES:-10}
   [ "$n" -ge 1 ] || { echo "bench-peers: BENCH_PEER_ISSUANCES must be at least 1" >&2; exit 1; }

@@ -9,6 +9,8 @@
 # does not use them (`systemctl disable --now knot unbound` if they are in the
 # way).
 set -euo pipefail
+# shellcheck source=infra/apt.sh
+. "$(dirname "$0")/apt.sh"
 
 need_apt=()
 command -v pebble >/dev/null 2>&1 || need_apt+=(pebble)
@@ -21,10 +23,7 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  apt_install "${need_apt[@]}"
 fi
 
 PYTHON=${PYTHON:-python3}
@@ -46,10 +45,7 @@ REDOC_VERSION=2.5.4
 if [ "$(cat "$docs_assets/VERSIONS" 2>/dev/null)" != "swagger-ui-dist@$SWAGGER_UI_VERSION redoc@$REDOC_VERSION" ]; then
   echo "setup: fetching swagger-ui-dist $SWAGGER_UI_VERSION and redoc $REDOC_VERSION (npm)"
   if ! command -v npm >/dev/null 2>&1; then
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq npm >/dev/null
+    apt_install npm
   fi
   work=$(mktemp -d)
   (cd "$work" && npm pack --silent "swagger-ui-dist@$SWAGGER_UI_VERSION" "redoc@$REDOC_VERSION" >/dev/null 2>&1)
@@ -80,10 +76,7 @@ MINISTACK_VERSION=1.5.33
 if ! "$ministack_venv/bin/python" -c "import importlib.metadata as m; assert m.version('ministack') == '$MINISTACK_VERSION'" >/dev/null 2>&1; then
   echo "setup: installing ministack $MINISTACK_VERSION (pip, own virtualenv)"
   if ! "$PYTHON" -m venv --clear "$ministack_venv" >/dev/null 2>&1; then
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-venv >/dev/null
+    apt_install python3-venv
     "$PYTHON" -m venv --clear "$ministack_venv"
   fi
   "$ministack_venv/bin/python" -m pip install -q --disable-pip-version-check "ministack==$MINISTACK_VERSION"

@@ -4,6 +4,8 @@
 # the SAM template, runs every test against the stack, and checks the
 # documentation pages in a headless browser. Stops the stack on exit.
 set -euo pipefail
+# shellcheck source=infra/apt.sh
+. "$(dirname "$0")/apt.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
@@ -37,10 +39,7 @@ cargo test --locked -p custom-domains --test api -- --ignored --exact template::
 # target/browser/.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   echo "test: installing chromium and chromium-driver (apt)"
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt_install chromium chromium-driver
 fi
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import selenium' >/dev/null 2>&1 || "$PYTHON" -m pip install -q --disable-pip-version-check selenium

@@ -139,9 +139,22 @@ impl Drop for Server {
     }
 }
 
+/// The run's requests that changed something and the one the kill
+/// followed, with the server stopped.
+fn end_run(tripwire: &Tripwire, server: &Server) -> (Vec<String>, Option<String>) {
+    let (seen, fired) = (tripwire.seen(), tripwire.fired());
+    tripwire.stop();
+    assert!(
+        fired.is_none() || server.starts > 1,
+        "killed, never started again"
+    );
+    (seen, fired)
+}
+
 /// Every kind of request that changes something (its label) was killed
 /// after at least once: the runs covered every step.
 fn assert_every_step_killed(steps: &[String], killed: &[Option<String>]) {
+    println!("killed after each of {} steps: {killed:?}", steps.len());
     let kinds: std::collections::BTreeSet<&String> = steps.iter().collect();
     let hit: std::collections::BTreeSet<&String> = killed.iter().flatten().collect();
     let missed: Vec<&&String> = kinds.difference(&hit).collect();
@@ -198,13 +211,7 @@ async fn issue_with_crash(
             _ => panic!("kill after #{at} ({:?}): {code} {answer}", tripwire.fired()),
         }
     }
-    let fired = tripwire.fired();
-    let seen = tripwire.seen();
-    tripwire.stop();
-    assert!(
-        fired.is_none() || server.starts > 1,
-        "killed, never started again"
-    );
+    let (seen, fired) = end_run(tripwire, &server);
     let done = done.unwrap_or_else(|| panic!("kill after #{at} ({fired:?}): never served"));
     assert_eq!(done["proxy_status"], "SSL_VALIDATED", "{done}");
     let arn = done["certificate_arn"].as_str().unwrap();
@@ -305,7 +312,6 @@ async fn a_server_killed_after_any_step_of_an_issuance_ends_served_once() {
     for at in 1..=steps.len() {
         killed.push(issue_with_crash(at, &aws, &acme, &tripwire).await.1);
     }
-    println!("killed after each of {} steps: {killed:?}", steps.len());
     assert_every_step_killed(&steps, &killed);
 }
 
@@ -342,13 +348,7 @@ async fn configure_with_crash(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let fired = tripwire.fired();
-    let seen = tripwire.seen();
-    tripwire.stop();
-    assert!(
-        fired.is_none() || server.starts > 1,
-        "killed, never started again"
-    );
+    let (seen, fired) = end_run(tripwire, &server);
     done.unwrap_or_else(|| panic!("kill after #{at} ({fired:?}): never configured"));
 
     let sdk = sdk_config(None).await;
@@ -410,6 +410,5 @@ async fn a_server_killed_after_any_step_of_the_acm_path_ends_configured_once() {
     for at in 1..=steps.len() {
         killed.push(configure_with_crash(at, &aws, &acme, &tripwire).await.1);
     }
-    println!("killed after each of {} steps: {killed:?}", steps.len());
     assert_every_step_killed(&steps, &killed);
 }

@@ -12,18 +12,8 @@ use crate::support::*;
 
 /// The distribution's aliases (sorted) and viewer certificate ARN.
 async fn distribution(id: &str) -> (Vec<String>, Option<String>) {
-    let out = cloudfront_client(&sdk_config(None).await)
-        .get_distribution_config()
-        .id(id)
-        .send()
-        .await
-        .unwrap();
-    let config = out.distribution_config.unwrap();
-    let mut aliases = config.aliases.and_then(|a| a.items).unwrap_or_default();
+    let (mut aliases, arn) = crate::claims::distribution(id).await;
     aliases.sort();
-    let arn = config
-        .viewer_certificate
-        .and_then(|v| v.acm_certificate_arn);
     (aliases, arn)
 }
 
