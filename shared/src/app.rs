@@ -12,6 +12,7 @@ use crate::adapters::dns::DnsPrecheck;
 use crate::adapters::dynamodb::Store;
 use crate::adapters::events::Events;
 use crate::adapters::kms::Sealer;
+use crate::adapters::lazy::Lazy;
 use crate::config::Config;
 use crate::error::Error;
 
@@ -71,6 +72,15 @@ fn mozilla_roots_pem() -> Vec<u8> {
     pem
 }
 
+/// A client `make` builds from `sdk` the first time it is used.
+fn on_first_use<C: Send + Sync + 'static>(
+    sdk: &aws_config::SdkConfig,
+    make: fn(&aws_config::SdkConfig) -> C,
+) -> Lazy<C> {
+    let sdk = sdk.clone();
+    Lazy::new(move || make(&sdk))
+}
+
 impl App {
     /// Reads the environment and builds every client.
     pub async fn from_env() -> Result<Arc<Self>, Error> {
@@ -86,14 +96,16 @@ impl App {
     /// Builds the application from configuration and an SDK configuration
     /// (tests pass one pointing at their local AWS).
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
-        let edge = aws_sdk_acm::config::Builder::from(sdk)
-            .region(aws_config::Region::new(CLOUDFRONT_CERTIFICATE_REGION))
-            .build();
+        // Each SDK client is built on first use (`adapters::lazy`): a
+        // function builds only those it needs, after its init.
         let store = Store::new(
-            aws_sdk_dynamodb::Client::new(sdk),
+            on_first_use(sdk, aws_sdk_dynamodb::Client::new),
             config.table_name.clone(),
         );
-        let sealer = Sealer::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone());
+        let sealer = Sealer::new(on_first_use(sdk, aws_sdk_kms::Client::new), config.kms_key_id.clone());
+        let cloudfront_endpoint = config.cloudfront_endpoint.clone();
+        let sdk_for_cloudfront = sdk.clone();
+        let sdk_for_edge = sdk.clone();
         Ok(Self {
             acme: AcmeClient::new(
                 config.acme_directory_url.clone(),
@@ -105,18 +117,24 @@ impl App {
             store,
             sealer,
             dns: DnsPrecheck::new(&config.dns_precheck_resolvers, &config.dns_precheck_allow),
-            edge_certificates: Certificates::new(aws_sdk_acm::Client::from_conf(edge)),
-            distributions: Distributions::new(aws_sdk_cloudfront::Client::from_conf({
-                let mut cloudfront = aws_sdk_cloudfront::config::Builder::from(sdk);
-                if let Some(endpoint) = &config.cloudfront_endpoint {
+            edge_certificates: Certificates::new(Lazy::new(move || {
+                aws_sdk_acm::Client::from_conf(
+                    aws_sdk_acm::config::Builder::from(&sdk_for_edge)
+                        .region(aws_config::Region::new(CLOUDFRONT_CERTIFICATE_REGION))
+                        .build(),
+                )
+            })),
+            distributions: Distributions::new(Lazy::new(move || {
+                let mut cloudfront = aws_sdk_cloudfront::config::Builder::from(&sdk_for_cloudfront);
+                if let Some(endpoint) = &cloudfront_endpoint {
                     cloudfront = cloudfront.endpoint_url(endpoint);
                 }
-                cloudfront.build()
+                aws_sdk_cloudfront::Client::from_conf(cloudfront.build())
             })),
-            regional_certificates: Certificates::new(aws_sdk_acm::Client::new(sdk)),
-            api_domains: ApiDomains::new(aws_sdk_apigatewayv2::Client::new(sdk)),
+            regional_certificates: Certificates::new(on_first_use(sdk, aws_sdk_acm::Client::new)),
+            api_domains: ApiDomains::new(on_first_use(sdk, aws_sdk_apigatewayv2::Client::new)),
             events: Events::new(
-                aws_sdk_eventbridge::Client::new(sdk),
+                on_first_use(sdk, aws_sdk_eventbridge::Client::new),
                 config.event_bus.clone(),
             ),
             delegation: config

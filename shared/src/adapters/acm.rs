@@ -31,7 +31,7 @@ pub struct RequestedCertificate {
 
 #[derive(Clone, Debug)]
 pub struct Certificates {
-    client: aws_sdk_acm::Client,
+    client: super::lazy::Lazy<aws_sdk_acm::Client>,
 }
 
 fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -55,8 +55,10 @@ fn limit_or_upstream(e: aws_sdk_acm::Error) -> Error {
 }
 
 impl Certificates {
-    pub fn new(client: aws_sdk_acm::Client) -> Self {
-        Self { client }
+    pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_acm::Client>>) -> Self {
+        Self {
+            client: client.into(),
+        }
     }
 
     /// Imports a certificate (leaf PEM, intermediates PEM, unencrypted key

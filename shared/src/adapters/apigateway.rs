@@ -7,7 +7,7 @@ use crate::error::{Error, Service};
 
 #[derive(Clone, Debug)]
 pub struct ApiDomains {
-    client: aws_sdk_apigatewayv2::Client,
+    client: super::lazy::Lazy<aws_sdk_apigatewayv2::Client>,
 }
 
 fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -15,8 +15,10 @@ fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 }
 
 impl ApiDomains {
-    pub fn new(client: aws_sdk_apigatewayv2::Client) -> Self {
-        Self { client }
+    pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_apigatewayv2::Client>>) -> Self {
+        Self {
+            client: client.into(),
+        }
     }
 
     /// Creates the regional custom domain (TLS 1.2) with `certificate_arn`,

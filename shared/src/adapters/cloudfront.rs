@@ -19,7 +19,7 @@ const ATTEMPTS: usize = 5;
 
 #[derive(Clone, Debug)]
 pub struct Distributions {
-    client: aws_sdk_cloudfront::Client,
+    client: super::lazy::Lazy<aws_sdk_cloudfront::Client>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,8 +57,10 @@ fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 }
 
 impl Distributions {
-    pub fn new(client: aws_sdk_cloudfront::Client) -> Self {
-        Self { client }
+    pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_cloudfront::Client>>) -> Self {
+        Self {
+            client: client.into(),
+        }
     }
 
     /// Adds `domain` to the distribution's aliases and makes `certificate_arn`

@@ -47,7 +47,7 @@ pub struct DelegationZone {
 #[derive(Clone)]
 enum Provider {
     Route53 {
-        client: aws_sdk_route53::Client,
+        client: super::lazy::Lazy<aws_sdk_route53::Client>,
         hosted_zone_id: String,
     },
     Rfc2136 {
@@ -96,7 +96,10 @@ impl DelegationZone {
     pub fn new(config: &Delegation, sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
         let provider = match &config.provider {
             DelegationProvider::Route53 { hosted_zone_id } => Provider::Route53 {
-                client: aws_sdk_route53::Client::new(sdk),
+                client: {
+                    let sdk = sdk.clone();
+                    super::lazy::Lazy::new(move || aws_sdk_route53::Client::new(&sdk))
+                },
                 hosted_zone_id: hosted_zone_id.clone(),
             },
             DelegationProvider::Rfc2136 {

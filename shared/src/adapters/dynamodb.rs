@@ -179,7 +179,7 @@ type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    client: aws_sdk_dynamodb::Client,
+    client: super::lazy::Lazy<aws_sdk_dynamodb::Client>,
     table: String,
     /// Items read so far (GetItem and Query answers): what the sweep
     /// benchmark reports.
@@ -249,9 +249,9 @@ fn concurrent_writer() -> Error {
 }
 
 impl Store {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
+    pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_dynamodb::Client>>, table: String) -> Self {
         Self {
-            client,
+            client: client.into(),
             table,
             items_read: Default::default(),
         }

@@ -21,13 +21,16 @@ pub const DETACHED: &str = "Hostname detached";
 
 #[derive(Clone, Debug)]
 pub struct Events {
-    client: aws_sdk_eventbridge::Client,
+    client: super::lazy::Lazy<aws_sdk_eventbridge::Client>,
     bus: String,
 }
 
 impl Events {
-    pub fn new(client: aws_sdk_eventbridge::Client, bus: String) -> Self {
-        Self { client, bus }
+    pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_eventbridge::Client>>, bus: String) -> Self {
+        Self {
+            client: client.into(),
+            bus,
+        }
     }
 
     /// A renewal waits for the tenant to publish `order`'s TXT record.

@@ -13,13 +13,16 @@ use crate::error::{Error, Service};
 
 #[derive(Clone, Debug)]
 pub struct Sealer {
-    client: aws_sdk_kms::Client,
+    client: super::lazy::Lazy<aws_sdk_kms::Client>,
     key_id: String,
 }
 
 impl Sealer {
-    pub fn new(client: aws_sdk_kms::Client, key_id: String) -> Self {
-        Self { client, key_id }
+    pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_kms::Client>>, key_id: String) -> Self {
+        Self {
+            client: client.into(),
+            key_id,
+        }
     }
 
     /// Encrypts `plaintext`; answers base64 ciphertext.

@@ -12,3 +12,4 @@ pub mod dns;
 pub mod dynamodb;
 pub mod events;
 pub mod kms;
+pub mod lazy;
