@@ -1,5 +1,6 @@
-//! The application: configuration plus one client per outside system, built
-//! once per Lambda container (no network I/O) and shared by every request.
+//! The application: configuration plus one client per outside system, each
+//! built on first use (no network or file I/O at init) and shared by every
+//! request of the container.
 
 use std::sync::Arc;
 
