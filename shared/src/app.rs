@@ -1,6 +1,7 @@
 //! The application: configuration plus one client per outside system, each
-//! built on first use (no network or file I/O at init) and shared by every
-//! request of the container.
+//! built on first use and shared by every request of the container. Init
+//! does no network I/O, and no file I/O unless `ACME_CA_BUNDLE` names a
+//! local CA.
 
 use std::sync::Arc;
 
@@ -103,7 +104,10 @@ impl App {
             on_first_use(sdk, aws_sdk_dynamodb::Client::new),
             config.table_name.clone(),
         );
-        let sealer = Sealer::new(on_first_use(sdk, aws_sdk_kms::Client::new), config.kms_key_id.clone());
+        let sealer = Sealer::new(
+            on_first_use(sdk, aws_sdk_kms::Client::new),
+            config.kms_key_id.clone(),
+        );
         let cloudfront_endpoint = config.cloudfront_endpoint.clone();
         let sdk_for_cloudfront = sdk.clone();
         let sdk_for_edge = sdk.clone();

@@ -249,7 +249,10 @@ fn concurrent_writer() -> Error {
 }
 
 impl Store {
-    pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_dynamodb::Client>>, table: String) -> Self {
+    pub fn new(
+        client: impl Into<super::lazy::Lazy<aws_sdk_dynamodb::Client>>,
+        table: String,
+    ) -> Self {
         Self {
             client: client.into(),
             table,

@@ -26,7 +26,10 @@ pub struct Events {
 }
 
 impl Events {
-    pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_eventbridge::Client>>, bus: String) -> Self {
+    pub fn new(
+        client: impl Into<super::lazy::Lazy<aws_sdk_eventbridge::Client>>,
+        bus: String,
+    ) -> Self {
         Self {
             client: client.into(),
             bus,
