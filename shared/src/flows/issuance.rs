@@ -637,6 +637,7 @@ async fn promote(
         renewal.window_recheck_at = Some(now.plus(std::time::Duration::from_secs(3600)));
     }
     let first = previous.is_none();
+    let superseded = previous.as_ref().map(|p| p.chain_pem.clone());
     let names = order.certificate_names();
     let mut shared: Vec<DomainName> = match names.len() {
         1 => Vec::new(),
@@ -737,6 +738,9 @@ async fn promote(
     }
     app.store.promote(order, &mut records).await?;
     let served = records.swap_remove(0).0;
+    if let Some(old) = superseded {
+        revoke_if_it_names_more(app, &old, &served).await;
+    }
     tracing::info!(
         domain = %served.domain,
         names = served.names.len(),
@@ -745,6 +749,31 @@ async fn promote(
         "certificate served"
     );
     Ok(served)
+}
+
+/// A certificate replaced by one for fewer names (a name released from a
+/// certificate it shared) is revoked: it names a hostname the organisation
+/// no longer holds. A failure is logged; the certificate is served nowhere.
+async fn revoke_if_it_names_more(app: &App, old_chain: &str, served: &ServedCertificate) {
+    let (Ok(old), Ok(new)) = (inspect(old_chain), inspect(&served.chain_pem)) else {
+        return;
+    };
+    let dropped: Vec<&String> = old
+        .dns_names
+        .iter()
+        .filter(|n| !new.dns_names.contains(n))
+        .collect();
+    if dropped.is_empty() {
+        return;
+    }
+    match app.acme.revoke(old_chain).await {
+        Ok(()) => {
+            tracing::info!(domain = %served.domain, ?dropped, serial = %old.serial, "revoked the certificate that still named released hostnames")
+        }
+        Err(e) => {
+            tracing::warn!(domain = %served.domain, ?dropped, error = %e, "could not revoke the certificate that still names released hostnames")
+        }
+    }
 }
 
 /// A fresh renewal schedule for a certificate (no failures, ARI window if

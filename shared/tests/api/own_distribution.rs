@@ -258,6 +258,7 @@ async fn an_organisations_distribution_serves_apex_and_www_adds_a_name_and_relea
     // The lead released: off the distribution at once, and the certificate
     // is issued again for the others by the next sweep, into the same ARN,
     // under the new lead.
+    let (_, naming_first) = served_names(&t, &apex).await;
     release(&t, &first).await;
     let (aliases, viewer) = distribution(&t.distribution_id).await;
     assert_eq!(aliases, [apex.clone(), www.clone()]);
@@ -266,6 +267,9 @@ async fn an_organisations_distribution_serves_apex_and_www_adds_a_name_and_relea
     assert_eq!(report.renewed, 1, "{report:?}");
     let (names, _) = served_names(&t, &apex).await;
     assert_eq!(names, [apex.clone(), www.clone()]);
+    // The certificate that still named the released lead is revoked.
+    let at_ca = pebble_management(&format!("/cert-status-by-serial/{naming_first}")).await;
+    assert!(at_ca.contains("Revoked"), "{at_ca}");
     let st = status(&t, &www).await;
     assert_eq!(st["certificate_names"], json!([apex, www]), "{st}");
     assert_eq!(st["certificate_arn"], arn.as_str(), "{st}");
