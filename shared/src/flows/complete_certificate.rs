@@ -81,13 +81,34 @@ pub async fn complete_certificate(
     {
         return Ok(Progress::InProgress(Box::new(order)));
     }
-    // Names added to a served certificate re-import into its ARN.
-    let served = records.served.filter(|_| order.purpose == Purpose::Extend);
-    let driven = drive(app, order, served, deadline).await;
+    // Read again under the lease: a call that held it until a moment ago
+    // may have moved the order on, or finished it.
+    let driven = drive_current(app, org, domain, deadline).await;
     if let Err(e) = app.store.release_lease(domain, &holder).await {
         tracing::warn!(%domain, error = %e, "could not give the lease back; it expires by itself");
     }
-    match driven? {
+    driven
+}
+
+/// Drives the hostname's order as it stands now (the caller holds the lease).
+async fn drive_current(
+    app: &App,
+    org: &TenantId,
+    domain: &DomainName,
+    deadline: Instant,
+) -> Result<Progress, Error> {
+    let records = app.store.load_hostname(domain).await?;
+    let Some(order) = records.order.filter(|o| o.belongs_to(org)) else {
+        return match records.served {
+            Some(served) if served.belongs_to(org) => Ok(Progress::Done(Box::new(served))),
+            _ => Err(Error::NotFound(format!(
+                "organisation {org} has no certificate order for {domain}; call start-certificate first"
+            ))),
+        };
+    };
+    // Names added to a served certificate re-import into its ARN.
+    let served = records.served.filter(|_| order.purpose != Purpose::Issue);
+    match drive(app, order, served, deadline).await? {
         Driven::Done(served) => Ok(Progress::Done(served)),
         Driven::InProgress(order) => Ok(Progress::InProgress(order)),
         Driven::Invalid(order) => Err(invalid(&order)),
