@@ -17,8 +17,21 @@ use std::time::Duration;
 
 use local_server::LocalJwt;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Worker threads get 8 MiB of stack: the server is built unoptimised
+/// (`make dev`, the tests), and unoptimised futures of a whole issuance
+/// nest deeper than the default 2 MiB allows. The Lambda functions are
+/// release builds.
+const STACK: usize = 8 * 1024 * 1024;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(STACK)
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
         .iter()

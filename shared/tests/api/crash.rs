@@ -88,7 +88,10 @@ impl Server {
     }
 
     async fn start(&mut self) {
+        // The server's own thread stacks, not the test harness's larger
+        // ones (`.cargo/config.toml`): as `make dev` runs it.
         let child = Command::new(server_binary())
+            .env_remove("RUST_MIN_STACK")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
