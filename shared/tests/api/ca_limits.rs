@@ -126,10 +126,7 @@ async fn a_name_that_failed_validation_too_often_is_not_validated_again_this_hou
 #[tokio::test]
 async fn the_cas_rate_limit_reaches_the_caller_with_its_retry_after() {
     let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
-    let t = tenant()
-        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
-        .start()
-        .await;
+    let t = tenant().acme_via(&proxy).start().await;
     proxy.fail_next(
         "order-plz",
         1,
@@ -154,10 +151,7 @@ async fn the_cas_rate_limit_reaches_the_caller_with_its_retry_after() {
 #[tokio::test]
 async fn an_unavailable_ca_is_asked_again_within_the_call() {
     let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
-    let t = tenant()
-        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
-        .start()
-        .await;
+    let t = tenant().acme_via(&proxy).start().await;
     proxy.fail_next(
         "order-plz",
         2,
@@ -191,11 +185,7 @@ async fn an_unavailable_ca_is_asked_again_within_the_call() {
 #[tokio::test]
 async fn a_deactivated_account_is_registered_again() {
     let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
-    let t = tenant()
-        .shared_edge()
-        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
-        .start()
-        .await;
+    let t = tenant().shared_edge().acme_via(&proxy).start().await;
     // The account exists first (one issuance).
     let (_, (status, done)) = t.start_and_complete().await;
     assert_eq!(status, 200, "{done}");
@@ -232,10 +222,7 @@ async fn a_deactivated_account_is_registered_again() {
 #[tokio::test]
 async fn a_dropped_connection_is_asked_again_and_progress_is_kept() {
     let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
-    let t = tenant()
-        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
-        .start()
-        .await;
+    let t = tenant().acme_via(&proxy).start().await;
     proxy.drop_next("order-plz", 2);
     let (status, start) = t.start().await;
     assert_eq!(status, 200, "{start}");
@@ -276,7 +263,7 @@ async fn a_dropped_connection_is_asked_again_and_progress_is_kept() {
 async fn a_slow_ca_never_holds_a_call_past_its_budget() {
     let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
     let t = tenant()
-        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
+        .acme_via(&proxy)
         .env("COMPLETE_TIME_BUDGET_MS", "200")
         .start()
         .await;

@@ -214,7 +214,7 @@ async fn ari_windows_decide_when_the_sweep_renews() {
     );
     let t = tenant()
         .own_table()
-        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
+        .acme_via(&proxy)
         .env("RENEWAL_DNS_RECHECK_SECONDS", "0")
         .start()
         .await;
@@ -277,7 +277,7 @@ async fn a_refused_renewal_leaves_the_certificate_served_and_is_retried() {
     let proxy = AcmeProxy::start().await;
     let t = tenant()
         .own_table()
-        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
+        .acme_via(&proxy)
         .env("RENEWAL_DNS_RECHECK_SECONDS", "0")
         .env("RENEWAL_RETRY_BASE_SECONDS", "1")
         .start()
@@ -340,7 +340,7 @@ async fn a_renewal_that_keeps_failing_is_handed_to_the_platform() {
     let proxy = AcmeProxy::start().await;
     let t = tenant()
         .own_table()
-        .env("ACME_DIRECTORY_URL", &proxy.directory_url())
+        .acme_via(&proxy)
         .env("RENEWAL_MAX_ATTEMPTS", "1")
         .start()
         .await;
@@ -660,10 +660,7 @@ mod proxy {
     #[tokio::test]
     async fn proxy_issues_through_pebble_and_offers_ari() {
         let proxy = AcmeProxy::start().await;
-        let t = tenant()
-            .env("ACME_DIRECTORY_URL", &proxy.directory_url())
-            .start()
-            .await;
+        let t = tenant().acme_via(&proxy).start().await;
         let (_, (status, done)) = t.start_and_complete().await;
         assert_eq!(status, 200, "{done}");
         assert_eq!(proxy.new_orders(), vec![None]);
@@ -714,10 +711,7 @@ mod proxy {
     #[tokio::test]
     async fn proxy_injects_a_fault_once() {
         let proxy = AcmeProxy::start().await;
-        let t = tenant()
-            .env("ACME_DIRECTORY_URL", &proxy.directory_url())
-            .start()
-            .await;
+        let t = tenant().acme_via(&proxy).start().await;
         proxy.fail_next(
             "order-plz",
             1,

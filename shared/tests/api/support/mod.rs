@@ -205,6 +205,11 @@ impl TenantBuilder {
         self
     }
 
+    /// ACME through the test proxy in front of Pebble (ARI, CA faults).
+    pub fn acme_via(self, proxy: &acme_proxy::AcmeProxy) -> Self {
+        self.env("ACME_DIRECTORY_URL", &proxy.directory_url())
+    }
+
     /// Hostnames already on the tenant's distribution.
     pub fn distribution_aliases(mut self, aliases: &[&str]) -> Self {
         self.other_aliases = aliases.iter().map(|a| a.to_string()).collect();
