@@ -4,7 +4,15 @@
 //! the same runtime and profile (the floor). Per function: init (process
 //! start to its first `GET /runtime/invocation/next`), its first and a warm
 //! invocation of its sample event (`events/<function>.json`), and peak RSS
-//! (`VmHWM`).
+//! (`VmHWM`). Each binary is started `BENCH_COLD_RUNS` times (default 11),
+//! a new process each time, and each figure is the median of its runs: one
+//! cold start on a 2-core machine spreads by a millisecond or more.
+//!
+//! The floor is the hello-world function as `lambda_runtime`'s own examples
+//! write it (`#[tokio::main]`, a worker thread per core); the product's
+//! functions run on the current-thread runtime (`custom_domains::run_function`
+//! says why), so the same hello-world on that runtime is measured too, and
+//! the ratios to it printed beside, so that choice does not hide in them.
 //!
 //! Run with `make bench-cold` (builds the release binaries and starts the
 //! test stack). The emulator answers with TCP_NODELAY and writes headers and
@@ -170,14 +178,51 @@ async fn measure(binary: &str, name: &str, event: &[u8], env: &[(String, String)
     }
 }
 
+/// `measure`, `runs` times, each figure the median of its runs.
+async fn median_of(
+    runs: usize,
+    binary: &str,
+    name: &str,
+    event: &[u8],
+    env: &[(String, String)],
+) -> Figures {
+    let mut all = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        all.push(measure(binary, name, event, env).await);
+    }
+    fn median<T: Copy + Ord>(mut v: Vec<T>) -> T {
+        v.sort();
+        v[v.len() / 2]
+    }
+    Figures {
+        init: median(all.iter().map(|f| f.init).collect()),
+        first: median(all.iter().map(|f| f.first).collect()),
+        warm: median(all.iter().map(|f| f.warm).collect()),
+        rss_kib: median(all.iter().map(|f| f.rss_kib).collect()),
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+fn rss_ratio(a: &Figures, b: &Figures) -> f64 {
+    a.rss_kib as f64 / b.rss_kib.max(1) as f64
 }
 
 #[tokio::main]
 async fn main() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let target = std::env::var("BENCH_TARGET_DIR").unwrap_or_else(|_| format!("{root}/target"));
+    let runs: usize = std::env::var("BENCH_COLD_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n >= 1)
+        .unwrap_or(11);
     let stack_env: Vec<(String, String)> =
         std::fs::read_to_string(format!("{root}/.local/test/env"))
             .unwrap()
@@ -191,25 +236,35 @@ async fn main() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     functions.sort();
+    println!("medians of {runs} cold starts each");
+    let hello = format!("{target}/release/examples/hello_lambda");
     let floor_event = br#"{"hello": "world"}"#;
-    let floor = measure(
-        &format!("{target}/release/examples/hello_lambda"),
+    let floor = median_of(runs, &hello, "hello", floor_event, &[]).await;
+    let single = median_of(
+        runs,
+        &hello,
         "hello",
         floor_event,
-        &[],
+        &[("HELLO_RUNTIME".into(), "current_thread".into())],
     )
     .await;
-    println!(
-        "{:<22} init {:>9}  first {:>9}  warm {:>9}  peak RSS {:>6.1} MB",
-        "hello-world (floor)",
-        ms(floor.init),
-        ms(floor.first),
-        ms(floor.warm),
-        floor.rss_kib as f64 / 1024.0
-    );
+    for (label, f) in [
+        ("hello-world (floor)", &floor),
+        ("hello, current-thread", &single),
+    ] {
+        println!(
+            "{:<22} init {:>9}  first {:>9}  warm {:>9}  peak RSS {:>6.1} MB",
+            label,
+            ms(f.init),
+            ms(f.first),
+            ms(f.warm),
+            f.rss_kib as f64 / 1024.0
+        );
+    }
     for function in functions {
         let event = std::fs::read(format!("{root}/events/{function}.json")).unwrap();
-        let f = measure(
+        let f = median_of(
+            runs,
             &format!("{target}/release/{function}"),
             &function,
             &event,
@@ -217,14 +272,17 @@ async fn main() {
         )
         .await;
         println!(
-            "{:<22} init {:>9}  first {:>9}  warm {:>9}  peak RSS {:>6.1} MB  ({:.1}× init, {:.1}× RSS)",
+            "{:<22} init {:>9}  first {:>9}  warm {:>9}  peak RSS {:>6.1} MB  \
+             ({:.1}× init, {:.1}× RSS; to the current-thread hello {:.1}×, {:.1}×)",
             function,
             ms(f.init),
             ms(f.first),
             ms(f.warm),
             f.rss_kib as f64 / 1024.0,
-            f.init.as_secs_f64() / floor.init.as_secs_f64(),
-            f.rss_kib as f64 / floor.rss_kib.max(1) as f64,
+            ratio(f.init, floor.init),
+            rss_ratio(&f, &floor),
+            ratio(f.init, single.init),
+            rss_ratio(&f, &single),
         );
     }
 }

@@ -45,6 +45,15 @@ pub fn init_tracing() {
 /// serve `handler`, the one route of `function`, with it. Naming the handler
 /// (rather than dispatching by name) lets the linker drop every other
 /// route's code, and the SDK operations only they call, from the binary.
+///
+/// Every function's `main` runs this on tokio's current-thread runtime.
+/// Lambda hands a container one invocation at a time (`lambda_runtime::run`
+/// polls for the next only once the last is answered), so worker threads
+/// would have nothing to run in parallel; starting them (one per core, each
+/// with its own stack and malloc arena) cost init time and memory for
+/// nothing. The calls of one invocation still overlap, as tasks on the one
+/// thread; and they run on the main thread's stack (the process's stack
+/// limit, `ulimit -s`) rather than a worker's 2 MiB.
 pub async fn run_function<F, Fut>(
     function: &'static str,
     handler: F,

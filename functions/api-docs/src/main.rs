@@ -4,7 +4,7 @@
 
 use lambda_http::{service_fn, Error, Request};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::run(service_fn(|req: Request| async move {
         let host = req

@@ -2,7 +2,7 @@
 //! round of DNS checks of the live hostnames that are due
 //! (`custom_domains::flows::check_domains`). Only wires.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     custom_domains::run_scheduled("check-domains", |app| async move {
         custom_domains::flows::check_domains::check_domains(&app).await

@@ -1,7 +1,7 @@
 //! Lambda function for `POST /domains/request`.
 //! The handler lives in the library (`custom_domains::routes`); this binary only wires.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     custom_domains::run_function("request-domain", |app, req| async move {
         custom_domains::routes::request_domain::handle(&app, req).await

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -160,6 +160,9 @@ fn resolver(addr: SocketAddr, recursion: bool) -> TokioResolver {
     opts.attempts = 1;
     opts.recursion_desired = recursion;
     opts.edns0 = true;
+    // The precheck asks DNS servers what they publish; a local hosts file
+    // has no say in that (and reading it is file I/O at a container's init).
+    opts.use_hosts_file = ResolveHosts::Never;
     TokioResolver::builder_with_config(
         ResolverConfig::from_name_servers(vec![server]),
         TokioRuntimeProvider::default(),
