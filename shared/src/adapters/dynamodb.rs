@@ -664,6 +664,14 @@ impl Store {
         }
     }
 
+    /// The claim on `domain`, if any (one item, not the whole aggregate).
+    pub async fn load_owner(&self, domain: &DomainName) -> Result<Option<Owner>, Error> {
+        self.get(domain_pk(domain), OWNER)
+            .await?
+            .map(|item| owner_from(domain, &item))
+            .transpose()
+    }
+
     pub async fn load_order(&self, domain: &DomainName) -> Result<Option<AcmeOrder>, Error> {
         self.get(domain_pk(domain), ACME_ORDER)
             .await?
@@ -980,7 +988,21 @@ impl Store {
         &self,
         order: &AcmeOrder,
         served: &mut [(ServedCertificate, bool)],
+        mappings: &[DomainMapping],
     ) -> Result<(), Error> {
+        // The new names' mappings ride in the same transaction when they fit
+        // in one (100 items); a certificate of many names writes them first.
+        let refs = order.names.iter().filter(|n| **n != order.domain).count();
+        // Each served record, the order, its names' references, then the
+        // mappings.
+        let first_mapping = served.len() + 1 + refs;
+        let items = first_mapping + MAPPING_ITEMS * mappings.len();
+        let together = items <= TRANSACTION_ITEMS;
+        if !together {
+            for mapping in mappings {
+                self.put_mapping(mapping).await?;
+            }
+        }
         let now = Timestamp::now();
         let before: Vec<(u64, Timestamp)> = served
             .iter()
@@ -1028,6 +1050,13 @@ impl Store {
         for name in order.names.iter().filter(|n| **n != order.domain) {
             tx = tx.transact_items(self.delete_ref(name)?);
         }
+        if together {
+            for mapping in mappings {
+                for item in self.mapping_items(mapping)? {
+                    tx = tx.transact_items(item);
+                }
+            }
+        }
         match tx.send().await {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -1035,8 +1064,17 @@ impl Store {
                     record.set_version(version, at);
                 }
                 match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
-                        Err(concurrent_writer())
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                        // A mapping's own refusal says why; any other item
+                        // failing is a concurrent writer.
+                        let reasons = c.cancellation_reasons();
+                        let refused = mappings.iter().enumerate().find_map(|(i, m)| {
+                            let at = first_mapping + MAPPING_ITEMS * i;
+                            mapping_refusal(m, reasons.get(at..at + MAPPING_ITEMS)?)
+                        });
+                        Err(refused
+                            .filter(|_| together)
+                            .unwrap_or_else(concurrent_writer))
                     }
                     _ => Err(upstream(e)),
                 }
@@ -1243,7 +1281,26 @@ impl Store {
     /// Records that `mapping.domain` is live for its tenant. Refused (as a
     /// conflict) when another tenant's mapping is there.
     pub async fn put_mapping(&self, mapping: &DomainMapping) -> Result<(), Error> {
-        // One transaction with a check of the claim: while its owner is
+        let mut tx = self.client.transact_write_items();
+        for item in self.mapping_items(mapping)? {
+            tx = tx.transact_items(item);
+        }
+        match tx.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    Err(mapping_refusal(mapping, c.cancellation_reasons())
+                        .unwrap_or_else(concurrent_writer))
+                }
+                _ => Err(upstream(e)),
+            },
+        }
+    }
+
+    /// The `MAPPING_ITEMS` writes of a mapping: a check of the claim, the
+    /// mapping, and its DNS health record.
+    fn mapping_items(&self, mapping: &DomainMapping) -> Result<Vec<TransactWriteItem>, Error> {
+        // A check of the claim with the mapping: while its owner is
         // releasing the name (or after someone else took it), no mapping
         // can appear, so a release that has begun cannot be undone by an
         // attach or a status poll still under way.
@@ -1282,38 +1339,11 @@ impl Store {
             .set_item(Some(stored_item(&health, &pk, DNS)?))
             .build()
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(claim).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().put(dns).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-                    let first = c.cancellation_reasons().first().and_then(|r| r.code())
-                        == Some("ConditionalCheckFailed");
-                    Err(if first {
-                        Error::conflict(
-                            "domain_releasing",
-                            format!(
-                                "{} is being released (or is no longer this tenant's)",
-                                mapping.domain
-                            ),
-                        )
-                    } else {
-                        Error::conflict(
-                            "domain_taken",
-                            format!("{} is mapped to another tenant", mapping.domain),
-                        )
-                    })
-                }
-                _ => Err(upstream(e)),
-            },
-        }
+        Ok(vec![
+            TransactWriteItem::builder().condition_check(claim).build(),
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().put(dns).build(),
+        ])
     }
 
     /// Which tenant a live hostname belongs to, and how it is served: the
@@ -1390,6 +1420,37 @@ impl Store {
             Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(upstream(e)),
         }
+    }
+}
+
+/// DynamoDB's limit on the items of one transaction.
+const TRANSACTION_ITEMS: usize = 100;
+
+/// The items one mapping writes (`Store::mapping_items`).
+const MAPPING_ITEMS: usize = 3;
+
+/// Why DynamoDB refused a mapping's items, given their cancellation
+/// reasons (in `mapping_items`' order), if it was theirs to refuse.
+fn mapping_refusal(
+    mapping: &DomainMapping,
+    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
+) -> Option<Error> {
+    let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+    if failed(0) {
+        Some(Error::conflict(
+            "domain_releasing",
+            format!(
+                "{} is being released (or is no longer this tenant's)",
+                mapping.domain
+            ),
+        ))
+    } else if failed(1) {
+        Some(Error::conflict(
+            "domain_taken",
+            format!("{} is mapped to another tenant", mapping.domain),
+        ))
+    } else {
+        None
     }
 }
 

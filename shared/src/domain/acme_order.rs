@@ -189,8 +189,9 @@ pub struct AcmeOrder {
     pub pending_key: Option<PendingKey>,
     #[serde(default)]
     pub certificate: Option<IssuedCertificate>,
-    /// Set just before the ACM import is sent, so a retry after a lost answer
-    /// looks for the imported certificate instead of importing twice.
+    /// Set before the ACM import is sent (in the save that stores the
+    /// issued certificate), so a retry after a lost answer looks for the
+    /// imported certificate instead of importing twice.
     #[serde(default)]
     pub import_started: bool,
     /// Set before the attach is sent (cleared when CloudFront refused it,

@@ -81,23 +81,29 @@ async fn drive_steps(
             order.purpose, order.domain
         )));
     }
+    // The certificate's key as made by this call, while it lasts: the
+    // import then needs no KMS call to open the sealed copy.
+    let mut key_in_hand: Option<String> = None;
     loop {
         let step = match order.stage {
             Stage::Invalid => return Ok(Driven::Invalid(Box::new(order))),
             Stage::AwaitingDns => publish_challenge(app, &mut order, deadline).await?,
-            Stage::Validating => await_validation(app, &mut order, deadline).await?,
+            Stage::Validating => {
+                await_validation(app, &mut order, deadline, &mut key_in_hand).await?
+            }
             Stage::Finalizing => obtain_certificate(app, &mut order, deadline).await?,
-            Stage::Issued => import(app, &mut order, served.as_ref()).await?,
+            Stage::Issued => import(app, &mut order, served.as_ref(), key_in_hand.take()).await?,
             Stage::Imported if order.purpose != Purpose::Renew => {
-                attach(app, &mut order, served.as_ref()).await?;
-                // Promotion follows the attach in the same step: the attach
-                // is not saved on its own (a crash in between attaches again,
+                let mappings = attach(app, &mut order, served.as_ref()).await?;
+                // Promotion follows the attach in the same step, and writes
+                // the new names' mappings in its transaction: the attach is
+                // not saved on its own (a crash in between attaches again,
                 // which finds everything in place).
-                let done = promote(app, &order, served).await?;
+                let done = promote(app, &order, served, &mappings).await?;
                 return Ok(Driven::Done(Box::new(done)));
             }
             Stage::Imported | Stage::Attached => {
-                let done = promote(app, &order, served).await?;
+                let done = promote(app, &order, served, &[]).await?;
                 return Ok(Driven::Done(Box::new(done)));
             }
         };
@@ -315,6 +321,7 @@ async fn await_validation(
     app: &App,
     order: &mut AcmeOrder,
     deadline: Instant,
+    key_in_hand: &mut Option<String>,
 ) -> Result<Step, Error> {
     let (status, problem) = app
         .acme
@@ -336,6 +343,7 @@ async fn await_validation(
                     sealed_key,
                     csr: BASE64_STANDARD.encode(csr),
                 });
+                *key_in_hand = Some(key_pem);
             }
             order.advance(Stage::Finalizing)?;
             app.store.save_order(order).await?;
@@ -390,6 +398,9 @@ async fn obtain_certificate(
     });
     order.pending_key = None;
     order.advance(Stage::Issued)?;
+    // The import comes next, and may take effect before its answer is
+    // seen: marked in this same save (one write less per issuance).
+    order.import_started = true;
     app.store.save_order(order).await?;
     tracing::info!(domain = %order.domain, purpose = ?order.purpose, "certificate issued and saved");
     // Counted against the CA's per-domain and duplicate limits (a failure
@@ -419,6 +430,7 @@ async fn import(
     app: &App,
     order: &mut AcmeOrder,
     served: Option<&ServedCertificate>,
+    key_in_hand: Option<String>,
 ) -> Result<Step, Error> {
     let cert = order
         .certificate
@@ -427,12 +439,16 @@ async fn import(
     let chain = split_chain(&cert.chain_pem)?;
     let mut arn = served.map(|s| s.certificate_arn.clone());
     if arn.is_none() {
-        if order.import_started {
+        // A key in hand: this call saved the certificate, nothing was
+        // imported yet. Otherwise an earlier call may have imported it
+        // (`import_started` is set with the certificate; orders saved
+        // before that set it here).
+        if order.import_started && key_in_hand.is_none() {
             arn = app
                 .edge_certificates
                 .find_imported(&order.domain, chain.leaf_pem)
                 .await?;
-        } else {
+        } else if !order.import_started {
             order.import_started = true;
             app.store.save_order(order).await?;
         }
@@ -441,7 +457,10 @@ async fn import(
     let arn = match arn {
         Some(existing) if !reimport => existing,
         into => {
-            let key_pem = open_key(app, order, &cert.sealed_key).await?;
+            let key_pem = match key_in_hand {
+                Some(key) => key,
+                None => open_key(app, order, &cert.sealed_key).await?,
+            };
             app.edge_certificates
                 .import(
                     &order.domain,
@@ -487,13 +506,14 @@ async fn retarget(app: &App, order: &mut AcmeOrder) {
 
 /// Imported → Attached (a first issuance, or names added to a served
 /// certificate): each new name onto the distribution (or its distribution
-/// tenant), and its live domain → organisation mapping. `served` is the
-/// certificate whose names are already attached.
+/// tenant). Answers each attached name's live domain → organisation
+/// mapping, which the promotion writes. `served` is the certificate whose
+/// names are already attached.
 async fn attach(
     app: &App,
     order: &mut AcmeOrder,
     served: Option<&ServedCertificate>,
-) -> Result<Step, Error> {
+) -> Result<Vec<DomainMapping>, Error> {
     // Re-targeted after a refused attach (which cleared `attach_started`).
     if !order.attach_started {
         let before = (order.edge, order.distribution_id.clone());
@@ -521,14 +541,20 @@ async fn attach(
     let attached_before = served
         .map(ServedCertificate::certificate_names)
         .unwrap_or_default();
+    let mut mappings = Vec::new();
     for name in order.certificate_names() {
         if attached_before.contains(&name) {
             continue;
         }
         // A name its tenant released (or is releasing) since the order was
-        // placed is not put back.
-        let records = app.store.load_hostname(&name).await?;
-        if !records.is_owned_by(&order.org_id) || records.is_releasing() {
+        // placed is not put back. (The promotion's transaction checks the
+        // claim again, so no mapping is written for a name released after
+        // this read.)
+        let owner = app.store.load_owner(&name).await?;
+        let released = owner
+            .as_ref()
+            .is_none_or(|o| o.tenant_id != order.org_id || o.releasing_since.is_some());
+        if released {
             tracing::info!(domain = %name, "not attaching a name released since the order");
             continue;
         }
@@ -547,25 +573,23 @@ async fn attach(
             }
             Err(e) => return Err(e),
         };
-        app.store
-            .put_mapping(&DomainMapping {
-                domain: name.clone(),
-                tenant_id: order.org_id.clone(),
-                edge: match order.edge {
-                    Edge::CloudfrontTenant => Edge::CloudfrontTenant,
-                    _ => Edge::Cloudfront,
-                },
-                target,
-                certificate_arn: arn.clone(),
-                configured_at: Timestamp::now(),
-                dns_target: order.dns_target.clone(),
-            })
-            .await?;
+        mappings.push(DomainMapping {
+            domain: name.clone(),
+            tenant_id: order.org_id.clone(),
+            edge: match order.edge {
+                Edge::CloudfrontTenant => Edge::CloudfrontTenant,
+                _ => Edge::Cloudfront,
+            },
+            target,
+            certificate_arn: arn.clone(),
+            configured_at: Timestamp::now(),
+            dns_target: order.dns_target.clone(),
+        });
         tracing::info!(domain = %name, distribution, "hostname attached");
     }
     // Not saved: promotion follows in the same step (`drive_steps`).
     order.advance(Stage::Attached)?;
-    Ok(Step::Advanced)
+    Ok(mappings)
 }
 
 /// Puts `name` on its edge; answers the mapping's target.
@@ -602,11 +626,13 @@ async fn attach_to_edge(
 }
 
 /// The order's certificate becomes the served one, with its renewal
-/// scheduled, and the order ends (one transaction).
+/// scheduled, the names just attached get their `mappings`, and the order
+/// ends (one transaction).
 async fn promote(
     app: &App,
     order: &AcmeOrder,
     previous: Option<ServedCertificate>,
+    mappings: &[DomainMapping],
 ) -> Result<ServedCertificate, Error> {
     let cert = order
         .certificate
@@ -736,7 +762,7 @@ async fn promote(
     for (record, _) in &mut records {
         record.names = shared.clone();
     }
-    app.store.promote(order, &mut records).await?;
+    app.store.promote(order, &mut records, mappings).await?;
     let served = records.swap_remove(0).0;
     if let Some(old) = superseded {
         revoke_if_it_names_more(app, &old, &served).await;
