@@ -89,15 +89,22 @@ struct Figures {
     init: Duration,
     first: Duration,
     warm: Duration,
+    /// Peak resident memory (`VmHWM`).
     rss_kib: u64,
+    /// Of the memory resident at the end, how much is pages of files (the
+    /// binary's code and read-only data, the shared libraries: clean, shared
+    /// with the page cache) and how much the process's own (heap, stacks).
+    file_kib: u64,
+    anon_kib: u64,
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
+/// A `/proc/<pid>/status` field, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
@@ -167,7 +174,9 @@ async fn measure(binary: &str, name: &str, event: &[u8], env: &[(String, String)
     }
     // Its next GET: done; the peak is read before it goes.
     let _ = tokio::time::timeout(Duration::from_secs(2), read_request(&mut stream)).await;
-    let rss_kib = peak_rss_kib(pid);
+    let rss_kib = status_kib(pid, "VmHWM:");
+    let file_kib = status_kib(pid, "RssFile:");
+    let anon_kib = status_kib(pid, "RssAnon:");
     let _ = child.kill();
     let _ = child.wait();
     Figures {
@@ -175,6 +184,8 @@ async fn measure(binary: &str, name: &str, event: &[u8], env: &[(String, String)
         first: times[0],
         warm: times[1],
         rss_kib,
+        file_kib,
+        anon_kib,
     }
 }
 
@@ -199,6 +210,8 @@ async fn median_of(
         first: median(all.iter().map(|f| f.first).collect()),
         warm: median(all.iter().map(|f| f.warm).collect()),
         rss_kib: median(all.iter().map(|f| f.rss_kib).collect()),
+        file_kib: median(all.iter().map(|f| f.file_kib).collect()),
+        anon_kib: median(all.iter().map(|f| f.anon_kib).collect()),
     }
 }
 
@@ -248,37 +261,41 @@ async fn main() {
         &[("HELLO_RUNTIME".into(), "current_thread".into())],
     )
     .await;
+    let size_mb = |path: &str| std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6);
+    let memory = |f: &Figures, binary: &str| {
+        format!(
+            "peak RSS {:>5.1} MB (at the end: files {:>4.1} MB, own {:>3.1} MB; binary {:>4.1} MB)",
+            f.rss_kib as f64 / 1024.0,
+            f.file_kib as f64 / 1024.0,
+            f.anon_kib as f64 / 1024.0,
+            size_mb(binary),
+        )
+    };
     for (label, f) in [
         ("hello-world (floor)", &floor),
         ("hello, current-thread", &single),
     ] {
         println!(
-            "{:<22} init {:>9}  first {:>9}  warm {:>9}  peak RSS {:>6.1} MB",
+            "{:<22} init {:>7}  first {:>8}  warm {:>8}  {}",
             label,
             ms(f.init),
             ms(f.first),
             ms(f.warm),
-            f.rss_kib as f64 / 1024.0
+            memory(f, &hello),
         );
     }
     for function in functions {
+        let binary = format!("{target}/release/{function}");
         let event = std::fs::read(format!("{root}/events/{function}.json")).unwrap();
-        let f = median_of(
-            runs,
-            &format!("{target}/release/{function}"),
-            &function,
-            &event,
-            &stack_env,
-        )
-        .await;
+        let f = median_of(runs, &binary, &function, &event, &stack_env).await;
         println!(
-            "{:<22} init {:>9}  first {:>9}  warm {:>9}  peak RSS {:>6.1} MB  \
-             ({:.1}× init, {:.1}× RSS; to the current-thread hello {:.1}×, {:.1}×)",
+            "{:<22} init {:>7}  first {:>8}  warm {:>8}  {}  \
+             {:.1}× init, {:.1}× RSS (to the current-thread hello {:.1}×, {:.1}×)",
             function,
             ms(f.init),
             ms(f.first),
             ms(f.warm),
-            f.rss_kib as f64 / 1024.0,
+            memory(&f, &binary),
             ratio(f.init, floor.init),
             rss_ratio(&f, &floor),
             ratio(f.init, single.init),

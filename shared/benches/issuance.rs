@@ -4,7 +4,9 @@
 //! Run with `make bench` (starts the test stack). `BENCH_ISSUANCES` sets
 //! the count (default 30). Prints min / median / p90 / max wall time, on each
 //! edge: a classic distribution of the organisation's own, and the shared
-//! edge (a distribution tenant on the multi-tenant distribution).
+//! edge (a distribution tenant on the multi-tenant distribution). With
+//! `BENCH_AWS_TIMES=1` it also prints, per edge, the AWS requests of an
+//! issuance by action, and the time they took.
 
 #![allow(clippy::unwrap_used)]
 
@@ -41,6 +43,7 @@ async fn main() {
     let warm = support::tenant().start().await;
     let t0 = Instant::now();
     issue(&warm).await;
+    support::aws_calls::take_timings();
     println!(
         "first issuance (includes ACME account registration): {:.1} ms",
         t0.elapsed().as_secs_f64() * 1e3
@@ -83,6 +86,32 @@ async fn main() {
         println!(
             "{edge}: complete-certificate calls per issuance: {:.2}",
             calls as f64 / n as f64
+        );
+        if std::env::var_os("BENCH_AWS_TIMES").is_some() {
+            aws_breakdown(edge, n);
+        }
+    }
+}
+
+/// `BENCH_AWS_TIMES=1`: the AWS requests of the last `n` issuances, per
+/// action: how many per issuance and how long they took.
+fn aws_breakdown(edge: &str, n: usize) {
+    let mut rows: Vec<_> = support::aws_calls::take_timings().into_iter().collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1 .1));
+    let per = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
+    let (count, total) = rows
+        .iter()
+        .fold((0, Duration::ZERO), |(c, t), (_, (k, d))| (c + k, t + *d));
+    println!(
+        "{edge}: AWS requests per issuance: {:.1}, taking {:.1} ms",
+        count as f64 / n as f64,
+        per(total)
+    );
+    for (action, (k, d)) in rows {
+        println!(
+            "  {:>5.2} × {action}: {:.1} ms",
+            k as f64 / n as f64,
+            per(d)
         );
     }
 }

@@ -26,6 +26,23 @@ pub type Call = (String, String);
 
 static SENT_EVENTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
+/// Per action (or actions, for a transaction), how many requests and how
+/// long they took, summed: kept when `BENCH_AWS_TIMES` is set (the issuance
+/// benchmark's breakdown of where an issuance spends its time).
+type Timings = BTreeMap<String, (u32, std::time::Duration)>;
+static TIMINGS: std::sync::Mutex<Timings> = std::sync::Mutex::new(BTreeMap::new());
+
+/// The timings kept since the last call (`BENCH_AWS_TIMES`), emptied.
+#[allow(dead_code)]
+pub fn take_timings() -> Timings {
+    std::mem::take(&mut *TIMINGS.lock().unwrap())
+}
+
+fn timing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("BENCH_AWS_TIMES").is_some())
+}
+
 /// The bodies of every EventBridge `PutEvents` request sent so far (moto
 /// accepts them, but offers no way to read them back).
 pub fn sent_events() -> Vec<String> {
@@ -72,6 +89,16 @@ impl HttpConnector for RecordingConnector {
                     .push(String::from_utf8_lossy(body).into_owned());
             }
         }
+        let timed = match custom_domains::routes::current_function() {
+            Some(_) if timing() => Some(
+                calls(&request)
+                    .into_iter()
+                    .map(|(action, _)| action)
+                    .collect::<Vec<_>>()
+                    .join("+"),
+            ),
+            _ => None,
+        };
         if let Some(function) = custom_domains::routes::current_function() {
             let lines: String = calls(&request)
                 .into_iter()
@@ -85,7 +112,19 @@ impl HttpConnector for RecordingConnector {
                 let _ = file.write_all(lines.as_bytes());
             }
         }
-        self.inner.call(request)
+        let Some(action) = timed else {
+            return self.inner.call(request);
+        };
+        let sent = self.inner.call(request);
+        HttpConnectorFuture::new(async move {
+            let began = std::time::Instant::now();
+            let answer = sent.await;
+            let mut timings = TIMINGS.lock().unwrap();
+            let entry = timings.entry(action).or_default();
+            entry.0 += 1;
+            entry.1 += began.elapsed();
+            answer
+        })
     }
 }
 
