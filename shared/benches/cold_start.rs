@@ -14,6 +14,11 @@
 //! says why), so the same hello-world on that runtime is measured too, and
 //! the ratios to it printed beside, so that choice does not hide in them.
 //!
+//! Last, one whole issuance through the release binaries of
+//! start-certificate and complete-certificate, the latter with 1 MiB of
+//! main-thread stack (`deep_issuance`): it fails the benchmark if the
+//! deepest invocation overflows.
+//!
 //! Run with `make bench-cold` (builds the release binaries and starts the
 //! test stack). The emulator answers with TCP_NODELAY and writes headers and
 //! body in one write, as Lambda's own runtime API does (otherwise every warm
@@ -215,6 +220,159 @@ async fn median_of(
     }
 }
 
+/// Invokes `binary` once with `event`, its main thread's stack limited to
+/// `stack_kib` (the shell's `ulimit -s`); answers its response, or `None`
+/// if it died first.
+async fn invoke_once(
+    binary: &str,
+    name: &str,
+    event: &serde_json::Value,
+    env: &[(String, String)],
+    stack_kib: u32,
+) -> Option<serde_json::Value> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap().to_string();
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit -s {stack_kib} && exec \"$0\""),
+            binary,
+        ])
+        .envs(env.iter().cloned())
+        .env("AWS_LAMBDA_RUNTIME_API", &api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut stream, _) = listener.accept().await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    if read_request(&mut stream).await.is_none() {
+        let _ = child.wait();
+        return None;
+    }
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 30_000;
+    answer(
+        &mut stream,
+        "200 OK",
+        &[
+            ("content-type", "application/json".into()),
+            ("lambda-runtime-aws-request-id", "deep".into()),
+            ("lambda-runtime-deadline-ms", deadline.to_string()),
+            (
+                "lambda-runtime-invoked-function-arn",
+                format!("arn:aws:lambda:eu-west-1:123456789012:function:{name}"),
+            ),
+        ],
+        event.to_string().as_bytes(),
+    )
+    .await;
+    let response = tokio::time::timeout(Duration::from_secs(30), read_request(&mut stream))
+        .await
+        .ok()
+        .flatten();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (_, _, body) = response?;
+    serde_json::from_slice(&body).ok()
+}
+
+/// A POST of `body` to the test DNS server's management API.
+async fn challtestsrv(url: &str, path: &str, body: serde_json::Value) {
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(authority).await.unwrap();
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "challtestsrv {path}: {answer}"
+    );
+}
+
+/// The release binaries of start-certificate and complete-certificate
+/// drive one whole issuance (start, the TXT record, complete until
+/// `SSL_VALIDATED`), complete-certificate's main thread limited to
+/// `stack_kib` of stack: the functions' futures run on that thread (the
+/// current-thread runtime), and an issuance's are the deepest.
+async fn deep_issuance(root: &str, target: &str, env: &[(String, String)], stack_kib: u32) {
+    let var = |key: &str| {
+        env.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let tag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
+    let (org, host) = (format!("org-deep{tag}"), format!("deep{tag}.example.com"));
+    let event = |route: &str| {
+        let text = std::fs::read_to_string(format!("{root}/events/{route}.json")).unwrap();
+        let mut event: serde_json::Value =
+            serde_json::from_str(&text.replace("org-1", &org)).unwrap();
+        let body = serde_json::json!({ "domain": host }).to_string();
+        event["headers"]["content-length"] = body.len().to_string().into();
+        event["body"] = body.into();
+        event
+    };
+    let call = |route: &'static str, stack_kib: u32| {
+        let (binary, event) = (format!("{target}/release/{route}"), event(route));
+        async move {
+            let answer = invoke_once(&binary, route, &event, env, stack_kib)
+                .await
+                .unwrap_or_else(|| panic!("{route} died with a {stack_kib} KiB stack"));
+            let body: serde_json::Value =
+                serde_json::from_str(answer["body"].as_str().unwrap_or("{}")).unwrap();
+            (answer["statusCode"].as_u64().unwrap_or(0), body)
+        }
+    };
+    let (status, start) = call("start-certificate", 8192).await;
+    assert_eq!(status, 200, "start-certificate: {start}");
+    let name = format!("{}.", start["txt_record_name"].as_str().unwrap());
+    let value = start["txt_record_value"].as_str().unwrap();
+    let url = var("CHALLTESTSRV_URL");
+    challtestsrv(&url, "/clear-txt", serde_json::json!({ "host": name })).await;
+    challtestsrv(
+        &url,
+        "/set-txt",
+        serde_json::json!({ "host": name, "value": value }),
+    )
+    .await;
+    let mut done = serde_json::Value::Null;
+    for _ in 0..10 {
+        let (status, body) = call("complete-certificate", stack_kib).await;
+        assert!(
+            status == 200 || status == 202,
+            "complete-certificate {status}: {body}"
+        );
+        done = body;
+        if status == 200 {
+            break;
+        }
+    }
+    assert_eq!(done["proxy_status"], "SSL_VALIDATED", "{done}");
+    println!(
+        "deep invocation: the release binaries drove one whole issuance to SSL_VALIDATED, \
+         complete-certificate on a {stack_kib} KiB main-thread stack"
+    );
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
@@ -302,4 +460,6 @@ async fn main() {
             rss_ratio(&f, &single),
         );
     }
+    // An eighth of the usual default stack limit (8 MiB).
+    deep_issuance(root, &target, &stack_env, 1024).await;
 }
