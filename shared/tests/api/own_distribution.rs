@@ -326,3 +326,47 @@ async fn several_names_need_a_distribution_of_the_organisations_own_and_fit_one_
         assert_eq!(code, 400, "{bad}: {answer}");
     }
 }
+
+/// A certificate of many names: their mappings (three items each) do not
+/// fit in the promotion's transaction beside the served records (DynamoDB
+/// takes at most 100 items in one), so they are written first; every name
+/// ends served and mapped. 34 names make 170 items.
+#[tokio::test]
+async fn a_certificate_of_many_names_is_served_with_every_name_mapped() {
+    const NAMES: usize = 34;
+    let t = tenant()
+        .env("CERTIFICATE_MAX_NAMES", &NAMES.to_string())
+        .env("TENANT_NEW_ORDERS_PER_HOUR", "100")
+        .start()
+        .await;
+    let apex = format!("{}.example.com", unique("many"));
+    let mut names: Vec<String> = (0..NAMES - 1).map(|i| format!("n{i:02}.{apex}")).collect();
+    names.push(apex.clone());
+    names.sort();
+    let body = json!({ "domains": names }).to_string();
+    let (code, start) = post(&t.token, &t.start_url(), &body).await;
+    assert_eq!(code, 200, "{start}");
+    assert_eq!(start["records"].as_array().unwrap().len(), NAMES, "{start}");
+    publish_all(&start).await;
+    let lead = start["domain"].as_str().unwrap().to_owned();
+    let (code, done) = complete(&t, &lead).await;
+    assert_eq!(code, 200, "{done}");
+    assert_eq!(done["proxy_status"], "SSL_VALIDATED", "{done}");
+
+    let (served, _) = served_names(&t, &lead).await;
+    assert_eq!(served, names);
+    let (aliases, _) = distribution(&t.distribution_id).await;
+    assert_eq!(aliases, names);
+    for name in &names {
+        let mapping = t
+            .app
+            .store
+            .mapping_for(&DomainName::parse(name).unwrap())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no mapping for {name}"));
+        assert_eq!(mapping.tenant_id.as_str(), t.org, "{name}");
+        let (own, _) = served_names(&t, name).await;
+        assert_eq!(own, names, "{name}'s copy of the served record");
+    }
+}
