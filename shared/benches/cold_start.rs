@@ -116,14 +116,17 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs `binary` under the emulator: init, then `event` twice.
-async fn measure(binary: &str, name: &str, event: &[u8], env: &[(String, String)]) -> Figures {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = listener.local_addr().unwrap().to_string();
-    let started = Instant::now();
-    let mut child = std::process::Command::new(binary)
+/// Starts `command` as the function `name`, with the runtime API at `api`
+/// and the environment Lambda gives a function.
+fn spawn_function(
+    mut command: std::process::Command,
+    name: &str,
+    api: &str,
+    env: &[(String, String)],
+) -> std::process::Child {
+    command
         .envs(env.iter().cloned())
-        .env("AWS_LAMBDA_RUNTIME_API", &api)
+        .env("AWS_LAMBDA_RUNTIME_API", api)
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -133,7 +136,15 @@ async fn measure(binary: &str, name: &str, event: &[u8], env: &[(String, String)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("{binary}: {e} (run `make bench-cold`, which builds it)"));
+        .unwrap_or_else(|e| panic!("{name}: {e} (run `make bench-cold`, which builds it)"))
+}
+
+/// Runs `binary` under the emulator: init, then `event` twice.
+async fn measure(binary: &str, name: &str, event: &[u8], env: &[(String, String)]) -> Figures {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let mut child = spawn_function(std::process::Command::new(binary), name, &api, env);
     let pid = child.id();
     let (mut stream, _) = listener.accept().await.unwrap();
     stream.set_nodelay(true).unwrap();
@@ -232,24 +243,13 @@ async fn invoke_once(
 ) -> Option<serde_json::Value> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = listener.local_addr().unwrap().to_string();
-    let mut child = std::process::Command::new("sh")
-        .args([
-            "-c",
-            &format!("ulimit -s {stack_kib} && exec \"$0\""),
-            binary,
-        ])
-        .envs(env.iter().cloned())
-        .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", name)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut shell = std::process::Command::new("sh");
+    shell.args([
+        "-c",
+        &format!("ulimit -s {stack_kib} && exec \"$0\""),
+        binary,
+    ]);
+    let mut child = spawn_function(shell, name, &api, env);
     let (mut stream, _) = listener.accept().await.unwrap();
     stream.set_nodelay(true).unwrap();
     if read_request(&mut stream).await.is_none() {
