@@ -370,3 +370,53 @@ async fn a_certificate_of_many_names_is_served_with_every_name_mapped() {
         assert_eq!(own, names, "{name}'s copy of the served record");
     }
 }
+
+/// Releasing a name while the CA validates the certificate that would add
+/// it: refused with `409 certificate_change_in_flight` (the order is the
+/// other names' too, and the CA has been asked), nothing changed; once the
+/// certificate is served, the same release goes through.
+#[tokio::test]
+async fn a_name_is_not_released_while_its_shared_certificate_is_being_validated() {
+    // No time budget: each complete call moves the order one stage.
+    let t = tenant().env("COMPLETE_TIME_BUDGET_MS", "0").start().await;
+    let apex = format!("{}.example.com", unique("busy"));
+    let www = format!("www.{apex}");
+    let body = json!({ "domains": [apex, www] }).to_string();
+    let (code, start) = post(&t.token, &t.start_url(), &body).await;
+    assert_eq!(code, 200, "{start}");
+    publish_all(&start).await;
+    let body = json!({ "domain": apex }).to_string();
+    let (code, moved) = post(&t.token, &t.complete_url(), &body).await;
+    assert_eq!(code, 202, "{moved}");
+    let lead = DomainName::parse(&apex).unwrap();
+    let order = t.app.store.load_order(&lead).await.unwrap().unwrap();
+    assert_eq!(
+        format!("{:?}", order.stage),
+        "Validating",
+        "the CA is validating"
+    );
+
+    let (code, refused) = delete(&t.token, &t.release_url(&www)).await;
+    assert_eq!(
+        (code, refused["code"].as_str()),
+        (409, Some("certificate_change_in_flight")),
+        "{refused}"
+    );
+    let owner = t
+        .app
+        .store
+        .load_owner(&DomainName::parse(&www).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(owner.releasing_since.is_none(), "www is not being released");
+    let still = t.app.store.load_order(&lead).await.unwrap().unwrap();
+    assert_eq!(still.version, order.version, "the order is untouched");
+
+    let (code, done) = complete(&t, &apex).await;
+    assert_eq!(code, 200, "{done}");
+    assert_eq!(done["proxy_status"], "SSL_VALIDATED", "{done}");
+    release(&t, &www).await;
+    let (aliases, _) = distribution(&t.distribution_id).await;
+    assert_eq!(aliases, vec![apex.clone()]);
+}
