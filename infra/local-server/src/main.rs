@@ -20,7 +20,8 @@ use local_server::LocalJwt;
 /// Worker threads get 8 MiB of stack: the server is built unoptimised
 /// (`make dev`, the tests), and unoptimised futures of a whole issuance
 /// nest deeper than the default 2 MiB allows. The Lambda functions are
-/// release builds.
+/// release builds on the current-thread runtime (the main thread's stack);
+/// `make bench-cold` drives a whole issuance through them with 1 MiB.
 const STACK: usize = 8 * 1024 * 1024;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
