@@ -73,8 +73,8 @@ impl Distributions {
         domain: &DomainName,
         certificate_arn: &str,
         certificate_names: &[String],
-    ) -> Result<Attached, Error> {
-        self.modify(distribution_id, |config| {
+    ) -> Result<Option<String>, Error> {
+        let (_, domain_name) = self.modify(distribution_id, |config| {
             let mut aliases = aliases_of(config);
             let current_arn = config
                 .viewer_certificate
@@ -113,7 +113,8 @@ impl Distributions {
             );
             Ok(true)
         })
-        .await
+        .await?;
+        Ok(domain_name)
     }
 
     /// Takes `domain` off the distribution's aliases, keeping the others and
@@ -160,7 +161,7 @@ impl Distributions {
                 code: "distribution_not_found",
                 ..
             }) => Ok(Attached::AlreadyInPlace),
-            other => other,
+            other => other.map(|(attached, _)| attached),
         }
     }
 
@@ -519,9 +520,7 @@ impl Distributions {
             .send()
             .await
         {
-            Ok(out) => Ok(out
-                .distribution
-                .map(|d| d.domain_name.trim_end_matches('.').to_ascii_lowercase())),
+            Ok(out) => Ok(out.distribution.map(|d| normalised(&d.domain_name))),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_no_such_distribution()) =>
@@ -555,11 +554,12 @@ impl Distributions {
     /// One ETag-guarded read-modify-write of a distribution's configuration:
     /// `change` edits it and says whether anything changed; a concurrent
     /// writer (`PreconditionFailed`) makes it start over from a fresh read.
+    /// An update answers the distribution, and with it its domain name.
     async fn modify(
         &self,
         distribution_id: &str,
         mut change: impl FnMut(&mut DistributionConfig) -> Result<bool, Error>,
-    ) -> Result<Attached, Error> {
+    ) -> Result<(Attached, Option<String>), Error> {
         for attempt in 1..=ATTEMPTS {
             let current = self.read_config(distribution_id).await?;
             let etag = current.e_tag.clone();
@@ -570,7 +570,7 @@ impl Distributions {
                 )
             })?;
             if !change(&mut config)? {
-                return Ok(Attached::AlreadyInPlace);
+                return Ok((Attached::AlreadyInPlace, None));
             }
             let update = self
                 .client
@@ -581,7 +581,10 @@ impl Distributions {
                 .send()
                 .await;
             match update {
-                Ok(_) => return Ok(Attached::Updated),
+                Ok(out) => {
+                    let domain_name = out.distribution.map(|d| normalised(&d.domain_name));
+                    return Ok((Attached::Updated, domain_name));
+                }
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|se| se.is_precondition_failed()) =>
@@ -641,6 +644,12 @@ fn covers(names: &[String], host: &str) -> bool {
                     .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(base))
             })
     })
+}
+
+/// A distribution's domain name as the product keeps it: lower case, no
+/// trailing dot.
+fn normalised(domain_name: &str) -> String {
+    domain_name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 #[cfg(test)]

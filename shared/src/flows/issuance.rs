@@ -616,10 +616,16 @@ async fn attach_to_edge(
             tenant.tenant_id
         }
         _ => {
-            app.distributions
+            // The update's answer names the distribution's domain; when
+            // nothing needed changing, it is read.
+            order.dns_target = match app
+                .distributions
                 .attach(distribution, name, arn, names)
-                .await?;
-            order.dns_target = app.distributions.domain_name(distribution).await?;
+                .await?
+            {
+                Some(domain_name) => Some(domain_name),
+                None => app.distributions.domain_name(distribution).await?,
+            };
             distribution.to_owned()
         }
     })

@@ -295,6 +295,49 @@ async fn an_interrupted_complete_resumes_without_a_second_order() {
     assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
 }
 
+/// An attach that took effect at CloudFront but whose answer was lost (the
+/// call ended before anything was saved): the next call finds the alias in
+/// place with the certificate, reads the distribution's domain name (the
+/// update's answer that would have named it is gone), and serves.
+#[tokio::test]
+async fn an_attach_whose_answer_was_lost_is_found_in_place() {
+    // One stage per call, as in the test above.
+    let t = tenant().env("COMPLETE_TIME_BUDGET_MS", "0").start().await;
+    let (_, start) = t.start().await;
+    t.publish(&start).await;
+    let mut order = stored(&t).await;
+    for _ in 0..20 {
+        if order.stage == Stage::Imported {
+            break;
+        }
+        let (status, answer) = t.complete().await;
+        assert_eq!(status, 202, "{answer}");
+        order = stored(&t).await;
+    }
+    assert_eq!(order.stage, Stage::Imported);
+    let arn = order.certificate_arn.clone().unwrap();
+    // The attach, as CloudFront applied it before its answer was lost.
+    let domain = DomainName::parse(&t.domain).unwrap();
+    let target = t
+        .app
+        .distributions
+        .attach(
+            &t.distribution_id,
+            &domain,
+            &arn,
+            std::slice::from_ref(&t.domain),
+        )
+        .await
+        .unwrap();
+    assert!(target.is_some(), "the update answers the distribution");
+
+    let (status, done) = t.complete().await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["proxy_status"], "SSL_VALIDATED", "{done}");
+    assert_eq!(done["dns_target"].as_str(), target.as_deref(), "{done}");
+    assert_eq!(served(&t).await.certificate_arn, arn);
+}
+
 #[tokio::test]
 async fn an_issued_certificate_survives_an_acm_outage() {
     // ACM unreachable: the certificate is issued and saved, the import fails.
