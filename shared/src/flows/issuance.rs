@@ -26,8 +26,8 @@ use crate::app::App;
 use crate::domain::certificate::{csr_matches, inspect, new_key_and_csr, split_chain};
 use crate::domain::renewal::Window;
 use crate::domain::{
-    AcmeOrder, ChallengeRecord, DomainMapping, DomainName, Edge, IssuedCertificate, PendingKey,
-    Purpose, RenewalState, ServedCertificate, Stage, Timestamp,
+    AcmeOrder, ChallengeRecord, DomainMapping, DomainName, Edge, HostnameRecords,
+    IssuedCertificate, PendingKey, Purpose, RenewalState, ServedCertificate, Stage, Timestamp,
 };
 use crate::error::Error;
 
@@ -550,11 +550,11 @@ async fn attach(
         // placed is not put back. (The promotion's transaction checks the
         // claim again, so no mapping is written for a name released after
         // this read.)
-        let owner = app.store.load_owner(&name).await?;
-        let released = owner
-            .as_ref()
-            .is_none_or(|o| o.tenant_id != order.org_id || o.releasing_since.is_some());
-        if released {
+        let claim = HostnameRecords {
+            owner: app.store.load_owner(&name).await?,
+            ..HostnameRecords::default()
+        };
+        if !claim.is_owned_by(&order.org_id) || claim.is_releasing() {
             tracing::info!(domain = %name, "not attaching a name released since the order");
             continue;
         }
