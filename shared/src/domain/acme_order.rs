@@ -201,7 +201,8 @@ pub struct AcmeOrder {
     pub attach_started: bool,
     #[serde(default)]
     pub certificate_arn: Option<String>,
-    /// Why the order failed, when `stage` is `Invalid`.
+    /// Why the order failed, when `stage` is `Invalid`; why CloudFront
+    /// refused its attach, when `Imported` with `attach_started` cleared.
     #[serde(default)]
     pub failure: Option<String>,
     /// Optimistic-locking counter: every write requires the version it read.

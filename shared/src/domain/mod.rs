@@ -1,4 +1,5 @@
-//! The domain model: validated values and the certificate order's state machine.
+//! The domain model: validated values, the certificate order's state
+//! machine, and the hostname's life as one type (`lifecycle`).
 //! Nothing here does I/O.
 
 mod acm_request;
@@ -7,6 +8,7 @@ mod aggregate;
 pub mod certificate;
 pub mod dns_health;
 mod hostname;
+pub mod lifecycle;
 pub mod renewal;
 mod served;
 mod tenant;
@@ -19,6 +21,7 @@ pub use acme_order::{
 pub use aggregate::{Actor, HostnameRecords, NextAction, Owner};
 pub use dns_health::{DnsHealth, Pointing};
 pub use hostname::DomainName;
+pub use lifecycle::{Lifecycle, ReleaseStep};
 pub use served::{RenewalState, ServedCertificate, DUPLICATE_LIMIT, DUPLICATE_PERIOD};
 pub use tenant::TenantId;
 pub use timestamp::Timestamp;

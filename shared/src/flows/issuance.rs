@@ -536,6 +536,7 @@ async fn attach(
     };
     if !order.attach_started {
         order.attach_started = true;
+        order.failure = None;
         app.store.save_order(order).await?;
     }
     let attached_before = served
@@ -568,6 +569,9 @@ async fn attach(
             // re-targeted by a later call.
             Err(e @ Error::Conflict { .. }) => {
                 order.attach_started = false;
+                // Why, for the status route (`domain::lifecycle`'s
+                // attach-refused state).
+                order.failure = Some(e.public_message());
                 app.store.save_order(order).await?;
                 return Err(e);
             }

@@ -42,27 +42,18 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::auth::require_same_tenant;
-use crate::domain::{DomainName, HostnameRecords, Stage, TenantId};
+use crate::domain::lifecycle::CertificateChange;
+use crate::domain::{DomainName, HostnameRecords, ReleaseStep, TenantId};
 use crate::error::Error;
 use crate::flows::issuance::random_unit;
-
-pub const DETACHED: &str = "detached";
-pub const CERTIFICATE_DELETED: &str = "certificate_deleted";
-pub const AUTHORIZATIONS_DEACTIVATED: &str = "authorizations_deactivated";
-pub const REVOKED: &str = "revoked";
-/// A name sharing its certificate: the others' records no longer name it,
-/// and their certificate is due for renewal.
-pub const REISSUE_SCHEDULED: &str = "reissue_scheduled";
-/// The last step: every record of the name, the mapping and the claim.
-pub const RECORDS_DELETED: &str = "records_deleted";
 
 /// Where a release stands.
 #[derive(Debug, Default)]
 pub struct Release {
     /// Steps done, in order.
-    pub removed: Vec<&'static str>,
+    pub removed: Vec<ReleaseStep>,
     /// Steps still to do (empty once released).
-    pub remaining: Vec<&'static str>,
+    pub remaining: Vec<ReleaseStep>,
 }
 
 impl Release {
@@ -94,12 +85,7 @@ pub async fn release_domain(
     {
         // A complete-certificate or a renewal is under way: it ends within
         // its own budget, then the release goes on.
-        let done = records
-            .owner
-            .as_ref()
-            .map(|o| o.release_done.clone())
-            .unwrap_or_default();
-        return Ok(plan(&records, &done));
+        return Ok(plan(&records));
     }
     let result = release_leased(app, caller, domain, deadline).await;
     if !matches!(&result, Ok(r) if r.done()) {
@@ -110,21 +96,15 @@ pub async fn release_domain(
     result
 }
 
-/// The steps a hostname's release takes, split into done and remaining.
-fn plan(records: &HostnameRecords, done: &[String]) -> Release {
-    let acme = records.served.is_some() || records.order.is_some();
-    let shared = records.served.as_ref().is_some_and(|s| s.is_shared());
-    let mut steps = vec![DETACHED];
-    if shared {
-        steps.extend([AUTHORIZATIONS_DEACTIVATED, REISSUE_SCHEDULED]);
-    } else {
-        steps.push(CERTIFICATE_DELETED);
-        if acme {
-            steps.extend([AUTHORIZATIONS_DEACTIVATED, REVOKED]);
-        }
-    }
-    steps.push(RECORDS_DELETED);
-    let (removed, remaining) = steps.into_iter().partition(|s| done.iter().any(|d| d == s));
+/// The steps a hostname's release takes, split into done and remaining
+/// (the lifecycle's release plan).
+fn plan(records: &HostnameRecords) -> Release {
+    let remaining = records.release_plan();
+    let removed = records
+        .release_steps()
+        .into_iter()
+        .filter(|s| !remaining.contains(s))
+        .collect();
     Release { removed, remaining }
 }
 
@@ -139,12 +119,7 @@ async fn release_leased(
     // Read after the mark: whatever was written before it is seen here, and
     // nothing can be attached after it.
     let records = app.store.load_hostname(domain).await?;
-    let done = records
-        .owner
-        .as_ref()
-        .map(|o| o.release_done.clone())
-        .unwrap_or_default();
-    let mut release = plan(&records, &done);
+    let mut release = plan(&records);
     // At least one step per call, then as many as the budget allows.
     let mut first = true;
     while let Some(step) = release.remaining.first().copied() {
@@ -162,8 +137,8 @@ async fn release_leased(
             }) => return Ok(release),
             Err(e) => return Err(e),
         }
-        if step != RECORDS_DELETED {
-            app.store.release_step_done(domain, step).await?;
+        if step != ReleaseStep::RecordsDeleted {
+            app.store.release_step_done(domain, step.as_str()).await?;
         }
         release.remaining.remove(0);
         release.removed.push(step);
@@ -174,31 +149,28 @@ async fn release_leased(
 
 /// An order in flight that would put `domain` on a certificate it shares
 /// with other names: cancelled while it waits for DNS records (or was
-/// refused), else the release waits for it.
+/// refused), else the release waits for it (the lifecycle's
+/// [`HostnameRecords::certificate_change`]).
 async fn end_certificate_change(app: &App, domain: &DomainName) -> Result<(), Error> {
     let records = app.store.load_hostname(domain).await?;
-    let lead = match (&records.order_ref, &records.served, &records.order) {
-        (Some(lead), _, _) => lead.clone(),
-        (None, Some(s), _) if s.is_shared() => s.lead().clone(),
-        // Its own order adds names to its certificate.
-        (None, _, Some(o)) if o.names.len() > 1 => domain.clone(),
-        _ => return Ok(()),
+    let lead_order = match records.certificate_lead(domain) {
+        Some(lead) if &lead != domain => app.store.load_hostname(&lead).await?.order,
+        _ => None,
     };
-    let order = match &lead == domain {
-        true => records.order,
-        false => app.store.load_hostname(&lead).await?.order,
-    };
-    let Some(order) = order.filter(|o| o.certificate_names().contains(domain)) else {
-        return Ok(());
-    };
-    if matches!(order.stage, Stage::AwaitingDns | Stage::Invalid) {
-        tracing::info!(%domain, %lead, "cancelling the certificate's order that named the released hostname");
-        return app.store.cancel_order(&order).await;
+    match records.certificate_change(domain, lead_order.as_ref()) {
+        CertificateChange::None => Ok(()),
+        CertificateChange::Cancel => {
+            let order = lead_order.as_ref().or(records.order.as_ref()).ok_or_else(|| {
+                Error::Internal("a certificate change without an order".into())
+            })?;
+            tracing::info!(%domain, lead = %order.domain, "cancelling the certificate's order that named the released hostname");
+            app.store.cancel_order(order).await
+        }
+        CertificateChange::Wait(stage) => Err(Error::conflict(
+            "certificate_change_in_flight",
+            format!("the certificate {domain} shares with other names is being issued ({}); release it again once that is done", stage.proxy_status()),
+        )),
     }
-    Err(Error::conflict(
-        "certificate_change_in_flight",
-        format!("the certificate {domain} shares with other names is being issued ({}); release it again once that is done", order.stage.proxy_status()),
-    ))
 }
 
 /// The certificate a first issuance imported whose answer was lost (the
@@ -227,7 +199,7 @@ async fn run_step(
     caller: &TenantId,
     domain: &DomainName,
     records: &HostnameRecords,
-    step: &str,
+    step: ReleaseStep,
 ) -> Result<(), Error> {
     let served = records.served.as_ref();
     let order = records.order.as_ref();
@@ -237,7 +209,7 @@ async fn run_step(
         .map(|s| s.certificate_arn.clone())
         .or_else(|| order.and_then(|o| o.certificate_arn.clone()));
     match step {
-        DETACHED => {
+        ReleaseStep::Detached => {
             let distribution = served
                 .map(|s| s.distribution_id.clone())
                 .or_else(|| order.and_then(|o| o.distribution_id.clone()));
@@ -265,7 +237,7 @@ async fn run_step(
             }
             Ok(())
         }
-        CERTIFICATE_DELETED => {
+        ReleaseStep::CertificateDeleted => {
             if let Some(arn) = &edge_arn {
                 app.edge_certificates.delete(arn).await?;
             } else if let Some(arn) = lost_import(app, domain, order).await? {
@@ -277,7 +249,7 @@ async fn run_step(
             }
             Ok(())
         }
-        AUTHORIZATIONS_DEACTIVATED => {
+        ReleaseStep::AuthorizationsDeactivated => {
             let urls = served
                 .and_then(|s| s.order_url.clone())
                 .into_iter()
@@ -303,7 +275,7 @@ async fn run_step(
             }
             Ok(())
         }
-        REVOKED => {
+        ReleaseStep::Revoked => {
             let chains = served
                 .map(|s| s.chain_pem.clone())
                 .into_iter()
@@ -315,7 +287,7 @@ async fn run_step(
             }
             Ok(())
         }
-        REISSUE_SCHEDULED => {
+        ReleaseStep::ReissueScheduled => {
             let Some(served) = served else { return Ok(()) };
             let now = crate::domain::Timestamp::now();
             for name in served.names.iter().filter(|n| *n != domain) {
@@ -334,7 +306,7 @@ async fn run_step(
             }
             Ok(())
         }
-        RECORDS_DELETED => {
+        ReleaseStep::RecordsDeleted => {
             app.store
                 .release(
                     domain,
@@ -343,6 +315,5 @@ async fn run_step(
                 )
                 .await
         }
-        other => Err(Error::Internal(format!("unknown release step {other}"))),
     }
 }

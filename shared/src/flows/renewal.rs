@@ -26,6 +26,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::app::App;
+use crate::domain::lifecycle::RenewalStep;
 use crate::domain::renewal::Window;
 use crate::domain::{
     AcmeOrder, DomainName, Purpose, ServedCertificate, Stage, TenantId, Timestamp,
@@ -34,18 +35,7 @@ use crate::error::Error;
 use crate::flows::issuance::{drive, random_unit, Driven, MIN_ARI_RECHECK};
 use crate::flows::start_certificate::{order_still_usable, place_order, NewOrder};
 
-/// Who asked for the renewal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trigger {
-    /// The scheduled sweep: only what is due.
-    Schedule,
-    /// The owner's renew-now: at once, whatever the schedule says.
-    Now,
-    /// complete-certificate, carrying on the renewal order in flight (after
-    /// the tenant published its TXT record): places no new order, and a
-    /// missing record is the caller's error, as for a first issuance.
-    Continue,
-}
+pub use crate::domain::lifecycle::Trigger;
 
 /// What one renewal attempt came to.
 pub enum Outcome {
@@ -245,17 +235,19 @@ async fn renew_leased(
     deadline: Instant,
     trigger: Trigger,
 ) -> Result<Outcome, Error> {
-    let records = app.store.load_hostname(domain).await?;
-    if records.is_releasing() {
+    let mut records = app.store.load_hostname(domain).await?;
+    let now = Timestamp::now();
+    // Released, not served, or renewed under its certificate's lead.
+    if records.renewal_step(now, trigger) == RenewalStep::NotMine {
         return Ok(Outcome::NotDue);
     }
-    // A certificate of several names is renewed under its lead only (the
-    // lead may have moved since the sweep read its index).
-    let Some(mut served) = records.served.filter(|s| s.is_lead()) else {
+    let Some(mut served) = records.served.take() else {
         return Ok(Outcome::NotDue);
     };
-    let label = records.owner.and_then(|o| o.delegation_label);
-    let now = Timestamp::now();
+    let label = records
+        .owner
+        .as_ref()
+        .and_then(|o| o.delegation_label.clone());
     if trigger == Trigger::Schedule && served.renewal.window_recheck_at.is_some_and(|t| t <= now) {
         recheck_window(app, &mut served, now).await?;
     }
@@ -266,24 +258,11 @@ async fn renew_leased(
         served.renewal.not_before = None;
         app.store.save_served(&mut served).await?;
     }
-    let mut in_flight = records.order;
-    if let Some(o) = in_flight.as_ref().filter(|o| {
-        o.purpose == Purpose::Extend && matches!(o.stage, Stage::AwaitingDns | Stage::Invalid)
-    }) {
-        // Names being added that never got their records (or were refused)
-        // do not hold up the renewal of the names served: that order ends.
-        if trigger != Trigger::Continue && served.renewal_due(now) {
-            tracing::info!(%domain, "ending an unfinished order that added names, for the renewal");
-            app.store.cancel_order(o).await?;
-            in_flight = None;
-        }
-    }
-    let order = match in_flight {
-        Some(o) if o.purpose != Purpose::Renew => return Ok(Outcome::NotDue),
-        Some(o) if o.stage != Stage::Invalid => {
-            if trigger == Trigger::Schedule && !served.renewal_due(now) {
-                return Ok(Outcome::NotDue);
-            }
+    records.served = Some(served.clone());
+    let step = records.renewal_step(now, trigger);
+    let in_flight = records.order.take();
+    let order = match (step, in_flight) {
+        (RenewalStep::Continue, Some(o)) => {
             if o.stage.order_in_flight() && !order_still_usable(app, &o).await? {
                 // The CA dropped the order (expired, or forgotten): a new
                 // one (with a new TXT value for a tenant that is not
@@ -293,11 +272,15 @@ async fn renew_leased(
                 o
             }
         }
-        _ if trigger == Trigger::Continue => return Ok(Outcome::NotDue),
-        stale => {
-            if trigger == Trigger::Schedule && !served.renewal_due(now) {
-                return Ok(Outcome::NotDue);
-            }
+        (RenewalStep::NewOrder | RenewalStep::CancelAddingNamesThenRenew, stale) => {
+            let stale = match (step, stale) {
+                (RenewalStep::CancelAddingNamesThenRenew, Some(o)) => {
+                    tracing::info!(%domain, "ending an unfinished order that added names, for the renewal");
+                    app.store.cancel_order(&o).await?;
+                    None
+                }
+                (_, stale) => stale,
+            };
             match new_renewal_order(app, &served, stale.as_ref().map(|o| o.version), label).await {
                 Ok(o) => {
                     served.renewal.in_flight_since = Some(now);
@@ -317,6 +300,7 @@ async fn renew_leased(
                 }
             }
         }
+        _ => return Ok(Outcome::NotDue),
     };
     let waiting = order.clone();
     match drive(app, order, Some(served.clone()), deadline).await {

@@ -140,6 +140,6 @@ fn response<'a>(
         delegation,
         renewal,
         dns,
-        next_action: r.acme_next_action(domain),
+        next_action: r.next_action(domain),
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::json_response;
 use crate::app::App;
 use crate::auth;
-use crate::domain::{DomainName, HostnameRecords, NextAction, TenantId};
+use crate::domain::{DomainName, Edge, HostnameRecords, NextAction, TenantId};
 use crate::error::Error;
 use crate::flows::hostname_status::{list_hostnames, MAX_PAGE};
 
@@ -66,28 +66,15 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
 }
 
 fn entry(domain: &DomainName, r: &HostnameRecords) -> Entry {
-    let (status, next_action) = match (r.path(), r.acm_status()) {
-        (Some("acm"), Some(acm)) => acm,
-        _ => (r.acme_status(), r.acme_next_action(domain)),
-    };
+    let (status, next_action) = r.status(domain);
     Entry {
         domain: domain.to_string(),
         path: r.path(),
-        edge: match r.path() {
-            Some("acme") => {
-                let edge = r
-                    .served
-                    .as_ref()
-                    .map(|s| s.edge)
-                    .or(r.order.as_ref().map(|o| o.edge));
-                match edge {
-                    Some(crate::domain::Edge::CloudfrontTenant) => Some("cloudfront_tenant"),
-                    _ => Some("cloudfront"),
-                }
-            }
-            Some("acm") => Some("api_gateway"),
-            _ => None,
-        },
+        edge: r.edge().map(|edge| match edge {
+            Edge::CloudfrontTenant => "cloudfront_tenant",
+            Edge::Cloudfront => "cloudfront",
+            Edge::ApiGateway => "api_gateway",
+        }),
         status,
         not_after: r.not_after().map(|t| t.to_string()),
         next_action,

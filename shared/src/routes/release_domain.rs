@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{json_response, path_param};
 use crate::app::App;
 use crate::auth;
-use crate::domain::DomainName;
+use crate::domain::{DomainName, ReleaseStep};
 use crate::error::Error;
 use crate::flows::release_domain::release_domain;
 
@@ -16,9 +16,9 @@ struct Released<'a> {
     /// `released`, or `releasing` while steps remain (call again).
     status: &'static str,
     /// The release's steps done so far.
-    removed: &'a [&'static str],
+    removed: &'a [ReleaseStep],
     /// The steps still to do.
-    remaining: &'a [&'static str],
+    remaining: &'a [ReleaseStep],
     message: String,
 }
 
@@ -38,7 +38,12 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             "releasing",
             format!(
                 "{domain} is being released ({} still to do); call again to continue",
-                release.remaining.join(", ")
+                release
+                    .remaining
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     };

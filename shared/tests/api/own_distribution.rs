@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use custom_domains::domain::certificate::inspect;
 use custom_domains::domain::DomainName;
 
+use crate::acme_path::acm_certificates_for;
 use crate::support::*;
 
 /// The distribution's aliases (sorted) and viewer certificate ARN.
@@ -419,4 +420,71 @@ async fn a_name_is_not_released_while_its_shared_certificate_is_being_validated(
     release(&t, &www).await;
     let (aliases, _) = distribution(&t.distribution_id).await;
     assert_eq!(aliases, vec![apex.clone()]);
+}
+
+/// CloudFront refuses the certificate of several names at attach (another
+/// distribution holds one of its aliases, for good): the order is not left
+/// without a way out. The status says why and names the release; a release
+/// of the name waiting to join goes through, and so does the lead's, which
+/// deletes the imported certificate. (Before, the release answered
+/// `certificate_change_in_flight` for ever and the status said to call
+/// complete-certificate, which was refused the same way.)
+#[tokio::test]
+async fn a_certificate_of_several_names_refused_at_attach_can_be_released() {
+    let xml = "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type>\
+        <Code>CNAMEAlreadyExists</Code><Message>One or more of the CNAMEs you provided \
+        are already associated with a different resource.</Message></Error>\
+        <RequestId>test</RequestId></ErrorResponse>";
+    let proxy = FaultProxy::start_n(
+        |req| req.method == hyper::Method::PUT && req.uri.path().ends_with("/config"),
+        Fault::Answer {
+            status: 409,
+            content_type: "text/xml",
+            body: xml,
+        },
+        1000,
+    )
+    .await;
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    let t = tenant()
+        .customise(move |app| {
+            app.distributions = custom_domains::adapters::cloudfront::Distributions::new(
+                aws_sdk_cloudfront::Client::new(&via_proxy),
+            );
+        })
+        .start()
+        .await;
+    let apex = format!("{}.example.com", unique("refused"));
+    let www = format!("www.{apex}");
+    let body = json!({ "domains": [apex, www] }).to_string();
+    let (code, start) = post(&t.token, &t.start_url(), &body).await;
+    assert_eq!(code, 200, "{start}");
+    publish_all(&start).await;
+    let lead = start["domain"].as_str().unwrap().to_owned();
+    let (code, refused) = complete(&t, &lead).await;
+    assert_eq!(
+        (code, refused["code"].as_str()),
+        (409, Some("cname_already_exists")),
+        "{refused}"
+    );
+    assert_eq!(acm_certificates_for(&lead).await.len(), 1, "imported once");
+    let st = status(&t, &lead).await;
+    assert_eq!(st["next_action"]["actor"], "tenant", "{st}");
+    assert_eq!(st["next_action"]["action"], "release_domain", "{st}");
+    let message = st["next_action"]["message"].as_str().unwrap();
+    assert!(message.contains("CNAME"), "{message}");
+
+    let other = if lead == apex { &www } else { &apex };
+    release(&t, other).await;
+    release(&t, &lead).await;
+    assert!(acm_certificates_for(&lead).await.is_empty());
+    for name in [&apex, &www] {
+        let records = t
+            .app
+            .store
+            .load_hostname(&DomainName::parse(name).unwrap())
+            .await
+            .unwrap();
+        assert!(records.owner.is_none() && records.order.is_none(), "{name}");
+    }
 }
