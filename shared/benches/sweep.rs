@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use custom_domains::adapters::dynamodb::{to_item, Versioned};
+use custom_domains::adapters::store::{to_item, Versioned};
 use custom_domains::domain::renewal::RenewalBasis;
 use custom_domains::domain::{DomainName, RenewalState, ServedCertificate, TenantId, Timestamp};
 use futures_util::stream::{self, StreamExt};

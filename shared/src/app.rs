@@ -11,10 +11,10 @@ use crate::adapters::apigateway::ApiDomains;
 use crate::adapters::cloudfront::Distributions;
 use crate::adapters::delegation::DelegationZone;
 use crate::adapters::dns::DnsPrecheck;
-use crate::adapters::dynamodb::Store;
 use crate::adapters::events::Events;
 use crate::adapters::kms::Sealer;
 use crate::adapters::lazy::Lazy;
+use crate::adapters::store::Store;
 use crate::config::Config;
 use crate::error::Error;
 

@@ -38,8 +38,8 @@ use rustls_pki_types::CertificateDer;
 use tokio::sync::RwLock;
 use tokio::time::Instant;
 
-use crate::adapters::dynamodb::Store;
 use crate::adapters::kms::Sealer;
+use crate::adapters::store::Store;
 use crate::domain::certificate::split_chain;
 use crate::domain::{ChallengeRecord, DomainName, Timestamp};
 use crate::error::{Error, Service};

@@ -12,16 +12,16 @@
 //! | `duplicates` (per exact set of names) | 7 days | a certificate is issued | placing an order |
 //! | `failed_validations` (per name) | 1 h | an order fails | answering a challenge |
 //!
-//! Each is a sliding window of event times on one item per directory
-//! (`pk=ACME_LIMITS#<directory URL>`), written conditionally on what was
-//! read (`Store::window`). Renewals sent with ARI's `replaces` are exempt
-//! from the first three, as they are at Let's Encrypt. The values are
-//! `config::AcmeLimits` (Let's Encrypt's published ones by default).
+//! Each is a sliding window of event times on one item of the directory's
+//! ledger, written conditionally on what was read (the store owns the
+//! items: [`Store::ca_limit_window`](crate::adapters::store::Store::ca_limit_window)).
+//! Renewals sent with ARI's `replaces` are exempt from the first three, as
+//! they are at Let's Encrypt. The values are `config::AcmeLimits` (Let's
+//! Encrypt's published ones by default).
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
+use crate::adapters::store::CaCounter;
 use crate::app::App;
 use crate::domain::{DomainName, Timestamp};
 use crate::error::Error;
@@ -29,8 +29,18 @@ use crate::error::Error;
 const HOUR: Duration = Duration::from_secs(3600);
 const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
 
-fn ledger(app: &App) -> AttributeValue {
-    AttributeValue::S(format!("ACME_LIMITS#{}", app.config.acme_directory_url))
+/// The window of `counter` on the ledger of this deployment's ACME
+/// directory: `Some((count, frees))` when `limit` events are already in it.
+async fn window(
+    app: &App,
+    counter: CaCounter<'_>,
+    limit: u32,
+    within: Duration,
+    take: bool,
+) -> Result<Option<(usize, Timestamp)>, Error> {
+    app.store
+        .ca_limit_window(&app.config.acme_directory_url, counter, limit, within, take)
+        .await
 }
 
 /// The registered domain a name counts against (the name itself when the
@@ -61,15 +71,10 @@ pub async fn before_new_order(app: &App, domain: &DomainName, replaces: bool) ->
         return Ok(());
     }
     let limits = app.config.acme_limits;
-    let pk = ledger(app);
     if let Some(limit) = limits.certificates_per_domain {
         let registered = registered_domain(domain);
-        let sk = format!("DOMAIN#{registered}");
-        if let Some((count, frees)) = app
-            .store
-            .window(pk.clone(), &sk, limit, WEEK, false)
-            .await?
-        {
+        let counter = CaCounter::CertificatesPerDomain(&registered);
+        if let Some((count, frees)) = window(app, counter, limit, WEEK, false).await? {
             return Err(refused(
                 "certificates_per_domain",
                 format!("{limit} certificates per registered domain ({registered}) per 7 days"),
@@ -79,12 +84,8 @@ pub async fn before_new_order(app: &App, domain: &DomainName, replaces: bool) ->
         }
     }
     if let Some(limit) = limits.duplicates {
-        let sk = format!("NAMES#{domain}");
-        if let Some((count, frees)) = app
-            .store
-            .window(pk.clone(), &sk, limit, WEEK, false)
-            .await?
-        {
+        let counter = CaCounter::Duplicates(domain);
+        if let Some((count, frees)) = window(app, counter, limit, WEEK, false).await? {
             return Err(refused(
                 "duplicates",
                 format!("{limit} certificates for the same names ({domain}) per 7 days"),
@@ -94,10 +95,8 @@ pub async fn before_new_order(app: &App, domain: &DomainName, replaces: bool) ->
         }
     }
     if let Some(limit) = limits.new_orders {
-        if let Some((count, frees)) = app
-            .store
-            .window(pk, "NEW_ORDERS", limit, 3 * HOUR, true)
-            .await?
+        if let Some((count, frees)) =
+            window(app, CaCounter::NewOrders, limit, 3 * HOUR, true).await?
         {
             return Err(refused(
                 "new_orders",
@@ -117,17 +116,14 @@ pub async fn issued(app: &App, domain: &DomainName, replaces: bool) -> Result<()
         return Ok(());
     }
     let limits = app.config.acme_limits;
-    let pk = ledger(app);
     // Counted even past the limit: the CA issued it.
     if limits.certificates_per_domain.is_some() {
-        let sk = format!("DOMAIN#{}", registered_domain(domain));
-        app.store
-            .window(pk.clone(), &sk, u32::MAX, WEEK, true)
-            .await?;
+        let registered = registered_domain(domain);
+        let counter = CaCounter::CertificatesPerDomain(&registered);
+        window(app, counter, u32::MAX, WEEK, true).await?;
     }
     if limits.duplicates.is_some() {
-        let sk = format!("NAMES#{domain}");
-        app.store.window(pk, &sk, u32::MAX, WEEK, true).await?;
+        window(app, CaCounter::Duplicates(domain), u32::MAX, WEEK, true).await?;
     }
     Ok(())
 }
@@ -138,12 +134,8 @@ pub async fn before_validation(app: &App, domain: &DomainName) -> Result<(), Err
     let Some(limit) = app.config.acme_limits.failed_validations else {
         return Ok(());
     };
-    let sk = format!("FAILED#{domain}");
-    if let Some((count, frees)) = app
-        .store
-        .window(ledger(app), &sk, limit, HOUR, false)
-        .await?
-    {
+    let counter = CaCounter::FailedValidations(domain);
+    if let Some((count, frees)) = window(app, counter, limit, HOUR, false).await? {
         return Err(refused(
             "failed_validations",
             format!("{limit} failed validations per name ({domain}) per hour"),
@@ -159,10 +151,8 @@ pub async fn validation_failed(app: &App, domain: &DomainName) -> Result<(), Err
     if app.config.acme_limits.failed_validations.is_none() {
         return Ok(());
     }
-    let sk = format!("FAILED#{domain}");
-    app.store
-        .window(ledger(app), &sk, u32::MAX, HOUR, true)
-        .await?;
+    let counter = CaCounter::FailedValidations(domain);
+    window(app, counter, u32::MAX, HOUR, true).await?;
     Ok(())
 }
 

@@ -162,7 +162,7 @@ async fn dns01_issues_imports_and_attaches_end_to_end() {
     assert!(order.renewal.renew_after < order.not_after);
     let raw = format!(
         "{:?}",
-        custom_domains::adapters::dynamodb::to_item(&order).unwrap()
+        custom_domains::adapters::store::to_item(&order).unwrap()
     );
     assert!(
         !raw.contains("PRIVATE KEY"),

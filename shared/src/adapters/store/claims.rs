@@ -1,0 +1,369 @@
+//! `OWNER` items: who owns a hostname (both issuance paths). The claim, its
+//! proof and release, the takeover of a stale claim, and the transactions
+//! that claim a name together with its first order or request, or delete
+//! everything of a released one.
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+
+use super::acm_requests::id_pk;
+use super::{
+    concurrent_writer, condition_failed, domain_pk, s, unbuilt, upstream, Item, Store, ACME_ORDER,
+    ACM_REQUEST, CERT, DNS, LEASE, MAPPING, ORDER_REF, OWNER,
+};
+use crate::domain::{DomainName, Owner, TenantId, Timestamp};
+use crate::error::Error;
+
+/// The ownership claim (both paths): the tenant, the tenant index key, and,
+/// kept from the claim's first write until its release, when it began and
+/// its delegation label.
+const CLAIM: &str = "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now), delegation_label = if_not_exists(delegation_label, :label)";
+/// A claim succeeds on a free name or the tenant's own, unless its owner is
+/// releasing it.
+const CLAIM_CONDITION: &str =
+    "(attribute_not_exists(pk) OR tenant_id = :tenant) AND attribute_not_exists(releasing_since)";
+
+impl Store {
+    /// Claims `domain` for `tenant`: succeeds if the hostname is free or
+    /// already the tenant's (answering when this claim began, which stays
+    /// the same until the name is released), and is a `domain_taken`
+    /// conflict otherwise. A
+    /// conditional write, so of any number of tenants racing for a name
+    /// exactly one wins. Every flow claims before it asks a CA or ACM for
+    /// anything, so nothing is ever requested for a name the tenant lost.
+    pub async fn claim(&self, domain: &DomainName, tenant: &TenantId) -> Result<String, Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .update_expression(CLAIM)
+            .condition_expression(CLAIM_CONDITION)
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
+            .expression_attribute_values(":label", s(new_delegation_label()?))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => match out.attributes.as_ref().and_then(|a| a.get("claimed_at")) {
+                Some(AttributeValue::S(at)) => Ok(at.clone()),
+                _ => Err(Error::Internal(format!(
+                    "the claim on {domain} has no claimed_at"
+                ))),
+            },
+            Err(e) if condition_failed(&e) => Err(self.claim_refused(domain, tenant).await),
+            Err(e) => Err(upstream(e)),
+        }
+    }
+
+    /// Why a claim was refused: another tenant holds the name, or its owner
+    /// is releasing it.
+    async fn claim_refused(&self, domain: &DomainName, tenant: &TenantId) -> Error {
+        let releasing = match self.get(domain_pk(domain), OWNER).await {
+            Ok(Some(item)) => {
+                item.contains_key("releasing_since")
+                    && matches!(item.get("tenant_id"), Some(AttributeValue::S(t)) if t == tenant.as_str())
+            }
+            _ => false,
+        };
+        if releasing {
+            Error::conflict(
+                "domain_releasing",
+                format!("{domain} is being released; claim it again once the release is done"),
+            )
+        } else {
+            Error::conflict(
+                "domain_taken",
+                format!("{domain} is already claimed by another tenant"),
+            )
+        }
+    }
+
+    /// Marks `domain` as being released by its owner `tenant` (kept across
+    /// repeats). From then on the claim refuses new orders and requests.
+    pub async fn begin_release(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .update_expression("SET releasing_since = if_not_exists(releasing_since, :now)")
+            .condition_expression("tenant_id = :tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Err(concurrent_writer()),
+            Err(e) => Err(upstream(e)),
+        }
+    }
+
+    /// Records that `tenant` proved control of `domain` by DNS (kept from
+    /// the first time on): from then on its claim never expires.
+    pub async fn mark_proven(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .update_expression("SET proven_at = if_not_exists(proven_at, :now)")
+            .condition_expression("tenant_id = :tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Err(Error::conflict(
+                "domain_taken",
+                format!("{domain} is no longer claimed by {tenant}"),
+            )),
+            Err(e) => Err(upstream(e)),
+        }
+    }
+
+    /// Ends another tenant's claim on `domain` if it never proved control
+    /// and was made before `stale_before` (squatting), deleting its order
+    /// and request with it, in one transaction conditional on exactly that
+    /// claim. Answers the ACM certificate the old request left (for the
+    /// caller to delete), `Ok(None)` when the claim is not one to end.
+    pub async fn end_stale_claim(
+        &self,
+        domain: &DomainName,
+        stale_before: Timestamp,
+    ) -> Result<Option<Option<String>>, Error> {
+        let records = self.load_hostname(domain).await?;
+        let Some(owner) = records.owner else {
+            return Ok(None);
+        };
+        let began = Timestamp::parse(&owner.claimed_at).ok();
+        let stale = owner.proven_at.is_none()
+            && owner.releasing_since.is_none()
+            && records.served.is_none()
+            && records.mapping.is_none()
+            && began.is_some_and(|t| t < stale_before);
+        if !stale {
+            return Ok(None);
+        }
+        let delete = |pk: AttributeValue, sk: &str| {
+            Delete::builder()
+                .table_name(&self.table)
+                .key("pk", pk)
+                .key("sk", s(sk))
+        };
+        let claim = delete(domain_pk(domain), OWNER)
+            .condition_expression(
+                "tenant_id = :old AND claimed_at = :began AND attribute_not_exists(proven_at) AND attribute_not_exists(releasing_since)",
+            )
+            .expression_attribute_values(":old", s(owner.tenant_id.as_str()))
+            .expression_attribute_values(":began", s(owner.claimed_at.clone()));
+        let mut deletes = vec![
+            claim,
+            delete(domain_pk(domain), ACME_ORDER),
+            delete(domain_pk(domain), ACM_REQUEST),
+            delete(domain_pk(domain), LEASE),
+            delete(domain_pk(domain), ORDER_REF),
+        ];
+        if let Some(r) = &records.acm_request {
+            deletes.push(delete(id_pk(&r.request_id), ACM_REQUEST));
+        }
+        let mut tx = self.client.transact_write_items();
+        for d in deletes {
+            let d = d.build().map_err(unbuilt)?;
+            tx = tx.transact_items(TransactWriteItem::builder().delete(d).build());
+        }
+        match tx.send().await {
+            Ok(_) => Ok(Some(records.acm_request.map(|r| r.certificate_arn))),
+            Err(e) => match e.as_service_error() {
+                // The claim changed meanwhile (proved, renewed, released):
+                // not one to end.
+                Some(TransactWriteItemsError::TransactionCanceledException(_)) => Ok(None),
+                _ => Err(upstream(e)),
+            },
+        }
+    }
+
+    /// Records that a step of the release is done.
+    pub async fn release_step_done(&self, domain: &DomainName, step: &str) -> Result<(), Error> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .update_expression("ADD release_done :step")
+            .condition_expression("attribute_exists(releasing_since)")
+            .expression_attribute_values(":step", AttributeValue::Ss(vec![step.to_owned()]))
+            .send()
+            .await
+            .map_err(|e| {
+                if condition_failed(&e) {
+                    concurrent_writer()
+                } else {
+                    upstream(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// The tenant that owns `domain`, if any.
+    pub async fn owner_of(&self, domain: &DomainName) -> Result<Option<TenantId>, Error> {
+        let Some(item) = self.get(domain_pk(domain), OWNER).await? else {
+            return Ok(None);
+        };
+        match item.get("tenant_id") {
+            Some(AttributeValue::S(t)) => TenantId::parse("tenant_id", t).map(Some),
+            _ => Err(Error::Internal(format!(
+                "owner record of {domain} has no tenant_id"
+            ))),
+        }
+    }
+
+    /// The claim on `domain`, if any (one item, not the whole aggregate).
+    pub async fn load_owner(&self, domain: &DomainName) -> Result<Option<Owner>, Error> {
+        self.get(domain_pk(domain), OWNER)
+            .await?
+            .map(|item| owner_from(domain, &item))
+            .transpose()
+    }
+
+    /// One transaction: the hostname's ownership claim (which must be free or
+    /// the tenant's own) and `items`.
+    pub(super) async fn claim_and_put(
+        &self,
+        domain: &DomainName,
+        tenant: &TenantId,
+        now: Timestamp,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), Error> {
+        // An update, not a put: the claim keeps the time it began
+        // (`if_not_exists`), which idempotency tokens are derived from.
+        let claim = Update::builder()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .update_expression(CLAIM)
+            .condition_expression(CLAIM_CONDITION)
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":label", s(new_delegation_label()?))
+            .build()
+            .map_err(unbuilt)?;
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(claim).build());
+        for item in items {
+            tx = tx.transact_items(item);
+        }
+        match tx.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let reasons: Vec<Option<String>> = match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().map(str::to_owned))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let failed = |i: usize| {
+                    reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
+                };
+                if failed(0) {
+                    Err(self.claim_refused(domain, tenant).await)
+                } else if (1..reasons.len()).any(failed) {
+                    Err(concurrent_writer())
+                } else {
+                    Err(upstream(e))
+                }
+            }
+        }
+    }
+
+    /// Releases `domain`: deletes its ownership claim, order, request (and
+    /// that request's ID index) in one transaction, which only goes through
+    /// while `tenant` still owns the name.
+    pub async fn release(
+        &self,
+        domain: &DomainName,
+        tenant: &TenantId,
+        request_id: Option<&str>,
+    ) -> Result<(), Error> {
+        let delete = |pk: AttributeValue, sk: &str| {
+            Delete::builder()
+                .table_name(&self.table)
+                .key("pk", pk)
+                .key("sk", s(sk))
+        };
+        let claim = delete(domain_pk(domain), OWNER)
+            .condition_expression("tenant_id = :tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()));
+        let mut deletes = vec![
+            claim,
+            delete(domain_pk(domain), ACME_ORDER),
+            delete(domain_pk(domain), ACM_REQUEST),
+            delete(domain_pk(domain), CERT),
+            delete(domain_pk(domain), LEASE),
+            delete(domain_pk(domain), MAPPING),
+            delete(domain_pk(domain), DNS),
+            delete(domain_pk(domain), ORDER_REF),
+        ];
+        if let Some(id) = request_id {
+            deletes.push(delete(id_pk(id), ACM_REQUEST));
+        }
+        let mut tx = self.client.transact_write_items();
+        for d in deletes {
+            let d = d.build().map_err(unbuilt)?;
+            tx = tx.transact_items(TransactWriteItem::builder().delete(d).build());
+        }
+        match tx.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
+                    Err(concurrent_writer())
+                }
+                _ => Err(upstream(e)),
+            },
+        }
+    }
+}
+
+/// The claim an `OWNER` item holds.
+pub(super) fn owner_from(domain: &DomainName, item: &Item) -> Result<Owner, Error> {
+    let text = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let tenant = text("tenant_id")
+        .ok_or_else(|| Error::Internal(format!("owner record of {domain} has no tenant_id")))?;
+    Ok(Owner {
+        tenant_id: TenantId::parse("tenant_id", &tenant)?,
+        claimed_at: text("claimed_at").unwrap_or_default(),
+        delegation_label: text("delegation_label"),
+        releasing_since: text("releasing_since")
+            .map(|t| Timestamp::parse(&t))
+            .transpose()?,
+        release_done: match item.get("release_done") {
+            Some(AttributeValue::Ss(steps)) => steps.clone(),
+            _ => Vec::new(),
+        },
+        proven_at: text("proven_at")
+            .map(|t| Timestamp::parse(&t))
+            .transpose()?,
+    })
+}
+
+/// A fresh delegation label: 128 random bits, hex (a valid DNS label that
+/// no one can guess from another hostname's).
+fn new_delegation_label() -> Result<String, Error> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| Error::Internal("no randomness for a delegation label".into()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

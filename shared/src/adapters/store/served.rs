@@ -1,0 +1,132 @@
+//! `CERT` items: the certificate served for a hostname (ACME path,
+//! versioned), and the `RenewalDue` index the renewal sweep reads them from.
+//! The promotion of an order's certificate to the served one is here too.
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+
+use super::item::stored_item;
+use super::mappings::{mapping_refusal, MAPPING_ITEMS};
+use super::versioned::{lock_fields, next_version, Expected};
+use super::{
+    concurrent_writer, domain_pk, due_shard, s, upstream, Store, Versioned, ACME_ORDER, CERT,
+    RENEWAL_INDEX,
+};
+use crate::domain::{AcmeOrder, DomainMapping, DomainName, ServedCertificate, Timestamp};
+use crate::error::Error;
+
+/// DynamoDB's limit on the items of one transaction.
+const TRANSACTION_ITEMS: usize = 100;
+
+impl Versioned for ServedCertificate {
+    lock_fields!();
+    /// In the renewal index while the sweep has something to do for it (a
+    /// certificate of several names: its lead's copy).
+    fn index_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
+        match self.renewal.due_at().filter(|_| self.is_lead()) {
+            Some(at) => vec![
+                ("due_shard", s(due_shard(&self.domain))),
+                ("due_at", s(at.index_key())),
+            ],
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Store {
+    /// Makes an order's certificate the served one and ends the order, in
+    /// one transaction: the order must still be at the version read, and
+    /// each served record at its version (or absent, when `first`). A
+    /// certificate of several names writes every name's copy, and removes
+    /// the names' references to the order.
+    pub async fn promote(
+        &self,
+        order: &AcmeOrder,
+        served: &mut [(ServedCertificate, bool)],
+        mappings: &[DomainMapping],
+    ) -> Result<(), Error> {
+        // The new names' mappings ride in the same transaction when they fit
+        // in one (100 items); a certificate of many names writes them first.
+        let refs = order.names.iter().filter(|n| **n != order.domain).count();
+        // Each served record, the order, its names' references, then the
+        // mappings.
+        let first_mapping = served.len() + 1 + refs;
+        let items = first_mapping + MAPPING_ITEMS * mappings.len();
+        let together = items <= TRANSACTION_ITEMS;
+        if !together {
+            for mapping in mappings {
+                self.put_mapping(mapping).await?;
+            }
+        }
+        let now = Timestamp::now();
+        let before: Vec<(u64, Timestamp)> = served
+            .iter()
+            .map(|(s, _)| (s.version, s.updated_at))
+            .collect();
+        let mut tx = self.client.transact_write_items();
+        for (record, first) in served.iter_mut() {
+            let expected = if *first {
+                Expected::Absent
+            } else {
+                next_version(record, now)
+            };
+            let pk = domain_pk(&record.domain);
+            let put = self.locked_put(stored_item(&*record, &pk, CERT)?, expected)?;
+            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        let end_order = self.locked_delete(domain_pk(&order.domain), ACME_ORDER, order.version)?;
+        tx = tx.transact_items(TransactWriteItem::builder().delete(end_order).build());
+        for name in order.names.iter().filter(|n| **n != order.domain) {
+            tx = tx.transact_items(self.delete_ref(name)?);
+        }
+        if together {
+            for mapping in mappings {
+                for item in self.mapping_items(mapping)? {
+                    tx = tx.transact_items(item);
+                }
+            }
+        }
+        match tx.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                for ((record, _), (version, at)) in served.iter_mut().zip(before) {
+                    record.set_version(version, at);
+                }
+                match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                        // A mapping's own refusal says why; any other item
+                        // failing is a concurrent writer.
+                        let reasons = c.cancellation_reasons();
+                        let refused = mappings.iter().enumerate().find_map(|(i, m)| {
+                            let at = first_mapping + MAPPING_ITEMS * i;
+                            mapping_refusal(m, reasons.get(at..at + MAPPING_ITEMS)?)
+                        });
+                        Err(refused
+                            .filter(|_| together)
+                            .unwrap_or_else(concurrent_writer))
+                    }
+                    _ => Err(upstream(e)),
+                }
+            }
+        }
+    }
+
+    /// Saves the served certificate's renewal bookkeeping, read at its
+    /// current version, and bumps the version.
+    pub async fn save_served(&self, served: &mut ServedCertificate) -> Result<(), Error> {
+        let pk = domain_pk(&served.domain);
+        self.save_versioned(served, pk, CERT).await
+    }
+
+    /// Hostnames whose served certificate the sweep should look at by `now`
+    /// (renewal due, a backoff over, or an ARI window to re-check), at most
+    /// `limit`, from the renewal index: reads only the due items.
+    pub async fn due_hostnames(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DomainName>, Error> {
+        self.due_in(RENEWAL_INDEX, "due_shard", "due_at", now, limit)
+            .await
+    }
+}
