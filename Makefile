@@ -1,9 +1,15 @@
-# The two commands of the README's quick start.
-.PHONY: dev test bench bench-sweep bench-nonces bench-cold bench-peers sweep check-domains package
+# The two commands of the README's quick start (`dev`, `test`), the fast tier
+# (`check`: no local stack) and the installs they share (`setup`, which `dev`
+# and `test` run themselves).
+.PHONY: dev test check setup bench bench-sweep bench-nonces bench-cold bench-peers sweep check-domains package
 dev:
 	bash infra/dev.sh
 test:
 	bash infra/test.sh
+check:
+	bash infra/check.sh
+setup:
+	bash infra/setup.sh
 bench:
 	bash infra/bench.sh
 bench-sweep:

@@ -8,28 +8,45 @@
 # also enable system-wide knot and unbound services (port 53); the local stack
 # does not use them (`systemctl disable --now knot unbound` if they are in the
 # way).
+#
+# `infra/setup.sh check` installs only what `make check` needs (no local
+# stack): rustfmt and clippy, cfn-lint, and the documentation assets the
+# api-docs crate embeds.
 set -euo pipefail
 # shellcheck source=infra/apt.sh
 . "$(dirname "$0")/apt.sh"
+mode=${1:-all}
+
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+done
 
 need_apt=()
-command -v pebble >/dev/null 2>&1 || need_apt+=(pebble)
-command -v pebble-challtestsrv >/dev/null 2>&1 || need_apt+=(pebble)
-# knotd and unbound live in /usr/sbin, which a non-root PATH may lack.
-have_sbin() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
-have_sbin knotd || need_apt+=(knot)
-have_sbin unbound || need_apt+=(unbound)
-command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
-command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if [ "$mode" = all ]; then
+  command -v pebble >/dev/null 2>&1 || need_apt+=(pebble)
+  command -v pebble-challtestsrv >/dev/null 2>&1 || need_apt+=(pebble)
+  # knotd and unbound live in /usr/sbin, which a non-root PATH may lack.
+  have_sbin() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+  have_sbin knotd || need_apt+=(knot)
+  have_sbin unbound || need_apt+=(unbound)
+  command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+  command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"
   apt_install "${need_apt[@]}"
 fi
 
 PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c 'import moto.server, flask, boto3' >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 2>&1; then
-  echo "setup: installing moto[server], boto3 and cfn-lint (pip)"
-  "$PYTHON" -m pip install -q --disable-pip-version-check 'moto[server]>=5.1,<6' boto3 cfn-lint
+if [ "$mode" = all ]; then
+  if ! "$PYTHON" -c 'import moto.server, flask, boto3' >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 2>&1; then
+    echo "setup: installing moto[server], boto3 and cfn-lint (pip)"
+    "$PYTHON" -m pip install -q --disable-pip-version-check 'moto[server]>=5.1,<6' boto3 cfn-lint
+    hash -r
+  fi
+elif ! command -v cfn-lint >/dev/null 2>&1; then
+  echo "setup: installing cfn-lint (pip)"
+  "$PYTHON" -m pip install -q --disable-pip-version-check cfn-lint
   hash -r
 fi
 # pyenv and similar keep scripts behind shims that need a rehash.
@@ -67,6 +84,8 @@ if [ "$(cat "$docs_assets/VERSIONS" 2>/dev/null)" != "swagger-ui-dist@$SWAGGER_U
   rm -rf "$work"
   echo "swagger-ui-dist@$SWAGGER_UI_VERSION redoc@$REDOC_VERSION" >"$docs_assets/VERSIONS"
 fi
+
+[ "$mode" = all ] || exit 0
 
 # ministack serves CloudFront locally (moto has no distribution tenants or
 # connection groups). It pins its own botocore, so it lives in a virtualenv

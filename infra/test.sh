@@ -10,9 +10,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 bash infra/setup.sh
-for component in rustfmt clippy; do
-  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
-done
 
 # ACM-requested certificates read ISSUED after this many seconds in moto.
 export MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-2}

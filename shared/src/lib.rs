@@ -25,11 +25,16 @@ pub use app::App;
 pub use error::Error;
 
 /// Logging for a function or the local server: JSON when running in Lambda
-/// (so CloudWatch can index fields), plain text otherwise; the level comes
-/// from `RUST_LOG` (default `info`).
+/// (so CloudWatch can index fields), plain text otherwise; the level as
+/// [`log_filter`] chooses it.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let var = |name| std::env::var(name).ok();
+    let filter = EnvFilter::try_new(log_filter(
+        var("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+        var("RUST_LOG").as_deref(),
+    ))
+    .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
@@ -39,6 +44,24 @@ pub fn init_tracing() {
         builder.try_init()
     };
     let _ = result;
+}
+
+/// The log filter: Lambda's `AWS_LAMBDA_LOG_LEVEL` (set from the
+/// function's `LoggingConfig.ApplicationLogLevel`, as the runtime's own
+/// subscriber reads it; `FATAL` is `error` here), else `RUST_LOG` (locally),
+/// else `info`.
+pub fn log_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> String {
+    fn nonempty(v: Option<&str>) -> Option<&str> {
+        v.map(str::trim).filter(|v| !v.is_empty())
+    }
+    match (nonempty(lambda_level), nonempty(rust_log)) {
+        (Some(level), _) => match level.to_ascii_lowercase().as_str() {
+            "fatal" => "error".to_owned(),
+            other => other.to_owned(),
+        },
+        (None, Some(filter)) => filter.to_owned(),
+        (None, None) => "info".to_owned(),
+    }
 }
 
 /// The body of every function's `main`: build the application once, then
@@ -109,4 +132,19 @@ where
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_log_level_comes_from_lambda_then_rust_log() {
+        use super::log_filter;
+        assert_eq!(log_filter(Some("DEBUG"), Some("trace")), "debug");
+        assert_eq!(log_filter(Some("FATAL"), None), "error");
+        assert_eq!(
+            log_filter(Some(""), Some("warn,custom_domains=debug")),
+            "warn,custom_domains=debug"
+        );
+        assert_eq!(log_filter(None, None), "info");
+    }
 }

@@ -61,9 +61,46 @@ pub enum Actor {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NextAction {
     pub actor: Actor,
-    /// A stable code for the action, e.g. `publish_txt_record`.
-    pub action: &'static str,
+    pub action: Action,
     pub message: String,
+}
+
+/// What must be done next: a stable code (`openapi.json`'s
+/// `NextAction.action` lists exactly these; a unit test checks it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    StartCertificate,
+    PublishTxtRecord,
+    CompleteCertificate,
+    InvestigateRenewal,
+    RetryingRenewal,
+    Renewing,
+    None,
+    PublishCnameRecords,
+    PollStatus,
+    ReleaseAndRequest,
+    PointDns,
+    FixDns,
+    ReleaseDomain,
+}
+
+impl Action {
+    pub const ALL: [Action; 13] = [
+        Action::StartCertificate,
+        Action::PublishTxtRecord,
+        Action::CompleteCertificate,
+        Action::InvestigateRenewal,
+        Action::RetryingRenewal,
+        Action::Renewing,
+        Action::None,
+        Action::PublishCnameRecords,
+        Action::PollStatus,
+        Action::ReleaseAndRequest,
+        Action::PointDns,
+        Action::FixDns,
+        Action::ReleaseDomain,
+    ];
 }
 
 impl HostnameRecords {

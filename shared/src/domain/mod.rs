@@ -18,7 +18,7 @@ pub use acm_request::{AcmRequest, AcmStage, DomainMapping, Edge, ValidationRecor
 pub use acme_order::{
     AcmeOrder, ChallengeRecord, IssuedCertificate, NameChallenge, PendingKey, Purpose, Stage,
 };
-pub use aggregate::{Actor, HostnameRecords, NextAction, Owner};
+pub use aggregate::{Action, Actor, HostnameRecords, NextAction, Owner};
 pub use dns_health::{DnsHealth, Pointing};
 pub use hostname::DomainName;
 pub use lifecycle::{Lifecycle, ReleaseStep};

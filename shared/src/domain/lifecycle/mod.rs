@@ -24,7 +24,7 @@
 //! for every reachable state, that a release and the scheduled sweep each
 //! either make progress or say who must act.
 
-use super::{AcmStage, AcmeOrder, Actor, DomainName, Edge, HostnameRecords, NextAction};
+use super::{AcmStage, AcmeOrder, Action, Actor, DomainName, Edge, HostnameRecords, NextAction};
 use super::{Purpose, Stage, Timestamp};
 
 /// One step of a release, in the order they run (`flows::release_domain`).
@@ -256,12 +256,12 @@ impl HostnameRecords {
         match state {
             Lifecycle::Unclaimed => act(
                 Actor::Tenant,
-                "start_certificate",
+                Action::StartCertificate,
                 format!("call start-certificate for {domain}"),
             ),
             Lifecycle::Claimed { .. } => act(
                 Actor::Tenant,
-                "start_certificate",
+                Action::StartCertificate,
                 format!("call start-certificate for {domain}"),
             ),
             Lifecycle::Releasing { from, .. } => match self.release_plan().is_empty() {
@@ -269,7 +269,7 @@ impl HostnameRecords {
                 true => self.action_for(from, domain),
                 false => act(
                     Actor::Tenant,
-                    "release_domain",
+                    Action::ReleaseDomain,
                     format!("{domain} is being released; call release-domain again to finish"),
                 ),
             },
@@ -283,19 +283,19 @@ impl HostnameRecords {
         let Some(o) = &self.order else {
             return act(
                 Actor::Tenant,
-                "complete_certificate",
+                Action::CompleteCertificate,
                 "call complete-certificate to continue".to_owned(),
             );
         };
         match issuing {
             Issuing::InFlight(Stage::AwaitingDns) => act(
                 Actor::Tenant,
-                "publish_txt_record",
+                Action::PublishTxtRecord,
                 format!("{}, then call complete-certificate", txt_records(o)),
             ),
             Issuing::Refused => act(
                 Actor::Tenant,
-                "start_certificate",
+                Action::StartCertificate,
                 format!(
                     "the certificate authority refused the order ({}); call start-certificate to begin again",
                     o.failure.as_deref().unwrap_or("no reason given")
@@ -305,7 +305,7 @@ impl HostnameRecords {
             // order it is: that release deletes the imported certificate.
             Issuing::AttachRefused { shared: true } => act(
                 Actor::Tenant,
-                "release_domain",
+                Action::ReleaseDomain,
                 format!(
                     "CloudFront refused to serve the certificate for {} ({}); release {} to end the order, or call complete-certificate once the conflict is resolved",
                     names(o),
@@ -315,7 +315,7 @@ impl HostnameRecords {
             ),
             Issuing::AttachRefused { shared: false } => act(
                 Actor::Tenant,
-                "complete_certificate",
+                Action::CompleteCertificate,
                 format!(
                     "CloudFront refused to serve the certificate ({}); call complete-certificate once the conflict is resolved, or release the domain",
                     o.failure.as_deref().unwrap_or("no reason given")
@@ -323,7 +323,7 @@ impl HostnameRecords {
             ),
             Issuing::InFlight(_) => act(
                 Actor::Tenant,
-                "complete_certificate",
+                Action::CompleteCertificate,
                 "call complete-certificate to continue".to_owned(),
             ),
         }
@@ -331,13 +331,13 @@ impl HostnameRecords {
 
     fn renewal_action(&self, renewal: Renewal, domain: &DomainName) -> NextAction {
         let (Some(s), order) = (&self.served, &self.order) else {
-            return act(Actor::Nobody, "none", "served".to_owned());
+            return act(Actor::Nobody, Action::None, "served".to_owned());
         };
         let failures = match renewal {
             Renewal::Failing { failures } => {
                 return act(
                     Actor::Platform,
-                    "investigate_renewal",
+                    Action::InvestigateRenewal,
                     format!(
                         "renewal failed {failures} times ({}); fix the cause and call renew-certificate",
                         s.renewal.last_error.as_deref().unwrap_or("no reason recorded")
@@ -351,7 +351,7 @@ impl HostnameRecords {
                 if let Some(o) = order {
                     return act(
                         Actor::Tenant,
-                        "publish_txt_record",
+                        Action::PublishTxtRecord,
                         format!(
                             "names are being added to the certificate ({}): {}, then call complete-certificate",
                             names(o),
@@ -366,7 +366,7 @@ impl HostnameRecords {
             Renewal::AddingNames { .. } => {
                 return act(
                     Actor::Tenant,
-                    "complete_certificate",
+                    Action::CompleteCertificate,
                     format!(
                         "names are being added to the certificate ({}); call complete-certificate to continue",
                         order.as_ref().map(names).unwrap_or_default()
@@ -380,7 +380,7 @@ impl HostnameRecords {
                 let o = order.as_ref().expect("checked above");
                 return act(
                     Actor::Tenant,
-                    "publish_txt_record",
+                    Action::PublishTxtRecord,
                     format!(
                         "the certificate is being renewed: {} before {} (the current certificate expires then)",
                         txt_records(o),
@@ -397,7 +397,7 @@ impl HostnameRecords {
         if failures > 0 {
             return act(
                 Actor::Nobody,
-                "retrying_renewal",
+                Action::RetryingRenewal,
                 format!(
                     "renewal failed {failures} time(s) ({}); retrying at {}",
                     s.renewal
@@ -411,7 +411,7 @@ impl HostnameRecords {
         if renewal != Renewal::Scheduled {
             return act(
                 Actor::Nobody,
-                "renewing",
+                Action::Renewing,
                 "the certificate is being renewed".to_owned(),
             );
         }
@@ -420,7 +420,7 @@ impl HostnameRecords {
         }
         act(
             Actor::Nobody,
-            "none",
+            Action::None,
             format!(
                 "served; renews automatically from {}",
                 s.renewal.renew_after
@@ -432,12 +432,12 @@ impl HostnameRecords {
         match phase {
             AcmPhase::Validating => act(
                 Actor::Tenant,
-                "publish_cname_records",
+                Action::PublishCnameRecords,
                 "add the validation CNAME records and poll the domain's status".to_owned(),
             ),
             AcmPhase::Configuring(_) => act(
                 Actor::Tenant,
-                "poll_status",
+                Action::PollStatus,
                 "poll the domain's status to finish the setup".to_owned(),
             ),
             AcmPhase::Served => self
@@ -447,13 +447,13 @@ impl HostnameRecords {
                 .unwrap_or_else(|| {
                     act(
                         Actor::Nobody,
-                        "none",
+                        Action::None,
                         "served; ACM renews the certificate itself".to_owned(),
                     )
                 }),
             AcmPhase::Failed => act(
                 Actor::Tenant,
-                "release_and_request",
+                Action::ReleaseAndRequest,
                 format!(
                     "ACM did not issue ({}); release the domain and request it again",
                     self.acm_request
@@ -475,12 +475,12 @@ impl HostnameRecords {
             super::Pointing::Pointed => None,
             super::Pointing::AwaitingDns => Some(act(
                 Actor::Tenant,
-                "point_dns",
+                Action::PointDns,
                 format!("{domain} is served: point it at {target} (a CNAME record, or your DNS host's ALIAS for an apex)"),
             )),
             super::Pointing::Misconfigured => Some(act(
                 Actor::Tenant,
-                "fix_dns",
+                Action::FixDns,
                 format!(
                     "{domain} no longer points at {target} (found: {}); point it back, or it is detached after the grace period",
                     if dns.found.is_empty() { "nothing".to_owned() } else { dns.found.join(", ") }
@@ -711,7 +711,7 @@ impl Lifecycle {
     }
 }
 
-fn act(actor: Actor, action: &'static str, message: String) -> NextAction {
+fn act(actor: Actor, action: Action, message: String) -> NextAction {
     NextAction {
         actor,
         action,

@@ -424,8 +424,9 @@ fn every_state_has_its_status_and_next_actor() {
         assert_eq!(records.lifecycle(), state, "{name}");
         let (got_status, next) = records.status(&d(H));
         assert_eq!(got_status, status, "{name}");
+        let code = serde_json::to_value(next.action).unwrap();
         assert_eq!(
-            (next.actor, next.action),
+            (next.actor, code.as_str().unwrap()),
             (actor, action),
             "{name}: {}",
             next.message
@@ -435,6 +436,20 @@ fn every_state_has_its_status_and_next_actor() {
             "{name}"
         );
     }
+}
+
+/// Every action code is one `openapi.json` documents, and the other way
+/// round.
+#[test]
+fn action_codes_are_the_documented_ones() {
+    let spec: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../openapi.json")).unwrap();
+    let documented = &spec["components"]["schemas"]["NextAction"]["properties"]["action"]["enum"];
+    let ours: Vec<serde_json::Value> = Action::ALL
+        .iter()
+        .map(|a| serde_json::to_value(a).unwrap())
+        .collect();
+    assert_eq!(documented.as_array().unwrap(), &ours);
 }
 
 #[test]
