@@ -13,7 +13,7 @@
 //! - `http`: tokens, serving the application, requests to it;
 //! - `dns`: records scripted in the test DNS server;
 //! - `aws`: SDK configuration, distributions, ACM look-ups;
-//! - `table`: tables of a test's own, shaped as the template's;
+//! - `table`: tables of a test's own, from `template.yaml`;
 //! - `faults`: a proxy that injects faults into AWS calls;
 //! - and, by their module path, `acme_proxy` (a proxy in front of Pebble),
 //!   `aws_calls` (every AWS call recorded), `openapi` (answers checked
