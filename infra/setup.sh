@@ -38,8 +38,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 PYTHON=${PYTHON:-python3}
+# PyYAML (a dependency of both moto[server] and cfn-lint) reads the table's
+# definition from template.yaml for infra/local/resources.py.
 if [ "$mode" = all ]; then
-  if ! "$PYTHON" -c 'import moto.server, flask, boto3' >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 2>&1; then
+  if ! "$PYTHON" -c 'import moto.server, flask, boto3, yaml' >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 2>&1; then
     echo "setup: installing moto[server], boto3 and cfn-lint (pip)"
     "$PYTHON" -m pip install -q --disable-pip-version-check 'moto[server]>=5.1,<6' boto3 cfn-lint
     hash -r

@@ -5,65 +5,57 @@ import os
 import time
 
 import boto3
+import yaml
 
 TABLE = os.environ.get("DYNAMODB_TABLE", "custom-domains")
+TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "template.yaml")
+
+
+class TemplateLoader(yaml.SafeLoader):
+    """Reads a CloudFormation template: a short-form tag (`!Ref`, `!Sub`,
+    `!GetAtt`, ...) is dropped and its node's plain value kept (the table's
+    definition has none)."""
+
+
+def _untagged(loader, _suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_mapping(node, deep=True)
+
+
+TemplateLoader.add_multi_constructor("!", _untagged)
+
+
+def table_arguments(template, name):
+    """create_table's arguments for the template's `Table` resource, named
+    `name`: its attribute definitions, key schema, indexes (name, key schema,
+    projection) and billing mode. template.yaml is the table's one
+    definition; the rest of its properties (point-in-time recovery,
+    encryption) mean nothing to moto."""
+    table = template["Resources"]["Table"]["Properties"]
+    arguments = {
+        "TableName": name,
+        "AttributeDefinitions": table["AttributeDefinitions"],
+        "KeySchema": table["KeySchema"],
+        "BillingMode": table["BillingMode"],
+    }
+    indexes = [
+        {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+        for index in table.get("GlobalSecondaryIndexes", [])
+    ]
+    if indexes:
+        arguments["GlobalSecondaryIndexes"] = indexes
+    return arguments
+
+
 region = os.environ["AWS_REGION"]
 
 ddb = boto3.client("dynamodb", region_name=region)
 if TABLE not in ddb.list_tables()["TableNames"]:
-    ddb.create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "due_shard", "AttributeType": "S"},
-            {"AttributeName": "due_at", "AttributeType": "S"},
-            {"AttributeName": "owner_tenant", "AttributeType": "S"},
-            {"AttributeName": "pending_tenant", "AttributeType": "S"},
-            {"AttributeName": "check_shard", "AttributeType": "S"},
-            {"AttributeName": "check_at", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        # As in template.yaml: all sparse and keys-only (see the Store docs).
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "RenewalDue",
-                "KeySchema": [
-                    {"AttributeName": "due_shard", "KeyType": "HASH"},
-                    {"AttributeName": "due_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            },
-            {
-                "IndexName": "ByTenant",
-                "KeySchema": [
-                    {"AttributeName": "owner_tenant", "KeyType": "HASH"},
-                    {"AttributeName": "pk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            },
-            {
-                "IndexName": "PendingByTenant",
-                "KeySchema": [
-                    {"AttributeName": "pending_tenant", "KeyType": "HASH"},
-                    {"AttributeName": "pk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            },
-            {
-                "IndexName": "DriftCheck",
-                "KeySchema": [
-                    {"AttributeName": "check_shard", "KeyType": "HASH"},
-                    {"AttributeName": "check_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            },
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    with open(TEMPLATE, encoding="utf-8") as f:
+        ddb.create_table(**table_arguments(yaml.load(f, Loader=TemplateLoader), TABLE))
 
 kms = boto3.client("kms", region_name=region)
 alias = "alias/custom-domains"

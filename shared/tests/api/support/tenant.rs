@@ -1,0 +1,352 @@
+//! The tenant under test: [`TenantBuilder`] (its own hostname, distribution
+//! and, optionally, table, with the application serving every route on a
+//! random local port), and [`Tenant`]'s routes, DNS-01 walk, scheduled jobs
+//! and store look-ups.
+
+use std::sync::Arc;
+
+use custom_domains::domain::TenantId;
+use custom_domains::App;
+use serde_json::Value;
+
+use super::{
+    acme_proxy, config, create_distribution, create_table, get, post, sdk_config, serve, set_txt,
+    stack, token_for, unique, FaultProxy,
+};
+
+/// One tenant with its own hostname and CloudFront distribution, and the
+/// application serving every route on a random local port.
+pub struct Tenant {
+    pub app: Arc<App>,
+    pub base: String,
+    pub org: String,
+    pub domain: String,
+    pub distribution_id: String,
+    /// A bearer token naming `org` as the caller's tenant.
+    pub token: String,
+}
+
+type Customise = Box<dyn FnOnce(&mut App) + Send>;
+
+pub struct TenantBuilder {
+    own_table: bool,
+    shared_edge: bool,
+    overrides: Vec<(String, String)>,
+    other_aliases: Vec<String>,
+    customise: Option<Customise>,
+}
+
+pub fn tenant() -> TenantBuilder {
+    TenantBuilder {
+        own_table: false,
+        shared_edge: false,
+        overrides: Vec::new(),
+        other_aliases: Vec::new(),
+        customise: None,
+    }
+}
+
+impl TenantBuilder {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.overrides.push((key.into(), value.into()));
+        self
+    }
+
+    /// A DynamoDB table of the tenant's own (with the template's indexes),
+    /// so that a renewal sweep sees this tenant's hostnames only.
+    pub fn own_table(mut self) -> Self {
+        self.own_table = true;
+        self
+    }
+
+    /// An organisation without a distribution of its own: its hostnames go
+    /// to the shared edge (a distribution tenant each on the multi-tenant
+    /// distribution).
+    pub fn shared_edge(mut self) -> Self {
+        self.shared_edge = true;
+        self
+    }
+
+    /// ACME through the test proxy in front of Pebble (ARI, CA faults).
+    pub fn acme_via(self, proxy: &acme_proxy::AcmeProxy) -> Self {
+        self.env("ACME_DIRECTORY_URL", &proxy.directory_url())
+    }
+
+    /// Hostnames already on the tenant's distribution.
+    pub fn distribution_aliases(mut self, aliases: &[&str]) -> Self {
+        self.other_aliases = aliases.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// Changes the application before it serves (e.g. a faulty client).
+    pub fn customise(mut self, f: impl FnOnce(&mut App) + Send + 'static) -> Self {
+        self.customise = Some(Box::new(f));
+        self
+    }
+
+    pub async fn start(self) -> Tenant {
+        let org = unique("org-");
+        let domain = format!("{}.example.com", unique("shop"));
+        let sdk = sdk_config(None).await;
+        let distribution_id = create_distribution(&sdk, &self.other_aliases).await;
+        let mut owned = self.overrides;
+        if self.own_table {
+            let table = unique("table-");
+            create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
+            owned.push(("DYNAMODB_TABLE".into(), table));
+        }
+        let overrides: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut app = App::new(config(&overrides), &sdk).unwrap();
+        if !self.shared_edge {
+            app.store
+                .set_org_distribution(&TenantId::parse("org", &org).unwrap(), &distribution_id)
+                .await
+                .unwrap();
+        }
+        if let Some(f) = self.customise {
+            f(&mut app);
+        }
+        let app = Arc::new(app);
+        Tenant {
+            base: serve(app.clone()).await,
+            app,
+            token: token_for(&org),
+            org,
+            domain,
+            distribution_id,
+        }
+    }
+}
+
+impl Tenant {
+    pub fn start_url(&self) -> String {
+        format!("{}/api/domain/start-certificate/{}", self.base, self.org)
+    }
+
+    pub fn request_url(&self) -> String {
+        format!("{}/domains/request", self.base)
+    }
+
+    pub fn request_body(&self) -> String {
+        serde_json::json!({ "domain": self.domain, "workspace_id": self.org }).to_string()
+    }
+
+    pub fn status_url(&self, request_id: &str) -> String {
+        format!(
+            "{}/domains/status/{request_id}?domain={}",
+            self.base, self.domain
+        )
+    }
+
+    pub fn release_url(&self, domain: &str) -> String {
+        format!("{}/domains/{domain}", self.base)
+    }
+
+    pub fn complete_url(&self) -> String {
+        format!("{}/api/domain/complete-certificate/{}", self.base, self.org)
+    }
+
+    pub fn body(&self) -> String {
+        serde_json::json!({ "domain": self.domain }).to_string()
+    }
+
+    pub async fn start(&self) -> (u16, Value) {
+        post(&self.token, &self.start_url(), &self.body()).await
+    }
+
+    pub async fn complete(&self) -> (u16, Value) {
+        post(&self.token, &self.complete_url(), &self.body()).await
+    }
+
+    /// Publishes the TXT record the start answer asked for, as the tenant would.
+    pub async fn publish(&self, start: &Value) {
+        assert!(
+            start["txt_record_name"].is_string(),
+            "start-certificate did not answer a record: {start}"
+        );
+        set_txt(
+            start["txt_record_name"].as_str().unwrap(),
+            start["txt_record_value"].as_str().unwrap(),
+        )
+        .await;
+    }
+
+    /// The whole DNS-01 walk as the tenant does it: start, publish the TXT
+    /// record, complete until done. Answers the start answer and the last
+    /// complete answer.
+    pub async fn start_and_complete(&self) -> (Value, (u16, Value)) {
+        let (status, start) = self.start().await;
+        assert_eq!(status, 200, "{start}");
+        self.publish(&start).await;
+        let (done, _) = self.complete_until_done().await;
+        (start, done)
+    }
+
+    /// Calls complete until it stops answering 202; answers the last answer
+    /// and how many calls it took.
+    pub async fn complete_until_done(&self) -> ((u16, Value), usize) {
+        for calls in 1..=300 {
+            let answer = self.complete().await;
+            if answer.0 != 202 {
+                return (answer, calls);
+            }
+            // As a client would, a moment before asking again.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("complete-certificate still in progress after 300 calls");
+    }
+
+    pub fn renew_url(&self) -> String {
+        format!("{}/api/domain/renew-certificate/{}", self.base, self.org)
+    }
+
+    pub fn certificate_status_url(&self) -> String {
+        format!(
+            "{}/api/domain/status/{}?domain={}",
+            self.base, self.org, self.domain
+        )
+    }
+
+    pub async fn renew(&self) -> (u16, Value) {
+        post(&self.token, &self.renew_url(), &self.body()).await
+    }
+
+    pub async fn certificate_status(&self) -> (u16, Value) {
+        get(&self.token, &self.certificate_status_url()).await
+    }
+
+    /// One renewal sweep, as the scheduled function runs it: in a fresh
+    /// container (its own application, same configuration), so that every
+    /// call it makes, down to loading the ACME account, is its own.
+    pub async fn sweep(&self) -> custom_domains::flows::renewal::SweepReport {
+        let app = App::new(self.app.config.clone(), &sdk_config(None).await).unwrap();
+        custom_domains::routes::scoped(
+            "renew-certificates",
+            custom_domains::flows::renewal::sweep(&app),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// One round of DNS drift checks, as the scheduled `check-domains`
+    /// function runs it, in a fresh container whose configuration `adjust`
+    /// may change (e.g. a shorter grace period).
+    pub async fn check_domains_with(
+        &self,
+        adjust: impl FnOnce(&mut custom_domains::config::Config),
+    ) -> custom_domains::flows::check_domains::CheckReport {
+        let mut config = self.app.config.clone();
+        adjust(&mut config);
+        let app = App::new(config, &sdk_config(None).await).unwrap();
+        custom_domains::routes::scoped(
+            "check-domains",
+            custom_domains::flows::check_domains::check_domains(&app),
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn check_domains(&self) -> custom_domains::flows::check_domains::CheckReport {
+        self.check_domains_with(|_| {}).await
+    }
+
+    /// Runs check-domains with no grace left until the hostname's drift
+    /// release is done (a few runs at most).
+    pub async fn detach_for_drift(&self) {
+        let name = custom_domains::domain::DomainName::parse(&self.domain).unwrap();
+        for _ in 0..5 {
+            self.make_dns_due(&self.domain).await;
+            self.check_domains_with(|c| c.drift_grace = std::time::Duration::ZERO)
+                .await;
+            if self
+                .app
+                .store
+                .load_hostname(&name)
+                .await
+                .unwrap()
+                .owner
+                .is_none()
+            {
+                return;
+            }
+        }
+        panic!("{} was not released for drift", self.domain);
+    }
+
+    /// A tenant whose imports into ACM (us-east-1) go through `proxy`.
+    pub async fn importing_through(builder: TenantBuilder, proxy: &FaultProxy) -> Tenant {
+        let via_proxy = sdk_config(Some(&proxy.url)).await;
+        builder
+            .customise(move |app| {
+                app.edge_certificates = custom_domains::adapters::acm::Certificates::new(
+                    aws_sdk_acm::Client::from_conf(
+                        aws_sdk_acm::config::Builder::from(&via_proxy)
+                            .region(aws_config::Region::new("us-east-1"))
+                            .build(),
+                    ),
+                );
+            })
+            .start()
+            .await
+    }
+
+    /// Makes the hostname's next DNS check due now, as time passing would.
+    pub async fn make_dns_due(&self, domain: &str) {
+        aws_sdk_dynamodb::Client::new(&sdk_config(None).await)
+            .update_item()
+            .table_name(&self.app.config.table_name)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("DOMAIN#{domain}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("DNS".into()),
+            )
+            .update_expression("SET check_at = :then")
+            .expression_attribute_values(
+                ":then",
+                aws_sdk_dynamodb::types::AttributeValue::S("2000-01-01T00:00:00Z".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Moves the served certificate's renewal time to the past, as time
+    /// passing would (Pebble's certificates live five years).
+    pub async fn make_due(&self) {
+        let name = custom_domains::domain::DomainName::parse(&self.domain).unwrap();
+        let mut served = self
+            .app
+            .store
+            .load_hostname(&name)
+            .await
+            .unwrap()
+            .served
+            .unwrap();
+        served.renewal.renew_after =
+            custom_domains::domain::Timestamp::now().minus(std::time::Duration::from_secs(1));
+        served.renewal.window_recheck_at = None;
+        self.app.store.save_served(&mut served).await.unwrap();
+    }
+
+    /// The served certificate as stored.
+    pub async fn served(&self) -> custom_domains::domain::ServedCertificate {
+        let name = custom_domains::domain::DomainName::parse(&self.domain).unwrap();
+        self.app
+            .store
+            .load_hostname(&name)
+            .await
+            .unwrap()
+            .served
+            .expect("nothing served")
+    }
+
+    pub fn sdk_region(&self) -> String {
+        stack().var("AWS_REGION")
+    }
+}
