@@ -45,7 +45,7 @@ use crate::auth::require_same_tenant;
 use crate::domain::lifecycle::CertificateChange;
 use crate::domain::{DomainName, HostnameRecords, ReleaseStep, TenantId};
 use crate::error::Error;
-use crate::flows::issuance::random_unit;
+use crate::flows::acme::driver::random_unit;
 
 /// Where a release stands.
 #[derive(Debug, Default)]

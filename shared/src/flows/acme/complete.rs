@@ -1,7 +1,7 @@
 //! Step 2 of the DNS-01 path: from a published TXT record to a certificate
 //! served by CloudFront. Drives the hostname's order in flight (a first
 //! issuance, or a renewal waiting for its TXT record) with
-//! [`issuance::drive`](super::issuance::drive) within the call's time budget
+//! [`driver::drive`](super::driver::drive) within the call's time budget
 //! (`COMPLETE_TIME_BUDGET_MS`); a hostname with a served certificate and no
 //! order in flight is answered as it stands.
 
@@ -11,8 +11,8 @@ use crate::app::App;
 use crate::domain::Timestamp;
 use crate::domain::{AcmeOrder, DomainName, Purpose, ServedCertificate, TenantId};
 use crate::error::Error;
-use crate::flows::issuance::{drive, random_unit, Driven};
-use crate::flows::renewal::{continue_renewal, Outcome};
+use crate::flows::acme::driver::{drive, random_unit, Driven};
+use crate::flows::acme::renew::{continue_renewal, Outcome};
 
 pub enum Progress {
     /// The hostname is served with its certificate.
@@ -124,7 +124,7 @@ pub(crate) fn releasing(domain: &DomainName) -> Error {
 }
 
 /// A renewal waiting for its TXT record, continued by complete-certificate:
-/// under the renewal's lease and bookkeeping (`flows::renewal`), so it
+/// under the renewal's lease and bookkeeping (`flows::acme::renew`), so it
 /// cannot race the sweep, and a refusal is counted and backed off.
 async fn continue_renewal_of(
     app: &App,

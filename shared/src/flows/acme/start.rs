@@ -32,7 +32,7 @@ pub async fn start_certificate(
 ) -> Result<Started, Error> {
     // A slow CA never holds the call past its budget.
     let deadline =
-        tokio::time::Instant::now() + app.config.time_budget + crate::flows::issuance::CA_GRACE;
+        tokio::time::Instant::now() + app.config.time_budget + crate::flows::acme::driver::CA_GRACE;
     crate::adapters::acme::within(deadline, Box::pin(start_names(app, org, names))).await
 }
 
@@ -70,7 +70,7 @@ async fn start_one(
 ) -> Result<Started, Error> {
     let known = app.store.load_hostname(domain).await?;
     before_claim(app, org, domain, &known, &target, &[]).await?;
-    crate::flows::claim::claim(app, domain, org).await?;
+    crate::flows::hostname::claim::claim(app, domain, org).await?;
     let records = app.store.load_hostname(domain).await?;
     let existing = records.order;
     if let Some(order) = &existing {
@@ -84,7 +84,7 @@ async fn start_one(
     }
     if let Some(served) = records.served {
         // Served: renewal orders are the renewals' to place (under their
-        // lease and bookkeeping, `flows::renewal`), never start's.
+        // lease and bookkeeping, `flows::acme::renew`), never start's.
         return Ok(Started::Served(Box::new(served)));
     }
     let new = NewOrder {
@@ -194,7 +194,7 @@ async fn start_on_own_distribution(
     }
     for name in on_certificate.iter().filter(|n| **n != lead) {
         if app.store.load_hostname(name).await?.is_releasing() {
-            return Err(crate::flows::complete_certificate::releasing(name));
+            return Err(crate::flows::acme::complete::releasing(name));
         }
     }
     let mut all: Vec<DomainName> = vec![lead.clone()];
@@ -214,7 +214,7 @@ async fn start_on_own_distribution(
     for name in &new {
         let known = app.store.load_hostname(name).await?;
         if known.is_releasing() {
-            return Err(crate::flows::complete_certificate::releasing(name));
+            return Err(crate::flows::acme::complete::releasing(name));
         }
         // A name joins one order at a time: its own earlier order, or
         // another certificate's, ends first if nothing was validated yet.
@@ -231,7 +231,7 @@ async fn start_on_own_distribution(
         before_claim(app, org, name, &known, &target, &all).await?;
     }
     for name in &new {
-        crate::flows::claim::claim(app, name, org).await?;
+        crate::flows::hostname::claim::claim(app, name, org).await?;
     }
     let records = app.store.load_hostname(&lead).await?;
     let new_order = NewOrder {
@@ -383,7 +383,7 @@ pub(crate) async fn place_order(
         on_certificate,
     } = new;
     // The CA's own limits, counted here first (nothing spent past them).
-    crate::flows::acme_limits::before_new_order(app, domain, replaces.is_some()).await?;
+    crate::flows::acme::limits::before_new_order(app, domain, replaces.is_some()).await?;
     let identifiers = match names.is_empty() {
         true => vec![domain.clone()],
         false => names.clone(),

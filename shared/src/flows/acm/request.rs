@@ -54,7 +54,7 @@ pub async fn request_domain(
             )
             .await?;
     }
-    let claimed_at = crate::flows::claim::claim(app, domain, workspace).await?;
+    let claimed_at = crate::flows::hostname::claim::claim(app, domain, workspace).await?;
     let existing = app.store.load_acm_request(domain).await?;
     if let Some(mut existing) = existing.clone().filter(|r| r.stage != AcmStage::Failed) {
         if existing.validation_records.is_empty() && existing.stage == AcmStage::Requested {
@@ -136,7 +136,7 @@ pub async fn request_domain(
 /// for every certificate of the name in the account: a previous owner's may
 /// still be in DNS, and ACM would issue on its strength), so the workspace
 /// must also publish its own ownership TXT record before anything is
-/// configured (`flows::claim::takeover_record`).
+/// configured (`flows::hostname::claim::takeover_record`).
 pub(crate) async fn learn_records(
     app: &App,
     request: &mut AcmRequest,
@@ -157,7 +157,7 @@ pub(crate) async fn learn_records(
     request.validation_records = records;
     if already_there {
         let (name, value) =
-            crate::flows::claim::takeover_record(&request.domain, &request.workspace_id);
+            crate::flows::hostname::claim::takeover_record(&request.domain, &request.workspace_id);
         tracing::info!(domain = %request.domain, "ACM's validation record predates the request: ownership record required");
         request.ownership_record = Some(crate::domain::ValidationRecord {
             name,

@@ -175,7 +175,7 @@ async fn validate(app: &App, order: &mut AcmeOrder, deadline: Instant) -> Result
     for name in &names {
         check_caa(app, name, deadline).await?;
     }
-    crate::flows::acme_limits::before_validation(app, &order.domain).await?;
+    crate::flows::acme::limits::before_validation(app, &order.domain).await?;
     for name in &names {
         app.store.mark_proven(name, &order.org_id).await?;
     }
@@ -406,7 +406,7 @@ async fn obtain_certificate(
     // Counted against the CA's per-domain and duplicate limits (a failure
     // to count is logged: the certificate is safe, the ledger a guard).
     if let Err(e) =
-        crate::flows::acme_limits::issued(app, &order.domain, order.replaces.is_some()).await
+        crate::flows::acme::limits::issued(app, &order.domain, order.replaces.is_some()).await
     {
         tracing::warn!(domain = %order.domain, error = %e, "could not count the issued certificate");
     }
@@ -494,7 +494,7 @@ async fn retarget(app: &App, order: &mut AcmeOrder) {
     if order.attach_started || order.purpose != Purpose::Issue || order.names.len() > 1 {
         return;
     }
-    let Ok(to) = crate::flows::start_certificate::edge_for(app, &order.org_id).await else {
+    let Ok(to) = crate::flows::acme::start::edge_for(app, &order.org_id).await else {
         return;
     };
     if (to.edge, Some(&to.distribution_id)) != (order.edge, order.distribution_id.as_ref()) {
@@ -863,7 +863,7 @@ pub(crate) fn random_unit() -> f64 {
 
 async fn fail(app: &App, order: &mut AcmeOrder, problem: Option<String>) -> Result<Step, Error> {
     remove_delegated_record(app, order).await;
-    if let Err(e) = crate::flows::acme_limits::validation_failed(app, &order.domain).await {
+    if let Err(e) = crate::flows::acme::limits::validation_failed(app, &order.domain).await {
         tracing::warn!(domain = %order.domain, error = %e, "could not count the failed validation");
     }
     order.failure = Some(problem.unwrap_or_else(|| "the order became invalid".into()));

@@ -1,0 +1,4 @@
+//! The ACM path: ACM issues the certificate, API Gateway serves it.
+
+pub mod advance;
+pub mod request;
