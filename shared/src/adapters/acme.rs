@@ -713,7 +713,7 @@ where
             Err(e) if unavailable(&e) && attempt < UNAVAILABLE_ATTEMPTS => {
                 // Backoff with jitter, or the CA's own (short) Retry-After.
                 let backoff = Duration::from_millis(200 << attempt)
-                    .mul_f64(0.5 + crate::flows::acme::driver::random_unit());
+                    .mul_f64(0.5 + crate::random::random_unit());
                 let wait = recorded_retry_after().unwrap_or(backoff).min(MOST_WAITED);
                 tracing::info!(attempt, ?wait, error = %e, "the CA is unavailable; asking again");
                 tokio::time::sleep(wait).await;

@@ -11,8 +11,10 @@ use crate::app::App;
 use crate::domain::Timestamp;
 use crate::domain::{AcmeOrder, DomainName, Purpose, ServedCertificate, TenantId};
 use crate::error::Error;
-use crate::flows::acme::driver::{drive, random_unit, Driven};
+use crate::flows::acme::driver::{drive, Driven};
 use crate::flows::acme::renew::{continue_renewal, Outcome};
+use crate::flows::hostname::release::releasing;
+use crate::random::random_unit;
 
 pub enum Progress {
     /// The hostname is served with its certificate.
@@ -113,14 +115,6 @@ async fn drive_current(
         Driven::InProgress(order) => Ok(Progress::InProgress(order)),
         Driven::Invalid(order) => Err(invalid(&order)),
     }
-}
-
-/// The error for a call on a hostname its owner is releasing.
-pub(crate) fn releasing(domain: &DomainName) -> Error {
-    Error::conflict(
-        "domain_releasing",
-        format!("{domain} is being released; repeat DELETE /domains/{domain} to finish, then claim it again"),
-    )
 }
 
 /// A renewal waiting for its TXT record, continued by complete-certificate:

@@ -4,5 +4,6 @@
 pub mod complete;
 pub mod driver;
 pub mod limits;
+pub(crate) mod order;
 pub mod renew;
 pub mod start;

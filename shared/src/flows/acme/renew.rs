@@ -32,8 +32,9 @@ use crate::domain::{
     AcmeOrder, DomainName, Purpose, ServedCertificate, Stage, TenantId, Timestamp,
 };
 use crate::error::Error;
-use crate::flows::acme::driver::{drive, random_unit, Driven, MIN_ARI_RECHECK};
-use crate::flows::acme::start::{order_still_usable, place_order, NewOrder};
+use crate::flows::acme::driver::{drive, Driven, MIN_ARI_RECHECK};
+use crate::flows::acme::order::{order_still_usable, place_order, NewOrder};
+use crate::random::random_unit;
 
 pub use crate::domain::lifecycle::Trigger;
 
@@ -140,7 +141,7 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
         return Err(not_found());
     }
     if records.is_releasing() {
-        return Err(crate::flows::acme::complete::releasing(domain));
+        return Err(crate::flows::hostname::release::releasing(domain));
     }
     let Some(served) = records.served.filter(|s| s.belongs_to(org)) else {
         return Err(if records.order.is_some() {

@@ -45,7 +45,7 @@ use crate::auth::require_same_tenant;
 use crate::domain::lifecycle::CertificateChange;
 use crate::domain::{DomainName, HostnameRecords, ReleaseStep, TenantId};
 use crate::error::Error;
-use crate::flows::acme::driver::random_unit;
+use crate::random::random_unit;
 
 /// Where a release stands.
 #[derive(Debug, Default)]
@@ -94,6 +94,14 @@ pub async fn release_domain(
         }
     }
     result
+}
+
+/// The error for a call on a hostname its owner is releasing.
+pub(crate) fn releasing(domain: &DomainName) -> Error {
+    Error::conflict(
+        "domain_releasing",
+        format!("{domain} is being released; repeat DELETE /domains/{domain} to finish, then claim it again"),
+    )
 }
 
 /// The steps a hostname's release takes, split into done and remaining
