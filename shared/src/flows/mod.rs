@@ -18,3 +18,4 @@
 pub mod acm;
 pub mod acme;
 pub mod hostname;
+pub(crate) mod lease;

@@ -8,13 +8,12 @@
 use tokio::time::Instant;
 
 use crate::app::App;
-use crate::domain::Timestamp;
 use crate::domain::{AcmeOrder, DomainName, Purpose, ServedCertificate, TenantId};
 use crate::error::Error;
 use crate::flows::acme::driver::{drive, Driven};
 use crate::flows::acme::renew::{continue_renewal, Outcome};
 use crate::flows::hostname::release::releasing;
-use crate::random::random_unit;
+use crate::flows::lease::{self, with_lease, Lease};
 
 pub enum Progress {
     /// The hostname is served with its certificate.
@@ -74,22 +73,19 @@ pub async fn complete_certificate(
     }
     // Under the hostname's lease: one caller at a time drives the order
     // (two concurrent calls cannot import twice), and a release waits.
-    let holder = format!("complete-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
-    let hold = app.config.time_budget + app.config.lease_grace;
-    if !app
-        .store
-        .take_lease(domain, &holder, Timestamp::now().plus(hold))
-        .await?
-    {
-        return Ok(Progress::InProgress(Box::new(order)));
-    }
+    let holder = lease::holder("complete");
+    let lease = Lease {
+        domain,
+        holder: &holder,
+        hold: app.config.time_budget + app.config.lease_grace,
+        unreturned: "could not give the lease back; it expires by itself",
+    };
     // Read again under the lease: a call that held it until a moment ago
     // may have moved the order on, or finished it.
-    let driven = drive_current(app, org, domain, deadline).await;
-    if let Err(e) = app.store.release_lease(domain, &holder).await {
-        tracing::warn!(%domain, error = %e, "could not give the lease back; it expires by itself");
+    match with_lease(app, lease, || drive_current(app, org, domain, deadline)).await? {
+        Some(progress) => Ok(progress),
+        None => Ok(Progress::InProgress(Box::new(order))),
     }
-    driven
 }
 
 /// Drives the hostname's order as it stands now (the caller holds the lease).

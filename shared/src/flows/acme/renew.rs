@@ -34,6 +34,7 @@ use crate::domain::{
 use crate::error::Error;
 use crate::flows::acme::driver::{drive, Driven, MIN_ARI_RECHECK};
 use crate::flows::acme::order::{order_still_usable, place_order, NewOrder};
+use crate::flows::lease::{self, with_lease, Lease};
 use crate::random::random_unit;
 
 pub use crate::domain::lifecycle::Trigger;
@@ -86,7 +87,7 @@ pub async fn sweep(app: &App) -> Result<SweepReport, Error> {
         .store
         .due_hostnames(Timestamp::now(), app.config.sweep_max_hostnames)
         .await?;
-    let holder = format!("sweep-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
+    let holder = lease::holder("sweep");
     let mut report = SweepReport {
         due: due.len(),
         ..Default::default()
@@ -190,7 +191,7 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
             });
         }
     }
-    let holder = format!("renew-now-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
+    let holder = lease::holder("renew-now");
     let deadline = Instant::now() + app.config.time_budget;
     // A certificate of several names is renewed by its lead, for all.
     renew_hostname(app, served.lead(), &holder, deadline, Trigger::Now).await
@@ -199,7 +200,7 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
 /// complete-certificate on a hostname whose order in flight is a renewal:
 /// the same machinery, under the same lease, as the sweep and renew-now.
 pub async fn continue_renewal(app: &App, domain: &DomainName) -> Result<Outcome, Error> {
-    let holder = format!("complete-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
+    let holder = lease::holder("complete");
     let deadline = Instant::now() + app.config.time_budget;
     renew_hostname(app, domain, &holder, deadline, Trigger::Continue).await
 }
@@ -216,18 +217,16 @@ pub async fn renew_hostname(
         .saturating_duration_since(Instant::now())
         .max(app.config.time_budget)
         + app.config.lease_grace;
-    if !app
-        .store
-        .take_lease(domain, holder, Timestamp::now().plus(hold))
-        .await?
-    {
-        return Ok(Outcome::Busy);
+    let lease = Lease {
+        domain,
+        holder,
+        hold,
+        unreturned: "could not release the renewal lease; it expires by itself",
+    };
+    match with_lease(app, lease, || renew_leased(app, domain, deadline, trigger)).await? {
+        Some(outcome) => Ok(outcome),
+        None => Ok(Outcome::Busy),
     }
-    let result = renew_leased(app, domain, deadline, trigger).await;
-    if let Err(e) = app.store.release_lease(domain, holder).await {
-        tracing::warn!(%domain, error = %e, "could not release the renewal lease; it expires by itself");
-    }
-    result
 }
 
 async fn renew_leased(
