@@ -13,7 +13,7 @@
 //! traffic only, and it sets TCP_NODELAY, which instant-acme's default client
 //! does not (without it every POST stalls for a delayed ACK, ~40 ms each).
 //!
-//! Every call goes through [`with_nonce_retry`]: instant-acme retries a
+//! Every call goes through [`with_nonce_retry_raw`]: instant-acme retries a
 //! `badNonce` a few times itself; we repeat the whole step on top, since a CA
 //! under load can reject several nonces in a row. A CA that is unavailable
 //! (503, or a connection that fails) is asked again a few times, with

@@ -5,15 +5,23 @@
 //! - [`acme`]: the DNS-01 path. [`acme::start`] (start-certificate),
 //!   [`acme::complete`] (complete-certificate), [`acme::renew`] (the
 //!   sweep, renew-now, and a renewal continued by complete-certificate);
-//!   the machinery they share: [`acme::driver`] drives any order in flight
-//!   to a served certificate, and [`acme::limits`] keeps the CA's rate
-//!   limits.
+//!   the machinery they share: `acme::order` places orders,
+//!   [`acme::driver`] drives any order in flight to a served certificate,
+//!   and [`acme::limits`] keeps the CA's rate limits.
 //! - [`acm`]: the ACM path. [`acm::request`] (request-domain),
-//!   [`acm::advance`] (domain-status: ACM's progress and the setup after).
+//!   [`acm::advance`] (domain-status: ACM's progress and the setup after);
+//!   `acm::records` learns ACM's validation records for both.
 //! - [`hostname`]: both paths. [`hostname::claim`] (claims, expiry,
-//!   takeover), [`hostname::release`] (release-domain), [`hostname::drift`]
+//!   takeover), [`hostname::release`] (release-domain, and the
+//!   `domain_releasing` error the other flows answer), [`hostname::drift`]
 //!   (the scheduled DNS checks of live hostnames), [`hostname::status`]
 //!   (status and the tenant's list).
+//! - `lease`: the hostname's lease, under which complete-certificate, the
+//!   renewals and the release run (`with_lease`).
+//!
+//! No flow imports a module that imports it back: what several flows use
+//! lives in a module they all import (`acme::order`, [`acme::driver`],
+//! `acm::records`, `lease`).
 
 pub mod acm;
 pub mod acme;

@@ -1,7 +1,9 @@
 //! Renewal of served certificates: the scheduled sweep
-//! (`renew-certificates`, every hour by default) and renew-now (the owner's
-//! `POST /api/domain/renew-certificate/{org_id}`). Both run
-//! [`renew_hostname`], which drives the same order driver as
+//! (`renew-certificates`, every hour by default), renew-now (the owner's
+//! `POST /api/domain/renew-certificate/{org_id}`), and a renewal's order
+//! continued by complete-certificate ([`continue_renewal`]). All run
+//! [`renew_hostname`] under the hostname's lease (`flows::lease`), which
+//! drives the same order driver (`flows::acme::driver`) as
 //! complete-certificate.
 //!
 //! - **One at a time**: a renewal holds the hostname's lease (a conditional
@@ -398,8 +400,6 @@ async fn new_renewal_order(
     place_order(app, &served.org_id, &served.domain, new).await
 }
 
-/// A failed attempt: counted, backed off, and after too many the sweep
-/// stops trying on its own (the status route then names the platform).
 /// How long to hold off when `e` is the CA's rate limit (its own 429, or
 /// the product's ledger of its limits).
 fn rate_limit_wait(e: &Error) -> Option<Duration> {
@@ -414,6 +414,8 @@ fn rate_limit_wait(e: &Error) -> Option<Duration> {
     }
 }
 
+/// A failed attempt: counted, backed off, and after too many the sweep
+/// stops trying on its own (the status route then names the platform).
 async fn record_failure(
     app: &App,
     served: &mut ServedCertificate,
