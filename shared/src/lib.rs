@@ -2,7 +2,7 @@
 //!
 //! Where things live:
 //! - [`routes`]: the HTTP API, one module per route, and the route table.
-//! - [`flows`]: what each route does, step by step; every state transition.
+//! - [`flows`]: what each route does, step by step; every state transition (by path: acme, acm, hostname).
 //! - [`domain`]: validated types (hostnames, tenants) and the order's state machine.
 //! - [`adapters`]: one module per outside system (DynamoDB, KMS, ACME, DNS, ACM, CloudFront).
 //! - [`app`]: the clients, built once per Lambda container.
