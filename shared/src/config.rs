@@ -128,7 +128,7 @@ pub struct Config {
     pub cloudfront_endpoint: Option<String>,
     /// `ACME_DIRECTORY_URL`: the ACME server (default: Let's Encrypt production).
     pub acme_directory_url: String,
-    /// The CA's rate limits the product keeps itself (`flows::acme_limits`).
+    /// The CA's rate limits the product keeps itself (`flows::acme::limits`).
     pub acme_limits: AcmeLimits,
     /// `ACME_CONTACT_EMAIL`: contact registered with the ACME account.
     pub acme_contact_email: Option<String>,

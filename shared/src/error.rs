@@ -75,7 +75,7 @@ pub enum Error {
         details: Option<serde_json::Value>,
     },
     /// Going on now would pass one of the CA's rate limits, as the product's
-    /// own ledger counts them (`flows::acme_limits`): nothing was asked of
+    /// own ledger counts them (`flows::acme::limits`): nothing was asked of
     /// the CA. `429 acme_rate_limited`, naming the limit.
     #[error("{message}")]
     CaLimit {

@@ -2,12 +2,13 @@
 //!
 //! Where things live:
 //! - [`routes`]: the HTTP API, one module per route, and the route table.
-//! - [`flows`]: what each route does, step by step; every state transition.
+//! - [`flows`]: what each route does, step by step; every state transition (by path: acme, acm, hostname).
 //! - [`domain`]: validated types (hostnames, tenants) and the order's state machine.
 //! - [`adapters`]: one module per outside system (DynamoDB, KMS, ACME, DNS, ACM, CloudFront).
 //! - [`app`]: the clients, built once per Lambda container.
 //! - [`auth`]: who is calling, and whether they may touch a tenant's things.
 //! - [`config`]: the environment variables, read once.
+//! - `random`: randomness that is no secret (jitter, spread), for flows and adapters alike.
 //!
 //! The local server (every route on one port, local tokens) is not here: it
 //! lives in `infra/local-server`, so the Lambda functions never link it.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod flows;
+mod random;
 pub mod routes;
 
 pub use app::App;

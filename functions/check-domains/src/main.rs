@@ -1,11 +1,11 @@
 //! Lambda function run by an EventBridge schedule (hourly by default): one
 //! round of DNS checks of the live hostnames that are due
-//! (`custom_domains::flows::check_domains`). Only wires.
+//! (`custom_domains::flows::hostname::drift`). Only wires.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     custom_domains::run_scheduled("check-domains", |app| async move {
-        custom_domains::flows::check_domains::check_domains(&app).await
+        custom_domains::flows::hostname::drift::check_domains(&app).await
     })
     .await
 }

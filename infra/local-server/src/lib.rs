@@ -30,14 +30,14 @@ pub async fn sweep_every(app: Arc<App>, interval: Duration) {
         ticks.tick().await;
         let run = custom_domains::routes::scoped(
             "renew-certificates",
-            custom_domains::flows::renewal::sweep(&app),
+            custom_domains::flows::acme::renew::sweep(&app),
         );
         if let Err(e) = run.await {
             tracing::warn!(code = e.code(), error = %e, "renewal sweep failed");
         }
         let run = custom_domains::routes::scoped(
             "check-domains",
-            custom_domains::flows::check_domains::check_domains(&app),
+            custom_domains::flows::hostname::drift::check_domains(&app),
         );
         if let Err(e) = run.await {
             tracing::warn!(code = e.code(), error = %e, "DNS checks failed");

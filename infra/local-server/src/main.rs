@@ -51,7 +51,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             let app = custom_domains::App::from_env().await?;
             let report = custom_domains::routes::scoped(
                 "renew-certificates",
-                custom_domains::flows::renewal::sweep(&app),
+                custom_domains::flows::acme::renew::sweep(&app),
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -62,7 +62,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             let app = custom_domains::App::from_env().await?;
             let report = custom_domains::routes::scoped(
                 "check-domains",
-                custom_domains::flows::check_domains::check_domains(&app),
+                custom_domains::flows::hostname::drift::check_domains(&app),
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);

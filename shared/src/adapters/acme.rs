@@ -13,7 +13,7 @@
 //! traffic only, and it sets TCP_NODELAY, which instant-acme's default client
 //! does not (without it every POST stalls for a delayed ACK, ~40 ms each).
 //!
-//! Every call goes through [`with_nonce_retry`]: instant-acme retries a
+//! Every call goes through [`with_nonce_retry_raw`]: instant-acme retries a
 //! `badNonce` a few times itself; we repeat the whole step on top, since a CA
 //! under load can reject several nonces in a row. A CA that is unavailable
 //! (503, or a connection that fails) is asked again a few times, with
@@ -713,7 +713,7 @@ where
             Err(e) if unavailable(&e) && attempt < UNAVAILABLE_ATTEMPTS => {
                 // Backoff with jitter, or the CA's own (short) Retry-After.
                 let backoff = Duration::from_millis(200 << attempt)
-                    .mul_f64(0.5 + crate::flows::issuance::random_unit());
+                    .mul_f64(0.5 + crate::random::random_unit());
                 let wait = recorded_retry_after().unwrap_or(backoff).min(MOST_WAITED);
                 tracing::info!(attempt, ?wait, error = %e, "the CA is unavailable; asking again");
                 tokio::time::sleep(wait).await;

@@ -13,7 +13,7 @@
 //! one transaction: an order exists only while it is in flight. A renewal
 //! re-imports into the served certificate's ACM ARN and needs no attach.
 //!
-//! Each arrow is one step of the order driver (`flows::issuance`),
+//! Each arrow is one step of the order driver (`flows::acme::driver`),
 //! and each step is persisted before the next begins, so a call cut short
 //! (time budget, crash, an outside failure) resumes from the last saved stage.
 //! The certificate and its key are saved at `Issued`, before anything else is

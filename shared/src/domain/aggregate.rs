@@ -20,7 +20,7 @@ pub struct Owner {
     /// Set when its owner asked to release the name: from then on nothing
     /// new is claimed, ordered or attached for it.
     pub releasing_since: Option<Timestamp>,
-    /// The release's steps done so far (`flows::release_domain`).
+    /// The release's steps done so far (`flows::hostname::release`).
     pub release_done: Vec<String>,
     /// When the tenant first proved control of the name by DNS (its TXT or
     /// CNAME seen, or ACM's validation passed). An unproven claim expires.

@@ -1,22 +1,29 @@
 //! Use cases: what each route does, step by step, in terms of the domain
 //! model and the adapters. Every state transition is written here.
 //!
-//! - ACME path: [`start_certificate`] places the order, [`issuance`] drives
-//!   any order in flight to a served certificate (for [`complete_certificate`]
-//!   and for [`renewal`]: the sweep and renew-now).
-//! - ACM path: [`request_domain`], [`domain_status`].
-//! - Both: [`claim`] (claims, expiry, takeover), [`hostname_status`]
-//!   (status and the tenant's list), [`release_domain`], and
-//!   [`check_domains`] (drift: the scheduled DNS checks of live hostnames).
+//! Grouped by path:
+//! - [`acme`]: the DNS-01 path. [`acme::start`] (start-certificate),
+//!   [`acme::complete`] (complete-certificate), [`acme::renew`] (the
+//!   sweep, renew-now, and a renewal continued by complete-certificate);
+//!   the machinery they share: `acme::order` places orders,
+//!   [`acme::driver`] drives any order in flight to a served certificate,
+//!   and [`acme::limits`] keeps the CA's rate limits.
+//! - [`acm`]: the ACM path. [`acm::request`] (request-domain),
+//!   [`acm::advance`] (domain-status: ACM's progress and the setup after);
+//!   `acm::records` learns ACM's validation records for both.
+//! - [`hostname`]: both paths. [`hostname::claim`] (claims, expiry,
+//!   takeover), [`hostname::release`] (release-domain, and the
+//!   `domain_releasing` error the other flows answer), [`hostname::drift`]
+//!   (the scheduled DNS checks of live hostnames), [`hostname::status`]
+//!   (status and the tenant's list).
+//! - `lease`: the hostname's lease, under which complete-certificate, the
+//!   renewals and the release run (`with_lease`).
+//!
+//! No flow imports a module that imports it back: what several flows use
+//! lives in a module they all import (`acme::order`, [`acme::driver`],
+//! `acm::records`, `lease`).
 
-pub mod acme_limits;
-pub mod check_domains;
-pub mod claim;
-pub mod complete_certificate;
-pub mod domain_status;
-pub mod hostname_status;
-pub mod issuance;
-pub mod release_domain;
-pub mod renewal;
-pub mod request_domain;
-pub mod start_certificate;
+pub mod acm;
+pub mod acme;
+pub mod hostname;
+pub(crate) mod lease;

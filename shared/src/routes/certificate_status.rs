@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::auth;
 use crate::domain::{DomainName, HostnameRecords, NextAction, TenantId};
 use crate::error::Error;
-use crate::flows::hostname_status::certificate_status;
+use crate::flows::hostname::status::certificate_status;
 
 #[derive(Serialize)]
 struct StatusResponse<'a> {

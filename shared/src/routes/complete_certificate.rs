@@ -12,7 +12,7 @@ use super::start_certificate::parse;
 use crate::app::App;
 use crate::domain::Stage;
 use crate::error::Error;
-use crate::flows::complete_certificate::{complete_certificate, Progress};
+use crate::flows::acme::complete::{complete_certificate, Progress};
 
 #[derive(Serialize)]
 struct CompleteResponse<'a> {

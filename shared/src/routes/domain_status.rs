@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::auth;
 use crate::domain::{AcmStage, DomainName, ValidationRecord};
 use crate::error::Error;
-use crate::flows::domain_status::domain_status;
+use crate::flows::acm::advance::domain_status;
 
 #[derive(Serialize)]
 struct StatusResponse<'a> {

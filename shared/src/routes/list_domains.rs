@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::auth;
 use crate::domain::{DomainName, Edge, HostnameRecords, NextAction, TenantId};
 use crate::error::Error;
-use crate::flows::hostname_status::{list_hostnames, MAX_PAGE};
+use crate::flows::hostname::status::{list_hostnames, MAX_PAGE};
 
 const DEFAULT_PAGE: usize = 50;
 

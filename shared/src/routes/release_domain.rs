@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::auth;
 use crate::domain::{DomainName, ReleaseStep};
 use crate::error::Error;
-use crate::flows::release_domain::release_domain;
+use crate::flows::hostname::release::release_domain;
 
 #[derive(Serialize)]
 struct Released<'a> {

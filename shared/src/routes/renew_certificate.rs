@@ -18,7 +18,7 @@ use super::start_certificate::parse;
 use crate::app::App;
 use crate::domain::Stage;
 use crate::error::Error;
-use crate::flows::renewal::{renew_now, Outcome};
+use crate::flows::acme::renew::{renew_now, Outcome};
 
 #[derive(Serialize, Default)]
 struct RenewResponse<'a> {

@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::auth;
 use crate::domain::{AcmRequest, AcmStage, TenantId, ValidationRecord};
 use crate::error::Error;
-use crate::flows::request_domain::request_domain;
+use crate::flows::acm::request::request_domain;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::auth;
 use crate::domain::{AcmeOrder, ChallengeRecord, DomainName, ServedCertificate, Stage, TenantId};
 use crate::error::Error;
-use crate::flows::start_certificate::{start_certificate, Started};
+use crate::flows::acme::start::{start_certificate, Started};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

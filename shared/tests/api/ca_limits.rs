@@ -1,4 +1,4 @@
-//! The CA's rate limits, kept by the product (`flows::acme_limits`), with
+//! The CA's rate limits, kept by the product (`flows::acme::limits`), with
 //! small configured limits: a call that would pass one is refused with
 //! `429 acme_rate_limited`, the limit's name and `retry_after`, before the
 //! CA is asked. Each test has a table of its own, so the ledger is its own.
@@ -39,7 +39,7 @@ async fn new_orders_past_the_account_limit_are_refused_before_the_ca_is_asked() 
     let name = DomainName::parse(&third).unwrap();
     assert!(t.app.store.load_order(&name).await.unwrap().is_none());
     // An ARI renewal (sent with `replaces`) is exempt, as at the CA.
-    custom_domains::flows::acme_limits::before_new_order(&t.app, &name, true)
+    custom_domains::flows::acme::limits::before_new_order(&t.app, &name, true)
         .await
         .unwrap();
 }
@@ -109,7 +109,7 @@ async fn a_name_that_failed_validation_too_often_is_not_validated_again_this_hou
     t.publish(&start).await;
     // As if an earlier order for the name had failed at the CA.
     let name = DomainName::parse(&t.domain).unwrap();
-    custom_domains::flows::acme_limits::validation_failed(&t.app, &name)
+    custom_domains::flows::acme::limits::validation_failed(&t.app, &name)
         .await
         .unwrap();
     let answer = t.complete().await;

@@ -3,7 +3,7 @@
 //! limits, counted per ACME directory (`pk = ACME_LIMITS#<directory URL>`,
 //! one item per [`CaCounter`]); a tenant's new-hostname limit (`tenants`)
 //! uses the same window. Which limits apply, and when, is
-//! `flows::acme_limits`.
+//! `flows::acme::limits`.
 
 use std::time::Duration;
 

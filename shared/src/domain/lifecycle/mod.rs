@@ -27,7 +27,7 @@
 use super::{AcmStage, AcmeOrder, Action, Actor, DomainName, Edge, HostnameRecords, NextAction};
 use super::{Purpose, Stage, Timestamp};
 
-/// One step of a release, in the order they run (`flows::release_domain`).
+/// One step of a release, in the order they run (`flows::hostname::release`).
 /// Stored on the claim by [`ReleaseStep::as_str`], which never changes (and
 /// is what it serialises as).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -571,7 +571,7 @@ impl HostnameRecords {
     }
 
     /// What a renewal asked for by `trigger` does with this hostname at
-    /// `now`, before it asks the CA anything (`flows::renewal`).
+    /// `now`, before it asks the CA anything (`flows::acme::renew`).
     pub fn renewal_step(&self, now: Timestamp, trigger: Trigger) -> RenewalStep {
         let Some(owner) = &self.owner else {
             return RenewalStep::NotMine;

@@ -221,11 +221,11 @@ impl Tenant {
     /// One renewal sweep, as the scheduled function runs it: in a fresh
     /// container (its own application, same configuration), so that every
     /// call it makes, down to loading the ACME account, is its own.
-    pub async fn sweep(&self) -> custom_domains::flows::renewal::SweepReport {
+    pub async fn sweep(&self) -> custom_domains::flows::acme::renew::SweepReport {
         let app = App::new(self.app.config.clone(), &sdk_config(None).await).unwrap();
         custom_domains::routes::scoped(
             "renew-certificates",
-            custom_domains::flows::renewal::sweep(&app),
+            custom_domains::flows::acme::renew::sweep(&app),
         )
         .await
         .unwrap()
@@ -237,19 +237,19 @@ impl Tenant {
     pub async fn check_domains_with(
         &self,
         adjust: impl FnOnce(&mut custom_domains::config::Config),
-    ) -> custom_domains::flows::check_domains::CheckReport {
+    ) -> custom_domains::flows::hostname::drift::CheckReport {
         let mut config = self.app.config.clone();
         adjust(&mut config);
         let app = App::new(config, &sdk_config(None).await).unwrap();
         custom_domains::routes::scoped(
             "check-domains",
-            custom_domains::flows::check_domains::check_domains(&app),
+            custom_domains::flows::hostname::drift::check_domains(&app),
         )
         .await
         .unwrap()
     }
 
-    pub async fn check_domains(&self) -> custom_domains::flows::check_domains::CheckReport {
+    pub async fn check_domains(&self) -> custom_domains::flows::hostname::drift::CheckReport {
         self.check_domains_with(|_| {}).await
     }
 

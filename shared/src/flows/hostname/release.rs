@@ -45,7 +45,7 @@ use crate::auth::require_same_tenant;
 use crate::domain::lifecycle::CertificateChange;
 use crate::domain::{DomainName, HostnameRecords, ReleaseStep, TenantId};
 use crate::error::Error;
-use crate::flows::issuance::random_unit;
+use crate::flows::lease::{self, with_lease_unless_gone, Lease};
 
 /// Where a release stands.
 #[derive(Debug, Default)]
@@ -76,24 +76,35 @@ pub async fn release_domain(
         .ok_or_else(|| Error::NotFound(format!("{domain} is not claimed")))?;
     require_same_tenant(caller, &owner, domain.as_str())?;
 
-    let holder = format!("release-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
-    let hold = app.config.time_budget + app.config.lease_grace;
-    if !app
-        .store
-        .take_lease(domain, &holder, crate::domain::Timestamp::now().plus(hold))
-        .await?
-    {
+    let holder = lease::holder("release");
+    let lease = Lease {
+        domain,
+        holder: &holder,
+        hold: app.config.time_budget + app.config.lease_grace,
+        unreturned: "could not give the lease back; it expires by itself",
+    };
+    let released = with_lease_unless_gone(
+        app,
+        lease,
+        || release_leased(app, caller, domain, deadline),
+        // Released: the lease went with the hostname's records.
+        |result| matches!(result, Ok(r) if r.done()),
+    )
+    .await?;
+    match released {
+        Some(release) => Ok(release),
         // A complete-certificate or a renewal is under way: it ends within
         // its own budget, then the release goes on.
-        return Ok(plan(&records));
+        None => Ok(plan(&records)),
     }
-    let result = release_leased(app, caller, domain, deadline).await;
-    if !matches!(&result, Ok(r) if r.done()) {
-        if let Err(e) = app.store.release_lease(domain, &holder).await {
-            tracing::warn!(%domain, error = %e, "could not give the lease back; it expires by itself");
-        }
-    }
-    result
+}
+
+/// The error for a call on a hostname its owner is releasing.
+pub(crate) fn releasing(domain: &DomainName) -> Error {
+    Error::conflict(
+        "domain_releasing",
+        format!("{domain} is being released; repeat DELETE /domains/{domain} to finish, then claim it again"),
+    )
 }
 
 /// The steps a hostname's release takes, split into done and remaining

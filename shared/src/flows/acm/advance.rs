@@ -37,7 +37,7 @@ pub async fn domain_status(
     if request.stage != AcmStage::Configured
         && app.store.load_hostname(domain).await?.is_releasing()
     {
-        return Err(crate::flows::complete_certificate::releasing(domain));
+        return Err(crate::flows::hostname::release::releasing(domain));
     }
     loop {
         match request.stage {
@@ -52,7 +52,7 @@ pub async fn domain_status(
                         && !seen.validation_records.is_empty());
                 request.certificate_status = Some(seen.status.clone());
                 if request.validation_records.is_empty() {
-                    crate::flows::request_domain::learn_records(
+                    crate::flows::acm::records::learn_records(
                         app,
                         &mut request,
                         seen.validation_records,

@@ -11,7 +11,7 @@
 //! spread over runs. Every state change is saved (conditional on the version
 //! read) and emitted as an EventBridge event; a hostname misconfigured for
 //! longer than `DRIFT_GRACE_HOURS` is released as its owner's release would
-//! (`flows::release_domain`), over as many runs as that takes.
+//! (`flows::hostname::release`), over as many runs as that takes.
 
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
@@ -107,7 +107,7 @@ async fn check_hostname(
         // A release under way (this run's detach, or the owner's): carried
         // on, so a detach started in an earlier run finishes.
         // Boxed: a release is a deep future of its own.
-        let released = Box::pin(crate::flows::release_domain::release_domain(
+        let released = Box::pin(crate::flows::hostname::release::release_domain(
             app,
             &owner.tenant_id,
             domain,
@@ -153,7 +153,7 @@ async fn check_hostname(
             if let Err(e) = app.events.detached(&health).await {
                 tracing::warn!(%domain, error = %e, "could not emit the detach event");
             }
-            Box::pin(crate::flows::release_domain::release_domain(
+            Box::pin(crate::flows::hostname::release::release_domain(
                 app,
                 &owner.tenant_id,
                 domain,

@@ -1,18 +1,19 @@
 //! Step 2 of the DNS-01 path: from a published TXT record to a certificate
 //! served by CloudFront. Drives the hostname's order in flight (a first
 //! issuance, or a renewal waiting for its TXT record) with
-//! [`issuance::drive`](super::issuance::drive) within the call's time budget
+//! [`driver::drive`](super::driver::drive) within the call's time budget
 //! (`COMPLETE_TIME_BUDGET_MS`); a hostname with a served certificate and no
 //! order in flight is answered as it stands.
 
 use tokio::time::Instant;
 
 use crate::app::App;
-use crate::domain::Timestamp;
 use crate::domain::{AcmeOrder, DomainName, Purpose, ServedCertificate, TenantId};
 use crate::error::Error;
-use crate::flows::issuance::{drive, random_unit, Driven};
-use crate::flows::renewal::{continue_renewal, Outcome};
+use crate::flows::acme::driver::{drive, Driven};
+use crate::flows::acme::renew::{continue_renewal, Outcome};
+use crate::flows::hostname::release::releasing;
+use crate::flows::lease::{self, with_lease, Lease};
 
 pub enum Progress {
     /// The hostname is served with its certificate.
@@ -72,22 +73,19 @@ pub async fn complete_certificate(
     }
     // Under the hostname's lease: one caller at a time drives the order
     // (two concurrent calls cannot import twice), and a release waits.
-    let holder = format!("complete-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
-    let hold = app.config.time_budget + app.config.lease_grace;
-    if !app
-        .store
-        .take_lease(domain, &holder, Timestamp::now().plus(hold))
-        .await?
-    {
-        return Ok(Progress::InProgress(Box::new(order)));
-    }
+    let holder = lease::holder("complete");
+    let lease = Lease {
+        domain,
+        holder: &holder,
+        hold: app.config.time_budget + app.config.lease_grace,
+        unreturned: "could not give the lease back; it expires by itself",
+    };
     // Read again under the lease: a call that held it until a moment ago
     // may have moved the order on, or finished it.
-    let driven = drive_current(app, org, domain, deadline).await;
-    if let Err(e) = app.store.release_lease(domain, &holder).await {
-        tracing::warn!(%domain, error = %e, "could not give the lease back; it expires by itself");
+    match with_lease(app, lease, || drive_current(app, org, domain, deadline)).await? {
+        Some(progress) => Ok(progress),
+        None => Ok(Progress::InProgress(Box::new(order))),
     }
-    driven
 }
 
 /// Drives the hostname's order as it stands now (the caller holds the lease).
@@ -115,16 +113,8 @@ async fn drive_current(
     }
 }
 
-/// The error for a call on a hostname its owner is releasing.
-pub(crate) fn releasing(domain: &DomainName) -> Error {
-    Error::conflict(
-        "domain_releasing",
-        format!("{domain} is being released; repeat DELETE /domains/{domain} to finish, then claim it again"),
-    )
-}
-
 /// A renewal waiting for its TXT record, continued by complete-certificate:
-/// under the renewal's lease and bookkeeping (`flows::renewal`), so it
+/// under the renewal's lease and bookkeeping (`flows::acme::renew`), so it
 /// cannot race the sweep, and a refusal is counted and backed off.
 async fn continue_renewal_of(
     app: &App,

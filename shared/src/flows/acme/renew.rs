@@ -1,7 +1,9 @@
 //! Renewal of served certificates: the scheduled sweep
-//! (`renew-certificates`, every hour by default) and renew-now (the owner's
-//! `POST /api/domain/renew-certificate/{org_id}`). Both run
-//! [`renew_hostname`], which drives the same order driver as
+//! (`renew-certificates`, every hour by default), renew-now (the owner's
+//! `POST /api/domain/renew-certificate/{org_id}`), and a renewal's order
+//! continued by complete-certificate ([`continue_renewal`]). All run
+//! [`renew_hostname`] under the hostname's lease (`flows::lease`), which
+//! drives the same order driver (`flows::acme::driver`) as
 //! complete-certificate.
 //!
 //! - **One at a time**: a renewal holds the hostname's lease (a conditional
@@ -32,8 +34,10 @@ use crate::domain::{
     AcmeOrder, DomainName, Purpose, ServedCertificate, Stage, TenantId, Timestamp,
 };
 use crate::error::Error;
-use crate::flows::issuance::{drive, random_unit, Driven, MIN_ARI_RECHECK};
-use crate::flows::start_certificate::{order_still_usable, place_order, NewOrder};
+use crate::flows::acme::driver::{drive, Driven, MIN_ARI_RECHECK};
+use crate::flows::acme::order::{order_still_usable, place_order, NewOrder};
+use crate::flows::lease::{self, with_lease, Lease};
+use crate::random::random_unit;
 
 pub use crate::domain::lifecycle::Trigger;
 
@@ -85,7 +89,7 @@ pub async fn sweep(app: &App) -> Result<SweepReport, Error> {
         .store
         .due_hostnames(Timestamp::now(), app.config.sweep_max_hostnames)
         .await?;
-    let holder = format!("sweep-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
+    let holder = lease::holder("sweep");
     let mut report = SweepReport {
         due: due.len(),
         ..Default::default()
@@ -140,7 +144,7 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
         return Err(not_found());
     }
     if records.is_releasing() {
-        return Err(crate::flows::complete_certificate::releasing(domain));
+        return Err(crate::flows::hostname::release::releasing(domain));
     }
     let Some(served) = records.served.filter(|s| s.belongs_to(org)) else {
         return Err(if records.order.is_some() {
@@ -189,7 +193,7 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
             });
         }
     }
-    let holder = format!("renew-now-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
+    let holder = lease::holder("renew-now");
     let deadline = Instant::now() + app.config.time_budget;
     // A certificate of several names is renewed by its lead, for all.
     renew_hostname(app, served.lead(), &holder, deadline, Trigger::Now).await
@@ -198,7 +202,7 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
 /// complete-certificate on a hostname whose order in flight is a renewal:
 /// the same machinery, under the same lease, as the sweep and renew-now.
 pub async fn continue_renewal(app: &App, domain: &DomainName) -> Result<Outcome, Error> {
-    let holder = format!("complete-{:016x}", (random_unit() * 2f64.powi(53)) as u64);
+    let holder = lease::holder("complete");
     let deadline = Instant::now() + app.config.time_budget;
     renew_hostname(app, domain, &holder, deadline, Trigger::Continue).await
 }
@@ -215,18 +219,16 @@ pub async fn renew_hostname(
         .saturating_duration_since(Instant::now())
         .max(app.config.time_budget)
         + app.config.lease_grace;
-    if !app
-        .store
-        .take_lease(domain, holder, Timestamp::now().plus(hold))
-        .await?
-    {
-        return Ok(Outcome::Busy);
+    let lease = Lease {
+        domain,
+        holder,
+        hold,
+        unreturned: "could not release the renewal lease; it expires by itself",
+    };
+    match with_lease(app, lease, || renew_leased(app, domain, deadline, trigger)).await? {
+        Some(outcome) => Ok(outcome),
+        None => Ok(Outcome::Busy),
     }
-    let result = renew_leased(app, domain, deadline, trigger).await;
-    if let Err(e) = app.store.release_lease(domain, holder).await {
-        tracing::warn!(%domain, error = %e, "could not release the renewal lease; it expires by itself");
-    }
-    result
 }
 
 async fn renew_leased(
@@ -398,8 +400,6 @@ async fn new_renewal_order(
     place_order(app, &served.org_id, &served.domain, new).await
 }
 
-/// A failed attempt: counted, backed off, and after too many the sweep
-/// stops trying on its own (the status route then names the platform).
 /// How long to hold off when `e` is the CA's rate limit (its own 429, or
 /// the product's ledger of its limits).
 fn rate_limit_wait(e: &Error) -> Option<Duration> {
@@ -414,6 +414,8 @@ fn rate_limit_wait(e: &Error) -> Option<Duration> {
     }
 }
 
+/// A failed attempt: counted, backed off, and after too many the sweep
+/// stops trying on its own (the status route then names the platform).
 async fn record_failure(
     app: &App,
     served: &mut ServedCertificate,

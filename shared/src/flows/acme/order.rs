@@ -1,0 +1,165 @@
+//! Placing an order: where an organisation's hostnames are served
+//! ([`edge_for`]), a new ACME order at the CA and in the store
+//! ([`place_order`]), and whether the CA still holds a stored one
+//! ([`order_still_usable`]). Start-certificate places first issuances and
+//! added names; the renewals place renewal orders; the order driver
+//! re-targets an order to the organisation's current edge.
+
+use crate::app::App;
+use crate::domain::{
+    AcmeOrder, DomainName, Edge, NameChallenge, Purpose, Stage, TenantId, Timestamp,
+};
+use crate::error::Error;
+
+/// Where an organisation's new hostname will be served, in this order of
+/// preference: its own distribution (recorded in its settings); a
+/// distribution tenant of its own on the multi-tenant distribution
+/// (`CLOUDFRONT_MULTI_TENANT_DISTRIBUTION_ID`, the shared edge, any number
+/// of hostnames); the classic shared distribution
+/// (`CLOUDFRONT_DISTRIBUTION_ID`, whose one certificate serves one
+/// hostname). None of them: 422 `no_distribution`.
+pub(crate) async fn edge_for(app: &App, org: &TenantId) -> Result<Target, Error> {
+    let target = |edge, distribution_id: &String, own| Target {
+        edge,
+        distribution_id: distribution_id.clone(),
+        own,
+        aliases: None,
+    };
+    if let Some(own) = app.store.org_distribution(org).await? {
+        return Ok(target(Edge::Cloudfront, &own, true));
+    }
+    if let Some(shared) = &app.config.multi_tenant_distribution_id {
+        return Ok(target(Edge::CloudfrontTenant, shared, false));
+    }
+    match &app.config.default_distribution_id {
+        Some(classic) => Ok(target(Edge::Cloudfront, classic, false)),
+        None => Err(Error::Precondition {
+            code: "no_distribution",
+            message: format!("no CloudFront distribution is configured for organisation {org}"),
+            details: None,
+        }),
+    }
+}
+
+/// Where an organisation's hostnames are served.
+pub(crate) struct Target {
+    pub edge: Edge,
+    pub distribution_id: String,
+    /// The organisation's own distribution (several names may share its
+    /// certificate).
+    pub own: bool,
+    /// The distribution's aliases, when this call has read them already.
+    pub aliases: Option<Vec<String>>,
+}
+
+/// What a new order is for.
+pub(crate) struct NewOrder<'a> {
+    pub distribution_id: Option<String>,
+    pub edge: Edge,
+    /// The version of the stored order this one replaces (an invalid or
+    /// expired one).
+    pub replacing: Option<u64>,
+    pub purpose: Purpose,
+    /// The ARI identifier of the certificate a renewal replaces.
+    pub replaces: Option<&'a str>,
+    /// The claim's delegation label.
+    pub delegation_label: Option<String>,
+    /// Every name the certificate will cover, the order's hostname first,
+    /// when it is more than that one (empty otherwise).
+    pub names: Vec<DomainName>,
+    /// The names already on the served certificate: a valid authorization
+    /// the CA reused is proof enough for them (their owner proved control
+    /// before); a new name is always proved by its own record.
+    pub on_certificate: Vec<DomainName>,
+}
+
+/// Places a new order at the CA and stores it (claiming the hostname in the
+/// same transaction).
+pub(crate) async fn place_order(
+    app: &App,
+    org: &TenantId,
+    domain: &DomainName,
+    new: NewOrder<'_>,
+) -> Result<AcmeOrder, Error> {
+    let NewOrder {
+        distribution_id,
+        edge,
+        replacing,
+        purpose,
+        replaces,
+        delegation_label,
+        names,
+        on_certificate,
+    } = new;
+    // The CA's own limits, counted here first (nothing spent past them).
+    crate::flows::acme::limits::before_new_order(app, domain, replaces.is_some()).await?;
+    let identifiers = match names.is_empty() {
+        true => vec![domain.clone()],
+        false => names.clone(),
+    };
+    let view = app.acme.new_order(&identifiers, replaces).await?;
+    let required =
+        |name: &DomainName, authorized: bool| !(authorized && on_certificate.contains(name));
+    let challenges: Vec<NameChallenge> = view
+        .authorizations
+        .iter()
+        .filter(|a| &a.domain != domain)
+        .map(|a| NameChallenge {
+            domain: a.domain.clone(),
+            challenge: a.challenge.clone(),
+            required: required(&a.domain, a.authorized),
+        })
+        .collect();
+    let now = Timestamp::now();
+    // Even when the CA reused a valid authorization (one ACME account
+    // serves every tenant), this tenant proves control of the name with its
+    // own DNS record before anything is issued: the order starts at
+    // AwaitingDns whatever the CA says.
+    let stage = Stage::AwaitingDns;
+    let order = AcmeOrder {
+        domain: domain.clone(),
+        org_id: org.clone(),
+        stage,
+        purpose,
+        replaces: view.replaces,
+        delegation_label,
+        delegated: false,
+        delegation_change: None,
+        notified_at: None,
+        order_url: view.url,
+        finalize_url: view.finalize_url,
+        challenge: view.challenge,
+        challenge_required: required(domain, view.authorized),
+        challenges,
+        names: names.clone(),
+        distribution_id,
+        edge,
+        dns_target: None,
+        pending_key: None,
+        certificate: None,
+        import_started: false,
+        attach_started: false,
+        certificate_arn: None,
+        failure: None,
+        version: replacing.map_or(0, |v| v + 1),
+        created_at: now,
+        updated_at: now,
+    };
+    let joining: Vec<DomainName> = names
+        .iter()
+        .filter(|n| *n != domain && !on_certificate.contains(n))
+        .cloned()
+        .collect();
+    app.store.insert_order(&order, replacing, &joining).await?;
+    tracing::info!(%domain, org = %org, order_url = %order.order_url, ?purpose, "placed a new ACME order");
+    Ok(order)
+}
+
+/// Whether the CA still holds the stored order in a state that can go on.
+pub(crate) async fn order_still_usable(app: &App, order: &AcmeOrder) -> Result<bool, Error> {
+    let view = app.acme.read_order(&order.order_url, &order.domain).await?;
+    Ok(match view {
+        None => false,
+        Some(v) => v.status != crate::adapters::acme::OrderStatus::Invalid,
+    })
+}

@@ -1,0 +1,7 @@
+//! What holds for a hostname on either path: its claim, its release, its
+//! DNS drift, and the views of where it stands.
+
+pub mod claim;
+pub mod drift;
+pub mod release;
+pub mod status;
