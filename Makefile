@@ -1,7 +1,7 @@
 # The two commands of the README's quick start (`dev`, `test`), the fast tier
 # (`check`: no local stack) and the installs they share (`setup`, which `dev`
 # and `test` run themselves).
-.PHONY: dev test check setup bench bench-sweep bench-nonces bench-cold bench-peers sweep check-domains package
+.PHONY: dev test check setup bench bench-sweep bench-nonces bench-cold bench-peers sweep drift-check package
 dev:
 	bash infra/dev.sh
 test:
@@ -22,7 +22,7 @@ bench-peers:
 	bash infra/bench.sh peers
 sweep:
 	bash infra/sweep.sh
-check-domains:
-	bash infra/sweep.sh check-domains
+drift-check:
+	bash infra/sweep.sh drift-check
 package:
 	bash infra/package.sh

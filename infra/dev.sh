@@ -57,7 +57,7 @@ publish the CNAME start-certificate offers (cname_record_name → cname_record_v
 
 Where it stands (its "dns" object: does the name point at its edge?), and a
 renewal on demand (the sweep and the drift checks run every
-$((LOCAL_SWEEP_INTERVAL_MS / 1000)) s; \`make sweep\` and \`make check-domains\` run one by hand):
+$((LOCAL_SWEEP_INTERVAL_MS / 1000)) s; \`make sweep\` and \`make drift-check\` run one by hand):
   curl -s "http://127.0.0.1:9000/api/domain/status/org-1?domain=shop.example.com" -H "authorization: Bearer \$TOKEN"
   curl -s -X POST http://127.0.0.1:9000/api/domain/renew-certificate/org-1 -H "authorization: Bearer \$TOKEN" \\
        -H 'content-type: application/json' -d '{"domain": "shop.example.com"}'

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make sweep`: one renewal sweep against the running `make dev` stack, as
-# the `renew-certificates` function's schedule runs it in AWS; prints what
+# the `renewal-sweep` function's schedule runs it in AWS; prints what
 # it did (due hostnames, renewed, waiting for DNS, failed, items read).
-# `make check-domains` (infra/sweep.sh check-domains): one round of DNS drift
-# checks, as `check-domains` runs in AWS.
+# `make drift-check` (infra/sweep.sh drift-check): one round of DNS drift
+# checks, as `drift-check` runs in AWS.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -214,7 +214,7 @@ pub struct Config {
     /// name's record and ends its reference in one DynamoDB transaction, of
     /// at most 100 items; Let's Encrypt allows 100 names).
     pub certificate_max_names: usize,
-    /// `DRIFT_CHECK_INTERVAL_HOURS`: how often `check-domains` resolves a
+    /// `DRIFT_CHECK_INTERVAL_HOURS`: how often `drift-check` resolves a
     /// live hostname that points at its edge (default 24; one that does not
     /// is checked hourly).
     pub drift_check_interval: Duration,

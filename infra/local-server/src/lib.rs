@@ -21,7 +21,7 @@ use std::time::Duration;
 use custom_domains::App;
 
 /// Runs the renewal sweep and the DNS drift checks every `interval`, as the
-/// `renew-certificates` and `check-domains` functions' schedules do in AWS;
+/// `renewal-sweep` and `drift-check` functions' schedules do in AWS;
 /// never returns.
 pub async fn sweep_every(app: Arc<App>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
@@ -29,15 +29,15 @@ pub async fn sweep_every(app: Arc<App>, interval: Duration) {
     loop {
         ticks.tick().await;
         let run = custom_domains::routes::scoped(
-            "renew-certificates",
+            "renewal-sweep",
             custom_domains::flows::acme::renew::sweep(&app),
         );
         if let Err(e) = run.await {
             tracing::warn!(code = e.code(), error = %e, "renewal sweep failed");
         }
         let run = custom_domains::routes::scoped(
-            "check-domains",
-            custom_domains::flows::hostname::drift::check_domains(&app),
+            "drift-check",
+            custom_domains::flows::hostname::drift::drift_check(&app),
         );
         if let Err(e) = run.await {
             tracing::warn!(code = e.code(), error = %e, "DNS checks failed");

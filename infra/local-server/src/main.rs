@@ -10,7 +10,7 @@
 //! `local-server token <tenant>` prints a token for `tenant`, valid a day,
 //! signed with that key (the claim is `TENANT_CLAIM`, default `tenant_id`).
 //! `local-server sweep` runs one renewal sweep and prints its report;
-//! `local-server check-domains` runs one round of DNS drift checks.
+//! `local-server drift-check` runs one round of DNS drift checks.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -50,26 +50,26 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             custom_domains::init_tracing();
             let app = custom_domains::App::from_env().await?;
             let report = custom_domains::routes::scoped(
-                "renew-certificates",
+                "renewal-sweep",
                 custom_domains::flows::acme::renew::sweep(&app),
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        ["check-domains"] => {
+        ["drift-check"] => {
             custom_domains::init_tracing();
             let app = custom_domains::App::from_env().await?;
             let report = custom_domains::routes::scoped(
-                "check-domains",
-                custom_domains::flows::hostname::drift::check_domains(&app),
+                "drift-check",
+                custom_domains::flows::hostname::drift::drift_check(&app),
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         [] => serve().await,
-        _ => Err("usage: local-server [token <tenant> | sweep | check-domains]".into()),
+        _ => Err("usage: local-server [token <tenant> | sweep | drift-check]".into()),
     }
 }
 

@@ -412,7 +412,7 @@ impl DnsPrecheck {
         is_public(ip).then_some(SocketAddr::new(ip, 53))
     }
 
-    /// Whether `host` resolves to `expected` (drift, `check-domains`): a
+    /// Whether `host` resolves to `expected` (drift, `drift-check`): a
     /// CNAME chain from `host` (up to [`MAX_CNAME_HOPS`]) that reaches it,
     /// or, with no CNAME at `host` (an apex, flattened by the tenant's DNS
     /// host), an address in common with `expected`'s. Answers the verdict
@@ -423,8 +423,8 @@ impl DnsPrecheck {
         host: &str,
         expected: &str,
         deadline: Instant,
-    ) -> Option<crate::domain::dns_health::Observation> {
-        use crate::domain::dns_health::Observation;
+    ) -> Option<crate::domain::drift::Observation> {
+        use crate::domain::drift::Observation;
         let expected = expected.trim_end_matches('.').to_ascii_lowercase();
         let check = async {
             let mut chain = Vec::new();

@@ -5,12 +5,12 @@
 //! |---|---|---|
 //! | `Renewal needs DNS action` | a renewal of a hostname that is not delegated waits for its tenant's new TXT record | `domain`, `tenant_id`, `txt_record_name`, `txt_record_value`, `not_after` (the current certificate's expiry: act before it) |
 //! | `Renewal failing` | the sweep stopped retrying a renewal (`RENEWAL_MAX_ATTEMPTS` failures): the platform must act before `not_after` | `domain`, `tenant_id`, `failures`, `last_error`, `not_after` |
-//! | `Hostname DNS changed` | `check-domains` saw a live hostname's DNS change state (`awaiting_dns`, `pointed`, `misconfigured`) | `domain`, `tenant_id`, `from`, `to`, `expected`, `found`, `detach_at` (when a misconfigured hostname will be detached), `delegation_missing_since` (a delegated hostname whose `_acme-challenge` CNAME is gone; also sent when only that changes) |
-//! | `Hostname detached` | a hostname misconfigured for longer than `DRIFT_GRACE_HOURS` was released by `check-domains` | `domain`, `tenant_id`, `expected`, `found`, `misconfigured_since` |
+//! | `Hostname DNS changed` | `drift-check` saw a live hostname's DNS change state (`awaiting_dns`, `pointed`, `misconfigured`) | `domain`, `tenant_id`, `from`, `to`, `expected`, `found`, `detach_at` (when a misconfigured hostname will be detached), `delegation_missing_since` (a delegated hostname whose `_acme-challenge` CNAME is gone; also sent when only that changes) |
+//! | `Hostname detached` | a hostname misconfigured for longer than `DRIFT_GRACE_HOURS` was released by `drift-check` | `domain`, `tenant_id`, `expected`, `found`, `misconfigured_since` |
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use crate::domain::{AcmeOrder, DnsHealth, Pointing, ServedCertificate, Timestamp};
+use crate::domain::{AcmeOrder, DriftCheck, Pointing, ServedCertificate, Timestamp};
 use crate::error::{Error, Service};
 
 pub const SOURCE: &str = "custom-domains";
@@ -67,7 +67,7 @@ impl Events {
     /// A live hostname's DNS changed state.
     pub async fn dns_changed(
         &self,
-        health: &DnsHealth,
+        health: &DriftCheck,
         from: Pointing,
         detach_at: Option<Timestamp>,
     ) -> Result<(), Error> {
@@ -85,7 +85,7 @@ impl Events {
     }
 
     /// A hostname that pointed elsewhere for too long was detached.
-    pub async fn detached(&self, health: &DnsHealth) -> Result<(), Error> {
+    pub async fn detached(&self, health: &DriftCheck) -> Result<(), Error> {
         let detail = serde_json::json!({
             "domain": health.domain,
             "tenant_id": health.tenant_id,

@@ -42,8 +42,8 @@ pub struct HostnameRecords {
     pub acm_request: Option<AcmRequest>,
     /// The live domain → tenant mapping (both paths).
     pub mapping: Option<DomainMapping>,
-    /// Whether the live hostname points at its edge (`check-domains`).
-    pub dns: Option<super::DnsHealth>,
+    /// Whether the live hostname points at its edge (`drift-check`).
+    pub dns: Option<super::DriftCheck>,
 }
 
 /// Who must act for a hostname to move on.

@@ -6,7 +6,7 @@ mod acm_request;
 mod acme_order;
 mod aggregate;
 pub mod certificate;
-pub mod dns_health;
+pub mod drift;
 mod hostname;
 pub mod lifecycle;
 pub mod renewal;
@@ -19,7 +19,7 @@ pub use acme_order::{
     AcmeOrder, ChallengeRecord, IssuedCertificate, NameChallenge, PendingKey, Purpose, Stage,
 };
 pub use aggregate::{Action, Actor, HostnameRecords, NextAction, Owner};
-pub use dns_health::{DnsHealth, Pointing};
+pub use drift::{DriftCheck, Pointing};
 pub use hostname::DomainName;
 pub use lifecycle::{Lifecycle, ReleaseStep};
 pub use served::{RenewalState, ServedCertificate, DUPLICATE_LIMIT, DUPLICATE_PERIOD};

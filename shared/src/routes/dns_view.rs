@@ -1,9 +1,9 @@
 //! The `dns` object of the status routes: whether a live hostname points at
-//! its edge, as `check-domains` last saw it (`domain::dns_health`).
+//! its edge, as `drift-check` last saw it (`domain::drift`).
 
 use serde::Serialize;
 
-use crate::domain::{DnsHealth, HostnameRecords};
+use crate::domain::{DriftCheck, HostnameRecords};
 
 #[derive(Serialize)]
 pub struct DnsView {
@@ -33,7 +33,7 @@ pub struct ExpectedRecord {
 
 /// The view of a live hostname's DNS; `None` when it is not live.
 pub fn dns_view(records: &HostnameRecords, grace: std::time::Duration) -> Option<DnsView> {
-    let health: &DnsHealth = records.dns.as_ref()?;
+    let health: &DriftCheck = records.dns.as_ref()?;
     Some(DnsView {
         state: match health.checked_at {
             None => "not_checked",

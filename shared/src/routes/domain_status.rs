@@ -45,7 +45,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     })?;
     let domain = DomainName::parse(domain)?;
     let r = domain_status(app, &caller, &request_id, &domain).await?;
-    // A configured hostname's DNS, as check-domains last saw it.
+    // A configured hostname's DNS, as drift-check last saw it.
     let dns = match r.stage {
         AcmStage::Configured => {
             let records = app.store.load_hostname(&domain).await?;

@@ -90,7 +90,7 @@ pub const ROUTES: &[Route] = &[
 /// Functions run by a schedule, not by a route (the function crate and
 /// binary under `functions/`): the template test requires each to have a
 /// schedule event.
-pub const SCHEDULED: &[&str] = &["renew-certificates", "check-domains"];
+pub const SCHEDULED: &[&str] = &["renewal-sweep", "drift-check"];
 
 tokio::task_local! {
     static FUNCTION: &'static str;

@@ -241,11 +241,7 @@ async fn route53_publishes_waits_for_insync_and_removes() {
     // Each function that validates through the delegation zone makes the
     // same calls; run them as each, so the template's policies are checked
     // against them.
-    for function in [
-        "complete-certificate",
-        "renew-certificate",
-        "renew-certificates",
-    ] {
+    for function in ["complete-certificate", "renew-certificate", "renewal-sweep"] {
         custom_domains::routes::scoped(function, async {
             let published = delegation.publish_txt(&name, "token-1").await.unwrap();
             let deadline = Instant::now() + Duration::from_secs(5);
@@ -265,9 +261,9 @@ async fn route53_publishes_waits_for_insync_and_removes() {
         })
         .await;
     }
-    // A release (by its owner, or by check-domains for drift) removes an
+    // A release (by its owner, or by drift-check for drift) removes an
     // order in flight's record.
-    for function in ["release-domain", "check-domains"] {
+    for function in ["release-domain", "drift-check"] {
         custom_domains::routes::scoped(function, async {
             delegation.publish_txt(&name, "token-3").await.unwrap();
             delegation.remove_txt(&name, "token-3").await.unwrap();
@@ -278,14 +274,14 @@ async fn route53_publishes_waits_for_insync_and_removes() {
 }
 
 #[tokio::test]
-async fn check_domains_notices_a_delegation_cname_that_was_removed() {
+async fn drift_check_notices_a_delegation_cname_that_was_removed() {
     let t = tenant().own_table().start().await;
     let (status, start) = t.start().await;
     assert_eq!(status, 200, "{start}");
     delegate(&start).await;
     let ((status, done), _) = t.complete_until_done().await;
     assert_eq!(status, 200, "{done}");
-    t.check_domains().await;
+    t.drift_check().await;
     let (_, st) = t.certificate_status().await;
     assert!(st["dns"]["delegation_missing_since"].is_null(), "{st}");
 
@@ -293,7 +289,7 @@ async fn check_domains_notices_a_delegation_cname_that_was_removed() {
     // now need its TXT record, and the platform is told.
     clear_cname(start["cname_record_name"].as_str().unwrap()).await;
     t.make_dns_due(&t.domain).await;
-    t.check_domains().await;
+    t.drift_check().await;
     let (_, st) = t.certificate_status().await;
     assert!(st["dns"]["delegation_missing_since"].is_string(), "{st}");
     let told: Vec<String> = crate::support::aws_calls::sent_events()

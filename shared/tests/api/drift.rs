@@ -1,4 +1,4 @@
-//! Drift: `check-domains` resolves live hostnames (through challtestsrv,
+//! Drift: `drift-check` resolves live hostnames (through challtestsrv,
 //! whose records the tests change under them) and tells awaiting DNS,
 //! pointed and misconfigured apart; a hostname misconfigured past the grace
 //! period is released as its owner would.
@@ -27,7 +27,7 @@ async fn a_hostname_that_stops_pointing_at_its_distribution_is_flagged_then_deta
     // Certificate first, then the tenant moves DNS: while the name still
     // points at its old host, it is awaiting DNS, not drifting.
     set_a(&t.domain, "192.0.2.10").await;
-    let report = t.check_domains().await;
+    let report = t.drift_check().await;
     assert_eq!((report.due, report.awaiting_dns), (1, 1), "{report:?}");
     let (_, st) = t.certificate_status().await;
     assert_eq!(st["dns"]["state"], "awaiting_dns", "{st}");
@@ -40,12 +40,12 @@ async fn a_hostname_that_stops_pointing_at_its_distribution_is_flagged_then_deta
     assert!(target.ends_with(".cloudfront.net"), "{st}");
     assert_eq!(st["next_action"]["action"], "point_dns", "{st}");
     // Not due again until later: a run now has nothing to do.
-    assert_eq!(t.check_domains().await.due, 0);
+    assert_eq!(t.drift_check().await.due, 0);
 
     // The tenant points it at the distribution.
     set_cname(&t.domain, &target).await;
     t.make_dns_due(&t.domain).await;
-    assert_eq!(t.check_domains().await.pointed, 1);
+    assert_eq!(t.drift_check().await.pointed, 1);
     let (_, st) = t.certificate_status().await;
     assert_eq!(st["dns"]["state"], "pointed", "{st}");
     assert_eq!(st["next_action"]["action"], "none", "{st}");
@@ -56,7 +56,7 @@ async fn a_hostname_that_stops_pointing_at_its_distribution_is_flagged_then_deta
     set_a("parking.registrar.example", "192.0.2.99").await;
     set_cname(&t.domain, "parking.registrar.example").await;
     t.make_dns_due(&t.domain).await;
-    assert_eq!(t.check_domains().await.misconfigured, 1);
+    assert_eq!(t.drift_check().await.misconfigured, 1);
     let (_, st) = t.certificate_status().await;
     assert_eq!(st["dns"]["state"], "misconfigured", "{st}");
     assert_eq!(
@@ -74,7 +74,7 @@ async fn a_hostname_that_stops_pointing_at_its_distribution_is_flagged_then_deta
     // Pointed back within the grace: fine again.
     set_cname(&t.domain, &target).await;
     t.make_dns_due(&t.domain).await;
-    assert_eq!(t.check_domains().await.pointed, 1);
+    assert_eq!(t.drift_check().await.pointed, 1);
     let (_, st) = t.certificate_status().await;
     assert!(st["dns"]["misconfigured_since"].is_null(), "{st}");
 
@@ -82,9 +82,7 @@ async fn a_hostname_that_stops_pointing_at_its_distribution_is_flagged_then_deta
     // changes, even with no grace left.
     servfail(&t.domain, true).await;
     t.make_dns_due(&t.domain).await;
-    let report = t
-        .check_domains_with(|c| c.drift_grace = Duration::ZERO)
-        .await;
+    let report = t.drift_check_with(|c| c.drift_grace = Duration::ZERO).await;
     assert_eq!(
         (report.unknown, report.misconfigured, report.detached),
         (1, 0, 0),
@@ -133,11 +131,11 @@ async fn an_acm_path_hostname_shows_its_dns_and_is_detached_with_its_custom_doma
     assert_eq!(configured["dns"]["expected"]["value"], target.as_str());
 
     set_cname(&t.domain, &target).await;
-    assert_eq!(t.check_domains().await.pointed, 1);
+    assert_eq!(t.drift_check().await.pointed, 1);
     set_a("old-host.example.net", "192.0.2.98").await;
     set_cname(&t.domain, "old-host.example.net").await;
     t.make_dns_due(&t.domain).await;
-    assert_eq!(t.check_domains().await.misconfigured, 1);
+    assert_eq!(t.drift_check().await.misconfigured, 1);
     let (_, st) = get(&t.token, &url).await;
     assert_eq!(st["dns"]["state"], "misconfigured", "{st}");
     let (_, list) = get(&t.token, &format!("{}/domains", t.base)).await;

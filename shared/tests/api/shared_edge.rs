@@ -87,7 +87,7 @@ async fn a_hostname_on_the_shared_edge_is_renewed_in_place_and_released_with_its
     let (_, st) = t.certificate_status().await;
     let target = st["dns_target"].as_str().unwrap().to_owned();
     set_cname(&t.domain, &target).await;
-    assert!(t.check_domains_with(|_| {}).await.pointed >= 1);
+    assert!(t.drift_check_with(|_| {}).await.pointed >= 1);
 
     let (status, released) = delete(&t.token, &t.release_url(&t.domain)).await;
     assert_eq!(status, 200, "{released}");
@@ -117,7 +117,7 @@ async fn a_shared_edge_hostname_pointing_elsewhere_past_the_grace_loses_its_tena
     assert_eq!(status, 200, "{done}");
     let target = done["dns_target"].as_str().unwrap().to_owned();
     set_cname(&t.domain, &target).await;
-    assert_eq!(t.check_domains().await.pointed, 1);
+    assert_eq!(t.drift_check().await.pointed, 1);
     set_a("old-host.example.net", "192.0.2.98").await;
     set_cname(&t.domain, "old-host.example.net").await;
     let name = DomainName::parse(&t.domain).unwrap();

@@ -404,7 +404,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
     // API Gateway actions are checked with their resource paths; a drift
     // detach is a release.
     calls.insert(
-        "check-domains".to_owned(),
+        "drift-check".to_owned(),
         calls["release-domain"]
             .iter()
             .filter(|(a, _)| !matches!(a.as_str(), "acm:GetCertificate" | "acm:ListCertificates"))
@@ -430,7 +430,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         .cloned()
         .collect();
     calls
-        .get_mut("check-domains")
+        .get_mut("drift-check")
         .unwrap()
         .extend(release_apigateway);
     // Every other function (the renewal routes and the scheduled sweep) is
@@ -454,9 +454,9 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         ("                - acm:RequestCertificate\n", "                - acm:RequestCertificate\n                - acm:ExportCertificate\n", "allowed acm:ExportCertificate"),
         ("                - !Sub arn:${AWS::Partition}:apigateway:${AWS::Region}::/domainnames/*/apimappings\n", "", "outside its policy's resources"),
         ("        Binary: domain-status\n", "        Binary: domain-state\n", "no crate functions/domain-state"),
-        ("          Type: Schedule\n", "", "renew-certificates has no schedule event"),
-        ("        Binary: renew-certificates\n", "        Binary: renew-all\n", "scheduled job renew-certificates has no function"),
-        ("        Binary: renew-certificates\n", "        Binary: renew-all\n", "function renew-all serves no route"),
+        ("          Type: Schedule\n", "", "renewal-sweep has no schedule event"),
+        ("        Binary: renewal-sweep\n", "        Binary: renew-all\n", "scheduled job renewal-sweep has no function"),
+        ("        Binary: renewal-sweep\n", "        Binary: renew-all\n", "function renew-all serves no route"),
         ("        RENEWAL_MAX_ATTEMPTS: \"12\"\n", "", "does not set RENEWAL_MAX_ATTEMPTS"),
         ("              Authorizer: NONE\n", "", "documentation route /docs is behind the JWT authorizer"),
         ("            Path: /domains\n", "            Path: /domains\n            Auth:\n              Authorizer: NONE\n", "function list-domains serves /domains without the JWT authorizer"),

@@ -1,15 +1,15 @@
 //! `DNS` items: whether a live hostname still points at its edge (its DNS
-//! health, versioned), and the `DriftCheck` index `check-domains` reads
+//! health, versioned), and the `DriftCheck` index `drift-check` reads
 //! them from. The first one is written with the mapping (see `mappings`).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::versioned::lock_fields;
 use super::{domain_pk, due_shard, s, Store, Versioned, DNS, DRIFT_INDEX};
-use crate::domain::{DnsHealth, DomainName, Timestamp};
+use crate::domain::{DomainName, DriftCheck, Timestamp};
 use crate::error::Error;
 
-impl Versioned for DnsHealth {
+impl Versioned for DriftCheck {
     lock_fields!();
     /// Always in the drift index while the hostname is live.
     fn index_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
@@ -33,7 +33,7 @@ impl Store {
     }
 
     /// Saves a hostname's DNS health read at its current version.
-    pub async fn save_dns_health(&self, health: &mut DnsHealth) -> Result<(), Error> {
+    pub async fn save_drift_check(&self, health: &mut DriftCheck) -> Result<(), Error> {
         let pk = domain_pk(&health.domain);
         self.save_versioned(health, pk, DNS).await
     }

@@ -9,7 +9,7 @@ use super::item::{keyed, stored_item};
 use super::{
     concurrent_writer, domain_pk, from_item, s, unbuilt, upstream, Store, DNS, MAPPING, OWNER,
 };
-use crate::domain::{DnsHealth, DomainMapping, DomainName, Edge, Timestamp};
+use crate::domain::{DomainMapping, DomainName, DriftCheck, Edge, Timestamp};
 use crate::error::Error;
 
 /// The items one mapping writes (`Store::mapping_items`).
@@ -63,8 +63,8 @@ impl Store {
             .build()
             .map_err(unbuilt)?;
         // Watched for drift from now on (checked at once by the next
-        // check-domains run).
-        let health = DnsHealth::new(
+        // drift-check run).
+        let health = DriftCheck::new(
             mapping.domain.clone(),
             mapping.tenant_id.clone(),
             mapping.edge,

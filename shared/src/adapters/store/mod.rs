@@ -31,7 +31,7 @@
 //!   requests not yet served, counted for the pending limit
 //!   ([`Store::check_pending`], at most the limit's keys read).
 //! - `DriftCheck` (`check_shard`, `check_at`): every `DNS` item, keyed on
-//!   when `check-domains` should next resolve the hostname
+//!   when `drift-check` should next resolve the hostname
 //!   ([`Store::due_dns_checks`]), sharded as `RenewalDue`.
 //!
 //! Everything of one hostname shares its partition and is read with one

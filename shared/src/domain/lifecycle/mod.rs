@@ -466,7 +466,7 @@ impl HostnameRecords {
     }
 
     /// What the tenant must do about a live hostname's DNS, if anything
-    /// (`check-domains`' last look): point it at its edge.
+    /// (`drift-check`' last look): point it at its edge.
     pub fn dns_action(&self, domain: &DomainName) -> Option<NextAction> {
         // Not resolved yet: nothing known to ask for.
         let dns = self.dns.as_ref().filter(|d| d.checked_at.is_some())?;

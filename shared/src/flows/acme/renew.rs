@@ -1,5 +1,5 @@
 //! Renewal of served certificates: the scheduled sweep
-//! (`renew-certificates`, every hour by default), renew-now (the owner's
+//! (`renewal-sweep`, every hour by default), renew-now (the owner's
 //! `POST /api/domain/renew-certificate/{org_id}`), and a renewal's order
 //! continued by complete-certificate ([`continue_renewal`]). All run
 //! [`renew_hostname`] under the hostname's lease (`flows::lease`), which

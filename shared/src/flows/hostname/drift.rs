@@ -1,6 +1,6 @@
-//! Drift: the scheduled `check-domains` run. Each live hostname is resolved
+//! Drift: the scheduled `drift-check` run. Each live hostname is resolved
 //! now and then to see that it still points at its edge (see
-//! `domain::dns_health` for the states), and, where its `_acme-challenge`
+//! `domain::drift` for the states), and, where its `_acme-challenge`
 //! is delegated, that the CNAME is still in place.
 //!
 //! The run reads the hostnames due from the sparse `DriftCheck` index
@@ -18,7 +18,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::app::App;
-use crate::domain::dns_health::Verdict;
+use crate::domain::drift::Verdict;
 use crate::domain::{DomainName, Timestamp};
 use crate::error::Error;
 
@@ -48,7 +48,7 @@ enum Checked {
     Gone,
 }
 
-pub async fn check_domains(app: &App) -> Result<CheckReport, Error> {
+pub async fn drift_check(app: &App) -> Result<CheckReport, Error> {
     let started = Instant::now();
     let deadline = started + app.config.sweep_budget;
     let reads_before = app.store.items_read();
@@ -117,7 +117,7 @@ async fn check_hostname(
             // Not done yet: looked at again in a few minutes, not at the
             // head of every run.
             health.check_at = Timestamp::now().plus(std::time::Duration::from_secs(600));
-            if let Err(e) = app.store.save_dns_health(&mut health).await {
+            if let Err(e) = app.store.save_drift_check(&mut health).await {
                 tracing::debug!(%domain, error = %e, "could not push the next check back");
             }
         }
@@ -128,7 +128,7 @@ async fn check_hostname(
     let Some(expected) = health.expected.clone() else {
         tracing::warn!(%domain, edge = %health.edge_id, "no DNS target is known for the hostname; checked again later");
         health.check_at = now.plus(app.config.drift_check_interval);
-        app.store.save_dns_health(&mut health).await?;
+        app.store.save_drift_check(&mut health).await?;
         return Ok(Checked::Unknown);
     };
     let Some(seen) = app
@@ -137,14 +137,14 @@ async fn check_hostname(
         .await
     else {
         health.check_at = now.plus(std::time::Duration::from_secs(3600));
-        app.store.save_dns_health(&mut health).await?;
+        app.store.save_drift_check(&mut health).await?;
         return Ok(Checked::Unknown);
     };
     let delegation_before = health.delegation_missing_since;
     check_delegation(app, &records, &mut health, now).await;
     let grace = app.config.drift_grace;
     let verdict = health.observe(seen, now, app.config.drift_check_interval, grace);
-    app.store.save_dns_health(&mut health).await?;
+    app.store.save_drift_check(&mut health).await?;
     let delegation_changed =
         delegation_before.is_some() != health.delegation_missing_since.is_some();
     match verdict {
@@ -177,7 +177,7 @@ async fn check_hostname(
 
 async fn emit(
     app: &App,
-    health: &crate::domain::DnsHealth,
+    health: &crate::domain::DriftCheck,
     from: crate::domain::Pointing,
     grace: std::time::Duration,
 ) {
@@ -196,7 +196,7 @@ async fn emit(
 async fn check_delegation(
     app: &App,
     records: &crate::domain::HostnameRecords,
-    health: &mut crate::domain::DnsHealth,
+    health: &mut crate::domain::DriftCheck,
     now: Timestamp,
 ) {
     let (Some(zone), Some(served), Some(owner)) =

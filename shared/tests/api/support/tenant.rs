@@ -224,17 +224,17 @@ impl Tenant {
     pub async fn sweep(&self) -> custom_domains::flows::acme::renew::SweepReport {
         let app = App::new(self.app.config.clone(), &sdk_config(None).await).unwrap();
         custom_domains::routes::scoped(
-            "renew-certificates",
+            "renewal-sweep",
             custom_domains::flows::acme::renew::sweep(&app),
         )
         .await
         .unwrap()
     }
 
-    /// One round of DNS drift checks, as the scheduled `check-domains`
+    /// One round of DNS drift checks, as the scheduled `drift-check`
     /// function runs it, in a fresh container whose configuration `adjust`
     /// may change (e.g. a shorter grace period).
-    pub async fn check_domains_with(
+    pub async fn drift_check_with(
         &self,
         adjust: impl FnOnce(&mut custom_domains::config::Config),
     ) -> custom_domains::flows::hostname::drift::CheckReport {
@@ -242,24 +242,24 @@ impl Tenant {
         adjust(&mut config);
         let app = App::new(config, &sdk_config(None).await).unwrap();
         custom_domains::routes::scoped(
-            "check-domains",
-            custom_domains::flows::hostname::drift::check_domains(&app),
+            "drift-check",
+            custom_domains::flows::hostname::drift::drift_check(&app),
         )
         .await
         .unwrap()
     }
 
-    pub async fn check_domains(&self) -> custom_domains::flows::hostname::drift::CheckReport {
-        self.check_domains_with(|_| {}).await
+    pub async fn drift_check(&self) -> custom_domains::flows::hostname::drift::CheckReport {
+        self.drift_check_with(|_| {}).await
     }
 
-    /// Runs check-domains with no grace left until the hostname's drift
+    /// Runs drift-check with no grace left until the hostname's drift
     /// release is done (a few runs at most).
     pub async fn detach_for_drift(&self) {
         let name = custom_domains::domain::DomainName::parse(&self.domain).unwrap();
         for _ in 0..5 {
             self.make_dns_due(&self.domain).await;
-            self.check_domains_with(|c| c.drift_grace = std::time::Duration::ZERO)
+            self.drift_check_with(|c| c.drift_grace = std::time::Duration::ZERO)
                 .await;
             if self
                 .app

@@ -42,9 +42,9 @@ impl Pointing {
     }
 }
 
-/// One live hostname's DNS, as `check-domains` last saw it (`sk=DNS`).
+/// One live hostname's DNS, as `drift-check` last saw it (`sk=DNS`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DnsHealth {
+pub struct DriftCheck {
     pub domain: DomainName,
     pub tenant_id: TenantId,
     pub edge: Edge,
@@ -72,7 +72,7 @@ pub struct DnsHealth {
     pub delegation_missing_since: Option<Timestamp>,
     #[serde(default)]
     pub checked_at: Option<Timestamp>,
-    /// When `check-domains` should next look (the `DriftCheck` index).
+    /// When `drift-check` should next look (the `DriftCheck` index).
     pub check_at: Timestamp,
     pub version: u64,
     pub created_at: Timestamp,
@@ -101,7 +101,7 @@ pub enum Verdict {
     Detach,
 }
 
-impl DnsHealth {
+impl DriftCheck {
     /// A hostname just made live: checked at once.
     pub fn new(
         domain: DomainName,
@@ -186,8 +186,8 @@ mod tests {
 
     const DAY: Duration = Duration::from_secs(86400);
 
-    fn health(now: Timestamp) -> DnsHealth {
-        DnsHealth::new(
+    fn health(now: Timestamp) -> DriftCheck {
+        DriftCheck::new(
             DomainName::parse("shop.example.com").unwrap(),
             TenantId::parse("org", "org-1").unwrap(),
             Edge::ApiGateway,

@@ -4,8 +4,8 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    custom_domains::run_scheduled("check-domains", |app| async move {
-        custom_domains::flows::hostname::drift::check_domains(&app).await
+    custom_domains::run_scheduled("drift-check", |app| async move {
+        custom_domains::flows::hostname::drift::drift_check(&app).await
     })
     .await
 }

@@ -3,7 +3,7 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    custom_domains::run_scheduled("renew-certificates", |app| async move {
+    custom_domains::run_scheduled("renewal-sweep", |app| async move {
         custom_domains::flows::acme::renew::sweep(&app).await
     })
     .await
