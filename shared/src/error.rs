@@ -36,13 +36,157 @@ impl fmt::Display for Service {
     }
 }
 
+/// Every code an error answers with: the API's contract, in the order
+/// `openapi.json`'s `Error.code` lists them (a unit test checks the two
+/// agree). Flows match on these, never on strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    InvalidJson,
+    UnsupportedMediaType,
+    BodyTooLarge,
+    InvalidDomain,
+    InvalidTenant,
+    MissingParameter,
+    NotFound,
+    DomainTaken,
+    ConcurrentUpdate,
+    DistributionHasOtherHostnames,
+    DistributionNotFound,
+    DistributionBusy,
+    ApiDomainExists,
+    DnsRecordMissing,
+    NoDistribution,
+    OrderInvalid,
+    AcmeRefused,
+    AcmeRateLimited,
+    UpstreamUnavailable,
+    InternalError,
+    Unauthenticated,
+    Forbidden,
+    ReservedDomain,
+    NoCertificate,
+    RenewalRefused,
+    InvalidLimit,
+    InvalidCursor,
+    RenewalBackoff,
+    DomainReleasing,
+    DomainTooLongForAcm,
+    CnameAlreadyExists,
+    AcmLimitExceeded,
+    TenantRateLimited,
+    DnsNotPropagated,
+    CaaForbids,
+    TenantPendingLimit,
+    EdgeFull,
+    SeveralNamesNeedOwnDistribution,
+    TooManyNames,
+    CertificateChangeInFlight,
+}
+
+impl Code {
+    pub const ALL: [Code; 40] = [
+        Code::InvalidJson,
+        Code::UnsupportedMediaType,
+        Code::BodyTooLarge,
+        Code::InvalidDomain,
+        Code::InvalidTenant,
+        Code::MissingParameter,
+        Code::NotFound,
+        Code::DomainTaken,
+        Code::ConcurrentUpdate,
+        Code::DistributionHasOtherHostnames,
+        Code::DistributionNotFound,
+        Code::DistributionBusy,
+        Code::ApiDomainExists,
+        Code::DnsRecordMissing,
+        Code::NoDistribution,
+        Code::OrderInvalid,
+        Code::AcmeRefused,
+        Code::AcmeRateLimited,
+        Code::UpstreamUnavailable,
+        Code::InternalError,
+        Code::Unauthenticated,
+        Code::Forbidden,
+        Code::ReservedDomain,
+        Code::NoCertificate,
+        Code::RenewalRefused,
+        Code::InvalidLimit,
+        Code::InvalidCursor,
+        Code::RenewalBackoff,
+        Code::DomainReleasing,
+        Code::DomainTooLongForAcm,
+        Code::CnameAlreadyExists,
+        Code::AcmLimitExceeded,
+        Code::TenantRateLimited,
+        Code::DnsNotPropagated,
+        Code::CaaForbids,
+        Code::TenantPendingLimit,
+        Code::EdgeFull,
+        Code::SeveralNamesNeedOwnDistribution,
+        Code::TooManyNames,
+        Code::CertificateChangeInFlight,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidJson => "invalid_json",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::BodyTooLarge => "body_too_large",
+            Code::InvalidDomain => "invalid_domain",
+            Code::InvalidTenant => "invalid_tenant",
+            Code::MissingParameter => "missing_parameter",
+            Code::NotFound => "not_found",
+            Code::DomainTaken => "domain_taken",
+            Code::ConcurrentUpdate => "concurrent_update",
+            Code::DistributionHasOtherHostnames => "distribution_has_other_hostnames",
+            Code::DistributionNotFound => "distribution_not_found",
+            Code::DistributionBusy => "distribution_busy",
+            Code::ApiDomainExists => "api_domain_exists",
+            Code::DnsRecordMissing => "dns_record_missing",
+            Code::NoDistribution => "no_distribution",
+            Code::OrderInvalid => "order_invalid",
+            Code::AcmeRefused => "acme_refused",
+            Code::AcmeRateLimited => "acme_rate_limited",
+            Code::UpstreamUnavailable => "upstream_unavailable",
+            Code::InternalError => "internal_error",
+            Code::Unauthenticated => "unauthenticated",
+            Code::Forbidden => "forbidden",
+            Code::ReservedDomain => "reserved_domain",
+            Code::NoCertificate => "no_certificate",
+            Code::RenewalRefused => "renewal_refused",
+            Code::InvalidLimit => "invalid_limit",
+            Code::InvalidCursor => "invalid_cursor",
+            Code::RenewalBackoff => "renewal_backoff",
+            Code::DomainReleasing => "domain_releasing",
+            Code::DomainTooLongForAcm => "domain_too_long_for_acm",
+            Code::CnameAlreadyExists => "cname_already_exists",
+            Code::AcmLimitExceeded => "acm_limit_exceeded",
+            Code::TenantRateLimited => "tenant_rate_limited",
+            Code::DnsNotPropagated => "dns_not_propagated",
+            Code::CaaForbids => "caa_forbids",
+            Code::TenantPendingLimit => "tenant_pending_limit",
+            Code::EdgeFull => "edge_full",
+            Code::SeveralNamesNeedOwnDistribution => "several_names_need_own_distribution",
+            Code::TooManyNames => "too_many_names",
+            Code::CertificateChangeInFlight => "certificate_change_in_flight",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request is malformed: bad JSON, a missing field, a bad hostname.
     #[error("{message}")]
-    Validation { code: &'static str, message: String },
+    Validation { code: Code, message: String },
     /// No verified caller (a missing, invalid or expired token).
     #[error("{0}")]
     Unauthenticated(String),
@@ -56,7 +200,7 @@ pub enum Error {
     /// tenant, a distribution whose other hostnames the certificate would not
     /// cover, or a concurrent writer that won the race.
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: Code, message: String },
     /// The hostname is claimed by another tenant that has not proved
     /// control: `details` says which DNS record would let the caller take
     /// it over (`domain_taken`, 409).
@@ -69,31 +213,25 @@ pub enum Error {
     /// wrong); nothing was changed and the call can be repeated.
     #[error("{message}")]
     Precondition {
-        code: &'static str,
+        code: Code,
         message: String,
         /// Structured facts for the caller (e.g. what each DNS source saw).
         details: Option<serde_json::Value>,
     },
-    /// Going on now would pass one of the CA's rate limits, as the product's
-    /// own ledger counts them (`flows::acme::limits`): nothing was asked of
-    /// the CA. `429 acme_rate_limited`, naming the limit.
-    #[error("{message}")]
-    CaLimit {
-        limit: &'static str,
-        message: String,
-        retry_after: std::time::Duration,
-    },
-    /// Going on now would pass a rate limit (the CA's, counted from our own
-    /// records); nothing was changed. Retry after `retry_after`.
+    /// Going on now would pass a rate limit; nothing was changed (nothing
+    /// was asked of the CA). Retry after `retry_after`. `limit` names which
+    /// of the CA's limits the product's own ledger counted
+    /// (`flows::acme::limits`), when it was one of those.
     #[error("{message}")]
     RateLimited {
-        code: &'static str,
+        code: Code,
+        limit: Option<&'static str>,
         message: String,
         retry_after: std::time::Duration,
     },
     /// The certificate authority refused the order for good (an invalid order).
     #[error("{message}")]
-    Rejected { code: &'static str, message: String },
+    Rejected { code: Code, message: String },
     /// An outside system failed; the request may be retried.
     #[error("{service} failed: {source}")]
     Upstream { service: Service, source: Source },
@@ -103,14 +241,14 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn validation(code: Code, message: impl Into<String>) -> Self {
         Error::Validation {
             code,
             message: message.into(),
         }
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: Code, message: impl Into<String>) -> Self {
         Error::Conflict {
             code,
             message: message.into(),
@@ -133,27 +271,26 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::Conflict { .. } | Error::Contested { .. } => 409,
             Error::Precondition { .. } | Error::Rejected { .. } => 422,
-            Error::RateLimited { .. } | Error::CaLimit { .. } => 429,
+            Error::RateLimited { .. } => 429,
             Error::Upstream { .. } => 502,
             Error::Internal(_) => 500,
         }
     }
 
     /// A stable machine-readable code, part of the API contract.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
             Error::Validation { code, .. }
             | Error::Conflict { code, .. }
             | Error::Precondition { code, .. }
             | Error::RateLimited { code, .. }
-            | Error::Rejected { code, .. } => code,
-            Error::Contested { .. } => "domain_taken",
-            Error::CaLimit { .. } => "acme_rate_limited",
-            Error::NotFound(_) => "not_found",
-            Error::Unauthenticated(_) => "unauthenticated",
-            Error::Forbidden(_) => "forbidden",
-            Error::Upstream { .. } => "upstream_unavailable",
-            Error::Internal(_) => "internal_error",
+            | Error::Rejected { code, .. } => *code,
+            Error::Contested { .. } => Code::DomainTaken,
+            Error::NotFound(_) => Code::NotFound,
+            Error::Unauthenticated(_) => Code::Unauthenticated,
+            Error::Forbidden(_) => Code::Forbidden,
+            Error::Upstream { .. } => Code::UpstreamUnavailable,
+            Error::Internal(_) => Code::InternalError,
         }
     }
 
@@ -162,8 +299,10 @@ impl Error {
         match self {
             Error::Precondition { details, .. } => details.clone(),
             Error::Contested { details, .. } => Some(details.clone()),
-            Error::CaLimit {
-                limit, retry_after, ..
+            Error::RateLimited {
+                limit: Some(limit),
+                retry_after,
+                ..
             } => Some(serde_json::json!({
                 "retry_after": self::retry_after_seconds(*retry_after),
                 "limit": limit,
@@ -178,9 +317,7 @@ impl Error {
     /// Seconds the caller should wait before trying again, if the error says.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Error::RateLimited { retry_after, .. } | Error::CaLimit { retry_after, .. } => {
-                Some(retry_after_seconds(*retry_after))
-            }
+            Error::RateLimited { retry_after, .. } => Some(retry_after_seconds(*retry_after)),
             _ => None,
         }
     }
@@ -203,3 +340,25 @@ fn retry_after_seconds(d: std::time::Duration) -> u64 {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    /// Every code is one `openapi.json` documents, in its order, and the
+    /// other way round.
+    #[test]
+    fn codes_are_the_documented_ones() {
+        let spec: serde_json::Value =
+            serde_json::from_str(include_str!("../../openapi.json")).unwrap();
+        let documented = &spec["components"]["schemas"]["Error"]["properties"]["code"]["enum"];
+        let ours: Vec<serde_json::Value> = Code::ALL
+            .iter()
+            .map(|c| serde_json::Value::from(c.as_str()))
+            .collect();
+        assert_eq!(documented.as_array().unwrap(), &ours);
+        for code in Code::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
+}

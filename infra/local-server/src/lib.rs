@@ -33,14 +33,14 @@ pub async fn sweep_every(app: Arc<App>, interval: Duration) {
             custom_domains::flows::acme::renew::sweep(&app),
         );
         if let Err(e) = run.await {
-            tracing::warn!(code = e.code(), error = %e, "renewal sweep failed");
+            tracing::warn!(code = e.code().as_str(), error = %e, "renewal sweep failed");
         }
         let run = custom_domains::routes::scoped(
             "drift-check",
             custom_domains::flows::hostname::drift::drift_check(&app),
         );
         if let Err(e) = run.await {
-            tracing::warn!(code = e.code(), error = %e, "DNS checks failed");
+            tracing::warn!(code = e.code().as_str(), error = %e, "DNS checks failed");
         }
     }
 }

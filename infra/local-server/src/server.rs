@@ -81,7 +81,7 @@ async fn answer(app: &App, auth: &LocalJwt, req: hyper::Request<Incoming>) -> Re
     let (parts, body) = req.into_parts();
     let Ok(collected) = Limited::new(body, MAX_BODY_BYTES + 1).collect().await else {
         return error_response(&Error::validation(
-            "body_too_large",
+            custom_domains::error::Code::BodyTooLarge,
             format!("the body is larger than {MAX_BODY_BYTES} bytes"),
         ));
     };

@@ -9,12 +9,22 @@ use aws_sdk_acm::primitives::Blob;
 use aws_sdk_acm::types::{CertificateStatus, CertificateType, KeyAlgorithm, Tag, ValidationMethod};
 
 use crate::domain::{DomainName, ValidationRecord};
+use crate::error::Code;
 use crate::error::{Error, Service};
 
 /// The tag that marks certificates this product made, with the hostname.
 pub const DOMAIN_TAG: &str = "custom-domains:domain";
 /// The tag naming the tenant a requested certificate is for.
 pub const TENANT_TAG: &str = "custom-domains:tenant";
+
+/// What a deletion came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// Gone (or was already).
+    Deleted,
+    /// Still in use by CloudFront or API Gateway: try again later.
+    InUse,
+}
 
 /// What ACM says of a requested certificate.
 #[derive(Clone, Debug)]
@@ -44,7 +54,7 @@ fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 fn limit_or_upstream(e: aws_sdk_acm::Error) -> Error {
     match e {
         aws_sdk_acm::Error::LimitExceededException(l) => Error::conflict(
-            "acm_limit_exceeded",
+            Code::AcmLimitExceeded,
             format!(
                 "the platform's ACM certificate quota is used up ({}); nothing was changed: ask the platform to raise the quota or release unused hostnames",
                 l.message().unwrap_or("LimitExceededException")
@@ -185,9 +195,11 @@ impl Certificates {
             .ok_or_else(|| Error::upstream(Service::Acm, "RequestCertificate returned no ARN"))
     }
 
-    /// Deletes a certificate this product requested and nothing uses; one
-    /// already gone counts as deleted.
-    pub async fn delete(&self, arn: &str) -> Result<(), Error> {
+    /// Deletes a certificate this product made and nothing uses; one
+    /// already gone counts as deleted. One still in use (CloudFront or API
+    /// Gateway has not let go of it yet) is an outcome, not an error: the
+    /// caller tries again later.
+    pub async fn delete(&self, arn: &str) -> Result<Deletion, Error> {
         match self
             .client
             .delete_certificate()
@@ -195,22 +207,18 @@ impl Certificates {
             .send()
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(Deletion::Deleted),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_resource_not_found_exception()) =>
             {
-                Ok(())
+                Ok(Deletion::Deleted)
             }
-            // CloudFront or API Gateway has not let go of it yet.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_resource_in_use_exception()) =>
             {
-                Err(Error::conflict(
-                    "certificate_in_use",
-                    format!("the certificate {arn} is still in use; repeat the request shortly"),
-                ))
+                Ok(Deletion::InUse)
             }
             Err(e) => Err(upstream(aws_sdk_acm::Error::from(e))),
         }

@@ -42,6 +42,7 @@ use crate::adapters::kms::Sealer;
 use crate::adapters::store::Store;
 use crate::domain::certificate::split_chain;
 use crate::domain::{ChallengeRecord, DomainName, Timestamp};
+use crate::error::Code;
 use crate::error::{Error, Service};
 
 const BAD_NONCE: &str = "urn:ietf:params:acme:error:badNonce";
@@ -768,7 +769,8 @@ fn map_error(e: instant_acme::Error) -> Error {
                 // The CA's own limit: its Retry-After, or an hour.
                 let retry_after = recorded_retry_after().unwrap_or(Duration::from_secs(3600));
                 return Error::RateLimited {
-                    code: "acme_rate_limited",
+                    code: Code::AcmeRateLimited,
+                    limit: None,
                     message: format!(
                         "the certificate authority is rate limiting this account: {p}"
                     ),
@@ -777,7 +779,7 @@ fn map_error(e: instant_acme::Error) -> Error {
             }
             if refused.iter().any(|k| kind.ends_with(k)) {
                 return Error::Rejected {
-                    code: "acme_refused",
+                    code: Code::AcmeRefused,
                     message: format!("the certificate authority refused: {p}"),
                 };
             }

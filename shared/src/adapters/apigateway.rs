@@ -3,6 +3,7 @@
 use aws_sdk_apigatewayv2::types::{DomainNameConfiguration, EndpointType, SecurityPolicy};
 
 use crate::domain::DomainName;
+use crate::error::Code;
 use crate::error::{Error, Service};
 
 #[derive(Clone, Debug)]
@@ -33,7 +34,7 @@ impl ApiDomains {
         if let Some((target, arn)) = self.existing_domain(domain).await? {
             if arn.as_deref() != Some(certificate_arn) {
                 return Err(Error::conflict(
-                    "api_domain_exists",
+                    Code::ApiDomainExists,
                     format!(
                         "API Gateway already has a custom domain {domain} with another certificate"
                     ),

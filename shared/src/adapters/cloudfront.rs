@@ -13,6 +13,7 @@ use aws_sdk_cloudfront::types::{
 };
 
 use crate::domain::DomainName;
+use crate::error::Code;
 use crate::error::{Error, Service};
 
 const ATTEMPTS: usize = 5;
@@ -40,14 +41,14 @@ pub struct TenantAttached {
 
 fn distribution_missing(distribution_id: &str) -> Error {
     Error::conflict(
-        "distribution_not_found",
+        Code::DistributionNotFound,
         format!("the CloudFront distribution {distribution_id} configured for this organisation does not exist"),
     )
 }
 
 fn cname_taken(domain: &DomainName) -> Error {
     Error::conflict(
-        "cname_already_exists",
+        Code::CnameAlreadyExists,
         format!("{domain} is already served by another CloudFront distribution or distribution tenant; it must be removed there first"),
     )
 }
@@ -91,7 +92,7 @@ impl Distributions {
                 .collect();
             if !uncovered.is_empty() {
                 return Err(Error::conflict(
-                    "distribution_has_other_hostnames",
+                    Code::DistributionHasOtherHostnames,
                     format!(
                         "distribution {distribution_id} also serves {}, which the new certificate for {domain} does not cover; \
                          a distribution has one certificate, so give this organisation its own distribution",
@@ -158,7 +159,7 @@ impl Distributions {
             .await;
         match result {
             Err(Error::Conflict {
-                code: "distribution_not_found",
+                code: Code::DistributionNotFound,
                 ..
             }) => Ok(Attached::AlreadyInPlace),
             other => other.map(|(attached, _)| attached),
@@ -217,7 +218,7 @@ impl Distributions {
                             Some(se) if se.is_entity_already_exists() => continue,
                             Some(se) if se.is_entity_limit_exceeded() => {
                                 return Err(Error::conflict(
-                                    "edge_full",
+                                    Code::EdgeFull,
                                     format!("the multi-tenant distribution {distribution_id} has as many distribution tenants as CloudFront allows; the platform must raise the quota or add a distribution"),
                                 ))
                             }
@@ -278,7 +279,7 @@ impl Distributions {
             });
         }
         Err(Error::conflict(
-            "distribution_busy",
+            Code::DistributionBusy,
             format!("the distribution tenant for {domain} kept changing; try again"),
         ))
     }
@@ -440,7 +441,7 @@ impl Distributions {
                 .collect();
             if !others.is_empty() {
                 return Err(Error::conflict(
-                    "distribution_has_other_hostnames",
+                    Code::DistributionHasOtherHostnames,
                     format!(
                         "distribution {distribution_id} also serves {}, which a certificate for {domain} would not cover; \
                          a distribution has one certificate, so give this organisation its own distribution (or use the shared edge)",
@@ -602,7 +603,7 @@ impl Distributions {
                         .is_some_and(|se| se.is_cname_already_exists()) =>
                 {
                     return Err(Error::conflict(
-                        "cname_already_exists",
+                        Code::CnameAlreadyExists,
                         format!("another CloudFront distribution already serves a hostname being added to {distribution_id}; it must be removed there first (or release this hostname)"),
                     ))
                 }
@@ -610,7 +611,7 @@ impl Distributions {
             }
         }
         Err(Error::conflict(
-            "distribution_busy",
+            Code::DistributionBusy,
             format!("distribution {distribution_id} kept changing during {ATTEMPTS} attempts; repeat the request"),
         ))
     }

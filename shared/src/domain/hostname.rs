@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::error::Code;
 use crate::error::Error;
 
 /// A fully qualified DNS hostname, lower-case ASCII (A-labels for
@@ -27,7 +28,7 @@ impl DomainName {
     pub fn parse(input: &str) -> Result<Self, Error> {
         let invalid = |why: &str| {
             Error::validation(
-                "invalid_domain",
+                Code::InvalidDomain,
                 format!("{:?} is not a valid hostname: {why}", truncate(input)),
             )
         };
@@ -292,7 +293,7 @@ mod tests {
         ] {
             let err = DomainName::parse(input).unwrap_err();
             assert_eq!(err.status(), 400, "{input:?} should be refused");
-            assert_eq!(err.code(), "invalid_domain");
+            assert_eq!(err.code(), crate::error::Code::InvalidDomain);
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::error::Code;
 use crate::error::Error;
 
 /// A tenant identifier (`org_id` on the ACME path, `workspace_id` on the ACM
@@ -21,7 +22,7 @@ impl TenantId {
             Ok(Self(input.to_owned()))
         } else {
             Err(Error::validation(
-                "invalid_tenant",
+                Code::InvalidTenant,
                 format!("{field} must be 1 to 64 letters, digits, '-' or '_'"),
             ))
         }

@@ -11,6 +11,7 @@ use super::{json_response, path_param, tenant_domain};
 use crate::app::App;
 use crate::auth;
 use crate::domain::{DomainName, HostnameRecords, NextAction, TenantId};
+use crate::error::Code;
 use crate::error::Error;
 use crate::flows::hostname::status::certificate_status;
 
@@ -72,7 +73,7 @@ fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), Error> {
     auth::require_same_tenant(&caller, &org, &format!("organisation {org}"))?;
     let query = req.query_string_parameters();
     let domain = query.first("domain").ok_or_else(|| {
-        Error::validation("missing_parameter", "the query needs ?domain=<hostname>")
+        Error::validation(Code::MissingParameter, "the query needs ?domain=<hostname>")
     })?;
     Ok((org, tenant_domain(app, domain)?))
 }

@@ -8,6 +8,7 @@ use super::{json_response, path_param};
 use crate::app::App;
 use crate::auth;
 use crate::domain::{AcmStage, DomainName, ValidationRecord};
+use crate::error::Code;
 use crate::error::Error;
 use crate::flows::acm::advance::domain_status;
 
@@ -41,7 +42,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     }
     let query = req.query_string_parameters();
     let domain = query.first("domain").ok_or_else(|| {
-        Error::validation("missing_parameter", "add ?domain=<the hostname> to the URL")
+        Error::validation(
+            Code::MissingParameter,
+            "add ?domain=<the hostname> to the URL",
+        )
     })?;
     let domain = DomainName::parse(domain)?;
     let r = domain_status(app, &caller, &request_id, &domain).await?;

@@ -10,6 +10,7 @@ use super::json_response;
 use crate::app::App;
 use crate::auth;
 use crate::domain::{DomainName, Edge, HostnameRecords, NextAction, TenantId};
+use crate::error::Code;
 use crate::error::Error;
 use crate::flows::hostname::status::{list_hostnames, MAX_PAGE};
 
@@ -50,7 +51,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
             .ok_or_else(|| {
-                Error::validation("invalid_limit", format!("limit must be 1 to {MAX_PAGE}"))
+                Error::validation(Code::InvalidLimit, format!("limit must be 1 to {MAX_PAGE}"))
             })?,
     };
     let cursor = query.first("cursor");

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::domain::DomainName;
+use crate::error::Code;
 use crate::error::Error;
 
 pub mod certificate_status;
@@ -118,7 +119,11 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
 /// Runs `work` as the function `function` (so its AWS calls are attributed
 /// to it): what the local server does for the scheduled sweep.
 pub async fn scoped<F: std::future::Future>(function: &'static str, work: F) -> F::Output {
-    FUNCTION.scope(function, work).await
+    use tracing::Instrument;
+    FUNCTION
+        .scope(function, work)
+        .instrument(tracing::info_span!("function", name = function))
+        .await
 }
 
 /// Runs one handler's future as the function `function` (what a Lambda
@@ -128,10 +133,12 @@ pub async fn serve_as(
     function: &'static str,
     handler: impl std::future::Future<Output = Result<Response<Body>, Error>>,
 ) -> Response<Body> {
+    use tracing::Instrument;
     FUNCTION
         .scope(function, async move {
             handler.await.unwrap_or_else(|e| error_response(&e))
         })
+        .instrument(tracing::info_span!("function", name = function))
         .await
 }
 
@@ -161,7 +168,7 @@ pub(crate) fn tenant_domain(app: &App, input: &str) -> Result<DomainName, Error>
         .find(|p| domain.as_str() == p.as_str() || domain.as_str().ends_with(&format!(".{p}")));
     if let Some(p) = reserved {
         return Err(Error::validation(
-            "reserved_domain",
+            Code::ReservedDomain,
             format!("{domain} is the platform's own domain {p} or under it"),
         ));
     }
@@ -173,7 +180,7 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, Error> {
     req.path_parameters()
         .first(name)
         .map(str::to_owned)
-        .ok_or_else(|| Error::validation("missing_parameter", format!("the path has no {name}")))
+        .ok_or_else(|| Error::validation(Code::MissingParameter, format!("the path has no {name}")))
 }
 
 /// Parses a JSON body. Rules: at most [`MAX_BODY_BYTES`]; a `Content-Type`
@@ -186,7 +193,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
         let media_type = ct.split(';').next().unwrap_or_default().trim();
         if media_type != "application/json" {
             return Err(Error::validation(
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
@@ -199,19 +206,19 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
     };
     if bytes.len() > MAX_BODY_BYTES {
         return Err(Error::validation(
-            "body_too_large",
+            Code::BodyTooLarge,
             format!("the body is larger than {MAX_BODY_BYTES} bytes"),
         ));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::validation(
-            "invalid_json",
+            Code::InvalidJson,
             "the request needs a JSON body",
         ));
     }
     serde_json::from_slice(bytes).map_err(|e| {
         Error::validation(
-            "invalid_json",
+            Code::InvalidJson,
             format!("the body is not the expected JSON: {e}"),
         )
     })
@@ -247,15 +254,15 @@ pub fn error_response(e: &Error) -> Response<Body> {
             chain.push_str(&s.to_string());
             source = s.source();
         }
-        tracing::error!(code = e.code(), error = %chain, "request failed");
+        tracing::error!(code = e.code().as_str(), error = %chain, "request failed");
     } else {
-        tracing::info!(code = e.code(), status, "request refused");
+        tracing::info!(code = e.code().as_str(), status, "request refused");
     }
     let mut response = json_response(
         status,
         &ErrorBody {
             status: "error",
-            code: e.code(),
+            code: e.code().as_str(),
             message: e.public_message(),
             details: e.details(),
         },

@@ -17,6 +17,7 @@ use super::json_response;
 use super::start_certificate::parse;
 use crate::app::App;
 use crate::domain::Stage;
+use crate::error::Code;
 use crate::error::Error;
 use crate::flows::acme::renew::{renew_now, Outcome};
 
@@ -107,7 +108,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         ),
         Outcome::Failed(o) => {
             return Err(Error::Rejected {
-                code: "renewal_refused",
+                code: Code::RenewalRefused,
                 message: format!(
                     "the certificate authority refused the renewal of {domain} ({}); the current certificate stays served and the renewal is retried later",
                     o.failure.as_deref().unwrap_or("no reason given")
@@ -116,7 +117,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
         Outcome::NotDue => {
             return Err(Error::conflict(
-                "no_certificate",
+                Code::NoCertificate,
                 format!("{domain} has no served certificate to renew"),
             ))
         }

@@ -9,6 +9,7 @@ use super::{json_body, json_response, path_param, tenant_domain};
 use crate::app::App;
 use crate::auth;
 use crate::domain::{AcmeOrder, ChallengeRecord, DomainName, ServedCertificate, Stage, TenantId};
+use crate::error::Code;
 use crate::error::Error;
 use crate::flows::acme::start::{start_certificate, Started};
 
@@ -75,13 +76,13 @@ fn parse_start(app: &App, req: &Request) -> Result<(TenantId, Vec<DomainName>), 
         (None, Some(many)) if !many.is_empty() && many.len() <= MAX_NAMES => many,
         (None, Some(_)) => {
             return Err(Error::validation(
-                "invalid_json",
+                Code::InvalidJson,
                 format!("`domains` must list between 1 and {MAX_NAMES} hostnames"),
             ))
         }
         _ => {
             return Err(Error::validation(
-                "invalid_json",
+                Code::InvalidJson,
                 "the body needs `domain` (one hostname) or `domains` (several), not both",
             ))
         }
@@ -91,7 +92,7 @@ fn parse_start(app: &App, req: &Request) -> Result<(TenantId, Vec<DomainName>), 
         let name = tenant_domain(app, name)?;
         if names.contains(&name) {
             return Err(Error::validation(
-                "invalid_domain",
+                Code::InvalidDomain,
                 format!("{name} is listed twice"),
             ));
         }

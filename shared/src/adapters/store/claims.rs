@@ -12,6 +12,7 @@ use super::{
     ACM_REQUEST, CERT, DNS, LEASE, MAPPING, ORDER_REF, OWNER,
 };
 use crate::domain::{DomainName, Owner, TenantId, Timestamp};
+use crate::error::Code;
 use crate::error::Error;
 
 /// The ownership claim (both paths): the tenant, the tenant index key, and,
@@ -70,12 +71,12 @@ impl Store {
         };
         if releasing {
             Error::conflict(
-                "domain_releasing",
+                Code::DomainReleasing,
                 format!("{domain} is being released; claim it again once the release is done"),
             )
         } else {
             Error::conflict(
-                "domain_taken",
+                Code::DomainTaken,
                 format!("{domain} is already claimed by another tenant"),
             )
         }
@@ -121,7 +122,7 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             Err(e) if condition_failed(&e) => Err(Error::conflict(
-                "domain_taken",
+                Code::DomainTaken,
                 format!("{domain} is no longer claimed by {tenant}"),
             )),
             Err(e) => Err(upstream(e)),

@@ -10,6 +10,7 @@ use super::{
     concurrent_writer, domain_pk, from_item, s, unbuilt, upstream, Store, DNS, MAPPING, OWNER,
 };
 use crate::domain::{DomainMapping, DomainName, DriftCheck, Edge, Timestamp};
+use crate::error::Code;
 use crate::error::Error;
 
 /// The items one mapping writes (`Store::mapping_items`).
@@ -106,7 +107,7 @@ pub(super) fn mapping_refusal(
     let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
     if failed(0) {
         Some(Error::conflict(
-            "domain_releasing",
+            Code::DomainReleasing,
             format!(
                 "{} is being released (or is no longer this tenant's)",
                 mapping.domain
@@ -114,7 +115,7 @@ pub(super) fn mapping_refusal(
         ))
     } else if failed(1) {
         Some(Error::conflict(
-            "domain_taken",
+            Code::DomainTaken,
             format!("{} is mapped to another tenant", mapping.domain),
         ))
     } else {

@@ -50,6 +50,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{DomainName, HostnameRecords, Timestamp};
+use crate::error::Code;
 use crate::error::{Error, Service};
 
 mod acm_requests;
@@ -135,7 +136,7 @@ where
 
 fn concurrent_writer() -> Error {
     Error::conflict(
-        "concurrent_update",
+        Code::ConcurrentUpdate,
         "another request changed this domain at the same time; repeat the request",
     )
 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use super::{domain_pk, s, upstream, Store, OWNER, PENDING_INDEX, TENANT_INDEX};
 use crate::domain::{DomainName, TenantId, Timestamp};
+use crate::error::Code;
 use crate::error::Error;
 
 /// One page of a tenant's hostnames.
@@ -35,7 +36,8 @@ impl Store {
         if let Some((count, frees)) = self.window(pk, "NEW_ORDERS", limit, window, true).await? {
             let now = Timestamp::now();
             return Err(Error::RateLimited {
-                code: "tenant_rate_limited",
+                code: Code::TenantRateLimited,
+                limit: None,
                 message: format!(
                     "tenant {tenant} started {count} new hostnames in the last {} minutes, the most allowed; try again after {frees}",
                     window.as_secs() / 60
@@ -73,7 +75,8 @@ impl Store {
             return Ok(());
         }
         Err(Error::RateLimited {
-            code: "tenant_pending_limit",
+            code: Code::TenantPendingLimit,
+            limit: None,
             message: format!(
                 "tenant {tenant} has {limit} hostnames awaiting validation, the most allowed at a time; finish or release one (DELETE /domains/{{domain}}) and try again"
             ),
@@ -138,7 +141,7 @@ fn encode_cursor(domain: &DomainName) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<DomainName, Error> {
     use base64::prelude::{Engine, BASE64_URL_SAFE_NO_PAD};
-    let bad = || Error::validation("invalid_cursor", "the cursor is not one this API gave");
+    let bad = || Error::validation(Code::InvalidCursor, "the cursor is not one this API gave");
     let bytes = BASE64_URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     DomainName::parse(&text).map_err(|_| bad())

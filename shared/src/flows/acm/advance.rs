@@ -10,6 +10,7 @@ use crate::error::Error;
 
 /// Reads the request `request_id`, which must be for `domain` and belong to
 /// `caller` (another tenant's request is refused before anything is done).
+#[tracing::instrument(name = "domain_status", skip_all, fields(%domain, tenant = %caller, %request_id))]
 pub async fn domain_status(
     app: &App,
     caller: &TenantId,

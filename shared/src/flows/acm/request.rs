@@ -9,14 +9,17 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::adapters::acm::Deletion;
 use crate::app::App;
 use crate::domain::{AcmRequest, AcmStage, DomainName, TenantId};
+use crate::error::Code;
 use crate::error::Error;
 use crate::flows::acm::records::learn_records;
 
 /// The longest name ACM requests a certificate for (X.509 `ub-common-name`).
 pub const ACM_MAX_DOMAIN_LEN: usize = 64;
 
+#[tracing::instrument(name = "request_domain", skip_all, fields(%domain, tenant = %workspace))]
 pub async fn request_domain(
     app: &App,
     workspace: &TenantId,
@@ -31,7 +34,7 @@ pub async fn request_domain(
     // longer one. A client's mistake, said before anything is claimed.
     if domain.as_str().len() > ACM_MAX_DOMAIN_LEN {
         return Err(Error::validation(
-            "domain_too_long_for_acm",
+            Code::DomainTooLongForAcm,
             format!(
                 "{domain} is {} characters long; ACM issues certificates only for names of at most {ACM_MAX_DOMAIN_LEN} (the certificate's common name)",
                 domain.as_str().len()
@@ -120,12 +123,18 @@ pub async fn request_domain(
     // count against the account's ACM quota (a failure is logged; the
     // release deletes nothing of a replaced request).
     if let Some(failed) = existing.filter(|r| r.stage == AcmStage::Failed) {
-        if let Err(e) = app
+        match app
             .regional_certificates
             .delete(&failed.certificate_arn)
             .await
         {
-            tracing::warn!(%domain, error = %e, "could not delete the failed request's certificate");
+            Ok(Deletion::Deleted) => {}
+            Ok(Deletion::InUse) => {
+                tracing::warn!("could not delete the failed request's certificate: still in use")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not delete the failed request's certificate")
+            }
         }
     }
     Ok(request)

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::domain::{AcmeOrder, DomainName, Purpose, ServedCertificate, TenantId};
+use crate::error::Code;
 use crate::error::Error;
 use crate::flows::acme::driver::{drive, Driven};
 use crate::flows::acme::renew::{continue_renewal, Outcome};
@@ -22,6 +23,7 @@ pub enum Progress {
     InProgress(Box<AcmeOrder>),
 }
 
+#[tracing::instrument(name = "complete_certificate", skip_all, fields(%domain, tenant = %org))]
 pub async fn complete_certificate(
     app: &App,
     org: &TenantId,
@@ -110,6 +112,7 @@ async fn drive_current(
         Driven::Done(served) => Ok(Progress::Done(served)),
         Driven::InProgress(order) => Ok(Progress::InProgress(order)),
         Driven::Invalid(order) => Err(invalid(&order)),
+        Driven::AwaitingDns { missing, .. } => Err(missing),
     }
 }
 
@@ -132,7 +135,7 @@ async fn continue_renewal_of(
         Outcome::NotDue => Progress::Done(Box::new(served)),
         Outcome::Failed(o) => {
             return Err(Error::Rejected {
-                code: "renewal_refused",
+                code: Code::RenewalRefused,
                 message: format!(
                     "the certificate authority refused the renewal of {domain} ({}); the current certificate stays served and the renewal is retried later",
                     o.failure.as_deref().unwrap_or("no reason given")
@@ -145,7 +148,7 @@ async fn continue_renewal_of(
 /// The error for an order the CA refused.
 pub(crate) fn invalid(order: &AcmeOrder) -> Error {
     Error::Rejected {
-        code: "order_invalid",
+        code: Code::OrderInvalid,
         message: format!(
             "the certificate authority refused the order for {}: {}; call start-certificate to begin a new order",
             order.domain,

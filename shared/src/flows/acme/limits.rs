@@ -24,6 +24,7 @@ use std::time::Duration;
 use crate::adapters::store::CaCounter;
 use crate::app::App;
 use crate::domain::{DomainName, Timestamp};
+use crate::error::Code;
 use crate::error::Error;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -52,8 +53,9 @@ pub fn registered_domain(domain: &DomainName) -> String {
 }
 
 fn refused(limit: &'static str, what: String, count: usize, frees: Timestamp) -> Error {
-    Error::CaLimit {
-        limit,
+    Error::RateLimited {
+        code: Code::AcmeRateLimited,
+        limit: Some(limit),
         message: format!(
             "the certificate authority's limit of {what} is reached ({count} already, counted by this product for its one ACME account); nothing was asked of it; try again after {frees}"
         ),

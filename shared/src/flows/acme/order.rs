@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::domain::{
     AcmeOrder, DomainName, Edge, NameChallenge, Purpose, Stage, TenantId, Timestamp,
 };
+use crate::error::Code;
 use crate::error::Error;
 
 /// Where an organisation's new hostname will be served, in this order of
@@ -34,7 +35,7 @@ pub(crate) async fn edge_for(app: &App, org: &TenantId) -> Result<Target, Error>
     match &app.config.default_distribution_id {
         Some(classic) => Ok(target(Edge::Cloudfront, classic, false)),
         None => Err(Error::Precondition {
-            code: "no_distribution",
+            code: Code::NoDistribution,
             message: format!("no CloudFront distribution is configured for organisation {org}"),
             details: None,
         }),

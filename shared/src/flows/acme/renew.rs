@@ -33,6 +33,7 @@ use crate::domain::renewal::Window;
 use crate::domain::{
     AcmeOrder, DomainName, Purpose, ServedCertificate, Stage, TenantId, Timestamp,
 };
+use crate::error::Code;
 use crate::error::Error;
 use crate::flows::acme::driver::{drive, Driven, MIN_ARI_RECHECK};
 use crate::flows::acme::order::{order_still_usable, place_order, NewOrder};
@@ -81,6 +82,7 @@ pub struct SweepReport {
 
 /// One run of the scheduled sweep: every due hostname, a bounded number at
 /// a time, each as far as it gets before the sweep's time budget is spent.
+#[tracing::instrument(name = "renewal_sweep", skip_all)]
 pub async fn sweep(app: &App) -> Result<SweepReport, Error> {
     let started = Instant::now();
     let deadline = started + app.config.sweep_budget;
@@ -122,7 +124,7 @@ pub async fn sweep(app: &App) -> Result<SweepReport, Error> {
             Ok(Outcome::Deferred) => report.deferred += 1,
             Err(e) => {
                 report.failed += 1;
-                tracing::warn!(%domain, code = e.code(), error = %e, "renewal attempt failed");
+                tracing::warn!(%domain, code = e.code().as_str(), error = %e, "renewal attempt failed");
             }
         }
     }
@@ -133,6 +135,7 @@ pub async fn sweep(app: &App) -> Result<SweepReport, Error> {
 }
 
 /// Renew-now: the owner asks for an immediate renewal of a served hostname.
+#[tracing::instrument(name = "renew_now", skip_all, fields(%domain, tenant = %org))]
 pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result<Outcome, Error> {
     let records = app.store.load_hostname(domain).await?;
     let not_found = || {
@@ -149,7 +152,7 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
     let Some(served) = records.served.filter(|s| s.belongs_to(org)) else {
         return Err(if records.order.is_some() {
             Error::conflict(
-                "no_certificate",
+                Code::NoCertificate,
                 format!("{domain} has no served certificate yet; finish its first issuance with complete-certificate"),
             )
         } else {
@@ -170,7 +173,8 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
             .filter(|t| *t > now && served.renewal.failures > 0 && !served.renewal.gave_up)
         {
             return Err(Error::RateLimited {
-                code: "renewal_backoff",
+                code: Code::RenewalBackoff,
+                limit: None,
                 message: format!(
                     "the last renewal of {domain} failed ({}); it is retried after {until}",
                     served
@@ -184,7 +188,8 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
         }
         if let Some(until) = served.duplicate_limit_until(now) {
             return Err(Error::RateLimited {
-                code: "acme_rate_limited",
+                code: Code::AcmeRateLimited,
+                limit: None,
                 message: format!(
                     "{domain} has had {} certificates in the last 7 days, Let's Encrypt's limit for one set of names; renew again after {until}",
                     served.recent_issuances(now).len()
@@ -208,6 +213,7 @@ pub async fn continue_renewal(app: &App, domain: &DomainName) -> Result<Outcome,
 }
 
 /// Renews `domain` under its lease, as far as `deadline` allows.
+#[tracing::instrument(name = "renewal", skip_all, fields(%domain, ?trigger))]
 pub async fn renew_hostname(
     app: &App,
     domain: &DomainName,
@@ -277,7 +283,7 @@ async fn renew_leased(
         (RenewalStep::NewOrder | RenewalStep::CancelAddingNamesThenRenew, stale) => {
             let stale = match (step, stale) {
                 (RenewalStep::CancelAddingNamesThenRenew, Some(o)) => {
-                    tracing::info!(%domain, "ending an unfinished order that added names, for the renewal");
+                    tracing::info!("ending an unfinished order that added names, for the renewal");
                     app.store.cancel_order(&o).await?;
                     None
                 }
@@ -304,7 +310,6 @@ async fn renew_leased(
         }
         _ => return Ok(Outcome::NotDue),
     };
-    let waiting = order.clone();
     match drive(app, order, Some(served.clone()), deadline).await {
         Ok(Driven::Done(renewed)) => Ok(Outcome::Renewed(renewed)),
         Ok(Driven::InProgress(o)) => Ok(Outcome::InProgress(o)),
@@ -317,13 +322,12 @@ async fn renew_leased(
             record_failure(app, &mut served, &reason, trigger).await?;
             Ok(Outcome::Failed(o))
         }
-        Err(Error::Precondition {
-            code: "dns_record_missing",
-            ..
-        }) if trigger != Trigger::Continue => {
+        // complete-certificate's caller should have published the record.
+        Ok(Driven::AwaitingDns { missing, .. }) if trigger == Trigger::Continue => Err(missing),
+        Ok(Driven::AwaitingDns { order, .. }) => {
             served.renewal.not_before = Some(now.plus(app.config.renewal.dns_recheck));
             app.store.save_served(&mut served).await?;
-            let mut waiting = waiting;
+            let mut waiting = *order;
             if trigger == Trigger::Schedule {
                 // Renew-now's caller is shown the record in the answer.
                 notify_dns_action(app, &served, &mut waiting).await;
@@ -405,11 +409,11 @@ async fn new_renewal_order(
 fn rate_limit_wait(e: &Error) -> Option<Duration> {
     match e {
         Error::RateLimited {
-            code: "acme_rate_limited",
+            code: Code::AcmeRateLimited,
+            limit: None,
             retry_after,
             ..
-        }
-        | Error::CaLimit { retry_after, .. } => Some(*retry_after),
+        } => Some(*retry_after),
         _ => None,
     }
 }

@@ -10,6 +10,7 @@
 
 use crate::app::App;
 use crate::domain::{AcmeOrder, DomainName, Edge, Purpose, ServedCertificate, Stage, TenantId};
+use crate::error::Code;
 use crate::error::Error;
 use crate::flows::acme::order::{edge_for, order_still_usable, place_order, NewOrder, Target};
 
@@ -23,6 +24,11 @@ pub enum Started {
 /// Starts (or answers again) the order for `names`: one hostname on any
 /// edge, or several together on the organisation's own distribution, whose
 /// one certificate covers them all.
+#[tracing::instrument(
+    name = "start_certificate",
+    skip_all,
+    fields(domain = %names.first().map(DomainName::as_str).unwrap_or_default(), tenant = %org)
+)]
 pub async fn start_certificate(
     app: &App,
     org: &TenantId,
@@ -40,7 +46,7 @@ async fn start_names(app: &App, org: &TenantId, names: &[DomainName]) -> Result<
     let target = edge_for(app, org).await?;
     let [first, ..] = names else {
         return Err(Error::validation(
-            "invalid_json",
+            Code::InvalidJson,
             "name at least one hostname",
         ));
     };
@@ -49,7 +55,7 @@ async fn start_names(app: &App, org: &TenantId, names: &[DomainName]) -> Result<
     }
     if names.len() > 1 {
         return Err(Error::Precondition {
-            code: "several_names_need_own_distribution",
+            code: Code::SeveralNamesNeedOwnDistribution,
             message: format!(
                 "organisation {org} has no distribution of its own, and on the shared edge each hostname has a certificate of its own: start each name by itself"
             ),
@@ -200,7 +206,7 @@ async fn start_on_own_distribution(
     all.extend(new.iter().filter(|n| **n != lead).cloned());
     if all.len() > app.config.certificate_max_names {
         return Err(Error::Precondition {
-            code: "too_many_names",
+            code: Code::TooManyNames,
             message: format!(
                 "one certificate may cover at most {} names here (CERTIFICATE_MAX_NAMES; ACM allows 10 by default, Let's Encrypt 100), and these would make {}",
                 app.config.certificate_max_names,
@@ -258,7 +264,7 @@ async fn end_or_refuse(app: &App, order: &AcmeOrder, holder: &DomainName) -> Res
         return app.store.cancel_order(order).await;
     }
     Err(Error::conflict(
-        "certificate_change_in_flight",
+        Code::CertificateChangeInFlight,
         format!(
             "{holder} has an order in flight for {} ({}); finish it with complete-certificate before changing the names",
             order

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use crate::adapters::dns::{presence, Presence};
 use crate::app::App;
 use crate::domain::{DomainName, TenantId, Timestamp};
+use crate::error::Code;
 use crate::error::Error;
 
 /// The label under the hostname where a tenant proves control to take over
@@ -56,7 +57,7 @@ pub fn takeover_record(domain: &DomainName, tenant: &TenantId) -> (String, Strin
 pub async fn claim(app: &App, domain: &DomainName, tenant: &TenantId) -> Result<String, Error> {
     let message = match app.store.claim(domain, tenant).await {
         Err(Error::Conflict {
-            code: "domain_taken",
+            code: Code::DomainTaken,
             message,
         }) => message,
         other => return other,
@@ -74,7 +75,7 @@ pub async fn claim(app: &App, domain: &DomainName, tenant: &TenantId) -> Result<
         && records.mapping.is_none();
     if !unproven {
         return Err(Error::Conflict {
-            code: "domain_taken",
+            code: Code::DomainTaken,
             message,
         });
     }
@@ -97,7 +98,7 @@ pub async fn claim(app: &App, domain: &DomainName, tenant: &TenantId) -> Result<
     let any_time = Timestamp::now().plus(std::time::Duration::from_secs(1));
     let Some(certificate) = app.store.end_stale_claim(domain, any_time).await? else {
         return Err(Error::Conflict {
-            code: "domain_taken",
+            code: Code::DomainTaken,
             message,
         });
     };
@@ -108,8 +109,14 @@ pub async fn claim(app: &App, domain: &DomainName, tenant: &TenantId) -> Result<
 
 async fn delete_certificate(app: &App, domain: &DomainName, certificate: Option<String>) {
     if let Some(arn) = certificate {
-        if let Err(e) = app.regional_certificates.delete(&arn).await {
-            tracing::warn!(%domain, error = %e, "could not delete the ended claim's certificate");
+        match app.regional_certificates.delete(&arn).await {
+            Ok(crate::adapters::acm::Deletion::Deleted) => {}
+            Ok(crate::adapters::acm::Deletion::InUse) => {
+                tracing::warn!(%domain, "could not delete the ended claim's certificate: still in use")
+            }
+            Err(e) => {
+                tracing::warn!(%domain, error = %e, "could not delete the ended claim's certificate")
+            }
         }
     }
 }

@@ -48,6 +48,7 @@ enum Checked {
     Gone,
 }
 
+#[tracing::instrument(name = "drift_check", skip_all)]
 pub async fn drift_check(app: &App) -> Result<CheckReport, Error> {
     let started = Instant::now();
     let deadline = started + app.config.sweep_budget;
@@ -84,7 +85,7 @@ pub async fn drift_check(app: &App) -> Result<CheckReport, Error> {
             Ok(Checked::Deferred) => report.deferred += 1,
             Err(e) => {
                 report.unknown += 1;
-                tracing::warn!(%domain, code = e.code(), error = %e, "DNS check failed");
+                tracing::warn!(%domain, code = e.code().as_str(), error = %e, "DNS check failed");
             }
         }
     }
@@ -94,6 +95,7 @@ pub async fn drift_check(app: &App) -> Result<CheckReport, Error> {
     Ok(report)
 }
 
+#[tracing::instrument(name = "drift", skip_all, fields(%domain))]
 async fn check_hostname(
     app: &App,
     domain: &DomainName,
@@ -118,7 +120,7 @@ async fn check_hostname(
             // head of every run.
             health.check_at = Timestamp::now().plus(std::time::Duration::from_secs(600));
             if let Err(e) = app.store.save_drift_check(&mut health).await {
-                tracing::debug!(%domain, error = %e, "could not push the next check back");
+                tracing::debug!(error = %e, "could not push the next check back");
             }
         }
         released?;
@@ -126,7 +128,7 @@ async fn check_hostname(
     }
     let now = Timestamp::now();
     let Some(expected) = health.expected.clone() else {
-        tracing::warn!(%domain, edge = %health.edge_id, "no DNS target is known for the hostname; checked again later");
+        tracing::warn!(edge = %health.edge_id, "no DNS target is known for the hostname; checked again later");
         health.check_at = now.plus(app.config.drift_check_interval);
         app.store.save_drift_check(&mut health).await?;
         return Ok(Checked::Unknown);
@@ -149,9 +151,9 @@ async fn check_hostname(
         delegation_before.is_some() != health.delegation_missing_since.is_some();
     match verdict {
         Verdict::Detach => {
-            tracing::warn!(%domain, tenant = %health.tenant_id, found = ?health.found, "misconfigured past its grace period: detaching");
+            tracing::warn!(tenant = %health.tenant_id, found = ?health.found, "misconfigured past its grace period: detaching");
             if let Err(e) = app.events.detached(&health).await {
-                tracing::warn!(%domain, error = %e, "could not emit the detach event");
+                tracing::warn!(error = %e, "could not emit the detach event");
             }
             Box::pin(crate::flows::hostname::release::release_domain(
                 app,
@@ -162,7 +164,11 @@ async fn check_hostname(
             Ok(Checked::Detached)
         }
         Verdict::Changed(from) => {
-            tracing::info!(%domain, from = from.as_str(), to = health.state.as_str(), "hostname DNS changed");
+            tracing::info!(
+                from = from.as_str(),
+                to = health.state.as_str(),
+                "hostname DNS changed"
+            );
             emit(app, &health, from, grace).await;
             Ok(Checked::State(health.state))
         }

@@ -40,10 +40,12 @@
 
 use tokio::time::Instant;
 
+use crate::adapters::acm::Deletion;
 use crate::app::App;
 use crate::auth::require_same_tenant;
 use crate::domain::lifecycle::CertificateChange;
 use crate::domain::{DomainName, HostnameRecords, ReleaseStep, TenantId};
+use crate::error::Code;
 use crate::error::Error;
 use crate::flows::lease::{self, with_lease_unless_gone, Lease};
 
@@ -62,6 +64,7 @@ impl Release {
     }
 }
 
+#[tracing::instrument(name = "release", skip_all, fields(%domain, tenant = %caller))]
 pub async fn release_domain(
     app: &App,
     caller: &TenantId,
@@ -102,7 +105,7 @@ pub async fn release_domain(
 /// The error for a call on a hostname its owner is releasing.
 pub(crate) fn releasing(domain: &DomainName) -> Error {
     Error::conflict(
-        "domain_releasing",
+        Code::DomainReleasing,
         format!("{domain} is being released; repeat DELETE /domains/{domain} to finish, then claim it again"),
     )
 }
@@ -138,15 +141,11 @@ async fn release_leased(
             return Ok(release);
         }
         first = false;
-        match run_step(app, caller, domain, &records, step).await {
-            Ok(()) => {}
+        match run_step(app, caller, domain, &records, step).await? {
+            StepDone::Done => {}
             // ACM still sees the certificate in use, or the distribution
             // tenant is still being disabled: the next call goes on.
-            Err(Error::Conflict {
-                code: "certificate_in_use" | "edge_not_ready",
-                ..
-            }) => return Ok(release),
-            Err(e) => return Err(e),
+            StepDone::NotYet => return Ok(release),
         }
         if step != ReleaseStep::RecordsDeleted {
             app.store.release_step_done(domain, step.as_str()).await?;
@@ -154,7 +153,7 @@ async fn release_leased(
         release.remaining.remove(0);
         release.removed.push(step);
     }
-    tracing::info!(%domain, tenant = %caller, "hostname released");
+    tracing::info!("hostname released");
     Ok(release)
 }
 
@@ -174,11 +173,11 @@ async fn end_certificate_change(app: &App, domain: &DomainName) -> Result<(), Er
             let order = lead_order.as_ref().or(records.order.as_ref()).ok_or_else(|| {
                 Error::Internal("a certificate change without an order".into())
             })?;
-            tracing::info!(%domain, lead = %order.domain, "cancelling the certificate's order that named the released hostname");
+            tracing::info!(lead = %order.domain, "cancelling the certificate's order that named the released hostname");
             app.store.cancel_order(order).await
         }
         CertificateChange::Wait(stage) => Err(Error::conflict(
-            "certificate_change_in_flight",
+            Code::CertificateChangeInFlight,
             format!("the certificate {domain} shares with other names is being issued ({}); release it again once that is done", stage.proxy_status()),
         )),
     }
@@ -205,13 +204,21 @@ async fn lost_import(
         .await
 }
 
+/// What one step of a release came to.
+enum StepDone {
+    Done,
+    /// ACM still sees the certificate in use, or the distribution tenant is
+    /// still being disabled: the next call goes on from this step.
+    NotYet,
+}
+
 async fn run_step(
     app: &App,
     caller: &TenantId,
     domain: &DomainName,
     records: &HostnameRecords,
     step: ReleaseStep,
-) -> Result<(), Error> {
+) -> Result<StepDone, Error> {
     let served = records.served.as_ref();
     let order = records.order.as_ref();
     // The ACME path's certificate in ACM: the served one, or the one a
@@ -235,10 +242,7 @@ async fn run_step(
                     .detach_tenant(distribution, domain)
                     .await?
                 {
-                    return Err(Error::Conflict {
-                        code: "edge_not_ready",
-                        message: format!("{domain}'s distribution tenant is being disabled"),
-                    });
+                    return Ok(StepDone::NotYet);
                 }
             } else if let (Some(distribution), Some(arn)) = (distribution, &edge_arn) {
                 app.distributions.detach(&distribution, domain, arn).await?;
@@ -246,19 +250,23 @@ async fn run_step(
             if records.acm_request.is_some() {
                 app.api_domains.delete_domain(domain).await?;
             }
-            Ok(())
+            Ok(StepDone::Done)
         }
         ReleaseStep::CertificateDeleted => {
+            let mut deletions = Vec::new();
             if let Some(arn) = &edge_arn {
-                app.edge_certificates.delete(arn).await?;
+                deletions.push(app.edge_certificates.delete(arn).await?);
             } else if let Some(arn) = lost_import(app, domain, order).await? {
-                tracing::info!(%domain, %arn, "deleting a certificate whose import answer was lost");
-                app.edge_certificates.delete(&arn).await?;
+                tracing::info!(%arn, "deleting a certificate whose import answer was lost");
+                deletions.push(app.edge_certificates.delete(&arn).await?);
             }
             if let Some(r) = &records.acm_request {
-                app.regional_certificates.delete(&r.certificate_arn).await?;
+                deletions.push(app.regional_certificates.delete(&r.certificate_arn).await?);
             }
-            Ok(())
+            Ok(match deletions.contains(&Deletion::InUse) {
+                true => StepDone::NotYet,
+                false => StepDone::Done,
+            })
         }
         ReleaseStep::AuthorizationsDeactivated => {
             let urls = served
@@ -269,7 +277,7 @@ async fn run_step(
             let only = served.filter(|s| s.is_shared()).map(|_| domain);
             for url in urls {
                 if let Err(e) = app.acme.deactivate_authorizations(&url, only).await {
-                    tracing::warn!(%domain, error = %e, "could not deactivate the order's authorizations; releasing anyway");
+                    tracing::warn!(error = %e, "could not deactivate the order's authorizations; releasing anyway");
                 }
             }
             // An order in flight may have its TXT record in the delegation
@@ -280,11 +288,11 @@ async fn run_step(
                         .remove_txt(&zone.target(label), &o.challenge.txt_value)
                         .await
                     {
-                        tracing::warn!(%domain, error = %e, "could not remove the delegated TXT record; releasing anyway");
+                        tracing::warn!(error = %e, "could not remove the delegated TXT record; releasing anyway");
                     }
                 }
             }
-            Ok(())
+            Ok(StepDone::Done)
         }
         ReleaseStep::Revoked => {
             let chains = served
@@ -293,13 +301,15 @@ async fn run_step(
                 .chain(order.and_then(|o| o.certificate.as_ref().map(|c| c.chain_pem.clone())));
             for chain in chains {
                 if let Err(e) = app.acme.revoke(&chain).await {
-                    tracing::warn!(%domain, error = %e, "could not revoke the certificate; releasing anyway");
+                    tracing::warn!(error = %e, "could not revoke the certificate; releasing anyway");
                 }
             }
-            Ok(())
+            Ok(StepDone::Done)
         }
         ReleaseStep::ReissueScheduled => {
-            let Some(served) = served else { return Ok(()) };
+            let Some(served) = served else {
+                return Ok(StepDone::Done);
+            };
             let now = crate::domain::Timestamp::now();
             for name in served.names.iter().filter(|n| *n != domain) {
                 let Some(mut copy) = app.store.load_hostname(name).await?.served else {
@@ -315,7 +325,7 @@ async fn run_step(
                 copy.renewal.renew_after = now;
                 app.store.save_served(&mut copy).await?;
             }
-            Ok(())
+            Ok(StepDone::Done)
         }
         ReleaseStep::RecordsDeleted => {
             app.store
@@ -324,7 +334,8 @@ async fn run_step(
                     caller,
                     records.acm_request.as_ref().map(|r| r.request_id.as_str()),
                 )
-                .await
+                .await?;
+            Ok(StepDone::Done)
         }
     }
 }

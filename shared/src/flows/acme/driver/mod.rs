@@ -32,7 +32,7 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::domain::{AcmeOrder, Purpose, ServedCertificate, Stage};
-use crate::error::Error;
+use crate::error::{Code, Error};
 use import_attach::{attach, import};
 use obtain::{await_validation, obtain_certificate};
 use promote::promote;
@@ -47,6 +47,14 @@ pub enum Driven {
     InProgress(Box<AcmeOrder>),
     /// The CA declared the order invalid (saved as such).
     Invalid(Box<AcmeOrder>),
+    /// A TXT record the order needs is not in DNS yet: nothing changed and
+    /// no CA validation was spent. `missing` is what a caller who should
+    /// have published it is told (`422 dns_record_missing`, with what each
+    /// DNS source saw).
+    AwaitingDns {
+        order: Box<AcmeOrder>,
+        missing: Error,
+    },
 }
 
 /// Drives `order` as far as it goes before `deadline`. `served` is the
@@ -88,7 +96,16 @@ async fn drive_steps(
     loop {
         let step = match order.stage {
             Stage::Invalid => return Ok(Driven::Invalid(Box::new(order))),
-            Stage::AwaitingDns => publish_challenge(app, &mut order, deadline).await?,
+            Stage::AwaitingDns => match publish_challenge(app, &mut order, deadline).await {
+                // The precheck's one "not yet": an outcome from here on.
+                Err(missing) if missing.code() == Code::DnsRecordMissing => {
+                    return Ok(Driven::AwaitingDns {
+                        order: Box::new(order),
+                        missing,
+                    })
+                }
+                step => step?,
+            },
             Stage::Validating => {
                 await_validation(app, &mut order, deadline, &mut key_in_hand).await?
             }

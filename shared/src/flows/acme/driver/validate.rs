@@ -9,6 +9,7 @@ use crate::adapters::delegation::Published;
 use crate::adapters::dns::{presence, Presence, TxtObservation};
 use crate::app::App;
 use crate::domain::{AcmeOrder, ChallengeRecord, DomainName, Stage};
+use crate::error::Code;
 use crate::error::Error;
 
 /// AwaitingDns → Validating. Where the tenant's `_acme-challenge` is
@@ -124,7 +125,7 @@ fn precheck_failed(challenge: &ChallengeRecord, hint: &str, seen: &[TxtObservati
         })
         .collect();
     Error::Precondition {
-        code: "dns_record_missing",
+        code: Code::DnsRecordMissing,
         message: format!(
             "the TXT record {} with value {} was not found ({}); publish it{hint} and call again",
             challenge.txt_name,
@@ -146,7 +147,7 @@ fn not_everywhere(
     seen: &[TxtObservation],
 ) -> Error {
     Error::Precondition {
-        code: "dns_not_propagated",
+        code: Code::DnsNotPropagated,
         message: format!(
             "the TXT record {} is answered by some of its zone's authoritative servers but not yet by {}; the CA may ask any of them, so wait until they all answer it (or fix the zone's transfers) and call again",
             challenge.txt_name,
@@ -172,7 +173,7 @@ async fn check_caa(app: &App, domain: &DomainName, deadline: Instant) -> Result<
         return Ok(());
     };
     Err(Error::Precondition {
-        code: "caa_forbids",
+        code: Code::CaaForbids,
         message: format!(
             "the CAA records at {} ({}) do not allow {} to issue certificates for {}; add a record `0 issue \"{}\"` there (or remove the CAA records) and call again",
             forbids.name,
