@@ -151,11 +151,13 @@ fn seed(
         edge: Default::default(),
         dns_target: None,
         names: Vec::new(),
-        chain_pem: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n".into(),
-        sealed_key: "c2VhbGVk".into(),
-        serial: "01".into(),
-        not_before: now.minus(Duration::from_secs(60 * 86400)),
-        not_after: now.plus(Duration::from_secs(4 * 365 * 86400)),
+        certificate: custom_domains::domain::IssuedCertificate {
+            chain_pem: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n".into(),
+            sealed_key: "c2VhbGVk".into(),
+            serial: "01".into(),
+            not_before: now.minus(Duration::from_secs(60 * 86400)),
+            not_after: now.plus(Duration::from_secs(4 * 365 * 86400)),
+        },
         ari_id: None,
         order_url: None,
         renewal: RenewalState {

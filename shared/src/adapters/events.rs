@@ -47,7 +47,7 @@ impl Events {
             "tenant_id": served.org_id,
             "txt_record_name": order.challenge.txt_name,
             "txt_record_value": order.challenge.txt_value,
-            "not_after": served.not_after,
+            "not_after": served.certificate.not_after,
         });
         self.put(RENEWAL_NEEDS_DNS, detail).await
     }
@@ -59,7 +59,7 @@ impl Events {
             "tenant_id": served.org_id,
             "failures": served.renewal.failures,
             "last_error": served.renewal.last_error,
-            "not_after": served.not_after,
+            "not_after": served.certificate.not_after,
         });
         self.put(RENEWAL_FAILING, detail).await
     }

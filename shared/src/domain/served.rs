@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::renewal::{RenewalBasis, Window};
-use super::{DomainName, TenantId, Timestamp};
+use super::{DomainName, IssuedCertificate, TenantId, Timestamp};
 
 /// Let's Encrypt: at most 5 certificates for the same set of names per 7 days.
 pub const DUPLICATE_LIMIT: usize = 5;
@@ -48,14 +48,10 @@ pub struct ServedCertificate {
     /// the certificate's orders (renewals, a name added) are the lead's.
     #[serde(default)]
     pub names: Vec<DomainName>,
-    /// Leaf first, then the intermediates, PEM.
-    pub chain_pem: String,
-    /// KMS-sealed private key (base64), never plain text.
-    pub sealed_key: String,
-    /// Hex, lower case.
-    pub serial: String,
-    pub not_before: Timestamp,
-    pub not_after: Timestamp,
+    /// The certificate itself (chain, sealed key, serial, validity), as the
+    /// order obtained it; stored flattened, as the fields of this record.
+    #[serde(flatten)]
+    pub certificate: IssuedCertificate,
     /// The ACME order that issued the certificate: its authorizations are
     /// deactivated when the hostname is released.
     #[serde(default)]
@@ -214,5 +210,39 @@ mod tests {
         assert_eq!(r.due_at(), Some(t("2026-03-02T00:00:00Z")));
         r.gave_up = true;
         assert_eq!(r.due_at(), None);
+    }
+
+    /// The certificate is embedded, and stored flat as before: a record
+    /// written before the change reads back, and writes the same fields.
+    #[test]
+    fn the_embedded_certificate_is_stored_flat() {
+        let stored = serde_json::json!({
+            "domain": "shop.example.com",
+            "org_id": "org-1",
+            "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/x",
+            "distribution_id": "E1",
+            "chain_pem": "PEM",
+            "sealed_key": "KEY",
+            "serial": "0a",
+            "not_before": "2026-01-01T00:00:00Z",
+            "not_after": "2026-04-01T00:00:00Z",
+            "renewal": {"renew_after": "2026-03-01T00:00:00Z", "basis": "lifetime"},
+            "version": 3,
+            "served_since": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z"
+        });
+        let served: ServedCertificate = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(served.certificate.serial, "0a");
+        let written = serde_json::to_value(&served).unwrap();
+        for field in [
+            "chain_pem",
+            "sealed_key",
+            "serial",
+            "not_before",
+            "not_after",
+        ] {
+            assert_eq!(written[field], stored[field], "{field}");
+        }
+        assert!(written.get("certificate").is_none());
     }
 }

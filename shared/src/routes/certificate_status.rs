@@ -120,7 +120,7 @@ fn response<'a>(
         certificate_arn: served.map(|s| s.certificate_arn.as_str()),
         dns_target: served.and_then(|s| s.dns_target.as_deref()),
         edge: served.map(|s| s.edge).or(r.order.as_ref().map(|o| o.edge)),
-        serial: served.map(|s| s.serial.as_str()),
+        serial: served.map(|s| s.certificate.serial.as_str()),
         certificate_names: served
             .map(|s| {
                 s.certificate_names()
@@ -130,8 +130,8 @@ fn response<'a>(
             })
             .unwrap_or_default(),
         certificate_id: served.and_then(|s| s.ari_id.as_deref()),
-        not_before: served.map(|s| s.not_before.to_string()),
-        not_after: served.map(|s| s.not_after.to_string()),
+        not_before: served.map(|s| s.certificate.not_before.to_string()),
+        not_after: served.map(|s| s.certificate.not_after.to_string()),
         renew_after: served.map(|s| s.renewal.renew_after.to_string()),
         renewal_basis: served.map(|s| s.renewal.basis),
         ari_window: served.and_then(|s| s.renewal.window).map(|w| Window {

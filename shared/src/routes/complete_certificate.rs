@@ -37,7 +37,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 domain: served.domain.as_str(),
                 proxy_status: Stage::Attached.proxy_status(),
                 certificate_arn: Some(&served.certificate_arn),
-                not_after: Some(served.not_after.to_string()),
+                not_after: Some(served.certificate.not_after.to_string()),
                 dns_target: served.dns_target.as_deref(),
                 message: match (&served.dns_target, served.edge) {
                     (Some(target), crate::domain::Edge::CloudfrontTenant) => format!(

@@ -7,7 +7,8 @@ use super::request_domain::add_records_message;
 use super::{json_response, path_param};
 use crate::app::App;
 use crate::auth;
-use crate::domain::{AcmStage, DomainName, ValidationRecord};
+use crate::domain::lifecycle::AcmPhase;
+use crate::domain::{DomainName, ValidationRecord};
 use crate::error::Code;
 use crate::error::Error;
 use crate::flows::acm::advance::domain_status;
@@ -49,36 +50,29 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     })?;
     let domain = DomainName::parse(domain)?;
     let r = domain_status(app, &caller, &request_id, &domain).await?;
+    let phase = AcmPhase::of(r.stage);
     // A configured hostname's DNS, as drift-check last saw it.
-    let dns = match r.stage {
-        AcmStage::Configured => {
+    let dns = match phase {
+        AcmPhase::Served => {
             let records = app.store.load_hostname(&domain).await?;
             super::dns_view::dns_view(&records, app.config.drift_grace)
         }
         _ => None,
     };
-    let (status, message) = match r.stage {
-        AcmStage::Requested => ("PENDING", add_records_message(&r)),
-        AcmStage::DomainCreated | AcmStage::Mapped => (
-            "CONFIGURING",
-            "the setup is under way; poll again".to_owned(),
+    let message = match phase {
+        AcmPhase::Validating => add_records_message(&r),
+        AcmPhase::Configuring(_) => "the setup is under way; poll again".to_owned(),
+        AcmPhase::Served => format!(
+            "{} is configured: point a CNAME record for it at {}",
+            r.domain,
+            r.api_gateway_domain.as_deref().unwrap_or_default()
         ),
-        AcmStage::Configured => (
-            "CONFIGURED",
-            format!(
-                "{} is configured: point a CNAME record for it at {}",
-                r.domain,
-                r.api_gateway_domain.as_deref().unwrap_or_default()
-            ),
-        ),
-        AcmStage::Failed => (
-            "FAILED",
-            format!(
-                "ACM could not issue the certificate ({}); send a new request to try again",
-                r.failure.as_deref().unwrap_or("no reason given")
-            ),
+        AcmPhase::Failed => format!(
+            "ACM could not issue the certificate ({}); send a new request to try again",
+            r.failure.as_deref().unwrap_or("no reason given")
         ),
     };
+    let status = phase.request_status();
     Ok(json_response(
         200,
         &StatusResponse {

@@ -57,9 +57,9 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 domain: domain.as_str(),
                 proxy_status: served_status,
                 certificate_arn: Some(&s.certificate_arn),
-                serial: Some(&s.serial),
-                not_before: Some(s.not_before.to_string()),
-                not_after: Some(s.not_after.to_string()),
+                serial: Some(&s.certificate.serial),
+                not_before: Some(s.certificate.not_before.to_string()),
+                not_after: Some(s.certificate.not_after.to_string()),
                 renew_after: Some(s.renewal.renew_after.to_string()),
                 message: format!("{domain} is served with its renewed certificate"),
                 ..Default::default()

@@ -141,7 +141,7 @@ fn served_response(served: &ServedCertificate) -> ServedResponse<'_> {
         status: "valid",
         proxy_status: Stage::Attached.proxy_status(),
         certificate_arn: &served.certificate_arn,
-        not_after: served.not_after.to_string(),
+        not_after: served.certificate.not_after.to_string(),
         message: format!(
             "{} is served and renews automatically; see GET /api/domain/status/{} for its renewal",
             served.domain, served.org_id

@@ -158,8 +158,8 @@ async fn dns01_issues_imports_and_attaches_end_to_end() {
     assert!(records.order.is_none(), "the order outlived its issuance");
     let order = records.served.expect("no served certificate");
     assert_eq!(order.certificate_arn, arn);
-    assert!(order.not_after > order.not_before);
-    assert!(order.renewal.renew_after < order.not_after);
+    assert!(order.certificate.not_after > order.certificate.not_before);
+    assert!(order.renewal.renew_after < order.certificate.not_after);
     let raw = format!(
         "{:?}",
         custom_domains::adapters::store::to_item(&order).unwrap()
@@ -369,7 +369,10 @@ async fn an_issued_certificate_survives_an_acm_outage() {
     )
     .await;
     assert_eq!(status, 200, "{done}");
-    assert_eq!(served(&t).await.serial, order.certificate.unwrap().serial);
+    assert_eq!(
+        served(&t).await.certificate.serial,
+        order.certificate.unwrap().serial
+    );
     let _ = start;
     assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
 }
@@ -854,7 +857,8 @@ async fn a_name_longer_than_64_octets_is_issued_on_the_acme_path() {
     let (_, (status, done)) = t.start_and_complete().await;
     assert_eq!(status, 200, "{done}");
     let served = served(&t).await;
-    let facts = custom_domains::domain::certificate::inspect(&served.chain_pem).unwrap();
+    let facts =
+        custom_domains::domain::certificate::inspect(&served.certificate.chain_pem).unwrap();
     assert_eq!(facts.dns_names, vec![t.domain.clone()]);
     assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
 }

@@ -179,7 +179,7 @@ async fn a_live_hostname_is_released_completely_and_can_be_claimed_again() {
     assert_eq!(status, 200, "{done}");
     let arn = done["certificate_arn"].as_str().unwrap().to_owned();
     let name = DomainName::parse(&t.domain).unwrap();
-    let serial = t.served().await.serial;
+    let serial = t.served().await.certificate.serial;
 
     // Released through a fresh container, as the release-domain function
     // would be: every call it makes, down to loading the ACME account, is

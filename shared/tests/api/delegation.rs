@@ -74,7 +74,7 @@ async fn a_delegated_hostname_is_issued_and_renewed_with_no_tenant_action() {
     let report = t.sweep().await;
     assert_eq!((report.due, report.renewed), (1, 1), "{report:?}");
     let after = t.served().await;
-    assert_ne!(after.serial, before.serial);
+    assert_ne!(after.certificate.serial, before.certificate.serial);
     assert_eq!(after.certificate_arn, before.certificate_arn);
     assert_eq!(
         distribution_etag(&t.distribution_id).await,
@@ -88,7 +88,10 @@ async fn a_delegated_hostname_is_issued_and_renewed_with_no_tenant_action() {
     // And renew-now, the same way.
     let (status, renewed) = t.renew().await;
     assert_eq!(status, 200, "{renewed}");
-    assert_ne!(t.served().await.serial, after.serial);
+    assert_ne!(
+        t.served().await.certificate.serial,
+        after.certificate.serial
+    );
     clear_cname(start["cname_record_name"].as_str().unwrap()).await;
 }
 

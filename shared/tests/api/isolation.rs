@@ -357,7 +357,7 @@ async fn no_secret_reaches_a_log_line_or_a_response() {
         .unwrap()
         .served
         .unwrap();
-    let sealed_key = served.sealed_key;
+    let sealed_key = served.certificate.sealed_key;
     let logs = logs();
     assert!(
         logs.contains(&t.domain),

@@ -28,9 +28,9 @@ async fn served_names(t: &Tenant, domain: &str) -> (Vec<String>, String) {
         .unwrap()
         .served
         .unwrap_or_else(|| panic!("nothing served for {domain}"));
-    let mut names = inspect(&served.chain_pem).unwrap().dns_names;
+    let mut names = inspect(&served.certificate.chain_pem).unwrap().dns_names;
     names.sort();
-    (names, served.serial)
+    (names, served.certificate.serial)
 }
 
 async fn complete(t: &Tenant, domain: &str) -> (u16, Value) {

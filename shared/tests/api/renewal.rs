@@ -93,8 +93,11 @@ async fn renew_now_reimports_into_the_same_arn_and_leaves_the_distribution_alone
     assert_eq!(renewed["status"], "success");
     assert_eq!(renewed["certificate_arn"], arn.as_str(), "a new ARN");
     let after = t.served().await;
-    assert_ne!(after.serial, before.serial, "the same certificate");
-    assert_eq!(renewed["serial"], after.serial.as_str());
+    assert_ne!(
+        after.certificate.serial, before.certificate.serial,
+        "the same certificate"
+    );
+    assert_eq!(renewed["serial"], after.certificate.serial.as_str());
     assert_ne!(
         acm_leaf(&arn).await,
         leaf_before,
@@ -108,7 +111,7 @@ async fn renew_now_reimports_into_the_same_arn_and_leaves_the_distribution_alone
     // Nothing in flight any more, and the status route shows the new one.
     let (_, st) = t.certificate_status().await;
     assert_eq!(st["status"], "active");
-    assert_eq!(st["serial"], after.serial.as_str());
+    assert_eq!(st["serial"], after.certificate.serial.as_str());
     assert_eq!(st["certificate_arn"], arn.as_str());
     assert_eq!(st["next_action"]["actor"], "nobody");
     assert!(st["renewal"]["stage"].is_null(), "{st}");
@@ -159,14 +162,14 @@ async fn the_sweep_renews_a_due_certificate_after_the_tenant_publishes() {
     assert_eq!(st["renewal"]["stage"], "PENDING_VALIDATION");
     assert_eq!(
         st["serial"],
-        before.serial.as_str(),
+        before.certificate.serial.as_str(),
         "still served meanwhile"
     );
 
     let report = t.sweep().await;
     assert_eq!(report.renewed, 1, "{report:?}");
     let after = t.served().await;
-    assert_ne!(after.serial, before.serial);
+    assert_ne!(after.certificate.serial, before.certificate.serial);
     assert_eq!(after.certificate_arn, before.certificate_arn);
     assert!(after.renewal.renew_after > OffsetDateTime::now_utc().into_ts());
 
@@ -197,7 +200,7 @@ async fn overlapping_sweeps_renew_a_hostname_once() {
     assert_eq!(a.renewed + b.renewed, 1, "{a:?} {b:?}");
     assert_eq!(a.failed + b.failed, 0, "{a:?} {b:?}");
     let after = t.served().await;
-    assert_ne!(after.serial, before.serial);
+    assert_ne!(after.certificate.serial, before.certificate.serial);
     // Exactly one new issuance recorded beside the first.
     assert_eq!(after.issued_recently.len(), 2);
 }
@@ -244,7 +247,10 @@ async fn ari_windows_decide_when_the_sweep_renews() {
         (1, 1, 0),
         "{report:?}"
     );
-    assert_eq!(t.served().await.serial, before.serial);
+    assert_eq!(
+        t.served().await.certificate.serial,
+        before.certificate.serial
+    );
     assert_eq!(proxy.new_orders().len(), 1, "a renewal was ordered early");
 
     // The CA moves the window earlier (a mass revocation, say): the next
@@ -267,7 +273,7 @@ async fn ari_windows_decide_when_the_sweep_renews() {
     let report = t.sweep().await;
     assert_eq!(report.renewed, 1, "{report:?}");
     let after = t.served().await;
-    assert_ne!(after.serial, before.serial);
+    assert_ne!(after.certificate.serial, before.certificate.serial);
     assert_eq!(after.certificate_arn, before.certificate_arn);
     assert_ne!(after.ari_id.as_deref(), Some(id.as_str()));
 }
@@ -298,7 +304,7 @@ async fn a_refused_renewal_leaves_the_certificate_served_and_is_retried() {
     assert_eq!(report.failed, 1, "{report:?}");
     let served = t.served().await;
     assert_eq!(
-        served.serial, before.serial,
+        served.certificate.serial, before.certificate.serial,
         "the served certificate changed"
     );
     assert_eq!(served.renewal.failures, 1);
@@ -331,7 +337,7 @@ async fn a_refused_renewal_leaves_the_certificate_served_and_is_retried() {
     let report = t.sweep().await;
     assert_eq!(report.renewed, 1, "{report:?}");
     let after = t.served().await;
-    assert_ne!(after.serial, before.serial);
+    assert_ne!(after.certificate.serial, before.certificate.serial);
     assert_eq!(after.renewal.failures, 0);
 }
 
@@ -411,7 +417,7 @@ async fn complete_certificate_carries_on_a_renewal_and_a_spent_budget_defers() {
     let ((status, done), _) = t.complete_until_done().await;
     assert_eq!(status, 200, "{done}");
     let after = t.served().await;
-    assert_ne!(after.serial, before.serial);
+    assert_ne!(after.certificate.serial, before.certificate.serial);
     assert_eq!(done["certificate_arn"], before.certificate_arn.as_str());
     assert!(t
         .app
@@ -456,7 +462,7 @@ async fn a_failed_reimport_leaves_the_certificate_served_and_resumes() {
     assert_eq!(last.0, 502, "{}", last.1);
     let served = t.served().await;
     assert_eq!(
-        served.serial, before.serial,
+        served.certificate.serial, before.certificate.serial,
         "served changed on a failed import"
     );
     assert_eq!(served.renewal.failures, 1);
@@ -470,7 +476,10 @@ async fn a_failed_reimport_leaves_the_certificate_served_and_resumes() {
     let (status, renewed) = t.renew().await;
     assert_eq!(status, 200, "{renewed}");
     assert_eq!(renewed["certificate_arn"], arn.as_str());
-    assert_ne!(t.served().await.serial, before.serial);
+    assert_ne!(
+        t.served().await.certificate.serial,
+        before.certificate.serial
+    );
 }
 
 #[tokio::test]

@@ -125,6 +125,30 @@ pub enum AcmPhase {
     Failed,
 }
 
+impl AcmPhase {
+    /// The phase of a request at `stage`.
+    pub fn of(stage: AcmStage) -> AcmPhase {
+        match stage {
+            AcmStage::Requested => AcmPhase::Validating,
+            AcmStage::Failed => AcmPhase::Failed,
+            AcmStage::Configured => AcmPhase::Served,
+            stage => AcmPhase::Configuring(stage),
+        }
+    }
+
+    /// The `status` of the ACM path's own status route
+    /// (`GET /domains/status/{request_id}`), which predates the tenant's
+    /// list and keeps its upper-case names.
+    pub fn request_status(self) -> &'static str {
+        match self {
+            AcmPhase::Validating => "PENDING",
+            AcmPhase::Configuring(_) => "CONFIGURING",
+            AcmPhase::Served => "CONFIGURED",
+            AcmPhase::Failed => "FAILED",
+        }
+    }
+}
+
 /// A hostname's place in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lifecycle {
@@ -199,12 +223,7 @@ impl HostnameRecords {
                 },
                 stage => Issuing::InFlight(stage),
             }),
-            (None, None, Some(r)) => Lifecycle::Acm(match r.stage {
-                AcmStage::Requested => AcmPhase::Validating,
-                AcmStage::Failed => AcmPhase::Failed,
-                AcmStage::Configured => AcmPhase::Served,
-                stage => AcmPhase::Configuring(stage),
-            }),
+            (None, None, Some(r)) => Lifecycle::Acm(AcmPhase::of(r.stage)),
             (None, None, None) => Lifecycle::Claimed { proven },
         }
     }
@@ -384,7 +403,7 @@ impl HostnameRecords {
                     format!(
                         "the certificate is being renewed: {} before {} (the current certificate expires then)",
                         txt_records(o),
-                        s.not_after
+                        s.certificate.not_after
                     ),
                 );
             }
@@ -492,7 +511,7 @@ impl HostnameRecords {
     /// The served certificate's expiry (ACME path; ACM renews its own, and
     /// this product does not read their expiry).
     pub fn not_after(&self) -> Option<Timestamp> {
-        self.served.as_ref().map(|s| s.not_after)
+        self.served.as_ref().map(|s| s.certificate.not_after)
     }
 
     /// Every step a release of this hostname takes, in order.

@@ -96,11 +96,13 @@ fn served(domain: &str, names: &[&str], renew_after: &str) -> ServedCertificate 
         edge: Edge::Cloudfront,
         dns_target: None,
         names: names.iter().map(|n| d(n)).collect(),
-        chain_pem: "PEM".into(),
-        sealed_key: "KEY".into(),
-        serial: "01".into(),
-        not_before: t("2026-05-01T00:00:00Z"),
-        not_after: t("2026-08-01T00:00:00Z"),
+        certificate: IssuedCertificate {
+            chain_pem: "PEM".into(),
+            sealed_key: "KEY".into(),
+            serial: "01".into(),
+            not_before: t("2026-05-01T00:00:00Z"),
+            not_after: t("2026-08-01T00:00:00Z"),
+        },
         order_url: Some("https://ca.test/order/0".into()),
         ari_id: None,
         renewal: RenewalState {

@@ -458,7 +458,7 @@ async fn recheck_window(
     served: &mut ServedCertificate,
     now: Timestamp,
 ) -> Result<(), Error> {
-    match app.acme.renewal_window(&served.chain_pem).await {
+    match app.acme.renewal_window(&served.certificate.chain_pem).await {
         Ok(Some(w)) => {
             let window = Window {
                 start: w.start,
@@ -466,8 +466,8 @@ async fn recheck_window(
             };
             if served.renewal.window != Some(window) {
                 let (at, basis) = app.config.renewal.renew_time(
-                    served.not_before,
-                    served.not_after,
+                    served.certificate.not_before,
+                    served.certificate.not_after,
                     Some(&window),
                     served.delegated,
                     random_unit(),

@@ -296,7 +296,7 @@ async fn run_step(
         }
         ReleaseStep::Revoked => {
             let chains = served
-                .map(|s| s.chain_pem.clone())
+                .map(|s| s.certificate.chain_pem.clone())
                 .into_iter()
                 .chain(order.and_then(|o| o.certificate.as_ref().map(|c| c.chain_pem.clone())));
             for chain in chains {

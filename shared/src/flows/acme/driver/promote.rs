@@ -50,7 +50,7 @@ pub(super) async fn promote(
         renewal.window_recheck_at = Some(now.plus(std::time::Duration::from_secs(3600)));
     }
     let first = previous.is_none();
-    let superseded = previous.as_ref().map(|p| p.chain_pem.clone());
+    let superseded = previous.as_ref().map(|p| p.certificate.chain_pem.clone());
     let names = order.certificate_names();
     let mut shared: Vec<DomainName> = match names.len() {
         1 => Vec::new(),
@@ -59,11 +59,7 @@ pub(super) async fn promote(
     shared.sort();
     let mut served = match previous {
         Some(mut s) => {
-            s.chain_pem = cert.chain_pem;
-            s.sealed_key = cert.sealed_key;
-            s.serial = cert.serial;
-            s.not_before = cert.not_before;
-            s.not_after = cert.not_after;
+            s.certificate = cert;
             s.ari_id = ari_id;
             s.order_url = Some(order.order_url.clone());
             s.renewal = renewal;
@@ -79,11 +75,7 @@ pub(super) async fn promote(
             edge: order.edge,
             dns_target: order.dns_target.clone(),
             names: Vec::new(),
-            chain_pem: cert.chain_pem,
-            sealed_key: cert.sealed_key,
-            serial: cert.serial,
-            not_before: cert.not_before,
-            not_after: cert.not_after,
+            certificate: cert,
             ari_id,
             order_url: Some(order.order_url.clone()),
             renewal,
@@ -108,11 +100,7 @@ pub(super) async fn promote(
         let copy = match stored.served.filter(|_| kept) {
             Some(mut copy) => {
                 copy.certificate_arn = served.certificate_arn.clone();
-                copy.chain_pem = served.chain_pem.clone();
-                copy.sealed_key = served.sealed_key.clone();
-                copy.serial = served.serial.clone();
-                copy.not_before = served.not_before;
-                copy.not_after = served.not_after;
+                copy.certificate = served.certificate.clone();
                 copy.ari_id = served.ari_id.clone();
                 copy.order_url = served.order_url.clone();
                 copy.renewal = served.renewal.clone();
@@ -157,7 +145,7 @@ pub(super) async fn promote(
     tracing::info!(
         domain = %served.domain,
         names = served.names.len(),
-        serial = %served.serial,
+        serial = %served.certificate.serial,
         renew_after = %served.renewal.renew_after,
         "certificate served"
     );
@@ -168,7 +156,7 @@ pub(super) async fn promote(
 /// certificate it shared) is revoked: it names a hostname the organisation
 /// no longer holds. A failure is logged; the certificate is served nowhere.
 async fn revoke_if_it_names_more(app: &App, old_chain: &str, served: &ServedCertificate) {
-    let (Ok(old), Ok(new)) = (inspect(old_chain), inspect(&served.chain_pem)) else {
+    let (Ok(old), Ok(new)) = (inspect(old_chain), inspect(&served.certificate.chain_pem)) else {
         return;
     };
     let dropped: Vec<&String> = old
