@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::renewal::{RenewalBasis, Window};
+use super::renewal::{RenewalBasis, RenewalPolicy, Window};
 use super::{DomainName, IssuedCertificate, TenantId, Timestamp};
 
 /// Let's Encrypt: at most 5 certificates for the same set of names per 7 days.
@@ -103,7 +103,68 @@ pub struct RenewalState {
     pub in_flight_since: Option<Timestamp>,
 }
 
+/// The renewal's transitions: each a function of the state, so the flows
+/// never set its fields by hand (and the tests below cover each).
 impl RenewalState {
+    /// A renewal order was placed at `now`: the sweep carries it on
+    /// whatever `renew_after` says.
+    pub fn started(&mut self, now: Timestamp) {
+        self.in_flight_since = Some(now);
+    }
+
+    /// The renewal order in flight ended without a certificate.
+    pub fn ended(&mut self) {
+        self.in_flight_since = None;
+    }
+
+    /// An attempt failed: counted, backed off by the policy, and after
+    /// `max_attempts` in this cycle the sweep gives up. Answers whether it
+    /// just gave up.
+    pub fn failed(&mut self, reason: &str, policy: &RenewalPolicy, now: Timestamp) -> bool {
+        self.failures += 1;
+        self.last_error = Some(reason.to_owned());
+        self.not_before = Some(now.plus(policy.retry_delay(self.failures)));
+        self.gave_up = self.failures >= policy.max_attempts;
+        self.gave_up
+    }
+
+    /// Not before `until`, without counting a failure: the CA's rate limit
+    /// (no fault of the hostname's), or the next look at a renewal waiting
+    /// for its TXT record.
+    pub fn hold_until(&mut self, until: Timestamp) {
+        self.not_before = Some(until);
+    }
+
+    /// Asked again (renew-now) after the sweep gave up: a new cycle of
+    /// attempts.
+    pub fn restart_cycle(&mut self) {
+        self.gave_up = false;
+        self.failures = 0;
+        self.not_before = None;
+    }
+
+    /// Due at once (a name left the certificate: it is issued again
+    /// without it).
+    pub fn due_now(&mut self, now: Timestamp) {
+        self.renew_after = now;
+    }
+
+    /// The CA's ARI window, as read at `now`: a changed window re-picks the
+    /// renewal time in it (`at`, `basis`); asked again at `recheck_at`.
+    pub fn window_read(
+        &mut self,
+        window: Option<Window>,
+        renew: Option<(Timestamp, RenewalBasis)>,
+        recheck_at: Option<Timestamp>,
+    ) {
+        if let (Some(w), Some((at, basis))) = (window, renew) {
+            self.renew_after = at;
+            self.basis = basis;
+            self.window = Some(w);
+        }
+        self.window_recheck_at = recheck_at;
+    }
+
     /// When the sweep should next look at this certificate; `None` when it
     /// should not (it gave up).
     pub fn due_at(&self) -> Option<Timestamp> {
@@ -210,6 +271,60 @@ mod tests {
         assert_eq!(r.due_at(), Some(t("2026-03-02T00:00:00Z")));
         r.gave_up = true;
         assert_eq!(r.due_at(), None);
+    }
+
+    #[test]
+    fn failures_back_off_give_up_and_a_new_cycle_starts_over() {
+        let t = |s: &str| Timestamp::parse(s).unwrap();
+        let now = t("2026-03-01T00:00:00Z");
+        let policy = RenewalPolicy {
+            max_attempts: 3,
+            ..RenewalPolicy::default()
+        };
+        let mut r = RenewalState {
+            renew_after: now,
+            basis: RenewalBasis::Lifetime,
+            window: None,
+            window_recheck_at: None,
+            failures: 0,
+            last_error: None,
+            not_before: None,
+            gave_up: false,
+            in_flight_since: None,
+        };
+        r.started(now);
+        assert_eq!(r.due_at(), Some(now), "in flight: carried on at once");
+        r.ended();
+        assert!(!r.failed("refused", &policy, now));
+        assert_eq!(r.not_before, Some(t("2026-03-01T01:00:00Z")));
+        assert!(!r.failed("refused", &policy, now));
+        assert_eq!(r.not_before, Some(t("2026-03-01T02:00:00Z")));
+        assert!(
+            r.failed("refused again", &policy, now),
+            "the third gives up"
+        );
+        assert_eq!(
+            (r.due_at(), r.last_error.as_deref()),
+            (None, Some("refused again"))
+        );
+        r.restart_cycle();
+        assert_eq!((r.failures, r.gave_up, r.not_before), (0, false, None));
+        r.hold_until(t("2026-03-02T00:00:00Z"));
+        assert_eq!(r.failures, 0, "a hold is no failure");
+        assert_eq!(r.due_at(), Some(t("2026-03-02T00:00:00Z")));
+        let w = Window {
+            start: t("2026-03-05T00:00:00Z"),
+            end: t("2026-03-06T00:00:00Z"),
+        };
+        r.window_read(
+            Some(w),
+            Some((t("2026-03-05T12:00:00Z"), RenewalBasis::Ari)),
+            None,
+        );
+        assert_eq!(
+            (r.renew_after, r.basis, r.window),
+            (t("2026-03-05T12:00:00Z"), RenewalBasis::Ari, Some(w))
+        );
     }
 
     /// The certificate is embedded, and stored flat as before: a record

@@ -261,9 +261,7 @@ async fn renew_leased(
     }
     if trigger == Trigger::Now && served.renewal.gave_up {
         // Asked again after the sweep gave up: a new cycle of attempts.
-        served.renewal.gave_up = false;
-        served.renewal.failures = 0;
-        served.renewal.not_before = None;
+        served.renewal.restart_cycle();
         app.store.save_served(&mut served).await?;
     }
     records.served = Some(served.clone());
@@ -291,7 +289,7 @@ async fn renew_leased(
             };
             match new_renewal_order(app, &served, stale.as_ref().map(|o| o.version), label).await {
                 Ok(o) => {
-                    served.renewal.in_flight_since = Some(now);
+                    served.renewal.started(now);
                     app.store.save_served(&mut served).await?;
                     o
                 }
@@ -299,7 +297,7 @@ async fn renew_leased(
                     if let Some(wait) = rate_limit_wait(&e) {
                         // The CA's limit (or ours of it) is no failure of
                         // this hostname's: tried again once it has passed.
-                        served.renewal.not_before = Some(now.plus(wait));
+                        served.renewal.hold_until(now.plus(wait));
                         app.store.save_served(&mut served).await?;
                     } else {
                         record_failure(app, &mut served, &e.public_message(), trigger).await?;
@@ -318,14 +316,16 @@ async fn renew_leased(
                 .failure
                 .clone()
                 .unwrap_or_else(|| "the order became invalid".into());
-            served.renewal.in_flight_since = None;
+            served.renewal.ended();
             record_failure(app, &mut served, &reason, trigger).await?;
             Ok(Outcome::Failed(o))
         }
         // complete-certificate's caller should have published the record.
         Ok(Driven::AwaitingDns { missing, .. }) if trigger == Trigger::Continue => Err(missing),
         Ok(Driven::AwaitingDns { order, .. }) => {
-            served.renewal.not_before = Some(now.plus(app.config.renewal.dns_recheck));
+            served
+                .renewal
+                .hold_until(now.plus(app.config.renewal.dns_recheck));
             app.store.save_served(&mut served).await?;
             let mut waiting = *order;
             if trigger == Trigger::Schedule {
@@ -337,7 +337,7 @@ async fn renew_leased(
         Err(e @ Error::Precondition { .. }) => Err(e),
         Err(e) if rate_limit_wait(&e).is_some() => {
             let wait = rate_limit_wait(&e).unwrap_or_default();
-            served.renewal.not_before = Some(now.plus(wait));
+            served.renewal.hold_until(now.plus(wait));
             app.store.save_served(&mut served).await?;
             Err(e)
         }
@@ -426,20 +426,16 @@ async fn record_failure(
     reason: &str,
     trigger: Trigger,
 ) -> Result<(), Error> {
-    let policy = &app.config.renewal;
-    let r = &mut served.renewal;
-    r.failures += 1;
-    r.last_error = Some(reason.to_owned());
-    r.not_before = Some(Timestamp::now().plus(policy.retry_delay(r.failures)));
-    r.gave_up = r.failures >= policy.max_attempts;
+    let gave_up = served
+        .renewal
+        .failed(reason, &app.config.renewal, Timestamp::now());
     tracing::warn!(
         domain = %served.domain,
-        failures = r.failures,
-        gave_up = r.gave_up,
+        failures = served.renewal.failures,
+        gave_up,
         reason,
         "renewal failed; the current certificate stays served"
     );
-    let gave_up = r.gave_up;
     app.store.save_served(served).await?;
     // The sweep tells the platform when it stops; renew-now and
     // complete-certificate answer their caller instead.
@@ -464,25 +460,28 @@ async fn recheck_window(
                 start: w.start,
                 end: w.end,
             };
-            if served.renewal.window != Some(window) {
-                let (at, basis) = app.config.renewal.renew_time(
+            let renew = (served.renewal.window != Some(window)).then(|| {
+                app.config.renewal.renew_time(
                     served.certificate.not_before,
                     served.certificate.not_after,
                     Some(&window),
                     served.delegated,
                     random_unit(),
-                );
+                )
+            });
+            if let Some((at, _)) = renew {
                 tracing::info!(domain = %served.domain, renew_after = %at, "the CA's renewal window changed");
-                served.renewal.renew_after = at;
-                served.renewal.basis = basis;
-                served.renewal.window = Some(window);
             }
-            served.renewal.window_recheck_at = Some(now.plus(w.retry_after.max(MIN_ARI_RECHECK)));
+            let recheck = now.plus(w.retry_after.max(MIN_ARI_RECHECK));
+            served
+                .renewal
+                .window_read(Some(window), renew, Some(recheck));
         }
-        Ok(None) => served.renewal.window_recheck_at = None,
+        Ok(None) => served.renewal.window_read(None, None, None),
         Err(e) => {
             tracing::warn!(domain = %served.domain, error = %e, "could not read the renewal window");
-            served.renewal.window_recheck_at = Some(now.plus(Duration::from_secs(3600)));
+            let recheck = now.plus(Duration::from_secs(3600));
+            served.renewal.window_read(None, None, Some(recheck));
         }
     }
     app.store.save_served(served).await

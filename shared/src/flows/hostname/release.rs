@@ -322,7 +322,7 @@ async fn run_step(
                 if copy.names.len() == 1 {
                     copy.names.clear();
                 }
-                copy.renewal.renew_after = now;
+                copy.renewal.due_now(now);
                 app.store.save_served(&mut copy).await?;
             }
             Ok(StepDone::Done)

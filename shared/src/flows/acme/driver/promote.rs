@@ -131,7 +131,7 @@ pub(super) async fn promote(
             shared.clear();
         }
         for (record, _) in &mut records {
-            record.renewal.renew_after = now;
+            record.renewal.due_now(now);
         }
     }
     for (record, _) in &mut records {
