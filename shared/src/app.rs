@@ -86,10 +86,19 @@ fn on_first_use<C: Send + Sync + 'static>(
 impl App {
     /// Reads the environment and builds every client.
     pub async fn from_env() -> Result<Arc<Self>, Error> {
+        Self::from_env_sending_through(aws_http_client()?).await
+    }
+
+    /// As [`App::from_env`], with the AWS SDK's requests sent through
+    /// `http` (the local server's, which enforces the functions' IAM
+    /// policies as AWS would).
+    pub async fn from_env_sending_through(
+        http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    ) -> Result<Arc<Self>, Error> {
         let config = Config::from_env().map_err(|e| Error::Internal(e.to_string()))?;
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(config.aws_region.clone()))
-            .http_client(aws_http_client()?);
+            .http_client(http);
         // Lambda hands a function its role's credentials in the environment,
         // the first place the SDK's default chain looks. Taking them from
         // there directly skips building the rest of that chain at init, which

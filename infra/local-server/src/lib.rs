@@ -8,6 +8,7 @@
 //! Only `make dev`, `infra/token.sh` and the tests use this crate; the
 //! Lambda functions never link it.
 
+pub mod iam;
 pub mod router;
 pub mod server;
 pub mod token;
@@ -19,6 +20,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use custom_domains::App;
+
+/// The application as a function builds it from the environment, its AWS
+/// requests checked against each function's policy in `template.yaml`
+/// (`iam`), as AWS's IAM checks them.
+pub async fn app_from_env() -> Result<Arc<App>, Box<dyn std::error::Error>> {
+    let policies = iam::Policies::from_template(include_str!("../../../template.yaml"), &|k| {
+        std::env::var(k).ok()
+    })?;
+    let http = iam::Enforcing::new(custom_domains::app::aws_http_client()?, policies).shared();
+    Ok(App::from_env_sending_through(http).await?)
+}
 
 /// Runs the renewal sweep and the DNS drift checks every `interval`, as the
 /// `renewal-sweep` and `drift-check` functions' schedules do in AWS;

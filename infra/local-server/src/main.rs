@@ -48,7 +48,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         ["sweep"] => {
             custom_domains::init_tracing();
-            let app = custom_domains::App::from_env().await?;
+            let app = local_server::app_from_env().await?;
             let report = custom_domains::routes::scoped(
                 "renewal-sweep",
                 custom_domains::flows::acme::renew::sweep(&app),
@@ -59,7 +59,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         ["drift-check"] => {
             custom_domains::init_tracing();
-            let app = custom_domains::App::from_env().await?;
+            let app = local_server::app_from_env().await?;
             let report = custom_domains::routes::scoped(
                 "drift-check",
                 custom_domains::flows::hostname::drift::drift_check(&app),
@@ -84,7 +84,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "60000".into())
         .parse()
         .map_err(|e| format!("LOCAL_SWEEP_INTERVAL_MS: {e}"))?;
-    let app = custom_domains::App::from_env().await?;
+    let app = local_server::app_from_env().await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("binding {addr}: {e}"))?;

@@ -53,6 +53,7 @@ fn same_org(t: &Tenant, domain: String) -> Tenant {
         domain,
         distribution_id: t.distribution_id.clone(),
         token: t.token.clone(),
+        overrides: t.overrides.clone(),
     }
 }
 

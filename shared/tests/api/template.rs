@@ -245,7 +245,7 @@ fn problems(text: &str, calls: Option<&BTreeMap<String, BTreeSet<Call>>>) -> Vec
                 && !f
                     .apigateway_resources
                     .iter()
-                    .any(|p| glob_matches(p, resource))
+                    .any(|p| glob_matches(p, resource.rsplit("::").next().unwrap_or_default()))
             {
                 found.push(format!(
                     "function {} calls {action} on {resource}, outside its policy's resources",

@@ -10,7 +10,19 @@ use aws_sdk_cloudfront::types::{
 use super::{aws_calls, stack, unique};
 
 pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    sdk_config_with(endpoint, &[]).await
+}
+
+/// As [`sdk_config`], for an application whose configuration `overrides`
+/// changes (its own table, a hosted zone): the policies its requests are
+/// checked against are resolved with the same values.
+pub async fn sdk_config_with(
+    endpoint: Option<&str>,
+    overrides: &[(String, String)],
+) -> aws_config::SdkConfig {
     let s = stack();
+    let mut vars = s.vars.clone();
+    vars.extend(overrides.iter().cloned());
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(s.var("AWS_REGION")))
         .endpoint_url(
@@ -21,8 +33,9 @@ pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing", "testing", None, None, "tests",
         ))
-        // Attributes every AWS call to the function that made it.
-        .http_client(aws_calls::Recording::new())
+        // Attributes every AWS call to the function that made it, and
+        // answers one its policy does not allow as AWS would.
+        .http_client(aws_calls::Recording::new(&vars))
         .load()
         .await
 }

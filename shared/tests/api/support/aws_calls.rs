@@ -20,8 +20,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 /// Where the suite's calls are recorded (cleared by `make test` first).
 pub const RECORD: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/aws-calls.tsv");
 
-/// An AWS action, and for API Gateway (whose IAM actions are HTTP verbs)
-/// the resource path it was called on.
+/// An AWS action and the resource ARN it was called on.
 pub type Call = (String, String);
 
 static SENT_EVENTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
@@ -52,13 +51,34 @@ pub fn sent_events() -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct Recording {
     inner: SharedHttpClient,
+    /// Resource names as recorded: a test's own table is recorded as the
+    /// stack's, so the record reads as one deployment's requests.
+    renames: Vec<(String, String)>,
 }
 
 impl Recording {
-    pub fn new() -> Self {
-        Self {
-            inner: aws_smithy_http_client::Builder::new().build_http(),
-        }
+    /// Records, then checks each request against its function's policy
+    /// (`local_server::iam`), with `vars` the local values (the stack's
+    /// environment and a test's overrides).
+    pub fn new(vars: &std::collections::HashMap<String, String>) -> Self {
+        let policies = local_server::iam::Policies::from_template(
+            include_str!("../../../../template.yaml"),
+            &|k| vars.get(k).cloned(),
+        )
+        .expect("template.yaml's policies resolve");
+        let inner = local_server::iam::Enforcing::new(
+            aws_smithy_http_client::Builder::new().build_http(),
+            policies,
+        )
+        .shared();
+        let stack = &super::stack().vars;
+        let renames = match (vars.get("DYNAMODB_TABLE"), stack.get("DYNAMODB_TABLE")) {
+            (Some(own), Some(shared)) if own != shared => {
+                vec![(format!(":table/{own}"), format!(":table/{shared}"))]
+            }
+            _ => Vec::new(),
+        };
+        Self { inner, renames }
     }
 }
 
@@ -70,6 +90,7 @@ impl HttpClient for Recording {
     ) -> SharedHttpConnector {
         SharedHttpConnector::new(RecordingConnector {
             inner: self.inner.http_connector(settings, components),
+            renames: self.renames.clone(),
         })
     }
 }
@@ -77,6 +98,7 @@ impl HttpClient for Recording {
 #[derive(Debug)]
 struct RecordingConnector {
     inner: SharedHttpConnector,
+    renames: Vec<(String, String)>,
 }
 
 impl HttpConnector for RecordingConnector {
@@ -102,7 +124,13 @@ impl HttpConnector for RecordingConnector {
         if let Some(function) = custom_domains::routes::current_function() {
             let lines: String = calls(&request)
                 .into_iter()
-                .map(|(action, resource)| format!("{function}\t{action}\t{resource}\n"))
+                .map(|(action, resource)| {
+                    let resource = self
+                        .renames
+                        .iter()
+                        .fold(resource, |r, (from, to)| r.replace(from, to));
+                    format!("{function}\t{action}\t{resource}\n")
+                })
                 .collect();
             if let Ok(mut file) = std::fs::OpenOptions::new()
                 .create(true)
@@ -128,98 +156,25 @@ impl HttpConnector for RecordingConnector {
     }
 }
 
-/// The IAM actions one HTTP request to AWS needs.
+/// The IAM actions one HTTP request to AWS needs, each with its resource
+/// ARN (`local_server::iam::request`, the same reading that enforces them).
 pub fn calls(request: &HttpRequest) -> Vec<Call> {
-    let header = |name: &str| request.headers().get(name).unwrap_or_default().to_owned();
-    // The SigV4 credential scope names the service: .../<region>/<service>/aws4_request
-    let auth = header("authorization");
-    let service = auth
-        .split("Credential=")
-        .nth(1)
-        .and_then(|c| c.split(',').next())
-        .and_then(|scope| scope.split('/').nth(3))
-        .unwrap_or_default()
-        .to_owned();
-    let operation = header("x-amz-target")
-        .rsplit('.')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let header = |name: &str| request.headers().get(name).unwrap_or_default();
     let body = request
         .body()
         .bytes()
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .unwrap_or_default();
-    let path = request
-        .uri()
-        .split("://")
-        .nth(1)
-        .and_then(|r| r.find('/').map(|i| r[i..].to_owned()))
-        .unwrap_or_default();
-    let path = path.split('?').next().unwrap_or_default().to_owned();
-    let action = |a: &str| (format!("{service}:{a}"), String::new());
-    match service.as_str() {
-        // A transaction needs PutItem or DeleteItem for its puts and deletes.
-        "dynamodb" if operation == "TransactWriteItems" => [
-            ("\"Put\"", "PutItem"),
-            ("\"Delete\"", "DeleteItem"),
-            ("\"Update\"", "UpdateItem"),
-            ("\"ConditionCheck\"", "ConditionCheckItem"),
-        ]
-        .into_iter()
-        .filter(|(key, _)| body.contains(key))
-        .map(|(_, a)| action(a))
-        .collect(),
-        "dynamodb" | "kms" | "events" => vec![action(&operation)],
-        "route53" => match (
-            request.method(),
-            path.contains("/rrset"),
-            path.contains("/change/"),
-        ) {
-            ("POST", true, _) => vec![action("ChangeResourceRecordSets")],
-            ("GET", _, true) => vec![action("GetChange")],
-            (method, _, _) => panic!("unmapped Route 53 call {method} {path}"),
-        },
-        // Tags given with a new certificate need AddTagsToCertificate too.
-        "acm" if body.contains("\"Tags\"") => {
-            vec![action(&operation), action("AddTagsToCertificate")]
-        }
-        "acm" => vec![action(&operation)],
-        "cloudfront" => {
-            let rest = path.strip_prefix("/2020-05-31").unwrap_or(&path);
-            match (request.method(), rest) {
-                ("GET", p) if p.starts_with("/distribution/") && p.ends_with("/config") => {
-                    vec![action("GetDistributionConfig")]
-                }
-                ("PUT", p) if p.starts_with("/distribution/") && p.ends_with("/config") => {
-                    vec![action("UpdateDistribution")]
-                }
-                ("GET", p) if p.starts_with("/distribution/") => vec![action("GetDistribution")],
-                ("POST", "/distribution-tenant") => vec![action("CreateDistributionTenant")],
-                ("GET", "/distribution-tenant") => vec![action("GetDistributionTenantByDomain")],
-                ("PUT", p) if p.starts_with("/distribution-tenant/") => {
-                    vec![action("UpdateDistributionTenant")]
-                }
-                ("DELETE", p) if p.starts_with("/distribution-tenant/") => {
-                    vec![action("DeleteDistributionTenant")]
-                }
-                ("POST", "/domain-conflicts") => vec![action("ListDomainConflicts")],
-                ("GET", p) if p.starts_with("/connection-group/") => {
-                    vec![action("GetConnectionGroup")]
-                }
-                (method, _) => panic!("unmapped CloudFront call {method} {path}"),
-            }
-        }
-        "apigateway" => {
-            vec![(
-                format!("apigateway:{}", request.method()),
-                path.strip_prefix("/v2").unwrap_or(&path).to_owned(),
-            )]
-        }
-        other => panic!(
-            "unmapped AWS service {other:?} ({} {path})",
-            request.method()
-        ),
+    let sent = local_server::iam::request::Sent::new(
+        request.method(),
+        request.uri(),
+        header("authorization"),
+        header("x-amz-target"),
+        &body,
+    );
+    match local_server::iam::needs(&sent) {
+        Ok(all) => all.into_iter().map(|n| (n.action, n.resource)).collect(),
+        Err(unknown) => panic!("unmapped AWS request: {unknown}"),
     }
 }
 

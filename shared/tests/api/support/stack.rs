@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use custom_domains::config::Config;
 
 pub struct Stack {
-    vars: HashMap<String, String>,
+    pub vars: HashMap<String, String>,
 }
 
 impl Stack {

@@ -10,14 +10,16 @@ use custom_domains::App;
 use serde_json::Value;
 
 use super::{
-    acme_proxy, config, create_distribution, create_table, get, post, sdk_config, serve, set_txt,
-    stack, token_for, unique, FaultProxy,
+    acme_proxy, config, create_distribution, create_table, get, post, sdk_config, sdk_config_with,
+    serve, set_txt, stack, token_for, unique, FaultProxy,
 };
 
 /// One tenant with its own hostname and CloudFront distribution, and the
 /// application serving every route on a random local port.
 pub struct Tenant {
     pub app: Arc<App>,
+    /// The configuration's overrides (the policies' local values too).
+    pub overrides: Vec<(String, String)>,
     pub base: String,
     pub org: String,
     pub domain: String,
@@ -87,19 +89,22 @@ impl TenantBuilder {
     pub async fn start(self) -> Tenant {
         let org = unique("org-");
         let domain = format!("{}.example.com", unique("shop"));
-        let sdk = sdk_config(None).await;
-        let distribution_id = create_distribution(&sdk, &self.other_aliases).await;
         let mut owned = self.overrides;
-        if self.own_table {
-            let table = unique("table-");
-            create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
-            owned.push(("DYNAMODB_TABLE".into(), table));
+        let own_table = self.own_table.then(|| unique("table-"));
+        if let Some(table) = &own_table {
+            owned.push(("DYNAMODB_TABLE".into(), table.clone()));
+        }
+        let sdk = sdk_config_with(None, &owned).await;
+        let distribution_id = create_distribution(&sdk, &self.other_aliases).await;
+        if let Some(table) = &own_table {
+            create_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await;
         }
         let overrides: Vec<(&str, &str)> = owned
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let mut app = App::new(config(&overrides), &sdk).unwrap();
+        drop(overrides);
         if !self.shared_edge {
             app.store
                 .set_org_distribution(&TenantId::parse("org", &org).unwrap(), &distribution_id)
@@ -117,6 +122,7 @@ impl TenantBuilder {
             org,
             domain,
             distribution_id,
+            overrides: owned,
         }
     }
 }
@@ -222,7 +228,11 @@ impl Tenant {
     /// container (its own application, same configuration), so that every
     /// call it makes, down to loading the ACME account, is its own.
     pub async fn sweep(&self) -> custom_domains::flows::acme::renew::SweepReport {
-        let app = App::new(self.app.config.clone(), &sdk_config(None).await).unwrap();
+        let app = App::new(
+            self.app.config.clone(),
+            &sdk_config_with(None, &self.overrides).await,
+        )
+        .unwrap();
         custom_domains::routes::scoped(
             "renewal-sweep",
             custom_domains::flows::acme::renew::sweep(&app),
@@ -240,7 +250,7 @@ impl Tenant {
     ) -> custom_domains::flows::hostname::drift::CheckReport {
         let mut config = self.app.config.clone();
         adjust(&mut config);
-        let app = App::new(config, &sdk_config(None).await).unwrap();
+        let app = App::new(config, &sdk_config_with(None, &self.overrides).await).unwrap();
         custom_domains::routes::scoped(
             "drift-check",
             custom_domains::flows::hostname::drift::drift_check(&app),

@@ -1,0 +1,345 @@
+//! The template's policy statements per function, resolved with the local
+//! stack's values, and IAM's evaluation of one request against them.
+//!
+//! Resolution: `template.yaml` names the table, the key and the parameters
+//! by `!Ref` in its global environment (`DYNAMODB_TABLE: !Ref Table`,
+//! `ROUTE53_HOSTED_ZONE_ID: !Ref DelegationHostedZoneId`, …), so a resource's
+//! or parameter's local value is that variable's value (the parameter's
+//! default when unset). `!GetAtt Table.Arn` becomes the table's ARN,
+//! `!GetAtt SecretsKey.Arn` the key's, and `!Sub` substitutes those and
+//! `AWS::Partition`, `AWS::Region` and `AWS::AccountId`. (The YAML reader
+//! keeps a tagged scalar's text and drops its tag: `!GetAtt Table.Arn`
+//! reads as `Table.Arn`, which no ARN or wildcard looks like.)
+//!
+//! Evaluation (IAM's rules for one identity-based policy, no conditions):
+//! an explicit Deny wins; else any Allow whose action and resource patterns
+//! match allows; else the request is implicitly denied. Actions match case
+//! insensitively, resources case sensitively; `*` matches any run of
+//! characters and `?` one.
+
+use std::collections::BTreeMap;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+use super::ACCOUNT;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// One statement, its intrinsics resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    pub effect: Effect,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+/// What IAM decides for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    /// No statement allows it.
+    ImplicitDeny,
+    /// A Deny statement matches it.
+    ExplicitDeny,
+}
+
+/// Every function's statements, by the binary it builds.
+#[derive(Clone, Debug, Default)]
+pub struct Policies {
+    pub by_function: BTreeMap<String, Vec<Statement>>,
+}
+
+/// The values resolution needs.
+struct Values<'a> {
+    doc: &'a Yaml,
+    region: String,
+    /// Resource or parameter name → the global variable set from it.
+    variable_of: BTreeMap<String, String>,
+    value: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Values<'_> {
+    /// The local value of a parameter or resource `!Ref`.
+    fn reference(&self, name: &str) -> String {
+        let from_env = self.variable_of.get(name).and_then(|var| (self.value)(var));
+        from_env.unwrap_or_else(|| {
+            let default = &self.doc["Parameters"][name]["Default"];
+            default.as_str().map(str::to_owned).unwrap_or_default()
+        })
+    }
+
+    /// `!GetAtt <name>.Arn`.
+    fn arn_of(&self, name: &str) -> String {
+        let id = self.reference(name);
+        let kind = self.doc["Resources"][name]["Type"]
+            .as_str()
+            .unwrap_or_default();
+        match kind {
+            "AWS::DynamoDB::Table" => {
+                format!("arn:aws:dynamodb:{}:{ACCOUNT}:table/{id}", self.region)
+            }
+            "AWS::KMS::Key" if id.starts_with("arn:") => id,
+            "AWS::KMS::Key" => format!("arn:aws:kms:{}:{ACCOUNT}:key/{id}", self.region),
+            other => format!("unresolved {other} {name}"),
+        }
+    }
+
+    fn resolve(&self, text: &str) -> String {
+        // `!GetAtt X.Arn`, read without its tag.
+        if let Some(name) = text
+            .strip_suffix(".Arn")
+            .filter(|n| !n.contains([':', '/', '$']))
+        {
+            return self.arn_of(name);
+        }
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find('}') else {
+                break;
+            };
+            let name = &rest[start + 2..start + end];
+            out.push_str(&match name {
+                "AWS::Partition" => "aws".to_owned(),
+                "AWS::Region" => self.region.clone(),
+                "AWS::AccountId" => ACCOUNT.to_owned(),
+                n => match n.strip_suffix(".Arn") {
+                    Some(resource) => self.arn_of(resource),
+                    None => self.reference(n),
+                },
+            });
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+fn strings(y: &Yaml) -> Vec<String> {
+    match y {
+        Yaml::String(s) => vec![s.clone()],
+        Yaml::Array(a) => a.iter().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl Policies {
+    /// Every function's statements in the template `text`; `value` gives
+    /// the local value of an environment variable (unset: `None`).
+    pub fn from_template(
+        text: &str,
+        value: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
+        let doc = docs.first().ok_or("an empty template")?;
+        let mut variable_of = BTreeMap::new();
+        for (var, source) in doc["Globals"]["Function"]["Environment"]["Variables"]
+            .as_hash()
+            .into_iter()
+            .flatten()
+        {
+            // `VAR: !Ref Name` reads as `VAR: Name`.
+            if let (Some(var), Some(name)) = (var.as_str(), source.as_str()) {
+                if !doc["Parameters"][name].is_badvalue() || !doc["Resources"][name].is_badvalue() {
+                    variable_of.insert(name.to_owned(), var.to_owned());
+                }
+            }
+        }
+        let values = Values {
+            doc,
+            region: value("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
+            variable_of,
+            value,
+        };
+        let mut by_function = BTreeMap::new();
+        for (_, resource) in doc["Resources"].as_hash().ok_or("no Resources")? {
+            if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            let Some(binary) = resource["Metadata"]["BuildProperties"]["Binary"].as_str() else {
+                continue;
+            };
+            let mut statements = Vec::new();
+            for policy in resource["Properties"]["Policies"]
+                .as_vec()
+                .into_iter()
+                .flatten()
+            {
+                for s in policy["Statement"].as_vec().into_iter().flatten() {
+                    statements.push(Statement {
+                        effect: match s["Effect"].as_str() {
+                            Some("Deny") => Effect::Deny,
+                            _ => Effect::Allow,
+                        },
+                        actions: strings(&s["Action"]),
+                        resources: strings(&s["Resource"])
+                            .iter()
+                            .map(|r| values.resolve(r))
+                            .collect(),
+                    });
+                }
+            }
+            by_function.insert(binary.to_owned(), statements);
+        }
+        Ok(Self { by_function })
+    }
+
+    /// IAM's decision for `function` calling `action` on `resource`.
+    pub fn decide(&self, function: &str, action: &str, resource: &str) -> Decision {
+        let statements = self
+            .by_function
+            .get(function)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        decide(statements, action, resource)
+    }
+}
+
+/// IAM's decision for `action` on `resource` under `statements`.
+pub fn decide(statements: &[Statement], action: &str, resource: &str) -> Decision {
+    let matching = |s: &&Statement| {
+        s.actions
+            .iter()
+            .any(|a| wildcard(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
+            && s.resources.iter().any(|r| wildcard(r, resource))
+    };
+    let mut matched = statements.iter().filter(matching);
+    let mut allowed = false;
+    for s in matched.by_ref() {
+        match s.effect {
+            Effect::Deny => return Decision::ExplicitDeny,
+            Effect::Allow => allowed = true,
+        }
+    }
+    match allowed {
+        true => Decision::Allowed,
+        false => Decision::ImplicitDeny,
+    }
+}
+
+/// IAM's wildcard match: `*` any run of characters (`/` and `:`
+/// included), `?` exactly one.
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = include_str!("../../../../template.yaml");
+
+    fn local(var: &str) -> Option<String> {
+        match var {
+            "AWS_REGION" => Some("eu-west-1".into()),
+            "DYNAMODB_TABLE" => Some("custom-domains".into()),
+            "KMS_KEY_ID" => Some("k-1".into()),
+            "ROUTE53_HOSTED_ZONE_ID" => Some("Z123".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn wildcards_match_as_iam_does() {
+        assert!(wildcard(
+            "arn:aws:acm:*:1:certificate/*",
+            "arn:aws:acm:us-east-1:1:certificate/abc"
+        ));
+        assert!(wildcard("*", "anything/at:all"));
+        assert!(wildcard("dynamodb:*", "dynamodb:query"));
+        assert!(wildcard("a?c", "abc") && !wildcard("a?c", "ac"));
+        assert!(!wildcard(
+            "arn:aws:dynamodb:eu-west-1:1:table/t",
+            "arn:aws:dynamodb:eu-west-1:1:table/t/index/i"
+        ));
+        assert!(wildcard("arn:x/*/y", "arn:x/a/b/y"));
+    }
+
+    #[test]
+    fn an_index_needs_its_own_arn_and_a_deny_wins() {
+        let p = Policies::from_template(TEMPLATE, &local).unwrap();
+        let table = "arn:aws:dynamodb:eu-west-1:123456789012:table/custom-domains";
+        let index = format!("{table}/index/PendingByTenant");
+        assert_eq!(
+            p.decide("start-certificate", "dynamodb:Query", table),
+            Decision::Allowed
+        );
+        assert_eq!(
+            p.decide("start-certificate", "dynamodb:Query", &index),
+            Decision::Allowed
+        );
+        assert_eq!(
+            p.decide(
+                "start-certificate",
+                "dynamodb:Query",
+                &format!("{table}/index/ByTenant")
+            ),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            p.decide("start-certificate", "dynamodb:Scan", table),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            p.decide("no-such-function", "dynamodb:GetItem", table),
+            Decision::ImplicitDeny
+        );
+        let key = "arn:aws:kms:eu-west-1:123456789012:key/k-1";
+        assert_eq!(
+            p.decide("start-certificate", "kms:Decrypt", key),
+            Decision::Allowed
+        );
+        assert_eq!(
+            p.decide(
+                "complete-certificate",
+                "route53:ChangeResourceRecordSets",
+                "arn:aws:route53:::hostedzone/Z123"
+            ),
+            Decision::Allowed
+        );
+        let statements = [
+            Statement {
+                effect: Effect::Allow,
+                actions: vec!["s3:*".into()],
+                resources: vec!["*".into()],
+            },
+            Statement {
+                effect: Effect::Deny,
+                actions: vec!["s3:Get*".into()],
+                resources: vec!["arn:b/*".into()],
+            },
+        ];
+        assert_eq!(
+            decide(&statements, "s3:GetObject", "arn:b/k"),
+            Decision::ExplicitDeny
+        );
+        assert_eq!(
+            decide(&statements, "s3:PutObject", "arn:b/k"),
+            Decision::Allowed
+        );
+    }
+}

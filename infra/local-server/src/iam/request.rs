@@ -1,0 +1,339 @@
+//! Which IAM actions one HTTP request to AWS needs, and on which resource.
+//!
+//! The service comes from the SigV4 credential scope
+//! (`…/<region>/<service>/aws4_request`), the operation from `X-Amz-Target`
+//! (JSON protocols) or the method and path (CloudFront, Route 53, API
+//! Gateway). Resources are ARNs as IAM evaluates them: a DynamoDB request
+//! on an index is authorised against `…:table/<table>/index/<index>`, one
+//! that touches several tables (a transaction) against each; an action AWS
+//! scopes to no resource type (`acm:ListCertificates`,
+//! `acm:RequestCertificate`, `cloudfront:ListDomainConflicts`,
+//! `cloudfront:GetDistributionTenantByDomain`, per the Service
+//! Authorization Reference) against `*`, and one that makes a new
+//! resource against the resource type's `…/*`.
+
+use super::ACCOUNT;
+
+/// One action on one resource.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Need {
+    pub action: String,
+    pub resource: String,
+}
+
+fn need(action: String, resource: String) -> Need {
+    Need { action, resource }
+}
+
+/// What a request says of itself.
+pub struct Sent<'a> {
+    pub method: &'a str,
+    /// The path, without the query.
+    pub path: &'a str,
+    pub query: &'a str,
+    pub authorization: &'a str,
+    pub target: &'a str,
+    pub body: &'a str,
+}
+
+impl<'a> Sent<'a> {
+    /// `uri` whole, as the SDK sends it.
+    pub fn new(
+        method: &'a str,
+        uri: &'a str,
+        authorization: &'a str,
+        target: &'a str,
+        body: &'a str,
+    ) -> Self {
+        let after_host = uri
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.find('/').map(|i| &r[i..]))
+            .unwrap_or("/");
+        let (path, query) = after_host.split_once('?').unwrap_or((after_host, ""));
+        Self {
+            method,
+            path,
+            query,
+            authorization,
+            target,
+            body,
+        }
+    }
+
+    /// The service and region of the SigV4 credential scope.
+    fn scope(&self) -> (&'a str, &'a str) {
+        let scope: Vec<&str> = self
+            .authorization
+            .split("Credential=")
+            .nth(1)
+            .and_then(|c| c.split(',').next())
+            .unwrap_or_default()
+            .split('/')
+            .collect();
+        (
+            scope.get(3).copied().unwrap_or_default(),
+            scope.get(2).copied().unwrap_or_default(),
+        )
+    }
+}
+
+/// Every action (with its resource) the request needs; `Err` names a
+/// request this module does not know, which is a gap to close here.
+pub fn needs(sent: &Sent) -> Result<Vec<Need>, String> {
+    let (service, region) = sent.scope();
+    let operation = sent.target.rsplit('.').next().unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_str(sent.body).unwrap_or_default();
+    let text = |v: &serde_json::Value, key: &str| v[key].as_str().map(str::to_owned);
+    let act = |a: &str| format!("{service}:{a}");
+    Ok(match service {
+        "dynamodb" => {
+            let table = |name: &str| format!("arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}");
+            if operation == "TransactWriteItems" {
+                let mut all = Vec::new();
+                for item in body["TransactItems"].as_array().into_iter().flatten() {
+                    for (kind, action) in [
+                        ("Put", "PutItem"),
+                        ("Delete", "DeleteItem"),
+                        ("Update", "UpdateItem"),
+                        ("ConditionCheck", "ConditionCheckItem"),
+                    ] {
+                        if let Some(name) = text(&item[kind], "TableName") {
+                            all.push(need(act(action), table(&name)));
+                        }
+                    }
+                }
+                all.sort();
+                all.dedup();
+                all
+            } else {
+                let name = text(&body, "TableName").unwrap_or_default();
+                let resource = match text(&body, "IndexName") {
+                    Some(index) => format!("{}/index/{index}", table(&name)),
+                    None => table(&name),
+                };
+                vec![need(act(operation), resource)]
+            }
+        }
+        "kms" => {
+            let key = text(&body, "KeyId").unwrap_or_default();
+            let arn = match key.starts_with("arn:") {
+                true => key,
+                false => format!("arn:aws:kms:{region}:{ACCOUNT}:key/{key}"),
+            };
+            vec![need(act(operation), arn)]
+        }
+        "events" => {
+            let buses: Vec<String> = body["Entries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| text(e, "EventBusName").unwrap_or_else(|| "default".to_owned()))
+                .collect();
+            let mut all: Vec<Need> = buses
+                .iter()
+                .map(|bus| match bus.starts_with("arn:") {
+                    true => need(act(operation), bus.clone()),
+                    false => need(
+                        act(operation),
+                        format!("arn:aws:events:{region}:{ACCOUNT}:event-bus/{bus}"),
+                    ),
+                })
+                .collect();
+            all.dedup();
+            all
+        }
+        "acm" => {
+            let any = || format!("arn:aws:acm:{region}:{ACCOUNT}:certificate/*");
+            let certificate = text(&body, "CertificateArn");
+            let mut all = vec![match operation {
+                "ListCertificates" | "RequestCertificate" => need(act(operation), "*".to_owned()),
+                _ => need(act(operation), certificate.clone().unwrap_or_else(any)),
+            }];
+            // Tags given with a certificate need AddTagsToCertificate too.
+            if operation != "AddTagsToCertificate" && body.get("Tags").is_some() {
+                all.push(need(
+                    act("AddTagsToCertificate"),
+                    certificate.unwrap_or_else(any),
+                ));
+            }
+            all
+        }
+        "cloudfront" => {
+            let rest = sent.path.strip_prefix("/2020-05-31").unwrap_or(sent.path);
+            let arn = |kind: &str, id: &str| format!("arn:aws:cloudfront::{ACCOUNT}:{kind}/{id}");
+            let id = |prefix: &str| {
+                rest.strip_prefix(prefix)
+                    .and_then(|r| r.split('/').next())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let one = |action: &str, resource: String| vec![need(act(action), resource)];
+            match (sent.method, rest) {
+                ("GET", p) if p.starts_with("/distribution/") && p.ends_with("/config") => one(
+                    "GetDistributionConfig",
+                    arn("distribution", &id("/distribution/")),
+                ),
+                ("PUT", p) if p.starts_with("/distribution/") && p.ends_with("/config") => one(
+                    "UpdateDistribution",
+                    arn("distribution", &id("/distribution/")),
+                ),
+                ("GET", p) if p.starts_with("/distribution/") => one(
+                    "GetDistribution",
+                    arn("distribution", &id("/distribution/")),
+                ),
+                ("POST", "/distribution-tenant") => {
+                    one("CreateDistributionTenant", arn("distribution-tenant", "*"))
+                }
+                ("GET", "/distribution-tenant") => {
+                    one("GetDistributionTenantByDomain", "*".to_owned())
+                }
+                ("GET", p) if p.starts_with("/distribution-tenant/") => one(
+                    "GetDistributionTenant",
+                    arn("distribution-tenant", &id("/distribution-tenant/")),
+                ),
+                ("PUT", p) if p.starts_with("/distribution-tenant/") => one(
+                    "UpdateDistributionTenant",
+                    arn("distribution-tenant", &id("/distribution-tenant/")),
+                ),
+                ("DELETE", p) if p.starts_with("/distribution-tenant/") => one(
+                    "DeleteDistributionTenant",
+                    arn("distribution-tenant", &id("/distribution-tenant/")),
+                ),
+                ("POST", "/domain-conflicts") => one("ListDomainConflicts", "*".to_owned()),
+                ("GET", p) if p.starts_with("/connection-group/") => one(
+                    "GetConnectionGroup",
+                    arn("connection-group", &id("/connection-group/")),
+                ),
+                (method, _) => return Err(format!("CloudFront {method} {}", sent.path)),
+            }
+        }
+        "route53" => {
+            let rest = sent.path.strip_prefix("/2013-04-01").unwrap_or(sent.path);
+            let id = |prefix: &str| {
+                rest.strip_prefix(prefix)
+                    .and_then(|r| r.split('/').next())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            match sent.method {
+                "POST" if rest.starts_with("/hostedzone/") && rest.contains("/rrset") => {
+                    vec![need(
+                        act("ChangeResourceRecordSets"),
+                        format!("arn:aws:route53:::hostedzone/{}", id("/hostedzone/")),
+                    )]
+                }
+                "GET" if rest.starts_with("/change/") => vec![need(
+                    act("GetChange"),
+                    format!("arn:aws:route53:::change/{}", id("/change/")),
+                )],
+                method => return Err(format!("Route 53 {method} {}", sent.path)),
+            }
+        }
+        // API Gateway's IAM actions are its HTTP verbs on resource paths.
+        "apigateway" => vec![need(
+            format!("apigateway:{}", sent.method),
+            format!(
+                "arn:aws:apigateway:{region}::{}",
+                sent.path.strip_prefix("/v2").unwrap_or(sent.path)
+            ),
+        )],
+        other => {
+            return Err(format!(
+                "AWS service {other:?} ({} {})",
+                sent.method, sent.path
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20261203/eu-west-1/dynamodb/aws4_request, SignedHeaders=host";
+
+    #[test]
+    fn a_query_on_an_index_is_on_the_index_and_a_transaction_on_each_table() {
+        let body = r#"{"TableName":"t","IndexName":"PendingByTenant"}"#;
+        let sent = Sent::new(
+            "POST",
+            "http://127.0.0.1:5000/",
+            AUTH,
+            "DynamoDB_20120810.Query",
+            body,
+        );
+        assert_eq!(
+            needs(&sent).unwrap(),
+            [need(
+                "dynamodb:Query".into(),
+                "arn:aws:dynamodb:eu-west-1:123456789012:table/t/index/PendingByTenant".into()
+            )]
+        );
+        let body = r#"{"TransactItems":[{"Put":{"TableName":"t"}},{"ConditionCheck":{"TableName":"t"}},{"Put":{"TableName":"t"}}]}"#;
+        let sent = Sent::new(
+            "POST",
+            "http://h/",
+            AUTH,
+            "DynamoDB_20120810.TransactWriteItems",
+            body,
+        );
+        let actions: Vec<String> = needs(&sent)
+            .unwrap()
+            .into_iter()
+            .map(|n| n.action)
+            .collect();
+        assert_eq!(actions, ["dynamodb:ConditionCheckItem", "dynamodb:PutItem"]);
+    }
+
+    #[test]
+    fn paths_name_cloudfront_route53_and_api_gateway_resources() {
+        let cf = AUTH.replace("eu-west-1/dynamodb", "us-east-1/cloudfront");
+        let sent = Sent::new(
+            "PUT",
+            "http://h/2020-05-31/distribution/E1/config",
+            &cf,
+            "",
+            "",
+        );
+        assert_eq!(
+            needs(&sent).unwrap()[0].resource,
+            "arn:aws:cloudfront::123456789012:distribution/E1"
+        );
+        let sent = Sent::new(
+            "GET",
+            "http://h/2020-05-31/distribution-tenant?domain=x",
+            &cf,
+            "",
+            "",
+        );
+        assert_eq!(needs(&sent).unwrap()[0].resource, "*");
+        let r53 = AUTH.replace("eu-west-1/dynamodb", "us-east-1/route53");
+        let sent = Sent::new(
+            "POST",
+            "http://h/2013-04-01/hostedzone/Z1/rrset/",
+            &r53,
+            "",
+            "",
+        );
+        assert_eq!(
+            needs(&sent).unwrap()[0].resource,
+            "arn:aws:route53:::hostedzone/Z1"
+        );
+        let apigw = AUTH.replace("dynamodb", "apigateway");
+        let sent = Sent::new(
+            "DELETE",
+            "http://h/v2/domainnames/x.example.com",
+            &apigw,
+            "",
+            "",
+        );
+        assert_eq!(
+            needs(&sent).unwrap(),
+            [need(
+                "apigateway:DELETE".into(),
+                "arn:aws:apigateway:eu-west-1::/domainnames/x.example.com".into()
+            )]
+        );
+    }
+}
