@@ -20,15 +20,19 @@ cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -q -- -D warnings
 cfn-lint template.yaml
 
-# The suite records every AWS call each function makes (see
-# shared/tests/api/support/aws_calls.rs); after it, the template's policies
-# are compared with those calls.
+# The suite records every AWS call each function makes, with its resource
+# ARN (see shared/tests/api/support/aws_calls.rs), while every call is
+# checked against its function's policy (infra/local-server/src/iam); after
+# it, the template's policies are compared with those calls: every action
+# called is granted, every grant is used, and removing any one action or
+# resource from a policy refuses a recorded call.
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 rm -f "$target_dir/tmp/aws-calls.tsv"
 # The crash tests run the local server as a process of its own.
 cargo build --locked -q -p local-server
 cargo test --locked --workspace
-cargo test --locked -p custom-domains --test api -- --ignored --exact template::policies_match_recorded_calls
+cargo test --locked -p custom-domains --test api -- --ignored --exact \
+  template::policies_match_recorded_calls template::every_part_of_every_policy_is_needed_by_a_recorded_request
 
 # The documentation pages (/docs, /redoc) in a real browser: headless
 # Chromium and its driver (Debian packages) and selenium (pip), installed if

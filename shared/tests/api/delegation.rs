@@ -198,6 +198,11 @@ async fn route53_publishes_waits_for_insync_and_removes() {
         .await
         .unwrap();
     let zone_id = created.hosted_zone.unwrap().id;
+    // The functions' policies name this zone (the template's
+    // DelegationHostedZoneId, set from ROUTE53_HOSTED_ZONE_ID).
+    let bare_id = zone_id.trim_start_matches("/hostedzone/").to_owned();
+    let product_sdk =
+        sdk_config_with(None, &[("ROUTE53_HOSTED_ZONE_ID".to_owned(), bare_id)]).await;
     let delegation = DelegationZone::new(
         &Delegation {
             zone: zone.clone(),
@@ -206,7 +211,7 @@ async fn route53_publishes_waits_for_insync_and_removes() {
             },
             wait: Duration::from_secs(5),
         },
-        &sdk,
+        &product_sdk,
     )
     .unwrap();
     let name = delegation.target("abc123");

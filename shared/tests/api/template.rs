@@ -48,8 +48,6 @@ struct Function {
     scheduled: bool,
     env: BTreeSet<String>,
     actions: BTreeSet<String>,
-    /// API Gateway resource paths the policy names (after `::`).
-    apigateway_resources: Vec<String>,
 }
 
 fn strings(y: &Yaml) -> Vec<String> {
@@ -104,17 +102,9 @@ fn parse(text: &str) -> (BTreeSet<String>, Vec<Function>) {
             }
         }
         let mut actions = BTreeSet::new();
-        let mut apigateway_resources = Vec::new();
         for policy in props["Policies"].as_vec().into_iter().flatten() {
             for statement in policy["Statement"].as_vec().into_iter().flatten() {
                 let these = strings(&statement["Action"]);
-                if these.iter().any(|a| a.starts_with("apigateway:")) {
-                    apigateway_resources.extend(
-                        strings(&statement["Resource"])
-                            .iter()
-                            .filter_map(|r| r.rsplit("::").next().map(str::to_owned)),
-                    );
-                }
                 actions.extend(these);
             }
         }
@@ -128,16 +118,9 @@ fn parse(text: &str) -> (BTreeSet<String>, Vec<Function>) {
             scheduled,
             env: keys(&props["Environment"]["Variables"]),
             actions,
-            apigateway_resources,
         });
     }
     (globals, functions)
-}
-
-fn glob_matches(pattern: &str, path: &str) -> bool {
-    let p: Vec<&str> = pattern.split('/').collect();
-    let s: Vec<&str> = path.split('/').collect();
-    p.len() == s.len() && p.iter().zip(&s).all(|(a, b)| *a == "*" || a == b)
 }
 
 /// Everything on which the template and the code disagree.
@@ -235,20 +218,12 @@ fn problems(text: &str, calls: Option<&BTreeMap<String, BTreeSet<Call>>>) -> Vec
         }
         let Some(calls) = calls else { continue };
         let made = calls.get(&f.binary).cloned().unwrap_or_default();
-        for (action, resource) in &made {
+        // Resources are checked with IAM's own rules by
+        // `every_part_of_every_policy_is_needed_by_a_recorded_request`.
+        for (action, _) in &made {
             if !f.actions.contains(action) {
                 found.push(format!(
                     "function {} calls {action} but its policy does not allow it",
-                    f.binary
-                ));
-            } else if action.starts_with("apigateway:")
-                && !f
-                    .apigateway_resources
-                    .iter()
-                    .any(|p| glob_matches(p, resource.rsplit("::").next().unwrap_or_default()))
-            {
-                found.push(format!(
-                    "function {} calls {action} on {resource}, outside its policy's resources",
                     f.binary
                 ));
             }
@@ -281,6 +256,132 @@ fn policies_match_recorded_calls() {
         calls.keys()
     );
     assert_eq!(problems(TEMPLATE, Some(&calls)), Vec::<String>::new());
+}
+
+/// Every recorded request of `function` that `policies` refuse.
+fn refused(
+    policies: &local_server::iam::Policies,
+    function: &str,
+    calls: &BTreeSet<Call>,
+) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|(action, resource)| {
+            policies.decide(function, action, resource) != local_server::iam::Decision::Allowed
+        })
+        .map(|(action, resource)| format!("{function} {action} on {resource}"))
+        .collect()
+}
+
+/// Replays `calls` against `policies` with each action and each resource
+/// of each statement removed in turn: every removal must refuse some
+/// recorded request (naming it), or that part of the policy grants more
+/// than the code uses. Answers the parts no request needs.
+fn unneeded_parts(
+    policies: &local_server::iam::Policies,
+    calls: &BTreeMap<String, BTreeSet<Call>>,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    for (function, statements) in &policies.by_function {
+        let made = calls.get(function).cloned().unwrap_or_default();
+        for (i, statement) in statements.iter().enumerate() {
+            let parts = statement
+                .actions
+                .iter()
+                .map(|a| (true, a.clone()))
+                .chain(statement.resources.iter().map(|r| (false, r.clone())));
+            for (is_action, part) in parts {
+                let mut mutated = policies.clone();
+                let s = &mut mutated.by_function.get_mut(function).unwrap()[i];
+                match is_action {
+                    true => s.actions.retain(|a| *a != part),
+                    false => s.resources.retain(|r| *r != part),
+                }
+                if refused(&mutated, function, &made).is_empty() {
+                    found.push(format!(
+                        "{function}: statement {i}'s {} {part} is needed by no recorded request",
+                        if is_action { "action" } else { "resource" }
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn stack_policies() -> local_server::iam::Policies {
+    let vars = &crate::support::stack().vars;
+    local_server::iam::Policies::from_template(TEMPLATE, &|k| vars.get(k).cloned()).unwrap()
+}
+
+/// Run by `make test` after the rest of the suite: every request the suite
+/// recorded is allowed by its function's policy, and every action and
+/// resource of every policy is needed by some recorded request (removing it
+/// refuses one, named in the failure), to the resource: a grant on a table
+/// does not stand in for one on its index.
+#[test]
+#[ignore = "needs the calls recorded by a full run of the suite; make test runs it"]
+fn every_part_of_every_policy_is_needed_by_a_recorded_request() {
+    let calls = recorded();
+    let policies = stack_policies();
+    let denied: Vec<String> = calls
+        .iter()
+        .flat_map(|(f, made)| refused(&policies, f, made))
+        .collect();
+    assert_eq!(denied, Vec::<String>::new(), "requests the policies refuse");
+    assert_eq!(unneeded_parts(&policies, &calls), Vec::<String>::new());
+}
+
+/// The mutation check itself: the index grant removed from a policy refuses
+/// the recorded Query on the index, named; a grant nothing uses is found.
+#[test]
+fn removing_an_index_grant_refuses_the_query_on_it() {
+    let vars = &crate::support::stack().vars;
+    let policies = stack_policies();
+    let table = format!(
+        "arn:aws:dynamodb:{}:123456789012:table/{}",
+        vars["AWS_REGION"], vars["DYNAMODB_TABLE"]
+    );
+    let index = format!("{table}/index/PendingByTenant");
+    let calls: BTreeMap<String, BTreeSet<Call>> = [(
+        "start-certificate".to_owned(),
+        [
+            ("dynamodb:Query".to_owned(), table.clone()),
+            ("dynamodb:Query".to_owned(), index.clone()),
+        ]
+        .into_iter()
+        .collect(),
+    )]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        refused(&policies, "start-certificate", &calls["start-certificate"]),
+        Vec::<String>::new()
+    );
+    let without_index = TEMPLATE.replacen(
+        "              Resource: !Sub \"${Table.Arn}/index/PendingByTenant\"\n",
+        "              Resource: !GetAtt Table.Arn\n",
+        1,
+    );
+    assert_ne!(without_index, TEMPLATE);
+    let mutated =
+        local_server::iam::Policies::from_template(&without_index, &|k| vars.get(k).cloned())
+            .unwrap();
+    assert_eq!(
+        refused(&mutated, "start-certificate", &calls["start-certificate"]),
+        [format!("start-certificate dynamodb:Query on {index}")]
+    );
+    // The statement granting the index is needed (by the Query on it);
+    // the rest of start-certificate's policy is not, by these calls alone.
+    let unneeded = unneeded_parts(&policies, &calls);
+    assert!(
+        !unneeded.iter().any(|p| p.contains("index/PendingByTenant")),
+        "{unneeded:?}"
+    );
+    assert!(
+        unneeded.iter().any(|p| p.contains("kms:Encrypt")),
+        "{unneeded:?}"
+    );
 }
 
 #[test]

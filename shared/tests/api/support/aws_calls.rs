@@ -71,13 +71,20 @@ impl Recording {
             policies,
         )
         .shared();
+        // A test's own table or hosted zone is recorded as the stack's, so
+        // the record replays against the stack's policies.
         let stack = &super::stack().vars;
-        let renames = match (vars.get("DYNAMODB_TABLE"), stack.get("DYNAMODB_TABLE")) {
-            (Some(own), Some(shared)) if own != shared => {
-                vec![(format!(":table/{own}"), format!(":table/{shared}"))]
-            }
-            _ => Vec::new(),
-        };
+        let renames = [
+            ("DYNAMODB_TABLE", ":table/"),
+            ("ROUTE53_HOSTED_ZONE_ID", ":hostedzone/"),
+        ]
+        .into_iter()
+        .filter_map(|(var, prefix)| {
+            let own = vars.get(var)?;
+            let shared = stack.get(var).map(String::as_str).unwrap_or_default();
+            (own != shared).then(|| (format!("{prefix}{own}"), format!("{prefix}{shared}")))
+        })
+        .collect();
         Self { inner, renames }
     }
 }
