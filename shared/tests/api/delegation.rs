@@ -201,8 +201,14 @@ async fn route53_publishes_waits_for_insync_and_removes() {
     // The functions' policies name this zone (the template's
     // DelegationHostedZoneId, set from ROUTE53_HOSTED_ZONE_ID).
     let bare_id = zone_id.trim_start_matches("/hostedzone/").to_owned();
-    let product_sdk =
-        sdk_config_with(None, &[("ROUTE53_HOSTED_ZONE_ID".to_owned(), bare_id)]).await;
+    let product_sdk = sdk_config_with(
+        None,
+        &[
+            ("ROUTE53_HOSTED_ZONE_ID".to_owned(), bare_id),
+            ("DELEGATION_ZONE".to_owned(), zone.clone()),
+        ],
+    )
+    .await;
     let delegation = DelegationZone::new(
         &Delegation {
             zone: zone.clone(),

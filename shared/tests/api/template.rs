@@ -9,7 +9,8 @@ use custom_domains::config::{Config, NOT_SET_BY_TEMPLATE};
 use custom_domains::routes::{ROUTES, SCHEDULED};
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::support::aws_calls::{recorded, Call};
+use crate::support::aws_calls::{recorded, recorded_needs, Call};
+use local_server::iam::Need;
 
 const TEMPLATE: &str = include_str!("../../../template.yaml");
 
@@ -262,45 +263,55 @@ fn policies_match_recorded_calls() {
 fn refused(
     policies: &local_server::iam::Policies,
     function: &str,
-    calls: &BTreeSet<Call>,
+    needs: &BTreeSet<Need>,
 ) -> Vec<String> {
-    calls
+    needs
         .iter()
-        .filter(|(action, resource)| {
-            policies.decide(function, action, resource) != local_server::iam::Decision::Allowed
+        .filter(|n| {
+            policies.decide(function, &n.action, &n.resource, &n.context)
+                != local_server::iam::Decision::Allowed
         })
-        .map(|(action, resource)| format!("{function} {action} on {resource}"))
+        .map(|n| format!("{function} {} on {}", n.action, n.resource))
         .collect()
 }
 
-/// Replays `calls` against `policies` with each action and each resource
-/// of each statement removed in turn: every removal must refuse some
-/// recorded request (naming it), or that part of the policy grants more
-/// than the code uses. Answers the parts no request needs.
+/// Replays `needs` against `policies` with each action, each resource and
+/// each value of each condition of each statement removed in turn: every
+/// removal must refuse some recorded request (naming it), or that part of
+/// the policy grants more than the code uses. Answers the parts no request
+/// needs.
 fn unneeded_parts(
     policies: &local_server::iam::Policies,
-    calls: &BTreeMap<String, BTreeSet<Call>>,
+    needs: &BTreeMap<String, BTreeSet<Need>>,
 ) -> Vec<String> {
     let mut found = Vec::new();
     for (function, statements) in &policies.by_function {
-        let made = calls.get(function).cloned().unwrap_or_default();
+        let made = needs.get(function).cloned().unwrap_or_default();
         for (i, statement) in statements.iter().enumerate() {
-            let parts = statement
-                .actions
-                .iter()
-                .map(|a| (true, a.clone()))
-                .chain(statement.resources.iter().map(|r| (false, r.clone())));
-            for (is_action, part) in parts {
-                let mut mutated = policies.clone();
-                let s = &mut mutated.by_function.get_mut(function).unwrap()[i];
-                match is_action {
-                    true => s.actions.retain(|a| *a != part),
-                    false => s.resources.retain(|r| *r != part),
+            let mut mutations: Vec<(String, local_server::iam::policy::Statement)> = Vec::new();
+            for a in &statement.actions {
+                let mut s = statement.clone();
+                s.actions.retain(|x| x != a);
+                mutations.push((format!("action {a}"), s));
+            }
+            for r in &statement.resources {
+                let mut s = statement.clone();
+                s.resources.retain(|x| x != r);
+                mutations.push((format!("resource {r}"), s));
+            }
+            for (c, condition) in statement.conditions.iter().enumerate() {
+                for v in &condition.values {
+                    let mut s = statement.clone();
+                    s.conditions[c].values.retain(|x| x != v);
+                    mutations.push((format!("condition {} {v}", condition.key), s));
                 }
+            }
+            for (part, mutated_statement) in mutations {
+                let mut mutated = policies.clone();
+                mutated.by_function.get_mut(function).unwrap()[i] = mutated_statement;
                 if refused(&mutated, function, &made).is_empty() {
                     found.push(format!(
-                        "{function}: statement {i}'s {} {part} is needed by no recorded request",
-                        if is_action { "action" } else { "resource" }
+                        "{function}: statement {i}'s {part} is needed by no recorded request"
                     ));
                 }
             }
@@ -322,7 +333,7 @@ fn stack_policies() -> local_server::iam::Policies {
 #[test]
 #[ignore = "needs the calls recorded by a full run of the suite; make test runs it"]
 fn every_part_of_every_policy_is_needed_by_a_recorded_request() {
-    let calls = recorded();
+    let calls = recorded_needs();
     let policies = stack_policies();
     let denied: Vec<String> = calls
         .iter()
@@ -343,14 +354,14 @@ fn removing_an_index_grant_refuses_the_query_on_it() {
         vars["AWS_REGION"], vars["DYNAMODB_TABLE"]
     );
     let index = format!("{table}/index/PendingByTenant");
-    let calls: BTreeMap<String, BTreeSet<Call>> = [(
+    let query = |resource: &str| Need {
+        action: "dynamodb:Query".to_owned(),
+        resource: resource.to_owned(),
+        context: Default::default(),
+    };
+    let calls: BTreeMap<String, BTreeSet<Need>> = [(
         "start-certificate".to_owned(),
-        [
-            ("dynamodb:Query".to_owned(), table.clone()),
-            ("dynamodb:Query".to_owned(), index.clone()),
-        ]
-        .into_iter()
-        .collect(),
+        [query(&table), query(&index)].into_iter().collect(),
     )]
     .into_iter()
     .collect();

@@ -80,11 +80,13 @@ pub fn refused(policies: &Policies, function: &str, request: &HttpRequest) -> Op
             return Some(Need {
                 action: format!("unknown request: {unknown}"),
                 resource: "*".to_owned(),
+                context: Default::default(),
             })
         }
     };
-    all.into_iter()
-        .find(|n| policies.decide(function, &n.action, &n.resource) != Decision::Allowed)
+    all.into_iter().find(|n| {
+        policies.decide(function, &n.action, &n.resource, &n.context) != Decision::Allowed
+    })
 }
 
 impl HttpConnector for Connector {

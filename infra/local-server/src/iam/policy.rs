@@ -35,6 +35,53 @@ pub struct Statement {
     pub effect: Effect,
     pub actions: Vec<String>,
     pub resources: Vec<String>,
+    /// Every condition must hold for the statement to apply.
+    pub conditions: Vec<Condition>,
+}
+
+/// One condition: `operator` (`StringEquals`, `StringLike`, their
+/// `ForAllValues:`/`ForAnyValue:` set forms, `Null`) on `key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub operator: String,
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+/// A request's condition keys and their values.
+pub type Context = BTreeMap<String, Vec<String>>;
+
+impl Condition {
+    /// Whether the condition holds for `context`, as IAM evaluates it: a
+    /// single-valued operator needs the key present and one of its values
+    /// matching; `ForAllValues` holds when every value of the key (none
+    /// included) matches one of the condition's; `ForAnyValue` when one
+    /// does; `Null` tests the key's absence.
+    pub fn holds(&self, context: &Context) -> bool {
+        let (set, op) = match self.operator.split_once(':') {
+            Some((set, op)) => (Some(set), op),
+            None => (None, self.operator.as_str()),
+        };
+        let present = context.get(&self.key);
+        if op == "Null" {
+            let absent = present.is_none_or(Vec::is_empty);
+            return self.values.iter().any(|v| (v == "true") == absent);
+        }
+        let one = |value: &String| {
+            self.values.iter().any(|pattern| match op {
+                "StringEquals" => pattern == value,
+                "StringEqualsIgnoreCase" => pattern.eq_ignore_ascii_case(value),
+                "StringLike" => wildcard(pattern, value),
+                _ => false,
+            })
+        };
+        let values = present.map(Vec::as_slice).unwrap_or_default();
+        match set {
+            Some("ForAllValues") => values.iter().all(one),
+            Some("ForAnyValue") => values.iter().any(one),
+            _ => !values.is_empty() && values.iter().any(one),
+        }
+    }
 }
 
 /// What IAM decides for one request.
@@ -128,6 +175,20 @@ fn strings(y: &Yaml) -> Vec<String> {
     }
 }
 
+fn conditions(y: &Yaml, values: &Values) -> Vec<Condition> {
+    let mut all = Vec::new();
+    for (operator, keys) in y.as_hash().into_iter().flatten() {
+        for (key, wanted) in keys.as_hash().into_iter().flatten() {
+            all.push(Condition {
+                operator: operator.as_str().unwrap_or_default().to_owned(),
+                key: key.as_str().unwrap_or_default().to_owned(),
+                values: strings(wanted).iter().map(|v| values.resolve(v)).collect(),
+            });
+        }
+    }
+    all
+}
+
 impl Policies {
     /// Every function's statements in the template `text`; `value` gives
     /// the local value of an environment variable (unset: `None`).
@@ -181,6 +242,7 @@ impl Policies {
                             .iter()
                             .map(|r| values.resolve(r))
                             .collect(),
+                        conditions: conditions(&s["Condition"], &values),
                     });
                 }
             }
@@ -189,24 +251,37 @@ impl Policies {
         Ok(Self { by_function })
     }
 
-    /// IAM's decision for `function` calling `action` on `resource`.
-    pub fn decide(&self, function: &str, action: &str, resource: &str) -> Decision {
+    /// IAM's decision for `function` calling `action` on `resource`, with
+    /// the request's condition keys `context`.
+    pub fn decide(
+        &self,
+        function: &str,
+        action: &str,
+        resource: &str,
+        context: &Context,
+    ) -> Decision {
         let statements = self
             .by_function
             .get(function)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        decide(statements, action, resource)
+        decide(statements, action, resource, context)
     }
 }
 
 /// IAM's decision for `action` on `resource` under `statements`.
-pub fn decide(statements: &[Statement], action: &str, resource: &str) -> Decision {
+pub fn decide(
+    statements: &[Statement],
+    action: &str,
+    resource: &str,
+    context: &Context,
+) -> Decision {
     let matching = |s: &&Statement| {
         s.actions
             .iter()
             .any(|a| wildcard(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
             && s.resources.iter().any(|r| wildcard(r, resource))
+            && s.conditions.iter().all(|c| c.holds(context))
     };
     let mut matched = statements.iter().filter(matching);
     let mut allowed = false;
@@ -259,6 +334,7 @@ mod tests {
             "DYNAMODB_TABLE" => Some("custom-domains".into()),
             "KMS_KEY_ID" => Some("k-1".into()),
             "ROUTE53_HOSTED_ZONE_ID" => Some("Z123".into()),
+            "DELEGATION_ZONE" => Some("acme.example".into()),
             _ => None,
         }
     }
@@ -280,65 +356,147 @@ mod tests {
     }
 
     #[test]
+    fn conditions_hold_as_iam_evaluates_them() {
+        let c = |operator: &str, values: &[&str]| Condition {
+            operator: operator.into(),
+            key: "k".into(),
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+        };
+        let ctx = |values: &[&str]| -> Context {
+            [(
+                "k".to_owned(),
+                values.iter().map(|v| (*v).to_owned()).collect(),
+            )]
+            .into()
+        };
+        let none = Context::new();
+        assert!(c("StringEquals", &["a", "b"]).holds(&ctx(&["b"])));
+        assert!(
+            !c("StringEquals", &["a"]).holds(&none),
+            "a missing key fails"
+        );
+        assert!(c("StringLike", &["*.zone.example"]).holds(&ctx(&["x.zone.example"])));
+        assert!(c("ForAllValues:StringEquals", &["TXT"]).holds(&ctx(&["TXT", "TXT"])));
+        assert!(!c("ForAllValues:StringEquals", &["TXT"]).holds(&ctx(&["TXT", "A"])));
+        assert!(
+            c("ForAllValues:StringEquals", &["TXT"]).holds(&none),
+            "vacuously true"
+        );
+        assert!(c("ForAnyValue:StringEquals", &["A"]).holds(&ctx(&["TXT", "A"])));
+        assert!(c("Null", &["true"]).holds(&none) && !c("Null", &["false"]).holds(&none));
+    }
+
+    #[test]
     fn an_index_needs_its_own_arn_and_a_deny_wins() {
         let p = Policies::from_template(TEMPLATE, &local).unwrap();
+        let no = Context::new();
+        let decide_as = |f: &str, action: &str, resource: &str| p.decide(f, action, resource, &no);
         let table = "arn:aws:dynamodb:eu-west-1:123456789012:table/custom-domains";
         let index = format!("{table}/index/PendingByTenant");
+        let by_tenant = format!("{table}/index/ByTenant");
         assert_eq!(
-            p.decide("start-certificate", "dynamodb:Query", table),
+            decide_as("start-certificate", "dynamodb:Query", table),
             Decision::Allowed
         );
         assert_eq!(
-            p.decide("start-certificate", "dynamodb:Query", &index),
+            decide_as("start-certificate", "dynamodb:Query", &index),
+            Decision::Allowed
+        );
+        assert_eq!(
+            decide_as("start-certificate", "dynamodb:Query", &by_tenant),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            decide_as("start-certificate", "dynamodb:Scan", table),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            decide_as("no-such-function", "dynamodb:GetItem", table),
+            Decision::ImplicitDeny
+        );
+        // The key, for what the product seals only.
+        let key = "arn:aws:kms:eu-west-1:123456789012:key/k-1";
+        let purpose = |p: &str| -> Context {
+            [(
+                "kms:EncryptionContext:purpose".to_owned(),
+                vec![p.to_owned()],
+            )]
+            .into()
+        };
+        assert_eq!(
+            p.decide(
+                "start-certificate",
+                "kms:Decrypt",
+                key,
+                &purpose("acme-account")
+            ),
             Decision::Allowed
         );
         assert_eq!(
             p.decide(
                 "start-certificate",
-                "dynamodb:Query",
-                &format!("{table}/index/ByTenant")
+                "kms:Decrypt",
+                key,
+                &purpose("anything-else")
             ),
             Decision::ImplicitDeny
         );
         assert_eq!(
-            p.decide("start-certificate", "dynamodb:Scan", table),
+            p.decide("start-certificate", "kms:Decrypt", key, &no),
             Decision::ImplicitDeny
         );
-        assert_eq!(
-            p.decide("no-such-function", "dynamodb:GetItem", table),
-            Decision::ImplicitDeny
-        );
-        let key = "arn:aws:kms:eu-west-1:123456789012:key/k-1";
-        assert_eq!(
-            p.decide("start-certificate", "kms:Decrypt", key),
-            Decision::Allowed
-        );
-        assert_eq!(
+        // TXT records under the delegation zone only.
+        let zone = "arn:aws:route53:::hostedzone/Z123";
+        let change = |kind: &str, name: &str| -> Context {
+            [
+                (
+                    "route53:ChangeResourceRecordSetsRecordTypes".to_owned(),
+                    vec![kind.to_owned()],
+                ),
+                (
+                    "route53:ChangeResourceRecordSetsNormalizedRecordNames".to_owned(),
+                    vec![name.to_owned()],
+                ),
+            ]
+            .into()
+        };
+        let r53 = |c: &Context| {
             p.decide(
                 "complete-certificate",
                 "route53:ChangeResourceRecordSets",
-                "arn:aws:route53:::hostedzone/Z123"
-            ),
-            Decision::Allowed
+                zone,
+                c,
+            )
+        };
+        assert_eq!(r53(&change("TXT", "abc.acme.example")), Decision::Allowed);
+        assert_eq!(
+            r53(&change("CNAME", "abc.acme.example")),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            r53(&change("TXT", "abc.elsewhere.example")),
+            Decision::ImplicitDeny
         );
         let statements = [
             Statement {
                 effect: Effect::Allow,
                 actions: vec!["s3:*".into()],
                 resources: vec!["*".into()],
+                conditions: Vec::new(),
             },
             Statement {
                 effect: Effect::Deny,
                 actions: vec!["s3:Get*".into()],
                 resources: vec!["arn:b/*".into()],
+                conditions: Vec::new(),
             },
         ];
         assert_eq!(
-            decide(&statements, "s3:GetObject", "arn:b/k"),
+            decide(&statements, "s3:GetObject", "arn:b/k", &no),
             Decision::ExplicitDeny
         );
         assert_eq!(
-            decide(&statements, "s3:PutObject", "arn:b/k"),
+            decide(&statements, "s3:PutObject", "arn:b/k", &no),
             Decision::Allowed
         );
     }

@@ -12,17 +12,32 @@
 //! Authorization Reference) against `*`, and one that makes a new
 //! resource against the resource type's `…/*`.
 
+use super::policy::Context;
 use super::ACCOUNT;
 
-/// One action on one resource.
+/// One action on one resource, with the request's condition keys.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Need {
     pub action: String,
     pub resource: String,
+    pub context: Context,
 }
 
 fn need(action: String, resource: String) -> Need {
-    Need { action, resource }
+    Need {
+        action,
+        resource,
+        context: Context::new(),
+    }
+}
+
+/// The `<tag>` texts of an XML body, in order.
+fn xml_texts(body: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    body.split(open.as_str())
+        .skip(1)
+        .filter_map(|rest| rest.split(close.as_str()).next().map(str::to_owned))
+        .collect()
 }
 
 /// What a request says of itself.
@@ -121,7 +136,20 @@ pub fn needs(sent: &Sent) -> Result<Vec<Need>, String> {
                 true => key,
                 false => format!("arn:aws:kms:{region}:{ACCOUNT}:key/{key}"),
             };
-            vec![need(act(operation), arn)]
+            let mut n = need(act(operation), arn);
+            if let Some(context) = body["EncryptionContext"].as_object() {
+                for (k, v) in context {
+                    n.context.insert(
+                        format!("kms:EncryptionContext:{k}"),
+                        vec![v.as_str().unwrap_or_default().to_owned()],
+                    );
+                }
+                n.context.insert(
+                    "kms:EncryptionContextKeys".to_owned(),
+                    context.keys().cloned().collect(),
+                );
+            }
+            vec![n]
         }
         "events" => {
             let buses: Vec<String> = body["Entries"]
@@ -156,6 +184,26 @@ pub fn needs(sent: &Sent) -> Result<Vec<Need>, String> {
                     act("AddTagsToCertificate"),
                     certificate.unwrap_or_else(any),
                 ));
+            }
+            // The tags a request sets are its `aws:RequestTag/<key>` (a
+            // first import has no `aws:ResourceTag` yet).
+            let tags: Vec<(String, String)> = body["Tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| Some((text(t, "Key")?, text(t, "Value").unwrap_or_default())))
+                .collect();
+            if !tags.is_empty() {
+                for n in &mut all {
+                    for (k, v) in &tags {
+                        n.context
+                            .insert(format!("aws:RequestTag/{k}"), vec![v.clone()]);
+                    }
+                    n.context.insert(
+                        "aws:TagKeys".to_owned(),
+                        tags.iter().map(|(k, _)| k.clone()).collect(),
+                    );
+                }
             }
             all
         }
@@ -218,10 +266,30 @@ pub fn needs(sent: &Sent) -> Result<Vec<Need>, String> {
             };
             match sent.method {
                 "POST" if rest.starts_with("/hostedzone/") && rest.contains("/rrset") => {
-                    vec![need(
+                    let mut n = need(
                         act("ChangeResourceRecordSets"),
                         format!("arn:aws:route53:::hostedzone/{}", id("/hostedzone/")),
-                    )]
+                    );
+                    // Route 53's condition keys: what the change does, to
+                    // which record types, under which names (lower case,
+                    // no final dot).
+                    let names = xml_texts(sent.body, "Name")
+                        .iter()
+                        .map(|name| name.trim_end_matches('.').to_ascii_lowercase())
+                        .collect();
+                    n.context.insert(
+                        "route53:ChangeResourceRecordSetsActions".to_owned(),
+                        xml_texts(sent.body, "Action"),
+                    );
+                    n.context.insert(
+                        "route53:ChangeResourceRecordSetsRecordTypes".to_owned(),
+                        xml_texts(sent.body, "Type"),
+                    );
+                    n.context.insert(
+                        "route53:ChangeResourceRecordSetsNormalizedRecordNames".to_owned(),
+                        names,
+                    );
+                    vec![n]
                 }
                 "GET" if rest.starts_with("/change/") => vec![need(
                     act("GetChange"),

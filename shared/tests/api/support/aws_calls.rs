@@ -16,6 +16,7 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use local_server::iam::Need;
 
 /// Where the suite's calls are recorded (cleared by `make test` first).
 pub const RECORD: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/aws-calls.tsv");
@@ -77,6 +78,7 @@ impl Recording {
         let renames = [
             ("DYNAMODB_TABLE", ":table/"),
             ("ROUTE53_HOSTED_ZONE_ID", ":hostedzone/"),
+            ("DELEGATION_ZONE", "."),
         ]
         .into_iter()
         .filter_map(|(var, prefix)| {
@@ -129,14 +131,14 @@ impl HttpConnector for RecordingConnector {
             _ => None,
         };
         if let Some(function) = custom_domains::routes::current_function() {
-            let lines: String = calls(&request)
+            let lines: String = needs(&request)
                 .into_iter()
-                .map(|(action, resource)| {
-                    let resource = self
-                        .renames
+                .map(|n| {
+                    let context = serde_json::to_string(&n.context).unwrap_or_default();
+                    let line = format!("{function}\t{}\t{}\t{context}\n", n.action, n.resource);
+                    self.renames
                         .iter()
-                        .fold(resource, |r, (from, to)| r.replace(from, to));
-                    format!("{function}\t{action}\t{resource}\n")
+                        .fold(line, |l, (from, to)| l.replace(from, to))
                 })
                 .collect();
             if let Ok(mut file) = std::fs::OpenOptions::new()
@@ -164,8 +166,9 @@ impl HttpConnector for RecordingConnector {
 }
 
 /// The IAM actions one HTTP request to AWS needs, each with its resource
-/// ARN (`local_server::iam::request`, the same reading that enforces them).
-pub fn calls(request: &HttpRequest) -> Vec<Call> {
+/// ARN and condition keys (`local_server::iam::request`, the same reading
+/// that enforces them).
+pub fn needs(request: &HttpRequest) -> Vec<Need> {
     let header = |name: &str| request.headers().get(name).unwrap_or_default();
     let body = request
         .body()
@@ -180,9 +183,35 @@ pub fn calls(request: &HttpRequest) -> Vec<Call> {
         &body,
     );
     match local_server::iam::needs(&sent) {
-        Ok(all) => all.into_iter().map(|n| (n.action, n.resource)).collect(),
+        Ok(all) => all,
         Err(unknown) => panic!("unmapped AWS request: {unknown}"),
     }
+}
+
+/// The actions one request needs, with their resources.
+pub fn calls(request: &HttpRequest) -> Vec<Call> {
+    needs(request)
+        .into_iter()
+        .map(|n| (n.action, n.resource))
+        .collect()
+}
+
+/// What the suite recorded: function → every request's needs, condition
+/// keys included (the replay of `template.rs`).
+pub fn recorded_needs() -> BTreeMap<String, BTreeSet<Need>> {
+    let text = std::fs::read_to_string(RECORD).unwrap_or_default();
+    let mut map: BTreeMap<String, BTreeSet<Need>> = BTreeMap::new();
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split('\t').collect();
+        if let [f, action, resource, context] = parts.as_slice() {
+            map.entry((*f).to_owned()).or_default().insert(Need {
+                action: (*action).to_owned(),
+                resource: (*resource).to_owned(),
+                context: serde_json::from_str(context).unwrap_or_default(),
+            });
+        }
+    }
+    map
 }
 
 /// What the suite recorded: function → calls.
