@@ -8,6 +8,7 @@
 //! Only `make dev`, `infra/token.sh` and the tests use this crate; the
 //! Lambda functions never link it.
 
+pub mod aws_rules;
 pub mod iam;
 pub mod router;
 pub mod server;

@@ -13,8 +13,7 @@ use aws_sdk_cloudfront::types::{
 };
 
 use crate::domain::DomainName;
-use crate::error::Code;
-use crate::error::{Error, Service};
+use crate::error::{Code, Error, Service};
 
 const ATTEMPTS: usize = 5;
 
@@ -44,6 +43,47 @@ fn distribution_missing(distribution_id: &str) -> Error {
         Code::DistributionNotFound,
         format!("the CloudFront distribution {distribution_id} configured for this organisation does not exist"),
     )
+}
+
+/// The longest distribution tenant `Name` CloudFront takes: its pattern is
+/// `[a-zA-Z0-9][a-zA-Z0-9-.]{1,126}[a-zA-Z0-9]` (the API's model of
+/// `CreateDistributionTenant`).
+pub const TENANT_NAME_MAX: usize = 128;
+
+/// The distribution tenant's name for `domain`: the hostname itself when
+/// CloudFront's pattern takes it; otherwise (longer than 128 characters,
+/// or a wildcard) a deterministic name: what the pattern allows of the
+/// hostname's start, then `-` and 16 hex digits of its SHA-256, so that two
+/// long hostnames sharing a start never share a name.
+pub fn tenant_name(domain: &DomainName) -> String {
+    let name = domain.as_str();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    let fits = name.len() <= TENANT_NAME_MAX
+        && name.len() >= 3
+        && name.chars().all(allowed)
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if fits {
+        return name.to_owned();
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, name.as_bytes());
+    let hash: String = digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let keep = TENANT_NAME_MAX - 1 - hash.len();
+    let start: String = name
+        .chars()
+        .map(|c| if allowed(c) { c } else { 'x' })
+        .take(keep)
+        .collect();
+    let start = start
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    match start.is_empty() {
+        true => format!("t-{hash}"),
+        false => format!("{start}-{hash}"),
+    }
 }
 
 fn cname_taken(domain: &DomainName) -> Error {
@@ -200,7 +240,7 @@ impl Distributions {
                         .client
                         .create_distribution_tenant()
                         .distribution_id(distribution_id)
-                        .name(domain.as_str())
+                        .name(tenant_name(domain))
                         .domains(item.clone())
                         .customizations(customizations.clone())
                         .set_connection_group_id(connection_group.map(str::to_owned))
@@ -662,5 +702,41 @@ mod tests {
         assert!(super::covers(&names, "x.w.example.com"));
         assert!(!super::covers(&names, "y.x.w.example.com"));
         assert!(!super::covers(&names, "b.example.com"));
+    }
+
+    /// CloudFront's pattern for a tenant's name, as its API model gives it.
+    fn takes(name: &str) -> bool {
+        let b = name.as_bytes();
+        let edge = |c: &u8| c.is_ascii_alphanumeric();
+        (3..=super::TENANT_NAME_MAX).contains(&b.len())
+            && edge(&b[0])
+            && edge(&b[b.len() - 1])
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+    }
+
+    #[test]
+    fn a_tenant_name_is_the_hostname_or_a_deterministic_shorter_one() {
+        use crate::domain::DomainName;
+        let short = DomainName::parse("shop.example.com").unwrap();
+        assert_eq!(super::tenant_name(&short), "shop.example.com");
+        let long = |last: &str| {
+            DomainName::parse(&format!(
+                "{}.{}.{last}.example.com",
+                "a".repeat(60),
+                "b".repeat(60)
+            ))
+            .unwrap()
+        };
+        let (one, two) = (long("one"), long("two"));
+        assert!(one.as_str().len() > super::TENANT_NAME_MAX);
+        let name = super::tenant_name(&one);
+        assert!(takes(&name), "{name}");
+        assert_eq!(name, super::tenant_name(&one), "deterministic");
+        assert_ne!(
+            name,
+            super::tenant_name(&two),
+            "distinct for names sharing a start"
+        );
     }
 }

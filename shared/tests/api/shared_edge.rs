@@ -161,3 +161,45 @@ async fn an_existing_distribution_tenant_for_the_name_is_updated_not_duplicated(
     assert_eq!(certificate.as_deref(), done["certificate_arn"].as_str());
     assert!(enabled);
 }
+
+/// A hostname longer than a distribution tenant's `Name` may be (128
+/// characters, which the local CloudFront enforces as AWS does) is served
+/// on the shared edge under a shorter, deterministic tenant name; release
+/// removes that tenant. (Named by the hostname, the tenant was refused:
+/// `400 InvalidArgument`.)
+#[tokio::test]
+async fn a_hostname_longer_than_a_tenant_name_is_served_on_the_shared_edge() {
+    let mut t = tenant().shared_edge().start().await;
+    t.domain = format!(
+        "{}.{}.{}.example.com",
+        "a".repeat(60),
+        "b".repeat(50),
+        unique("long")
+    );
+    assert!(t.domain.len() > 128);
+    let (_, (status, done)) = t.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["proxy_status"], "SSL_VALIDATED", "{done}");
+    let (id, _, certificate, enabled) = distribution_tenant(&t.domain)
+        .await
+        .expect("a distribution tenant for the long name");
+    assert_eq!(certificate.as_deref(), done["certificate_arn"].as_str());
+    assert!(enabled && !id.is_empty());
+    let cf = cloudfront_client(&sdk_config(None).await);
+    let name = cf
+        .get_distribution_tenant()
+        .identifier(&id)
+        .send()
+        .await
+        .unwrap()
+        .distribution_tenant
+        .and_then(|d| d.name)
+        .unwrap_or_default();
+    assert!(name.len() <= 128, "{name}");
+    assert_eq!(
+        name,
+        custom_domains::adapters::cloudfront::tenant_name(&DomainName::parse(&t.domain).unwrap())
+    );
+    let (status, released) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert!(status == 200 || status == 202, "{released}");
+}

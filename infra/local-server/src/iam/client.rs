@@ -2,6 +2,8 @@
 //! a function makes is checked (`policy::Policies::decide`) before it is
 //! sent; a denied one is never sent, and is answered as its service answers
 //! an `AccessDenied`, so the product meets exactly what AWS would return.
+//! It also applies the request rules of `crate::aws_rules` (AWS's own
+//! validation the emulators skip) to every request.
 
 use std::sync::Arc;
 
@@ -57,22 +59,45 @@ struct Connector {
     policies: Arc<Policies>,
 }
 
+/// What a request says of itself, read once.
+struct Read {
+    method: String,
+    uri: String,
+    authorization: String,
+    target: String,
+    body: String,
+}
+
+impl Read {
+    fn of(request: &HttpRequest) -> Self {
+        let header = |name: &str| request.headers().get(name).unwrap_or_default().to_owned();
+        Self {
+            method: request.method().to_owned(),
+            uri: request.uri().to_owned(),
+            authorization: header("authorization"),
+            target: header("x-amz-target"),
+            body: request
+                .body()
+                .bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn sent(&self) -> Sent<'_> {
+        Sent::new(
+            &self.method,
+            &self.uri,
+            &self.authorization,
+            &self.target,
+            &self.body,
+        )
+    }
+}
+
 /// The first of a request's needs its function's policy does not allow.
-pub fn refused(policies: &Policies, function: &str, request: &HttpRequest) -> Option<Need> {
-    let header = |name: &str| request.headers().get(name).unwrap_or_default();
-    let body = request
-        .body()
-        .bytes()
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default();
-    let sent = Sent::new(
-        request.method(),
-        request.uri(),
-        header("authorization"),
-        header("x-amz-target"),
-        &body,
-    );
-    let all = match needs(&sent) {
+pub fn refused(policies: &Policies, function: &str, sent: &Sent) -> Option<Need> {
+    let all = match needs(sent) {
         Ok(all) => all,
         // A request this layer cannot read is refused, not waved through:
         // the gap is closed in `request.rs`.
@@ -91,19 +116,25 @@ pub fn refused(policies: &Policies, function: &str, request: &HttpRequest) -> Op
 
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let Some(function) = custom_domains::routes::current_function() else {
-            return self.inner.call(request);
-        };
-        let Some(denied) = refused(&self.policies, function, &request) else {
-            return self.inner.call(request);
-        };
-        tracing::error!(
-            function,
-            action = %denied.action,
-            resource = %denied.resource,
-            "AccessDenied: the function's policy in template.yaml does not allow this request"
-        );
-        HttpConnectorFuture::ready(Ok(access_denied(function, &denied)))
+        let read = Read::of(&request);
+        let sent = read.sent();
+        if let Some(function) = custom_domains::routes::current_function() {
+            if let Some(denied) = refused(&self.policies, function, &sent) {
+                tracing::error!(
+                    function,
+                    action = %denied.action,
+                    resource = %denied.resource,
+                    "AccessDenied: the function's policy in template.yaml does not allow this request"
+                );
+                return HttpConnectorFuture::ready(Ok(access_denied(function, &denied)));
+            }
+        }
+        let (service, _) = sent.scope();
+        if let Some(r) = crate::aws_rules::refusal(service, &sent) {
+            tracing::warn!(code = r.code, message = %r.message, "refused as AWS would (aws_rules)");
+            return HttpConnectorFuture::ready(Ok(answer(service, r.status, r.code, &r.message)));
+        }
+        self.inner.call(request)
     }
 }
 
@@ -114,35 +145,40 @@ fn access_denied(function: &str, denied: &Need) -> HttpResponse {
         super::ACCOUNT, denied.action, denied.resource, denied.action
     );
     let service = denied.action.split(':').next().unwrap_or_default();
-    let (status, content_type, body, error_type) = match service {
+    match service {
         // REST-XML services name it AccessDenied.
+        "cloudfront" | "route53" => answer(service, 403, "AccessDenied", &message),
+        "apigateway" => answer(service, 403, "AccessDeniedException", &message),
+        _ => answer(service, 400, "AccessDeniedException", &message),
+    }
+}
+
+/// An error answer in `service`'s protocol: REST-XML (CloudFront, Route 53),
+/// REST-JSON with the type in a header (API Gateway), or JSON with
+/// `__type` (DynamoDB, ACM, KMS, EventBridge).
+pub fn answer(service: &str, status: u16, code: &str, message: &str) -> HttpResponse {
+    let (content_type, body, error_type) = match service {
         "cloudfront" | "route53" => {
             let ns = match service {
                 "cloudfront" => "http://cloudfront.amazonaws.com/doc/2020-05-31/",
                 _ => "https://route53.amazonaws.com/doc/2013-04-01/",
             };
             (
-                403,
                 "text/xml",
                 format!(
-                    "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{ns}\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message></Error><RequestId>local-iam</RequestId></ErrorResponse>"
+                    "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{ns}\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
                 ),
                 None,
             )
         }
-        // REST-JSON (API Gateway): the type in a header.
         "apigateway" => (
-            403,
             "application/json",
             serde_json::json!({ "message": message }).to_string(),
-            Some("AccessDeniedException"),
+            Some(code),
         ),
-        // JSON protocols (DynamoDB, ACM, KMS, EventBridge).
         _ => (
-            400,
             "application/x-amz-json-1.1",
-            serde_json::json!({ "__type": "AccessDeniedException", "message": message })
-                .to_string(),
+            serde_json::json!({ "__type": code, "message": message }).to_string(),
             None,
         ),
     };
@@ -151,11 +187,11 @@ fn access_denied(function: &str, denied: &Need) -> HttpResponse {
         SdkBody::from(body),
     );
     response.headers_mut().insert("content-type", content_type);
-    response
-        .headers_mut()
-        .insert("x-amzn-requestid", "local-iam");
+    response.headers_mut().insert("x-amzn-requestid", "local");
     if let Some(t) = error_type {
-        response.headers_mut().insert("x-amzn-errortype", t);
+        response
+            .headers_mut()
+            .insert("x-amzn-errortype", t.to_owned());
     }
     response
 }

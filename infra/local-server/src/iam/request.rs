@@ -77,7 +77,7 @@ impl<'a> Sent<'a> {
     }
 
     /// The service and region of the SigV4 credential scope.
-    fn scope(&self) -> (&'a str, &'a str) {
+    pub fn scope(&self) -> (&'a str, &'a str) {
         let scope: Vec<&str> = self
             .authorization
             .split("Credential=")
