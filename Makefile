@@ -1,7 +1,7 @@
 # The two commands of the README's quick start (`dev`, `test`), the fast tier
 # (`check`: no local stack) and the installs they share (`setup`, which `dev`
 # and `test` run themselves).
-.PHONY: dev test check setup bench bench-sweep bench-nonces bench-cold bench-peers sweep drift-check package
+.PHONY: dev test check setup smoke bench bench-sweep bench-nonces bench-cold bench-peers sweep drift-check package
 dev:
 	bash infra/dev.sh
 test:
@@ -10,6 +10,11 @@ check:
 	bash infra/check.sh
 setup:
 	bash infra/setup.sh
+# A hostname's whole life against a deployment (docs/operations.md, "Smoke
+# test"): API_URL, TOKEN_COMMAND ({org}), PUBLISH_TXT ({name}, {value});
+# SMOKE_FLAGS=--tls on a real one.
+smoke:
+	python3 infra/smoke.py --api "$(API_URL)" --token-command '$(TOKEN_COMMAND)' --publish-txt '$(PUBLISH_TXT)' $(SMOKE_FLAGS)
 bench:
 	bash infra/bench.sh
 bench-sweep:

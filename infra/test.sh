@@ -57,6 +57,11 @@ PYTHON=${PYTHON:-python3}
     curl -s -o /dev/null http://127.0.0.1:9180/openapi.json && break
     sleep 0.1
   done
+  # make smoke's whole life of a hostname, over the local server's HTTP API
+  # only, as against a deployment (without the TLS step).
+  python3 infra/smoke.py --api http://127.0.0.1:9180 --timeout 300 \
+    --token-command "$target_dir/debug/local-server token {org}" \
+    --publish-txt "curl -sf -X POST $CHALLTESTSRV_URL/set-txt -d '{\"host\": \"{name}.\", \"value\": \"{value}\"}'"
   token=$("$target_dir/debug/local-server" token org-browser)
   "$PYTHON" infra/browser_test.py http://127.0.0.1:9180 "$token" "$target_dir/browser"
 )

@@ -74,6 +74,19 @@ fn mozilla_roots_pem() -> Vec<u8> {
     pem
 }
 
+/// `sdk` with the configured attempt and operation timeouts (the SDK sets
+/// none by itself; its connect timeout stays).
+fn with_timeouts(config: &Config, sdk: &aws_config::SdkConfig) -> aws_config::SdkConfig {
+    let mut timeouts = sdk
+        .timeout_config()
+        .cloned()
+        .unwrap_or_else(|| aws_config::timeout::TimeoutConfig::builder().build())
+        .to_builder();
+    timeouts.set_operation_attempt_timeout(Some(config.aws_attempt_timeout));
+    timeouts.set_operation_timeout(Some(config.aws_operation_timeout));
+    sdk.to_builder().timeout_config(timeouts.build()).build()
+}
+
 /// A client `make` builds from `sdk` the first time it is used.
 fn on_first_use<C: Send + Sync + 'static>(
     sdk: &aws_config::SdkConfig,
@@ -119,6 +132,8 @@ impl App {
     /// Builds the application from configuration and an SDK configuration
     /// (tests pass one pointing at their local AWS).
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
+        // Every AWS request ends inside the call's budget, whatever AWS does.
+        let sdk = &with_timeouts(&config, sdk);
         // Each SDK client is built on first use (`adapters::lazy`): a
         // function builds only those it needs, after its init.
         let store = Store::new(
@@ -197,5 +212,31 @@ mod tests {
             webpki::anchor_from_trusted_cert(cert).unwrap();
         }
         assert!(super::aws_http_client().is_ok());
+    }
+
+    /// The configured timeouts reach every client the application builds.
+    #[tokio::test]
+    async fn every_client_gets_the_aws_timeouts() {
+        let lookup = |k: &str| match k {
+            "AWS_REGION" => Some("eu-west-1".to_owned()),
+            "DYNAMODB_TABLE" => Some("t".to_owned()),
+            "KMS_KEY_ID" => Some("k".to_owned()),
+            "AWS_ATTEMPT_TIMEOUT_MS" => Some("300".to_owned()),
+            "AWS_OPERATION_TIMEOUT_MS" => Some("1000".to_owned()),
+            _ => None,
+        };
+        let config = crate::config::Config::from_lookup(lookup).unwrap();
+        let sdk = aws_config::SdkConfig::builder().build();
+        let timeouts = super::with_timeouts(&config, &sdk);
+        let cf = aws_sdk_cloudfront::config::Builder::from(&timeouts).build();
+        let t = cf.timeout_config().unwrap();
+        assert_eq!(
+            t.operation_attempt_timeout(),
+            Some(std::time::Duration::from_millis(300))
+        );
+        assert_eq!(
+            t.operation_timeout(),
+            Some(std::time::Duration::from_secs(1))
+        );
     }
 }

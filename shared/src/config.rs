@@ -155,6 +155,14 @@ pub struct Config {
     /// work before it answers 202 with the state reached (default 20 s, well
     /// under API Gateway's 30 s cut-off).
     pub time_budget: Duration,
+    /// `AWS_ATTEMPT_TIMEOUT_MS`: how long one attempt of an AWS request may
+    /// take (default 4 s), and `AWS_OPERATION_TIMEOUT_MS`: the request with
+    /// its retries (default 10 s). The SDK sets neither by itself, so a
+    /// stalled AWS call would hold an invocation until Lambda's timeout and
+    /// API Gateway answered 503 at 30 s; with them it ends inside the
+    /// call's budget (`COMPLETE_TIME_BUDGET_MS`, 20 s), its progress saved.
+    pub aws_attempt_timeout: Duration,
+    pub aws_operation_timeout: Duration,
     /// `LEASE_GRACE_MS`: how long past its time budget a call holds a
     /// hostname's lease (default 60 s): a call that dies holding it (a
     /// crashed or timed-out container) blocks the hostname's next
@@ -417,6 +425,8 @@ impl Config {
             dns_precheck_resolvers: resolvers,
             kms_key_id: required("KMS_KEY_ID")?,
             time_budget: millis("COMPLETE_TIME_BUDGET_MS", 20_000)?,
+            aws_attempt_timeout: millis("AWS_ATTEMPT_TIMEOUT_MS", 4_000)?,
+            aws_operation_timeout: millis("AWS_OPERATION_TIMEOUT_MS", 10_000)?,
             lease_grace: millis("LEASE_GRACE_MS", 60_000)?,
             acme_poll_interval: millis("ACME_POLL_INTERVAL_MS", 250)?,
             api_gateway_id: get("API_GATEWAY_ID"),

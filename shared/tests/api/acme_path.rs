@@ -862,3 +862,61 @@ async fn a_name_longer_than_64_octets_is_issued_on_the_acme_path() {
     assert_eq!(facts.dns_names, vec![t.domain.clone()]);
     assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
 }
+
+/// A stalled AWS request ends at the SDK's attempt and operation timeouts
+/// (`AWS_ATTEMPT_TIMEOUT_MS`, `AWS_OPERATION_TIMEOUT_MS`), inside the call's
+/// budget: complete-certificate answers with its progress saved long before
+/// the stalled answer would have come (without timeouts, the SDK waits for
+/// it, and on AWS API Gateway answers 503 at 30 s), and the repeated call
+/// finishes.
+#[tokio::test]
+async fn a_stalled_aws_request_ends_at_its_timeout_and_the_call_resumes() {
+    const STALL_MS: u64 = 20_000;
+    let proxy = FaultProxy::start_n(
+        |req| req.method == hyper::Method::PUT && req.uri.path().ends_with("/config"),
+        Fault::Delay { millis: STALL_MS },
+        3,
+    )
+    .await;
+    let t = tenant()
+        .env("AWS_ENDPOINT_URL_CLOUDFRONT", &proxy.url)
+        .env("AWS_ATTEMPT_TIMEOUT_MS", "300")
+        .env("AWS_OPERATION_TIMEOUT_MS", "1000")
+        .start()
+        .await;
+    let (status, start) = t.start().await;
+    assert_eq!(status, 200, "{start}");
+    t.publish(&start).await;
+    let began = std::time::Instant::now();
+    let (status, answer) = t.complete().await;
+    let took = began.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(STALL_MS / 2),
+        "the call waited {took:?} for a request stalled {STALL_MS} ms"
+    );
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (502, Some("upstream_unavailable")),
+        "{answer}"
+    );
+    assert!(proxy.matched() >= 1);
+    // Progress kept: the certificate is issued and imported, not ordered again.
+    let order = t
+        .app
+        .store
+        .load_order(&DomainName::parse(&t.domain).unwrap())
+        .await
+        .unwrap()
+        .expect("the order is kept");
+    assert!(order.stage.has_certificate(), "{:?}", order.stage);
+    // Repeated (each stalled request also ends at its timeout) until done.
+    let mut done = t.complete_until_done().await.0;
+    for _ in 0..3 {
+        if done.0 == 200 {
+            break;
+        }
+        done = t.complete_until_done().await.0;
+    }
+    assert_eq!(done.0, 200, "{}", done.1);
+    assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
+}
