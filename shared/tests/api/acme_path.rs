@@ -789,20 +789,7 @@ async fn no_distribution_is_refused_before_anything_is_written() {
 /// can still be released.
 #[tokio::test]
 async fn a_name_served_by_another_distribution_is_refused_for_good_and_can_be_released() {
-    let xml = "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type>\
-        <Code>CNAMEAlreadyExists</Code><Message>One or more of the CNAMEs you provided \
-        are already associated with a different resource.</Message></Error>\
-        <RequestId>test</RequestId></ErrorResponse>";
-    let proxy = FaultProxy::start_n(
-        |req| req.method == hyper::Method::PUT && req.uri.path().ends_with("/config"),
-        Fault::Answer {
-            status: 409,
-            content_type: "text/xml",
-            body: xml,
-        },
-        2,
-    )
-    .await;
+    let proxy = FaultProxy::refusing_aliases(2).await;
     let via_proxy = sdk_config(Some(&proxy.url)).await;
     let t = tenant()
         .customise(move |app| {

@@ -431,20 +431,7 @@ async fn a_name_is_not_released_while_its_shared_certificate_is_being_validated(
 /// complete-certificate, which was refused the same way.)
 #[tokio::test]
 async fn a_certificate_of_several_names_refused_at_attach_can_be_released() {
-    let xml = "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type>\
-        <Code>CNAMEAlreadyExists</Code><Message>One or more of the CNAMEs you provided \
-        are already associated with a different resource.</Message></Error>\
-        <RequestId>test</RequestId></ErrorResponse>";
-    let proxy = FaultProxy::start_n(
-        |req| req.method == hyper::Method::PUT && req.uri.path().ends_with("/config"),
-        Fault::Answer {
-            status: 409,
-            content_type: "text/xml",
-            body: xml,
-        },
-        1000,
-    )
-    .await;
+    let proxy = FaultProxy::refusing_aliases(1000).await;
     let via_proxy = sdk_config(Some(&proxy.url)).await;
     let t = tenant()
         .customise(move |app| {

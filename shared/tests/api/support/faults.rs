@@ -12,6 +12,13 @@ use hyper_util::rt::TokioExecutor;
 
 use super::{stack, tripwire};
 
+/// CloudFront's answer when another distribution already holds an alias.
+pub const CNAME_ALREADY_EXISTS: &str =
+    "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type>\
+    <Code>CNAMEAlreadyExists</Code><Message>One or more of the CNAMEs you provided \
+    are already associated with a different resource.</Message></Error>\
+    <RequestId>test</RequestId></ErrorResponse>";
+
 /// What a [`FaultProxy`] does to a request it matches.
 #[derive(Clone, Copy)]
 pub enum Fault {
@@ -44,6 +51,21 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// Faults the first request matching `rule`.
+    /// CloudFront refusing the first `times` distribution updates:
+    /// another distribution holds one of the aliases (`CNAMEAlreadyExists`).
+    pub async fn refusing_aliases(times: u32) -> FaultProxy {
+        Self::start_n(
+            |req| req.method == hyper::Method::PUT && req.uri.path().ends_with("/config"),
+            Fault::Answer {
+                status: 409,
+                content_type: "text/xml",
+                body: CNAME_ALREADY_EXISTS,
+            },
+            times,
+        )
+        .await
+    }
+
     pub async fn start(rule: fn(&hyper::http::request::Parts) -> bool, fault: Fault) -> FaultProxy {
         Self::start_n(rule, fault, 1).await
     }
