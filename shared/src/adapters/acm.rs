@@ -5,6 +5,7 @@
 //! [`Certificates`] per role (`App::edge_certificates` for CloudFront,
 //! `App::regional_certificates` for API Gateway).
 
+use aws_sdk_acm::error::ProvideErrorMetadata;
 use aws_sdk_acm::primitives::Blob;
 use aws_sdk_acm::types::{CertificateStatus, CertificateType, KeyAlgorithm, Tag, ValidationMethod};
 
@@ -51,6 +52,26 @@ fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 /// ACM's certificate quota (2,500 at a time, and imports a year, by
 /// default) is not a passing fault: retrying does not help until the
 /// account's quota is raised or certificates are released.
+/// How long a throttled import waits before each new attempt (before
+/// jitter, ×0.5–1.5): 7 attempts over about 7 s, inside a call's budget.
+const IMPORT_THROTTLE_WAITS: [std::time::Duration; 6] = [
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_millis(400),
+    std::time::Duration::from_millis(800),
+    std::time::Duration::from_millis(1600),
+    std::time::Duration::from_millis(2000),
+    std::time::Duration::from_millis(2000),
+];
+
+/// What an import came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Imported {
+    /// In ACM, at this ARN.
+    Arn(String),
+    /// ACM throttled every attempt and imported nothing: try again later.
+    Throttled,
+}
+
 fn limit_or_upstream(e: aws_sdk_acm::Error) -> Error {
     match e {
         aws_sdk_acm::Error::LimitExceededException(l) => Error::conflict(
@@ -81,7 +102,7 @@ impl Certificates {
         intermediates_pem: &str,
         key_pem: &str,
         existing_arn: Option<&str>,
-    ) -> Result<String, Error> {
+    ) -> Result<Imported, Error> {
         let mut req = self
             .client
             .import_certificate()
@@ -102,18 +123,44 @@ impl Certificates {
         };
         // Not retried by the SDK: an import whose answer was lost may have
         // happened, and a blind retry would leave a second copy in ACM. The
-        // caller's next attempt looks for it first (`find_imported`).
-        let out = req
-            .customize()
-            .config_override(
-                aws_sdk_acm::config::Builder::default()
-                    .retry_config(aws_sdk_acm::config::retry::RetryConfig::disabled()),
-            )
-            .send()
-            .await
-            .map_err(|e| limit_or_upstream(aws_sdk_acm::Error::from(e)))?;
-        out.certificate_arn
-            .ok_or_else(|| Error::upstream(Service::Acm, "ImportCertificate returned no ARN"))
+        // caller's next attempt looks for it first (`find_imported`). Only a
+        // throttled import, which ACM did not perform, is sent again here:
+        // ACM allows about one ImportCertificate a second per account
+        // (`ThrottlingException` past it; ACM's API rate quotas), so a
+        // platform issuing many hostnames at once meets it.
+        let mut waits = IMPORT_THROTTLE_WAITS.iter();
+        loop {
+            let sent = req
+                .clone()
+                .customize()
+                .config_override(
+                    aws_sdk_acm::config::Builder::default()
+                        .retry_config(aws_sdk_acm::config::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            match sent {
+                Ok(out) => {
+                    return out.certificate_arn.map(Imported::Arn).ok_or_else(|| {
+                        Error::upstream(Service::Acm, "ImportCertificate returned no ARN")
+                    })
+                }
+                Err(e)
+                    if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                        == Some("ThrottlingException") =>
+                {
+                    let Some(wait) = waits.next() else {
+                        tracing::warn!(%domain, "ACM throttled every attempt of the import; the next call imports");
+                        return Ok(Imported::Throttled);
+                    };
+                    // Jittered, so imports throttled together spread out.
+                    let jitter = 0.5 + crate::random::random_unit();
+                    tracing::info!(%domain, wait_ms = wait.as_millis() as u64, "ACM throttled the import; sending it again");
+                    tokio::time::sleep(wait.mul_f64(jitter)).await;
+                }
+                Err(e) => return Err(limit_or_upstream(aws_sdk_acm::Error::from(e))),
+            }
+        }
     }
 
     /// Finds an imported certificate for `domain` whose leaf is `leaf_pem`:

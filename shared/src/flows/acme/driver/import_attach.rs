@@ -4,6 +4,7 @@
 
 use super::obtain::KEY_PURPOSE;
 use super::step::Step;
+use crate::adapters::acm::Imported;
 use crate::app::App;
 use crate::domain::certificate::{inspect, split_chain};
 use crate::domain::{
@@ -60,7 +61,8 @@ pub(super) async fn import(
                 Some(key) => key,
                 None => open_key(app, order, &cert.sealed_key).await?,
             };
-            app.edge_certificates
+            match app
+                .edge_certificates
                 .import(
                     &order.domain,
                     chain.leaf_pem,
@@ -69,6 +71,13 @@ pub(super) async fn import(
                     into.as_deref(),
                 )
                 .await?
+            {
+                Imported::Arn(arn) => arn,
+                // ACM kept throttling (it imported nothing): the order stays
+                // issued and the next call imports (202, progress kept; a
+                // renewal is not counted as failed).
+                Imported::Throttled => return Ok(Step::Waiting),
+            }
         }
     };
     order.certificate_arn = Some(arn);
