@@ -34,6 +34,14 @@ fn scale() -> f64 {
     })
 }
 
+/// Requests refused by a rule so far (tests read it).
+static REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many requests the rules have refused in this process so far.
+pub fn refused_so_far() -> u64 {
+    REFUSED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// When each Region's last accepted import was.
 static LAST_IMPORT: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());
 
@@ -67,6 +75,7 @@ pub fn refusal(service: &str, sent: &Sent) -> Option<Refusal> {
         let (_, region) = sent.scope();
         let interval = ACM_IMPORT_INTERVAL.mul_f64(scale());
         if !import_allowed(region, Instant::now(), interval) {
+            REFUSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             return Some(Refusal {
                 status: 400,
                 code: "ThrottlingException",
@@ -83,6 +92,7 @@ pub fn refusal(service: &str, sent: &Sent) -> Option<Refusal> {
             .and_then(|rest| rest.split("</Name>").next())
             .unwrap_or_default();
         if !tenant_name_ok(name) {
+            REFUSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             return Some(Refusal {
                 status: 400,
                 code: "InvalidArgument",

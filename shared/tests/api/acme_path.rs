@@ -907,3 +907,52 @@ async fn a_stalled_aws_request_ends_at_its_timeout_and_the_call_resumes() {
     assert_eq!(done.0, 200, "{}", done.1);
     assert_eq!(acm_certificates_for(&t.domain).await.len(), 1);
 }
+
+/// Imports faster than ACM allows (about one a second per account and
+/// Region, modelled by the local stack) are throttled, and the product
+/// sends a throttled import again (ACM imported nothing) until it passes:
+/// three imports at once each end with a certificate of their own.
+#[tokio::test]
+async fn imports_faster_than_acm_allows_are_throttled_and_sent_again() {
+    use custom_domains::adapters::acm::Imported;
+    let t = tenant().start().await;
+    let pem = |name: &str| {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let names: Vec<String> = (0..3)
+        .map(|i| format!("{}.example.com", unique(&format!("rate{i}"))))
+        .collect();
+    let pems: Vec<(String, String)> = names.iter().map(|n| pem(n)).collect();
+    let before = local_server::aws_rules::refused_so_far();
+    let imports =
+        futures_util::future::join_all(names.iter().zip(&pems).map(|(name, (cert, key))| {
+            let app = t.app.clone();
+            let domain = DomainName::parse(name).unwrap();
+            async move {
+                custom_domains::routes::scoped("complete-certificate", async {
+                    app.edge_certificates
+                        .import(&domain, cert, "", key, None)
+                        .await
+                })
+                .await
+            }
+        }))
+        .await;
+    let mut arns = std::collections::BTreeSet::new();
+    for imported in imports {
+        match imported.unwrap() {
+            Imported::Arn(arn) => assert!(arns.insert(arn)),
+            Imported::Throttled => panic!("throttled for good"),
+        }
+    }
+    assert_eq!(arns.len(), 3);
+    assert!(
+        local_server::aws_rules::refused_so_far() - before >= 2,
+        "three imports at once, and ACM throttled none"
+    );
+}
