@@ -85,46 +85,49 @@ impl Store {
     /// Marks `domain` as being released by its owner `tenant` (kept across
     /// repeats). From then on the claim refuses new orders and requests.
     pub async fn begin_release(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", domain_pk(domain))
-            .key("sk", s(OWNER))
-            .update_expression("SET releasing_since = if_not_exists(releasing_since, :now)")
-            .condition_expression("tenant_id = :tenant")
-            .expression_attribute_values(":tenant", s(tenant.as_str()))
-            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(concurrent_writer()),
-            Err(e) => Err(upstream(e)),
+        match self.stamp_claim(domain, tenant, "releasing_since").await? {
+            true => Ok(()),
+            false => Err(concurrent_writer()),
         }
     }
 
     /// Records that `tenant` proved control of `domain` by DNS (kept from
     /// the first time on): from then on its claim never expires.
     pub async fn mark_proven(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
+        match self.stamp_claim(domain, tenant, "proven_at").await? {
+            true => Ok(()),
+            false => Err(Error::conflict(
+                Code::DomainTaken,
+                format!("{domain} is no longer claimed by {tenant}"),
+            )),
+        }
+    }
+
+    /// Sets the claim's timestamp `attribute` to now, unless already set,
+    /// if `tenant` still holds the claim; answers whether it does.
+    async fn stamp_claim(
+        &self,
+        domain: &DomainName,
+        tenant: &TenantId,
+        attribute: &str,
+    ) -> Result<bool, Error> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", domain_pk(domain))
             .key("sk", s(OWNER))
-            .update_expression("SET proven_at = if_not_exists(proven_at, :now)")
+            .update_expression(format!(
+                "SET {attribute} = if_not_exists({attribute}, :now)"
+            ))
             .condition_expression("tenant_id = :tenant")
             .expression_attribute_values(":tenant", s(tenant.as_str()))
             .expression_attribute_values(":now", s(Timestamp::now().to_string()))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(Error::conflict(
-                Code::DomainTaken,
-                format!("{domain} is no longer claimed by {tenant}"),
-            )),
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(upstream(e)),
         }
     }
