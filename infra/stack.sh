@@ -47,6 +47,12 @@ case "$profile" in
   test) acme=14100 acme_mgmt=15100 dns=8153 dns_mgmt=8155 aws=5100 cloudfront=5110 knot=8163 resolver=8173 ;;
   *) echo "unknown profile $profile" >&2; exit 2 ;;
 esac
+# STACK_PORT_OFFSET moves every port of the profile, so a second checkout
+# can run its own stack beside this one (default 0).
+offset=${STACK_PORT_OFFSET:-0}
+for port in acme acme_mgmt dns dns_mgmt aws cloudfront knot resolver; do
+  eval "$port=\$(( $port + offset ))"
+done
 
 zone=acme-delegation.platform.example
 test_zone=authoritative.example.net

@@ -2,7 +2,10 @@
 //! which `infra/setup.sh` fills from their npm packages (pinned versions).
 
 fn main() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.local/docs-assets");
+    // Read when the script runs, not when it is compiled: a build script
+    // binary can be reused by another checkout sharing the target dir.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = format!("{manifest}/../../.local/docs-assets");
     for file in [
         "swagger-ui-bundle.js",
         "swagger-ui.css",

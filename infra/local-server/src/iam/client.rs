@@ -130,11 +130,15 @@ impl HttpConnector for Connector {
             }
         }
         let (service, _) = sent.scope();
-        if let Some(r) = crate::aws_rules::refusal(service, &sent) {
-            tracing::warn!(code = r.code, message = %r.message, "refused as AWS would (aws_rules)");
-            return HttpConnectorFuture::ready(Ok(answer(service, r.status, r.code, &r.message)));
-        }
-        self.inner.call(request)
+        let flight = match crate::aws_rules::before(service, &sent) {
+            Ok(flight) => flight,
+            Err(r) => {
+                tracing::warn!(code = r.code, message = %r.message, "refused as AWS would (aws_rules)");
+                return HttpConnectorFuture::ready(Ok(answer(service, r.status, r.code, &r.message)));
+            }
+        };
+        let sending = self.inner.call(request);
+        HttpConnectorFuture::new(async move { Ok(flight.answer(sending.await?).await) })
     }
 }
 

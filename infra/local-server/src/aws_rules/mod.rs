@@ -1,0 +1,164 @@
+//! Rules AWS applies that the local emulators skip, answered as AWS answers
+//! them: quotas, throttles, delays and validation. Each rule names its
+//! source. Applied by the same SDK HTTP client that enforces IAM
+//! (`iam::client`) to every request a function makes, under `make dev` and
+//! in `make test`; `LOCAL_AWS_STRICT=0` turns them off (IAM stays on).
+//!
+//! | rule | AWS's answer | source |
+//! |---|---|---|
+//! | a distribution tenant's `Name` matches `[a-zA-Z0-9][a-zA-Z0-9-.]{1,126}[a-zA-Z0-9]` (ministack takes any) | `400 InvalidArgument` | botocore's CloudFront model, `CreateDistributionTenantRequest.Name` |
+//! | ACM `ImportCertificate`: about 1 request a second per account and Region (moto takes any rate) | `400 ThrottlingException` | ACM's API rate quotas (docs.aws.amazon.com/acm/latest/userguide/acm-limits.html) |
+//!
+//! Each service's rules are in its own file. A rule sees a request before
+//! it is sent ([`before`]: it may refuse it, or hold something while it is
+//! in flight) and, if it asked to, the answer ([`InFlight::answer`]: it may
+//! read or rewrite it).
+//!
+//! Waits are real under `make dev`; `make test` scales them by
+//! `LOCAL_AWS_TIME_SCALE` (0.1 there: one import per 100 ms), so each rule
+//! is on in every run without slowing the suite tenfold. The whole process
+//! is one account: every application in it shares the rates.
+
+mod acm;
+mod cloudfront;
+
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::body::SdkBody;
+
+use crate::iam::request::Sent;
+
+/// Whether the rules are on (`LOCAL_AWS_STRICT`, on unless `0`).
+pub fn strict() -> bool {
+    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *STRICT.get_or_init(|| std::env::var("LOCAL_AWS_STRICT").map_or(true, |v| v != "0"))
+}
+
+/// The factor every modelled wait is scaled by (`LOCAL_AWS_TIME_SCALE`,
+/// default 1: AWS's own figures).
+pub fn scale() -> f64 {
+    static SCALE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *SCALE.get_or_init(|| {
+        std::env::var("LOCAL_AWS_TIME_SCALE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|v: &f64| *v > 0.0)
+            .unwrap_or(1.0)
+    })
+}
+
+/// AWS's figure `d`, scaled for this run.
+pub fn scaled(d: Duration) -> Duration {
+    d.mul_f64(scale())
+}
+
+/// Requests refused by a rule so far (tests read it).
+static REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many requests the rules have refused in this process so far.
+pub fn refused_so_far() -> u64 {
+    REFUSED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// How AWS refuses a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads (and may rewrite) an answer: its status and body.
+type AfterAnswer = Box<dyn FnOnce(u16, &mut String) + Send>;
+
+/// What the rules keep of a request while it is in flight.
+#[derive(Default)]
+pub struct InFlight {
+    after: Vec<AfterAnswer>,
+    /// Held until the answer arrives, or the request is given up (dropped).
+    held: Vec<Box<dyn Send>>,
+}
+
+impl InFlight {
+    /// Calls `f` with the answer's status and body, which it may rewrite.
+    pub fn on_answer(&mut self, f: impl FnOnce(u16, &mut String) + Send + 'static) {
+        self.after.push(Box::new(f));
+    }
+
+    /// Keeps `guard` until the answer arrives.
+    pub fn hold(&mut self, guard: impl Send + 'static) {
+        self.held.push(Box::new(guard));
+    }
+
+    /// The answer as the rules leave it.
+    pub async fn answer(self, mut response: HttpResponse) -> HttpResponse {
+        if self.after.is_empty() {
+            return response;
+        }
+        let body = response.take_body();
+        let bytes = match aws_smithy_types::byte_stream::ByteStream::new(body)
+            .collect()
+            .await
+        {
+            Ok(b) => b.into_bytes(),
+            Err(e) => {
+                tracing::warn!(error = %e, "aws_rules: could not read an answer");
+                return response;
+            }
+        };
+        let mut text = String::from_utf8_lossy(&bytes).into_owned();
+        let status = response.status().as_u16();
+        for f in self.after {
+            f(status, &mut text);
+        }
+        drop(self.held);
+        if response.headers().contains_key("content-length") {
+            response
+                .headers_mut()
+                .insert("content-length", text.len().to_string());
+        }
+        *response.body_mut() = SdkBody::from(text);
+        response
+    }
+}
+
+/// Applies the rules to `sent`, a request to `service`: the refusal AWS
+/// would answer, or what to keep while it is in flight.
+pub fn before(service: &str, sent: &Sent) -> Result<InFlight, Refusal> {
+    let mut flight = InFlight::default();
+    if !strict() {
+        return Ok(flight);
+    }
+    let checked = match service {
+        "acm" => acm::before(sent, &mut flight),
+        "cloudfront" => cloudfront::before(sent, &mut flight),
+        _ => Ok(()),
+    };
+    match checked {
+        Ok(()) => Ok(flight),
+        Err(r) => {
+            REFUSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(r)
+        }
+    }
+}
+
+/// The `<tag>` text of an XML body, the first one.
+pub(crate) fn xml_text<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    body.split(open.as_str())
+        .nth(1)
+        .and_then(|rest| rest.split(close.as_str()).next())
+}
