@@ -17,7 +17,7 @@ cd "$root"
 bash infra/setup.sh
 # AWS's rates modelled in front of the local AWS (aws_rules.rs) at a tenth
 # of AWS's own figures, as in make test: one ACM import per 100 ms.
-export LOCAL_AWS_TIME_SCALE=${LOCAL_AWS_TIME_SCALE:-0.1}
+export LOCAL_AWS_TIME_SCALE=${LOCAL_AWS_TIME_SCALE:-0.01}
 if [ "${1:-}" = cold ]; then
   # `make bench-cold`: every function's release binary (and the hello-world
   # floor) under the runtime API emulator in shared/benches/cold_start.rs.

@@ -15,7 +15,7 @@ bash infra/setup.sh
 export MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-2}
 # AWS's rates and waits modelled in front of the local AWS
 # (infra/local-server/src/aws_rules.rs), a tenth of AWS's own here.
-export LOCAL_AWS_TIME_SCALE=${LOCAL_AWS_TIME_SCALE:-0.1}
+export LOCAL_AWS_TIME_SCALE=${LOCAL_AWS_TIME_SCALE:-0.01}
 bash infra/stack.sh up test
 trap 'bash infra/stack.sh down test' EXIT
 

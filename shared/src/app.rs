@@ -159,11 +159,7 @@ impl App {
             sealer,
             dns: DnsPrecheck::new(&config.dns_precheck_resolvers, &config.dns_precheck_allow),
             edge_certificates: Certificates::new(Lazy::new(move || {
-                aws_sdk_acm::Client::from_conf(
-                    aws_sdk_acm::config::Builder::from(&sdk_for_edge)
-                        .region(aws_config::Region::new(CLOUDFRONT_CERTIFICATE_REGION))
-                        .build(),
-                )
+                crate::adapters::acm::client(&sdk_for_edge, Some(CLOUDFRONT_CERTIFICATE_REGION))
             })),
             distributions: Distributions::new(Lazy::new(move || {
                 let mut cloudfront = aws_sdk_cloudfront::config::Builder::from(&sdk_for_cloudfront);
@@ -172,8 +168,10 @@ impl App {
                 }
                 aws_sdk_cloudfront::Client::from_conf(cloudfront.build())
             })),
-            regional_certificates: Certificates::new(on_first_use(sdk, aws_sdk_acm::Client::new)),
-            api_domains: ApiDomains::new(on_first_use(sdk, aws_sdk_apigatewayv2::Client::new)),
+            regional_certificates: Certificates::new(on_first_use(sdk, |sdk| {
+                crate::adapters::acm::client(sdk, None)
+            })),
+            api_domains: ApiDomains::new(on_first_use(sdk, crate::adapters::apigateway::client)),
             events: Events::new(
                 on_first_use(sdk, aws_sdk_eventbridge::Client::new),
                 config.event_bus.clone(),

@@ -73,7 +73,7 @@ pub enum Code {
     DomainReleasing,
     DomainTooLongForAcm,
     CnameAlreadyExists,
-    AcmLimitExceeded,
+    QuotaExhausted,
     TenantRateLimited,
     DnsNotPropagated,
     CaaForbids,
@@ -82,10 +82,11 @@ pub enum Code {
     SeveralNamesNeedOwnDistribution,
     TooManyNames,
     CertificateChangeInFlight,
+    CertificateNotAccepted,
 }
 
 impl Code {
-    pub const ALL: [Code; 40] = [
+    pub const ALL: [Code; 41] = [
         Code::InvalidJson,
         Code::UnsupportedMediaType,
         Code::BodyTooLarge,
@@ -117,7 +118,7 @@ impl Code {
         Code::DomainReleasing,
         Code::DomainTooLongForAcm,
         Code::CnameAlreadyExists,
-        Code::AcmLimitExceeded,
+        Code::QuotaExhausted,
         Code::TenantRateLimited,
         Code::DnsNotPropagated,
         Code::CaaForbids,
@@ -126,6 +127,7 @@ impl Code {
         Code::SeveralNamesNeedOwnDistribution,
         Code::TooManyNames,
         Code::CertificateChangeInFlight,
+        Code::CertificateNotAccepted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -161,7 +163,7 @@ impl Code {
             Code::DomainReleasing => "domain_releasing",
             Code::DomainTooLongForAcm => "domain_too_long_for_acm",
             Code::CnameAlreadyExists => "cname_already_exists",
-            Code::AcmLimitExceeded => "acm_limit_exceeded",
+            Code::QuotaExhausted => "quota_exhausted",
             Code::TenantRateLimited => "tenant_rate_limited",
             Code::DnsNotPropagated => "dns_not_propagated",
             Code::CaaForbids => "caa_forbids",
@@ -170,6 +172,7 @@ impl Code {
             Code::SeveralNamesNeedOwnDistribution => "several_names_need_own_distribution",
             Code::TooManyNames => "too_many_names",
             Code::CertificateChangeInFlight => "certificate_change_in_flight",
+            Code::CertificateNotAccepted => "certificate_not_accepted",
         }
     }
 }
@@ -229,6 +232,16 @@ pub enum Error {
         message: String,
         retry_after: std::time::Duration,
     },
+    /// An AWS quota of the platform's account is used up: nothing was
+    /// changed, and repeating cannot help until the quota is raised or
+    /// hostnames are released. `quota` names it as AWS's Service Quotas
+    /// console does.
+    #[error("{message}")]
+    QuotaExhausted {
+        service: Service,
+        quota: &'static str,
+        message: String,
+    },
     /// The certificate authority refused the order for good (an invalid order).
     #[error("{message}")]
     Rejected { code: Code, message: String },
@@ -269,7 +282,7 @@ impl Error {
             Error::Unauthenticated(_) => 401,
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
-            Error::Conflict { .. } | Error::Contested { .. } => 409,
+            Error::Conflict { .. } | Error::Contested { .. } | Error::QuotaExhausted { .. } => 409,
             Error::Precondition { .. } | Error::Rejected { .. } => 422,
             Error::RateLimited { .. } => 429,
             Error::Upstream { .. } => 502,
@@ -286,6 +299,7 @@ impl Error {
             | Error::RateLimited { code, .. }
             | Error::Rejected { code, .. } => *code,
             Error::Contested { .. } => Code::DomainTaken,
+            Error::QuotaExhausted { .. } => Code::QuotaExhausted,
             Error::NotFound(_) => Code::NotFound,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::Forbidden(_) => Code::Forbidden,
@@ -299,6 +313,10 @@ impl Error {
         match self {
             Error::Precondition { details, .. } => details.clone(),
             Error::Contested { details, .. } => Some(details.clone()),
+            Error::QuotaExhausted { service, quota, .. } => Some(serde_json::json!({
+                "service": service.to_string(),
+                "quota": quota,
+            })),
             Error::RateLimited {
                 limit: Some(limit),
                 retry_after,

@@ -10,7 +10,6 @@ use aws_sdk_acm::primitives::Blob;
 use aws_sdk_acm::types::{CertificateStatus, CertificateType, KeyAlgorithm, Tag, ValidationMethod};
 
 use crate::domain::{DomainName, ValidationRecord};
-use crate::error::Code;
 use crate::error::{Error, Service};
 
 /// The tag that marks certificates this product made, with the hostname.
@@ -49,9 +48,6 @@ fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::upstream(Service::Acm, e)
 }
 
-/// ACM's certificate quota (2,500 at a time, and imports a year, by
-/// default) is not a passing fault: retrying does not help until the
-/// account's quota is raised or certificates are released.
 /// How long a throttled import waits before each new attempt (before
 /// jitter, ×0.5–1.5): 7 attempts over about 7 s, inside a call's budget.
 const IMPORT_THROTTLE_WAITS: [std::time::Duration; 6] = [
@@ -72,17 +68,68 @@ pub enum Imported {
     Throttled,
 }
 
+/// ACM's certificate quotas (2,500 held, and imports or requests a year, by
+/// default) are not passing faults: `LimitExceededException` is answered
+/// `409 quota_exhausted`, never retried as a throttle.
 fn limit_or_upstream(e: aws_sdk_acm::Error) -> Error {
     match e {
-        aws_sdk_acm::Error::LimitExceededException(l) => Error::conflict(
-            Code::AcmLimitExceeded,
-            format!(
+        aws_sdk_acm::Error::LimitExceededException(l) => Error::QuotaExhausted {
+            service: Service::Acm,
+            quota: "ACM certificates",
+            message: format!(
                 "the platform's ACM certificate quota is used up ({}); nothing was changed: ask the platform to raise the quota or release unused hostnames",
                 l.message().unwrap_or("LimitExceededException")
             ),
-        ),
+        },
         other => upstream(other),
     }
+}
+
+/// The SDK counts `LimitExceededException` among throttling errors and
+/// retries it; for ACM it is a quota (certificates held, imports or
+/// requests a year), which no retry passes: this classifier forbids it.
+#[derive(Debug)]
+struct QuotaIsNotAThrottle;
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for QuotaIsNotAThrottle {
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_sdk_acm::operation::{
+            import_certificate::ImportCertificateError,
+            request_certificate::RequestCertificateError,
+        };
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        let error = ctx
+            .output_or_error()
+            .and_then(|r| r.err())
+            .and_then(|e| e.as_operation_error());
+        let quota = error.is_some_and(|e| {
+            e.downcast_ref::<RequestCertificateError>()
+                .is_some_and(|e| e.is_limit_exceeded_exception())
+                || e.downcast_ref::<ImportCertificateError>()
+                    .is_some_and(|e| e.is_limit_exceeded_exception())
+        });
+        match quota {
+            true => RetryAction::RetryForbidden,
+            false => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "QuotaIsNotAThrottle"
+    }
+}
+
+/// An ACM client for `sdk` (in `region`, when given) that never retries a
+/// quota.
+pub fn client(sdk: &aws_config::SdkConfig, region: Option<&'static str>) -> aws_sdk_acm::Client {
+    let mut config = aws_sdk_acm::config::Builder::from(sdk).retry_classifier(QuotaIsNotAThrottle);
+    if let Some(region) = region {
+        config = config.region(aws_config::Region::new(region));
+    }
+    aws_sdk_acm::Client::from_conf(config.build())
 }
 
 impl Certificates {

@@ -1,10 +1,79 @@
 //! API Gateway (HTTP APIs): custom domains and their API mappings.
 
+use aws_sdk_apigatewayv2::operation::create_domain_name::CreateDomainNameError;
 use aws_sdk_apigatewayv2::types::{DomainNameConfiguration, EndpointType, SecurityPolicy};
 
 use crate::domain::DomainName;
 use crate::error::Code;
 use crate::error::{Error, Service};
+
+/// What a custom-domain change came to. API Gateway takes one
+/// `CreateDomainName`, and one `DeleteDomainName`, per 30 s per account
+/// (not adjustable; API Gateway quotas): a change refused for that
+/// (`TooManyRequestsException` past the SDK's own retries) is
+/// [`Paced::NotYet`], kept for the next call, never an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Paced<T> {
+    Done(T),
+    NotYet,
+}
+
+/// Whether API Gateway refused a request as too many
+/// (`TooManyRequestsException`: paced, or a quota when it names a
+/// `limitType`).
+fn too_many<E: aws_sdk_apigatewayv2::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("TooManyRequestsException")
+}
+
+/// API Gateway's custom domain quota (120 per Region by default).
+fn quota_exhausted(domain: &DomainName) -> Error {
+    Error::QuotaExhausted {
+        service: Service::ApiGateway,
+        quota: "Custom domains per account per Region",
+        message: format!("the platform's API Gateway custom domain quota is used up, so {domain} cannot get one; nothing was changed: ask the platform to raise the quota or release unused hostnames"),
+    }
+}
+
+/// The SDK retries every `TooManyRequestsException` as a throttle; one
+/// naming a `limitType` is API Gateway's quota, which no retry passes:
+/// this classifier forbids retrying it.
+#[derive(Debug)]
+struct QuotaIsNotAThrottle;
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for QuotaIsNotAThrottle {
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        let quota = ctx
+            .output_or_error()
+            .and_then(|r| r.err())
+            .and_then(|e| e.as_operation_error())
+            .and_then(|e| e.downcast_ref::<CreateDomainNameError>())
+            .is_some_and(|e| match e {
+                CreateDomainNameError::TooManyRequestsException(t) => t.limit_type().is_some(),
+                _ => false,
+            });
+        match quota {
+            true => RetryAction::RetryForbidden,
+            false => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "QuotaIsNotAThrottle"
+    }
+}
+
+/// An API Gateway client for `sdk` that never retries a quota.
+pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_apigatewayv2::Client {
+    aws_sdk_apigatewayv2::Client::from_conf(
+        aws_sdk_apigatewayv2::config::Builder::from(sdk)
+            .retry_classifier(QuotaIsNotAThrottle)
+            .build(),
+    )
+}
 
 #[derive(Clone, Debug)]
 pub struct ApiDomains {
@@ -26,11 +95,16 @@ impl ApiDomains {
     /// or finds the one an earlier attempt created; answers its target (the
     /// name the tenant points a CNAME at). A domain that exists with another
     /// certificate is a conflict.
+    ///
+    /// Paced by API Gateway ([`Paced::NotYet`]); its domain quota reached is
+    /// `409 quota_exhausted`; a name API Gateway holds elsewhere (another
+    /// account or API: `ConflictException` with no domain of ours to be
+    /// found) is `409 api_domain_exists`.
     pub async fn ensure_domain(
         &self,
         domain: &DomainName,
         certificate_arn: &str,
-    ) -> Result<String, Error> {
+    ) -> Result<Paced<String>, Error> {
         if let Some((target, arn)) = self.existing_domain(domain).await? {
             if arn.as_deref() != Some(certificate_arn) {
                 return Err(Error::conflict(
@@ -40,7 +114,7 @@ impl ApiDomains {
                     ),
                 ));
             }
-            return Ok(target);
+            return Ok(Paced::Done(target));
         }
         let config = DomainNameConfiguration::builder()
             .certificate_arn(certificate_arn)
@@ -62,29 +136,42 @@ impl ApiDomains {
                     .and_then(|c| c.api_gateway_domain_name())
                     .map(str::to_owned);
                 match target {
-                    Some(t) => Ok(t),
+                    Some(t) => Ok(Paced::Done(t)),
                     // Some implementations fill the target in only on read.
                     None => self
                         .existing_domain(domain)
                         .await?
                         .map(|(t, _)| t)
                         .filter(|t| !t.is_empty())
+                        .map(Paced::Done)
                         .ok_or_else(|| {
                             Error::upstream(Service::ApiGateway, "the custom domain has no target")
                         }),
                 }
             }
-            // Created by a concurrent poll between our read and our create.
+            // Created by a concurrent poll between our read and our create,
+            // or held by another account or API.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conflict_exception()) =>
             {
                 match self.existing_domain(domain).await? {
-                    Some((target, arn)) if arn.as_deref() == Some(certificate_arn) => Ok(target),
-                    _ => Err(upstream(aws_sdk_apigatewayv2::Error::from(e))),
+                    Some((target, arn)) if arn.as_deref() == Some(certificate_arn) => {
+                        Ok(Paced::Done(target))
+                    }
+                    _ => Err(Error::conflict(
+                        Code::ApiDomainExists,
+                        format!("API Gateway refuses {domain}: another AWS account or API already has it as a custom domain; it must be removed there first (or release this hostname)"),
+                    )),
                 }
             }
-            Err(e) => Err(upstream(aws_sdk_apigatewayv2::Error::from(e))),
+            Err(e) => match e.as_service_error() {
+                Some(CreateDomainNameError::TooManyRequestsException(t)) => match t.limit_type() {
+                    Some(_) => Err(quota_exhausted(domain)),
+                    None => Ok(Paced::NotYet),
+                },
+                _ => Err(upstream(aws_sdk_apigatewayv2::Error::from(e))),
+            },
         }
     }
 
@@ -156,7 +243,8 @@ impl ApiDomains {
 
     /// Deletes the custom domain's API mappings (this product makes one, at
     /// the root) and then the custom domain; what is gone already is fine.
-    pub async fn delete_domain(&self, domain: &DomainName) -> Result<(), Error> {
+    /// Paced by API Gateway ([`Paced::NotYet`]: the next call deletes it).
+    pub async fn delete_domain(&self, domain: &DomainName) -> Result<Paced<()>, Error> {
         let mappings = match self
             .client
             .get_api_mappings()
@@ -169,7 +257,7 @@ impl ApiDomains {
                 if e.as_service_error()
                     .is_some_and(|se| se.is_not_found_exception()) =>
             {
-                return Ok(())
+                return Ok(Paced::Done(()))
             }
             Err(e) => return Err(upstream(aws_sdk_apigatewayv2::Error::from(e))),
         };
@@ -199,13 +287,14 @@ impl ApiDomains {
             .send()
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(Paced::Done(())),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_not_found_exception()) =>
             {
-                Ok(())
+                Ok(Paced::Done(()))
             }
+            Err(e) if e.as_service_error().is_some_and(too_many) => Ok(Paced::NotYet),
             Err(e) => Err(upstream(aws_sdk_apigatewayv2::Error::from(e))),
         }
     }

@@ -12,10 +12,82 @@ use aws_sdk_cloudfront::types::{
     Aliases, DistributionConfig, MinimumProtocolVersion, SslSupportMethod, ViewerCertificate,
 };
 
+use std::time::Duration;
+
 use crate::domain::DomainName;
 use crate::error::{Code, Error, Service};
 
 const ATTEMPTS: usize = 5;
+
+/// How long a change CloudFront cannot take yet is waited for inside one
+/// call (before jitter, ×0.5–1.5; about 8 s in all, within a call's 20 s
+/// budget) before the caller is told [`Outcome::NotYet`].
+const NOT_YET_WAITS: [Duration; 6] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(2),
+    Duration::from_secs(2),
+];
+
+/// A change CloudFront cannot take yet, though it will: the caller keeps
+/// its progress and a later call makes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotYet {
+    /// The distribution's previous viewer-certificate change is still
+    /// deploying: CloudFront takes one at a time (`IllegalUpdate`).
+    CertificateChangeDeploying,
+    /// The certificate was imported moments ago and CloudFront does not
+    /// see it yet (`InvalidViewerCertificate`, eventual consistency between
+    /// ACM and CloudFront).
+    CertificateNotVisible,
+}
+
+impl NotYet {
+    pub fn reason(self) -> &'static str {
+        match self {
+            NotYet::CertificateChangeDeploying => {
+                "CloudFront is still deploying the distribution's previous certificate change"
+            }
+            NotYet::CertificateNotVisible => {
+                "CloudFront does not see the certificate imported moments ago yet"
+            }
+        }
+    }
+}
+
+/// What a change to CloudFront came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome<T> {
+    Done(T),
+    NotYet(NotYet),
+}
+
+/// Where a distribution's or tenant's last change stands: CloudFront
+/// serves it everywhere only once `Deployed` (within minutes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deployment {
+    Deploying,
+    Deployed,
+}
+
+impl Deployment {
+    fn of(status: Option<&str>) -> Self {
+        match status {
+            Some("Deployed") | None => Deployment::Deployed,
+            Some(_) => Deployment::Deploying,
+        }
+    }
+}
+
+/// Waits for the next of `waits` (jittered); `None` when none is left.
+async fn wait_next(waits: &mut std::slice::Iter<'_, Duration>) -> Option<()> {
+    let wait = waits.next()?;
+    tokio::time::sleep(wait.mul_f64(0.5 + crate::random::random_unit())).await;
+    Some(())
+}
 
 #[derive(Clone, Debug)]
 pub struct Distributions {
@@ -108,14 +180,21 @@ impl Distributions {
     /// (covering `certificate_names`) its viewer certificate, keeping the
     /// rest of the configuration. Refuses, changing nothing, when another
     /// alias on the distribution would be left without a valid certificate.
+    ///
+    /// `settling`: the certificate was imported moments ago, so CloudFront
+    /// refusing it (`InvalidViewerCertificate`) is waited out as
+    /// [`NotYet::CertificateNotVisible`]; later, the refusal is final
+    /// (`409 certificate_not_accepted`). Answers the distribution's domain
+    /// name when it changed.
     pub async fn attach(
         &self,
         distribution_id: &str,
         domain: &DomainName,
         certificate_arn: &str,
         certificate_names: &[String],
-    ) -> Result<Option<String>, Error> {
-        let (_, domain_name) = self.modify(distribution_id, |config| {
+        settling: bool,
+    ) -> Result<Outcome<Option<String>>, Error> {
+        let modified = self.modify(distribution_id, settling, |config| {
             let mut aliases = aliases_of(config);
             let current_arn = config
                 .viewer_certificate
@@ -155,7 +234,10 @@ impl Distributions {
             Ok(true)
         })
         .await?;
-        Ok(domain_name)
+        Ok(match modified {
+            Outcome::Done((_, domain_name)) => Outcome::Done(domain_name),
+            Outcome::NotYet(why) => Outcome::NotYet(why),
+        })
     }
 
     /// Takes `domain` off the distribution's aliases, keeping the others and
@@ -169,9 +251,9 @@ impl Distributions {
         distribution_id: &str,
         domain: &DomainName,
         certificate_arn: &str,
-    ) -> Result<Attached, Error> {
+    ) -> Result<Outcome<Attached>, Error> {
         let result = self
-            .modify(distribution_id, |config| {
+            .modify(distribution_id, false, |config| {
                 let aliases = aliases_of(config);
                 let uses_certificate = config
                     .viewer_certificate
@@ -201,8 +283,10 @@ impl Distributions {
             Err(Error::Conflict {
                 code: Code::DistributionNotFound,
                 ..
-            }) => Ok(Attached::AlreadyInPlace),
-            other => other.map(|(attached, _)| attached),
+            }) => Ok(Outcome::Done(Attached::AlreadyInPlace)),
+            Ok(Outcome::Done((attached, _))) => Ok(Outcome::Done(attached)),
+            Ok(Outcome::NotYet(why)) => Ok(Outcome::NotYet(why)),
+            Err(e) => Err(e),
         }
     }
 
@@ -596,12 +680,18 @@ impl Distributions {
     /// `change` edits it and says whether anything changed; a concurrent
     /// writer (`PreconditionFailed`) makes it start over from a fresh read.
     /// An update answers the distribution, and with it its domain name.
+    /// What CloudFront cannot take yet (see [`NotYet`]) is waited for a few
+    /// seconds, then answered as such.
     async fn modify(
         &self,
         distribution_id: &str,
+        settling: bool,
         mut change: impl FnMut(&mut DistributionConfig) -> Result<bool, Error>,
-    ) -> Result<(Attached, Option<String>), Error> {
-        for attempt in 1..=ATTEMPTS {
+    ) -> Result<Outcome<(Attached, Option<String>)>, Error> {
+        let mut waits = NOT_YET_WAITS.iter();
+        let mut attempt = 0;
+        while attempt < ATTEMPTS {
+            attempt += 1;
             let current = self.read_config(distribution_id).await?;
             let etag = current.e_tag.clone();
             let mut config = current.distribution_config.ok_or_else(|| {
@@ -611,7 +701,7 @@ impl Distributions {
                 )
             })?;
             if !change(&mut config)? {
-                return Ok((Attached::AlreadyInPlace, None));
+                return Ok(Outcome::Done((Attached::AlreadyInPlace, None)));
             }
             let update = self
                 .client
@@ -621,10 +711,10 @@ impl Distributions {
                 .distribution_config(config)
                 .send()
                 .await;
-            match update {
+            let not_yet = match update {
                 Ok(out) => {
                     let domain_name = out.distribution.map(|d| normalised(&d.domain_name));
-                    return Ok((Attached::Updated, domain_name));
+                    return Ok(Outcome::Done((Attached::Updated, domain_name)));
                 }
                 Err(e)
                     if e.as_service_error()
@@ -635,6 +725,7 @@ impl Distributions {
                         distribution_id,
                         "distribution changed under us; reading it again"
                     );
+                    continue;
                 }
                 // Another distribution (in any AWS account) already serves
                 // a name being added: retrying cannot help.
@@ -647,13 +738,75 @@ impl Distributions {
                         format!("another CloudFront distribution already serves a hostname being added to {distribution_id}; it must be removed there first (or release this hostname)"),
                     ))
                 }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_illegal_update()) =>
+                {
+                    NotYet::CertificateChangeDeploying
+                }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_invalid_viewer_certificate()) =>
+                {
+                    if !settling {
+                        return Err(Error::conflict(
+                            Code::CertificateNotAccepted,
+                            format!("CloudFront does not accept the certificate for distribution {distribution_id}: {}", aws_sdk_cloudfront::Error::from(e)),
+                        ));
+                    }
+                    NotYet::CertificateNotVisible
+                }
                 Err(e) => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+            };
+            tracing::info!(
+                distribution_id,
+                reason = not_yet.reason(),
+                "CloudFront cannot take the change yet; waiting"
+            );
+            if wait_next(&mut waits).await.is_none() {
+                return Ok(Outcome::NotYet(not_yet));
             }
+            // A wait is not a lost race.
+            attempt -= 1;
         }
         Err(Error::conflict(
             Code::DistributionBusy,
             format!("distribution {distribution_id} kept changing during {ATTEMPTS} attempts; repeat the request"),
         ))
+    }
+
+    /// Where the last change of `domain`'s edge stands: its distribution
+    /// tenant's, found by the domain (`tenant`), or the distribution
+    /// `distribution_id`'s. A tenant or distribution that is gone reads
+    /// `None`.
+    pub async fn deployment(
+        &self,
+        distribution_id: &str,
+        domain: &DomainName,
+        tenant: bool,
+    ) -> Result<Option<Deployment>, Error> {
+        if tenant {
+            return Ok(self
+                .tenant_by_domain(domain)
+                .await?
+                .map(|(t, _)| Deployment::of(t.status())));
+        }
+        match self
+            .client
+            .get_distribution()
+            .id(distribution_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.distribution.map(|d| Deployment::of(Some(&d.status)))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_no_such_distribution()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+        }
     }
 }
 

@@ -21,6 +21,10 @@ use super::{DomainName, TenantId, Timestamp};
 pub enum AcmStage {
     /// The certificate is requested; ACM waits for the CNAME records.
     Requested,
+    /// ACM issued it (and the workspace's proof is seen); the API Gateway
+    /// custom domain is next, once API Gateway takes it (one
+    /// `CreateDomainName` per 30 s per account).
+    Issued,
     /// ACM issued it and the API Gateway custom domain exists.
     DomainCreated,
     /// The custom domain is mapped to the HTTP API's stage.
@@ -34,7 +38,8 @@ pub enum AcmStage {
 impl AcmStage {
     pub fn next(self) -> Option<AcmStage> {
         match self {
-            AcmStage::Requested => Some(AcmStage::DomainCreated),
+            AcmStage::Requested => Some(AcmStage::Issued),
+            AcmStage::Issued => Some(AcmStage::DomainCreated),
             AcmStage::DomainCreated => Some(AcmStage::Mapped),
             AcmStage::Mapped => Some(AcmStage::Configured),
             AcmStage::Configured | AcmStage::Failed => None,

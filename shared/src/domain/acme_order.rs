@@ -201,6 +201,10 @@ pub struct AcmeOrder {
     pub attach_started: bool,
     #[serde(default)]
     pub certificate_arn: Option<String>,
+    /// When `certificate_arn` was imported: CloudFront may not see a
+    /// certificate for a little while after (see `CERTIFICATE_SETTLE`).
+    #[serde(default)]
+    pub imported_at: Option<Timestamp>,
     /// Why the order failed, when `stage` is `Invalid`; why CloudFront
     /// refused its attach, when `Imported` with `attach_started` cleared.
     #[serde(default)]

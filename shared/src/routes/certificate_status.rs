@@ -8,12 +8,13 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
 use super::{json_response, path_param, tenant_domain};
+use crate::adapters::cloudfront::Deployment;
 use crate::app::App;
 use crate::auth;
 use crate::domain::{DomainName, HostnameRecords, NextAction, TenantId};
 use crate::error::Code;
 use crate::error::Error;
-use crate::flows::hostname::status::certificate_status;
+use crate::flows::hostname::status::{certificate_status, edge_status};
 
 #[derive(Serialize)]
 struct StatusResponse<'a> {
@@ -26,6 +27,11 @@ struct StatusResponse<'a> {
     /// `cloudfront` (a distribution) or `cloudfront_tenant` (a distribution
     /// tenant on the multi-tenant distribution).
     edge: Option<crate::domain::Edge>,
+    /// Once served: `deploying` while CloudFront is still deploying the
+    /// hostname's last change to its edge locations (a few minutes),
+    /// `deployed` once it serves it everywhere; null when CloudFront could
+    /// not be asked.
+    edge_status: Option<Deployment>,
     serial: Option<&'a str>,
     /// Every name the served certificate covers: this one, or all of the
     /// organisation's names on its own distribution (empty until served).
@@ -88,10 +94,9 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         (Some(_), _, _) => "missing",
     };
     let dns = super::dns_view::dns_view(&records, app.config.drift_grace);
-    Ok(json_response(
-        200,
-        &response(&domain, &records, delegation, dns),
-    ))
+    let mut body = response(&domain, &records, delegation, dns);
+    body.edge_status = edge_status(app, records.served.as_ref()).await;
+    Ok(json_response(200, &body))
 }
 
 fn response<'a>(
@@ -120,6 +125,7 @@ fn response<'a>(
         certificate_arn: served.map(|s| s.certificate_arn.as_str()),
         dns_target: served.and_then(|s| s.dns_target.as_deref()),
         edge: served.map(|s| s.edge).or(r.order.as_ref().map(|o| o.edge)),
+        edge_status: None,
         serial: served.map(|s| s.certificate.serial.as_str()),
         certificate_names: served
             .map(|s| {

@@ -9,10 +9,12 @@ use serde::Serialize;
 
 use super::json_response;
 use super::start_certificate::parse;
+use crate::adapters::cloudfront::Deployment;
 use crate::app::App;
 use crate::domain::Stage;
 use crate::error::Error;
 use crate::flows::acme::complete::{complete_certificate, Progress};
+use crate::flows::hostname::status::edge_status;
 
 #[derive(Serialize)]
 struct CompleteResponse<'a> {
@@ -24,13 +26,25 @@ struct CompleteResponse<'a> {
     /// Once served: where the tenant points the hostname (a CNAME target,
     /// or its DNS host's ALIAS for an apex).
     dns_target: Option<&'a str>,
+    /// Once served: `deploying` while CloudFront deploys the change to its
+    /// edge locations (a few minutes), then `deployed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edge_status: Option<Deployment>,
     message: String,
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (org, domain) = parse(app, &req)?;
     Ok(match complete_certificate(app, &org, &domain).await? {
-        Progress::Done(served) => json_response(
+        Progress::Done(served) => {
+            let deployment = edge_status(app, Some(&served)).await;
+            let deploying = match deployment {
+                Some(Deployment::Deploying) => {
+                    " (CloudFront is deploying it to its edge locations: expect a few minutes)"
+                }
+                _ => "",
+            };
+            json_response(
             200,
             &CompleteResponse {
                 status: "success",
@@ -39,17 +53,19 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 certificate_arn: Some(&served.certificate_arn),
                 not_after: Some(served.certificate.not_after.to_string()),
                 dns_target: served.dns_target.as_deref(),
+                edge_status: deployment,
                 message: match (&served.dns_target, served.edge) {
                     (Some(target), crate::domain::Edge::CloudfrontTenant) => format!(
-                        "{domain} is served over HTTPS by its own CloudFront distribution tenant: point it at {target} with a CNAME record (or your DNS host's ALIAS for an apex)"
+                        "{domain} is served over HTTPS by its own CloudFront distribution tenant{deploying}: point it at {target} with a CNAME record (or your DNS host's ALIAS for an apex)"
                     ),
                     (Some(target), _) => format!(
-                        "{domain} is served over HTTPS by its CloudFront distribution: point it at {target} with a CNAME record (or your DNS host's ALIAS for an apex)"
+                        "{domain} is served over HTTPS by its CloudFront distribution{deploying}: point it at {target} with a CNAME record (or your DNS host's ALIAS for an apex)"
                     ),
-                    (None, _) => format!("{domain} is served over HTTPS by its CloudFront distribution"),
+                    (None, _) => format!("{domain} is served over HTTPS by its CloudFront distribution{deploying}"),
                 },
             },
-        ),
+        )
+        }
         Progress::InProgress(order) => json_response(
             202,
             &CompleteResponse {
@@ -59,6 +75,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 certificate_arn: order.certificate_arn.as_deref(),
                 not_after: order.certificate.as_ref().map(|c| c.not_after.to_string()),
                 dns_target: None,
+                edge_status: None,
                 message: format!(
                     "{domain} reached {}; call complete-certificate again to continue",
                     order.stage.proxy_status()

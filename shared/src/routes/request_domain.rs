@@ -45,7 +45,7 @@ fn response(r: &AcmRequest) -> RequestResponse<'_> {
             "ACM has not published the validation records yet; request again in a few seconds to see them".to_owned(),
         ),
         AcmStage::Requested => ("PENDING_VALIDATION", add_records_message(r)),
-        AcmStage::DomainCreated | AcmStage::Mapped => (
+        AcmStage::Issued | AcmStage::DomainCreated | AcmStage::Mapped => (
             "CONFIGURING",
             format!("the certificate is issued; poll /domains/status/{} to finish the setup", r.request_id),
         ),

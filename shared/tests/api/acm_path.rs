@@ -382,9 +382,11 @@ async fn a_name_longer_than_acm_takes_is_refused_before_anything_is_claimed() {
     assert!(t.app.store.owner_of(&name).await.unwrap().is_none());
 }
 
-/// ACM's certificate quota is used up: a code of its own, nothing requested.
-/// (The SDK takes `LimitExceededException` for throttling and tries three
-/// times; every try is refused here.)
+/// ACM's certificate quota is used up: `409 quota_exhausted` naming the
+/// quota, nothing requested. The SDK takes `LimitExceededException` for
+/// throttling and would try again; the product's ACM client does not (only
+/// the first request is refused here: a second would pass, and the test
+/// would fail).
 #[tokio::test]
 async fn an_exhausted_acm_quota_is_its_own_refusal() {
     let proxy = FaultProxy::start_n(
@@ -398,19 +400,21 @@ async fn an_exhausted_acm_quota_is_its_own_refusal() {
             content_type: "application/x-amz-json-1.1",
             body: r#"{"__type":"LimitExceededException","message":"the account's certificate quota is used up"}"#,
         },
-        5,
+        1,
     )
     .await;
     let via_proxy = sdk_config(Some(&proxy.url)).await;
     let t = tenant()
         .customise(move |app| {
-            app.regional_certificates = Certificates::new(aws_sdk_acm::Client::new(&via_proxy));
+            app.regional_certificates =
+                Certificates::new(custom_domains::adapters::acm::client(&via_proxy, None));
         })
         .start()
         .await;
     let (status, err) = post(&t.token, &t.request_url(), &t.request_body()).await;
     assert_eq!(status, 409, "{err}");
-    assert_eq!(err["code"], "acm_limit_exceeded");
+    assert_eq!(err["code"], "quota_exhausted");
+    assert_eq!(err["details"]["quota"], "ACM certificates");
     assert!(t
         .app
         .store
@@ -498,4 +502,159 @@ async fn a_new_claimant_is_not_configured_on_a_previous_owners_acm_record() {
         .iter()
         .all(|r| r["type"] == "CNAME"));
     clear_cname(&cname).await;
+}
+
+/// A request-domain whose ACM certificate is issued, with API Gateway
+/// reached through `proxy`: answers the tenant and the request's ID.
+async fn issued_through(proxy: &FaultProxy) -> (Tenant, String) {
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    let t = tenant()
+        .customise(move |app| {
+            app.api_domains =
+                ApiDomains::new(custom_domains::adapters::apigateway::client(&via_proxy))
+        })
+        .start()
+        .await;
+    let id = request(&t).await["request_id"].as_str().unwrap().to_owned();
+    (t, id)
+}
+
+fn is_create_domain(req: &hyper::http::request::Parts) -> bool {
+    req.method == hyper::Method::POST && req.uri.path() == "/v2/domainnames"
+}
+
+/// API Gateway takes one CreateDomainName per 30 s per account
+/// (`TooManyRequestsException`). Refused past the SDK's own three
+/// attempts, the poll answers CONFIGURING with the issued certificate kept
+/// (never a 5xx), and a later poll creates the domain.
+#[tokio::test]
+async fn a_paced_domain_creation_is_made_by_a_later_poll() {
+    // More refusals than one poll's SDK attempts.
+    const PACED: u32 = 5;
+    let proxy = FaultProxy::start_n(
+        is_create_domain,
+        Fault::Answer {
+            status: 429,
+            content_type: "application/json",
+            body: r#"{"__type":"TooManyRequestsException","message":"Too Many Requests"}"#,
+        },
+        PACED,
+    )
+    .await;
+    let (t, id) = issued_through(&proxy).await;
+    let seen = poll_status(&t.token, &t.status_url(&id)).await;
+    let (status, paced) = seen.last().unwrap().clone();
+    assert_eq!(status, 200, "{paced}");
+    assert_eq!(paced["status"], "CONFIGURING", "{paced}");
+    let mut polls = 0;
+    let done = loop {
+        let (status, answer) = get(&t.token, &t.status_url(&id)).await;
+        assert_eq!(status, 200, "never a 5xx for a paced request: {answer}");
+        if answer["status"] == "CONFIGURED" {
+            break answer;
+        }
+        assert_eq!(answer["status"], "CONFIGURING", "{answer}");
+        polls += 1;
+        assert!(polls < 20, "never configured: {answer}");
+    };
+    assert!(proxy.matched() > PACED, "created after the paced attempts");
+    assert_eq!(done["workspace_id"], t.org.as_str(), "{done}");
+    assert_eq!(api_mappings(&t.domain).await, 1);
+}
+
+/// API Gateway's custom domain quota (120 per Region) reached:
+/// `409 quota_exhausted` naming it, the certificate kept, and the
+/// hostname can be released.
+#[tokio::test]
+async fn an_exhausted_api_gateway_domain_quota_is_named_and_releasable() {
+    let proxy = FaultProxy::start_n(
+        is_create_domain,
+        Fault::Answer {
+            status: 429,
+            content_type: "application/json",
+            body: r#"{"__type":"TooManyRequestsException","message":"Maximum number of custom domain names reached","limitType":"DomainNames"}"#,
+        },
+        1000,
+    )
+    .await;
+    let (t, id) = issued_through(&proxy).await;
+    let seen = poll_status(&t.token, &t.status_url(&id)).await;
+    let (status, refused) = seen.last().unwrap().clone();
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["code"], "quota_exhausted", "{refused}");
+    assert_eq!(
+        refused["details"]["quota"],
+        "Custom domains per account per Region"
+    );
+    assert_eq!(proxy.matched(), 1, "a quota is not retried");
+    let released = t.release_until_done().await;
+    assert_eq!(released["status"], "released", "{released}");
+}
+
+/// A name API Gateway holds for another account or API
+/// (`ConflictException`, and no custom domain of ours to be found): a code
+/// of its own, not a 502 that repeating never passes.
+#[tokio::test]
+async fn a_domain_name_held_elsewhere_in_api_gateway_is_its_own_refusal() {
+    let proxy = FaultProxy::start_n(
+        is_create_domain,
+        Fault::Answer {
+            status: 409,
+            content_type: "application/json",
+            body: r#"{"__type":"ConflictException","message":"The domain name you provided already exists."}"#,
+        },
+        1000,
+    )
+    .await;
+    let (t, id) = issued_through(&proxy).await;
+    let seen = poll_status(&t.token, &t.status_url(&id)).await;
+    let (status, refused) = seen.last().unwrap().clone();
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["code"], "api_domain_exists", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("another AWS account"),
+        "{refused}"
+    );
+    let released = t.release_until_done().await;
+    assert_eq!(released["status"], "released", "{released}");
+}
+
+/// API Gateway takes one DeleteDomainName per 30 s per account: a release
+/// refused for it past the SDK's attempts answers 202 with the detach
+/// still to do, and the next call deletes the domain.
+#[tokio::test]
+async fn a_paced_domain_deletion_is_made_by_the_next_release_call() {
+    let proxy = FaultProxy::start_n(
+        |req| {
+            req.method == hyper::Method::DELETE
+                && req.uri.path().starts_with("/v2/domainnames/")
+                && !req.uri.path().contains("/apimappings")
+        },
+        Fault::Answer {
+            status: 429,
+            content_type: "application/json",
+            body: r#"{"__type":"TooManyRequestsException","message":"Too Many Requests"}"#,
+        },
+        5,
+    )
+    .await;
+    let (t, id) = issued_through(&proxy).await;
+    let seen = poll_status(&t.token, &t.status_url(&id)).await;
+    assert_eq!(seen.last().unwrap().1["status"], "CONFIGURED");
+    let (status, first) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["remaining"][0], "detached", "{first}");
+    let released = t.release_until_done().await;
+    assert_eq!(released["status"], "released", "{released}");
+    assert!(proxy.matched() > 5, "deleted after the paced attempts");
+    assert!(apigw()
+        .await
+        .get_domain_name()
+        .domain_name(&t.domain)
+        .send()
+        .await
+        .is_err());
 }

@@ -326,9 +326,13 @@ async fn an_attach_whose_answer_was_lost_is_found_in_place() {
             &domain,
             &arn,
             std::slice::from_ref(&t.domain),
+            true,
         )
         .await
         .unwrap();
+    let custom_domains::adapters::cloudfront::Outcome::Done(target) = target else {
+        panic!("CloudFront did not take the attach: {target:?}");
+    };
     assert!(target.is_some(), "the update answers the distribution");
 
     let (status, done) = t.complete().await;
@@ -955,4 +959,66 @@ async fn imports_faster_than_acm_allows_are_throttled_and_sent_again() {
         local_server::aws_rules::refused_so_far() - before >= 2,
         "three imports at once, and ACM throttled none"
     );
+}
+
+/// CloudFront serves a change everywhere only once it reads `Deployed`
+/// (the local CloudFront is `Deployed` at once; the local stack's rules
+/// keep a change `InProgress` for CloudFront's 5 minutes, scaled): the
+/// complete says `edge_status: "deploying"` and so does the status route,
+/// until it reads `deployed`. The attach, made right after the import,
+/// meets CloudFront not seeing the certificate yet
+/// (`InvalidViewerCertificate`) and waits it out in the same call.
+#[tokio::test]
+async fn a_served_hostname_reads_deploying_until_cloudfront_has_deployed_it() {
+    let t = tenant().start().await;
+    let unseen = local_server::aws_rules::refused_with("InvalidViewerCertificate");
+    let (_, (status, done)) = t.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["proxy_status"], "SSL_VALIDATED", "{done}");
+    assert_eq!(done["edge_status"], "deploying", "{done}");
+    assert!(
+        done["message"].as_str().unwrap().contains("a few minutes"),
+        "{done}"
+    );
+    assert!(local_server::aws_rules::refused_with("InvalidViewerCertificate") > unseen);
+    let (_, st) = t.certificate_status().await;
+    assert_eq!(st["edge_status"], "deploying", "{st}");
+    let mut polls = 0;
+    let deployed = loop {
+        let (status, st) = t.certificate_status().await;
+        assert_eq!(status, 200, "{st}");
+        if st["edge_status"] == "deployed" {
+            break st;
+        }
+        assert_eq!(st["edge_status"], "deploying", "{st}");
+        polls += 1;
+        assert!(polls < 100, "never deployed: {st}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(deployed["status"], "active", "{deployed}");
+}
+
+/// CloudFront takes one viewer-certificate change per distribution at a
+/// time (`IllegalUpdate` while the previous one deploys): a release right
+/// after the issuance meets it at the detach, waits (in the call, then
+/// across calls: 202 with the step kept), and ends released.
+#[tokio::test]
+async fn a_release_right_after_issuance_waits_for_the_certificate_change_to_deploy() {
+    let t = tenant().start().await;
+    let busy = local_server::aws_rules::refused_with("IllegalUpdate");
+    let (_, (status, done)) = t.start_and_complete().await;
+    assert_eq!(status, 200, "{done}");
+    let released = t.release_until_done().await;
+    assert_eq!(released["status"], "released", "{released}");
+    assert!(
+        local_server::aws_rules::refused_with("IllegalUpdate") > busy,
+        "the detach met no certificate change in progress"
+    );
+    let aliases = custom_domains::adapters::cloudfront::Distributions::new(cloudfront_client(
+        &sdk_config(None).await,
+    ))
+    .aliases(&t.distribution_id)
+    .await
+    .unwrap();
+    assert!(!aliases.contains(&t.domain), "{aliases:?}");
 }

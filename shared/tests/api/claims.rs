@@ -630,18 +630,6 @@ async fn a_tenant_has_only_so_many_hostnames_awaiting_validation() {
 }
 
 /// Releases until done; answers the last answer.
-async fn release_until_done(t: &Tenant) -> serde_json::Value {
-    for _ in 0..20 {
-        let (status, answer) = delete(&t.token, &t.release_url(&t.domain)).await;
-        if status == 200 {
-            return answer;
-        }
-        assert_eq!(status, 202, "{answer}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the release did not finish");
-}
-
 #[tokio::test]
 async fn a_release_during_a_slow_import_leaves_nothing_behind() {
     let proxy = FaultProxy::start(is_import, Fault::Delay { millis: 1500 }).await;
@@ -675,7 +663,7 @@ async fn a_release_during_a_slow_import_leaves_nothing_behind() {
 
     // Then it removes everything the complete made: no certificate in ACM,
     // no alias, no mapping, no claim.
-    let released = release_until_done(&t).await;
+    let released = t.release_until_done().await;
     assert_eq!(released["status"], "released", "{released}");
     assert!(crate::acme_path::acm_certificates_for(&t.domain)
         .await
@@ -704,7 +692,7 @@ async fn a_release_after_a_lost_import_answer_deletes_the_imported_certificate()
     );
     // The tenant leaves instead of retrying: the certificate ACM holds
     // (whose ARN the product never learnt) goes too.
-    let released = release_until_done(&t).await;
+    let released = t.release_until_done().await;
     assert_eq!(released["status"], "released", "{released}");
     assert!(
         crate::acme_path::acm_certificates_for(&t.domain)

@@ -431,22 +431,18 @@ async fn a_name_is_not_released_while_its_shared_certificate_is_being_validated(
 /// complete-certificate, which was refused the same way.)
 #[tokio::test]
 async fn a_certificate_of_several_names_refused_at_attach_can_be_released() {
-    let proxy = FaultProxy::refusing_aliases(1000).await;
-    let via_proxy = sdk_config(Some(&proxy.url)).await;
-    let t = tenant()
-        .customise(move |app| {
-            app.distributions = custom_domains::adapters::cloudfront::Distributions::new(
-                aws_sdk_cloudfront::Client::new(&via_proxy),
-            );
-        })
-        .start()
-        .await;
+    let t = tenant().start().await;
     let apex = format!("{}.example.com", unique("refused"));
     let www = format!("www.{apex}");
     let body = json!({ "domains": [apex, www] }).to_string();
     let (code, start) = post(&t.token, &t.start_url(), &body).await;
     assert_eq!(code, 200, "{start}");
     publish_all(&start).await;
+    // Another distribution (another product, or another account) serves
+    // one of the names: the local CloudFront refuses the attach as
+    // CloudFront does (`aws_rules`), no fault injected.
+    let before = local_server::aws_rules::refused_with("CNAMEAlreadyExists");
+    create_distribution(&sdk_config(None).await, std::slice::from_ref(&www)).await;
     let lead = start["domain"].as_str().unwrap().to_owned();
     let (code, refused) = complete(&t, &lead).await;
     assert_eq!(
@@ -454,6 +450,7 @@ async fn a_certificate_of_several_names_refused_at_attach_can_be_released() {
         (409, Some("cname_already_exists")),
         "{refused}"
     );
+    assert!(local_server::aws_rules::refused_with("CNAMEAlreadyExists") > before);
     assert_eq!(acm_certificates_for(&lead).await.len(), 1, "imported once");
     let st = status(&t, &lead).await;
     assert_eq!(st["next_action"]["actor"], "tenant", "{st}");

@@ -6,6 +6,17 @@ use std::time::{Duration, Instant};
 use super::{scaled, InFlight, Refusal};
 use crate::iam::request::Sent;
 
+/// When each certificate was last imported (its ARN from the answer), for
+/// CloudFront's rule on certificates imported seconds ago
+/// (`cloudfront.rs`).
+static IMPORTED: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());
+
+/// When the certificate at `arn` was last imported through this process.
+pub(super) fn imported_at(arn: &str) -> Option<Instant> {
+    let imported = IMPORTED.lock().unwrap_or_else(|p| p.into_inner());
+    imported.iter().find(|(a, _)| a == arn).map(|(_, at)| *at)
+}
+
 /// ACM's `ImportCertificate` rate: one a second, per account and Region.
 const IMPORT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -28,12 +39,22 @@ fn import_allowed(region: &str, now: Instant, interval: Duration) -> bool {
     }
 }
 
-pub(super) fn before(sent: &Sent, _flight: &mut InFlight) -> Result<(), Refusal> {
+pub(super) fn before(sent: &Sent, flight: &mut InFlight) -> Result<(), Refusal> {
     if sent.target.ends_with(".ImportCertificate") {
         let (_, region) = sent.scope();
         if !import_allowed(region, Instant::now(), scaled(IMPORT_INTERVAL)) {
             return Err(Refusal::new(400, "ThrottlingException", "Rate exceeded"));
         }
+        flight.on_answer(|status, body| {
+            let arn = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["CertificateArn"].as_str().map(str::to_owned));
+            if let (200, Some(arn)) = (status, arn) {
+                let mut imported = IMPORTED.lock().unwrap_or_else(|p| p.into_inner());
+                imported.retain(|(a, _)| *a != arn);
+                imported.push((arn, Instant::now()));
+            }
+        });
     }
     Ok(())
 }

@@ -20,6 +20,7 @@
 //! is one account: every application in it shares the rates.
 
 mod acm;
+mod apigateway;
 mod cloudfront;
 
 use std::time::Duration;
@@ -61,12 +62,37 @@ pub fn refused_so_far() -> u64 {
     REFUSED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+/// Refusals so far by the error code answered.
+static REFUSED_BY_CODE: std::sync::Mutex<Vec<(&'static str, u64)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// How many requests the rules have refused with `code` so far.
+pub fn refused_with(code: &str) -> u64 {
+    let counts = REFUSED_BY_CODE.lock().unwrap_or_else(|p| p.into_inner());
+    counts
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(0, |(_, n)| *n)
+}
+
+fn count(code: &'static str) {
+    REFUSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let mut counts = REFUSED_BY_CODE.lock().unwrap_or_else(|p| p.into_inner());
+    match counts.iter_mut().find(|(c, _)| *c == code) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((code, 1)),
+    }
+}
+
 /// How AWS refuses a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// Other members of the error's body, where the service's model has
+    /// them (API Gateway's `limitType`).
+    pub fields: Vec<(&'static str, String)>,
 }
 
 impl Refusal {
@@ -75,7 +101,13 @@ impl Refusal {
             status,
             code,
             message: message.into(),
+            fields: Vec::new(),
         }
+    }
+
+    pub fn with_field(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.fields.push((name, value.into()));
+        self
     }
 }
 
@@ -143,12 +175,13 @@ pub fn before(service: &str, sent: &Sent) -> Result<InFlight, Refusal> {
     let checked = match service {
         "acm" => acm::before(sent, &mut flight),
         "cloudfront" => cloudfront::before(sent, &mut flight),
+        "apigateway" => apigateway::before(sent, &mut flight),
         _ => Ok(()),
     };
     match checked {
         Ok(()) => Ok(flight),
         Err(r) => {
-            REFUSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            count(r.code);
             Err(r)
         }
     }

@@ -134,7 +134,9 @@ impl HttpConnector for Connector {
             Ok(flight) => flight,
             Err(r) => {
                 tracing::warn!(code = r.code, message = %r.message, "refused as AWS would (aws_rules)");
-                return HttpConnectorFuture::ready(Ok(answer(service, r.status, r.code, &r.message)));
+                return HttpConnectorFuture::ready(Ok(answer_with(
+                    service, r.status, r.code, &r.message, &r.fields,
+                )));
             }
         };
         let sending = self.inner.call(request);
@@ -161,6 +163,23 @@ fn access_denied(function: &str, denied: &Need) -> HttpResponse {
 /// REST-JSON with the type in a header (API Gateway), or JSON with
 /// `__type` (DynamoDB, ACM, KMS, EventBridge).
 pub fn answer(service: &str, status: u16, code: &str, message: &str) -> HttpResponse {
+    answer_with(service, status, code, message, &[])
+}
+
+/// [`answer`], with other members in a JSON body (`fields`).
+pub fn answer_with(
+    service: &str,
+    status: u16,
+    code: &str,
+    message: &str,
+    fields: &[(&'static str, String)],
+) -> HttpResponse {
+    let json = |mut v: serde_json::Value| {
+        for (k, f) in fields {
+            v[*k] = serde_json::Value::String(f.clone());
+        }
+        v.to_string()
+    };
     let (content_type, body, error_type) = match service {
         "cloudfront" | "route53" => {
             let ns = match service {
@@ -177,12 +196,12 @@ pub fn answer(service: &str, status: u16, code: &str, message: &str) -> HttpResp
         }
         "apigateway" => (
             "application/json",
-            serde_json::json!({ "message": message }).to_string(),
+            json(serde_json::json!({ "message": message })),
             Some(code),
         ),
         _ => (
             "application/x-amz-json-1.1",
-            serde_json::json!({ "__type": code, "message": message }).to_string(),
+            json(serde_json::json!({ "__type": code, "message": message })),
             None,
         ),
     };

@@ -78,6 +78,7 @@ fn order(domain: &str, purpose: Purpose, stage: Stage, names: &[&str]) -> AcmeOr
         }),
         // The save that records `Imported` marks the attach as started.
         import_started: stage.has_certificate(),
+        imported_at: None,
         attach_started: stage == Stage::Imported,
         certificate_arn: stage.has_certificate().then(|| "arn:cert".into()),
         failure: (stage == Stage::Invalid).then(|| "unauthorized".into()),
@@ -666,6 +667,7 @@ fn shape() -> impl Strategy<Value = Shape> {
             }),
         prop_oneof![
             Just(AcmStage::Requested),
+            Just(AcmStage::Issued),
             Just(AcmStage::DomainCreated),
             Just(AcmStage::Mapped),
             Just(AcmStage::Configured),

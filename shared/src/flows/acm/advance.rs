@@ -3,6 +3,7 @@
 //! the HTTP API, and the domain → workspace record. Each step is idempotent
 //! and saved before the next, so a poll cut short is finished by the next.
 
+use crate::adapters::apigateway::Paced;
 use crate::app::App;
 use crate::auth::require_same_tenant;
 use crate::domain::{AcmRequest, AcmStage, DomainMapping, DomainName, Edge, TenantId};
@@ -79,17 +80,29 @@ pub async fn domain_status(
                     app.store
                         .mark_proven(&request.domain, &request.workspace_id)
                         .await?;
-                    let target = app
-                        .api_domains
-                        .ensure_domain(&request.domain, &request.certificate_arn)
-                        .await?;
-                    request.api_gateway_domain = Some(target);
-                    request.advance(AcmStage::DomainCreated)?;
+                    request.advance(AcmStage::Issued)?;
                 } else {
                     if changed {
                         app.store.save_acm_request(&mut request).await?;
                     }
                     return Ok(request);
+                }
+                app.store.save_acm_request(&mut request).await?;
+            }
+            AcmStage::Issued => {
+                api_id(app)?;
+                match app
+                    .api_domains
+                    .ensure_domain(&request.domain, &request.certificate_arn)
+                    .await?
+                {
+                    Paced::Done(target) => {
+                        request.api_gateway_domain = Some(target);
+                        request.advance(AcmStage::DomainCreated)?;
+                    }
+                    // API Gateway takes one CreateDomainName per 30 s per
+                    // account: the next poll creates it.
+                    Paced::NotYet => return Ok(request),
                 }
                 app.store.save_acm_request(&mut request).await?;
             }

@@ -90,9 +90,14 @@ pub async fn request_domain(
         .await?;
     // ACM publishes the validation records a moment after the request.
     let deadline = Instant::now() + app.config.acm_records_wait;
+    // Polled at 250 ms, then less often (to 1 s): ACM allows 10
+    // DescribeCertificate requests a second per account (ACM's API rate
+    // quotas), shared by every request-domain and status poll at once.
     let mut seen = app.regional_certificates.describe(&arn).await?;
+    let mut wait = Duration::from_millis(250);
     while seen.validation_records.is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(1));
         seen = app.regional_certificates.describe(&arn).await?;
     }
     let now = crate::domain::Timestamp::now();

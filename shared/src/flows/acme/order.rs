@@ -139,6 +139,7 @@ pub(crate) async fn place_order(
         pending_key: None,
         certificate: None,
         import_started: false,
+        imported_at: None,
         attach_started: false,
         certificate_arn: None,
         failure: None,

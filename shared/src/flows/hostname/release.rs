@@ -245,10 +245,19 @@ async fn run_step(
                     return Ok(StepDone::NotYet);
                 }
             } else if let (Some(distribution), Some(arn)) = (distribution, &edge_arn) {
-                app.distributions.detach(&distribution, domain, arn).await?;
+                let detached = app.distributions.detach(&distribution, domain, arn).await?;
+                if let crate::adapters::cloudfront::Outcome::NotYet(why) = detached {
+                    tracing::info!(reason = why.reason(), "the detach waits for CloudFront");
+                    return Ok(StepDone::NotYet);
+                }
             }
-            if records.acm_request.is_some() {
-                app.api_domains.delete_domain(domain).await?;
+            if records.acm_request.is_some()
+                && app.api_domains.delete_domain(domain).await?
+                    == crate::adapters::apigateway::Paced::NotYet
+            {
+                // API Gateway takes one DeleteDomainName per 30 s per
+                // account: the next call deletes it.
+                return Ok(StepDone::NotYet);
             }
             Ok(StepDone::Done)
         }

@@ -84,3 +84,25 @@ pub async fn list_hostnames(
     }
     Ok((entries, page.next))
 }
+
+/// Whether CloudFront has deployed the served hostname's last change
+/// (`None` off CloudFront, or when CloudFront could not be asked: a status
+/// read does not fail for it).
+pub async fn edge_status(
+    app: &App,
+    served: Option<&crate::domain::ServedCertificate>,
+) -> Option<crate::adapters::cloudfront::Deployment> {
+    let served = served?;
+    let tenant = served.edge == crate::domain::Edge::CloudfrontTenant;
+    match app
+        .distributions
+        .deployment(&served.distribution_id, &served.domain, tenant)
+        .await
+    {
+        Ok(deployment) => deployment,
+        Err(e) => {
+            tracing::warn!(domain = %served.domain, error = %e, "could not read the edge's deployment");
+            None
+        }
+    }
+}

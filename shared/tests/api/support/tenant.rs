@@ -151,6 +151,23 @@ impl Tenant {
         format!("{}/domains/{domain}", self.base)
     }
 
+    /// Releases the tenant's hostname, calling again while the release
+    /// answers 202 (a tenant waits for CloudFront to deploy its disabling
+    /// before it can be deleted; a detach for the previous certificate
+    /// change); answers the final 200's body.
+    pub async fn release_until_done(&self) -> Value {
+        for _ in 0..100 {
+            let (status, answer) =
+                super::http::delete(&self.token, &self.release_url(&self.domain)).await;
+            if status == 200 {
+                return answer;
+            }
+            assert_eq!(status, 202, "{answer}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("the release of {} did not finish", self.domain);
+    }
+
     pub fn complete_url(&self) -> String {
         format!("{}/api/domain/complete-certificate/{}", self.base, self.org)
     }
@@ -264,10 +281,14 @@ impl Tenant {
     }
 
     /// Runs drift-check with no grace left until the hostname's drift
-    /// release is done (a few runs at most).
+    /// release is done (a few runs, spread over the seconds a distribution
+    /// tenant takes to deploy its disabling before it can be deleted).
     pub async fn detach_for_drift(&self) {
         let name = custom_domains::domain::DomainName::parse(&self.domain).unwrap();
-        for _ in 0..5 {
+        for run in 0..40 {
+            if run > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
             self.make_dns_due(&self.domain).await;
             self.drift_check_with(|c| c.drift_grace = std::time::Duration::ZERO)
                 .await;

@@ -5,6 +5,7 @@
 use super::obtain::KEY_PURPOSE;
 use super::step::Step;
 use crate::adapters::acm::Imported;
+use crate::adapters::cloudfront::Outcome;
 use crate::app::App;
 use crate::domain::certificate::{inspect, split_chain};
 use crate::domain::{
@@ -81,6 +82,7 @@ pub(super) async fn import(
         }
     };
     order.certificate_arn = Some(arn);
+    order.imported_at = Some(Timestamp::now());
     order.advance(Stage::Imported)?;
     if order.purpose != Purpose::Renew {
         // Where the organisation's hostnames go now (the platform may have
@@ -112,16 +114,25 @@ async fn retarget(app: &App, order: &mut AcmeOrder) {
     }
 }
 
+/// How long after an import CloudFront refusing the certificate
+/// (`InvalidViewerCertificate`) is taken for ACM and CloudFront not agreeing
+/// yet, and waited out: AWS documents no figure (Terraform's AWS provider
+/// retries for about a minute, hashicorp/terraform-provider-aws#4698);
+/// later, the refusal is final.
+const CERTIFICATE_SETTLE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Imported → Attached (a first issuance, or names added to a served
 /// certificate): each new name onto the distribution (or its distribution
 /// tenant). Answers each attached name's live domain → organisation
-/// mapping, which the promotion writes. `served` is the certificate whose
+/// mapping, which the promotion writes; `None` when CloudFront cannot take
+/// the change yet (`adapters::cloudfront::NotYet`: the order stays
+/// imported, and the next call attaches). `served` is the certificate whose
 /// names are already attached.
 pub(super) async fn attach(
     app: &App,
     order: &mut AcmeOrder,
     served: Option<&ServedCertificate>,
-) -> Result<Vec<DomainMapping>, Error> {
+) -> Result<Option<Vec<DomainMapping>>, Error> {
     // Re-targeted after a refused attach (which cleared `attach_started`).
     if !order.attach_started {
         let before = (order.edge, order.distribution_id.clone());
@@ -172,7 +183,11 @@ pub(super) async fn attach(
         // multi-tenant distribution. Either way, where the hostname must
         // point is kept.
         let target = match attach_to_edge(app, order, &name, &distribution, &arn, &names).await {
-            Ok(target) => target,
+            Ok(Outcome::Done(target)) => target,
+            Ok(Outcome::NotYet(why)) => {
+                tracing::info!(domain = %name, reason = why.reason(), "the attach waits for CloudFront");
+                return Ok(None);
+            }
             // Refused, nothing changed at CloudFront: the order may be
             // re-targeted by a later call.
             Err(e @ Error::Conflict { .. }) => {
@@ -201,7 +216,7 @@ pub(super) async fn attach(
     }
     // Not saved: promotion follows in the same step (`drive_steps`).
     order.advance(Stage::Attached)?;
-    Ok(mappings)
+    Ok(Some(mappings))
 }
 
 /// Puts `name` on its edge; answers the mapping's target.
@@ -212,8 +227,8 @@ async fn attach_to_edge(
     distribution: &str,
     arn: &str,
     names: &[String],
-) -> Result<String, Error> {
-    Ok(match order.edge {
+) -> Result<Outcome<String>, Error> {
+    Ok(Outcome::Done(match order.edge {
         Edge::CloudfrontTenant => {
             let tenant = app
                 .distributions
@@ -230,15 +245,19 @@ async fn attach_to_edge(
         _ => {
             // The update's answer names the distribution's domain; when
             // nothing needed changing, it is read.
+            let settling = order.imported_at.is_some_and(|at| {
+                Timestamp::now().unix() - at.unix() < CERTIFICATE_SETTLE.as_secs() as i64
+            });
             order.dns_target = match app
                 .distributions
-                .attach(distribution, name, arn, names)
+                .attach(distribution, name, arn, names, settling)
                 .await?
             {
-                Some(domain_name) => Some(domain_name),
-                None => app.distributions.domain_name(distribution).await?,
+                Outcome::Done(Some(domain_name)) => Some(domain_name),
+                Outcome::Done(None) => app.distributions.domain_name(distribution).await?,
+                Outcome::NotYet(why) => return Ok(Outcome::NotYet(why)),
             };
             distribution.to_owned()
         }
-    })
+    }))
 }

@@ -112,7 +112,10 @@ async fn drive_steps(
             Stage::Finalizing => obtain_certificate(app, &mut order, deadline).await?,
             Stage::Issued => import(app, &mut order, served.as_ref(), key_in_hand.take()).await?,
             Stage::Imported if order.purpose != Purpose::Renew => {
-                let mappings = attach(app, &mut order, served.as_ref()).await?;
+                let Some(mappings) = attach(app, &mut order, served.as_ref()).await? else {
+                    // CloudFront cannot take it yet: the next call attaches.
+                    return Ok(Driven::InProgress(Box::new(order)));
+                };
                 // Promotion follows the attach in the same step, and writes
                 // the new names' mappings in its transaction: the attach is
                 // not saved on its own (a crash in between attaches again,
