@@ -154,6 +154,6 @@ mod tests {
             s = next;
             n += 1;
         }
-        assert_eq!((s, n), (AcmStage::Configured, 3));
+        assert_eq!((s, n), (AcmStage::Configured, 4));
     }
 }
