@@ -275,6 +275,27 @@ impl Error {
         }
     }
 
+    /// Whether this is an AWS request that ended at its attempt or
+    /// operation timeout (`AWS_ATTEMPT_TIMEOUT_MS`,
+    /// `AWS_OPERATION_TIMEOUT_MS`): the service may be slow, not wrong,
+    /// and what was saved before it stands.
+    pub fn is_timeout(&self) -> bool {
+        let Error::Upstream { source, .. } = self else {
+            return false;
+        };
+        // The SDK's `SdkError::TimeoutError` is generic over each
+        // operation's error, so it cannot be downcast to here; its text is
+        // fixed by the SDK ("request has timed out").
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+        while let Some(e) = next {
+            if e.to_string() == "request has timed out" {
+                return true;
+            }
+            next = e.source();
+        }
+        false
+    }
+
     /// The HTTP status this error answers with.
     pub fn status(&self) -> u16 {
         match self {

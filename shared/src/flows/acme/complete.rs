@@ -108,7 +108,20 @@ async fn drive_current(
     };
     // Names added to a served certificate re-import into its ARN.
     let served = records.served.filter(|_| order.purpose != Purpose::Issue);
-    match drive(app, order, served, deadline).await? {
+    let driven = match drive(app, order, served, deadline).await {
+        // An AWS request that ended at its timeout: every step before it
+        // is saved, so the call answers where the order stands (202) and
+        // the next one goes on, as when the budget runs out.
+        Err(e) if e.is_timeout() => {
+            tracing::warn!(error = %e, "an AWS request timed out; the next call goes on");
+            return match app.store.load_hostname(domain).await?.order {
+                Some(order) => Ok(Progress::InProgress(Box::new(order))),
+                None => Err(e),
+            };
+        }
+        driven => driven?,
+    };
+    match driven {
         Driven::Done(served) => Ok(Progress::Done(served)),
         Driven::InProgress(order) => Ok(Progress::InProgress(order)),
         Driven::Invalid(order) => Err(invalid(&order)),
