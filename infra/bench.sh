@@ -15,8 +15,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash infra/setup.sh
-# AWS's rates modelled in front of the local AWS (aws_rules.rs) at a tenth
-# of AWS's own figures, as in make test: one ACM import per 100 ms.
+# AWS's rates and waits modelled in front of the local AWS
+# (infra/local-server/src/aws_rules/) at a hundredth of AWS's own figures,
+# as in make test: one ACM import per 10 ms, CloudFront deploys in 3 s.
 export LOCAL_AWS_TIME_SCALE=${LOCAL_AWS_TIME_SCALE:-0.01}
 if [ "${1:-}" = cold ]; then
   # `make bench-cold`: every function's release binary (and the hello-world

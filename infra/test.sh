@@ -14,7 +14,8 @@ bash infra/setup.sh
 # ACM-requested certificates read ISSUED after this many seconds in moto.
 export MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-2}
 # AWS's rates and waits modelled in front of the local AWS
-# (infra/local-server/src/aws_rules.rs), a tenth of AWS's own here.
+# (infra/local-server/src/aws_rules/), a hundredth of AWS's own here: a
+# 30 s pacing window is 300 ms, CloudFront's 5-minute deploy is 3 s.
 export LOCAL_AWS_TIME_SCALE=${LOCAL_AWS_TIME_SCALE:-0.01}
 bash infra/stack.sh up test
 trap 'bash infra/stack.sh down test' EXIT
