@@ -213,12 +213,20 @@ impl Certificates {
     /// Finds an imported certificate for `domain` whose leaf is `leaf_pem`:
     /// the one a lost import answer left behind. Compares the certificates
     /// themselves, since ACM's serial format differs between implementations.
+    ///
+    /// Lists the newest first and stops at the first certificate made
+    /// before the leaf's `notBefore` (an import of it cannot be older), so
+    /// the account's other certificates, up to 2,500 of them, are not all
+    /// paged through.
     pub async fn find_imported(
         &self,
         domain: &DomainName,
         leaf_pem: &str,
     ) -> Result<Option<String>, Error> {
         let want = pem_der(leaf_pem);
+        let since = crate::domain::certificate::inspect(leaf_pem)
+            .ok()
+            .map(|facts| facts.not_before.unix());
         let mut pages = self
             .client
             .list_certificates()
@@ -229,11 +237,22 @@ impl Certificates {
                     .key_types(KeyAlgorithm::EcPrime256v1)
                     .build(),
             )
+            .sort_by(aws_sdk_acm::types::SortBy::CreatedAt)
+            .sort_order(aws_sdk_acm::types::SortOrder::Descending)
             .into_paginator()
             .items()
             .send();
         while let Some(summary) = pages.next().await {
             let summary = summary.map_err(|e| upstream(aws_sdk_acm::Error::from(e)))?;
+            let made = summary
+                .imported_at()
+                .or(summary.created_at())
+                .map(|t| t.secs());
+            if let (Some(made), Some(since)) = (made, since) {
+                if made < since {
+                    break;
+                }
+            }
             if summary.domain_name() != Some(domain.as_str())
                 || summary
                     .r#type()

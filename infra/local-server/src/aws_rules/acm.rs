@@ -39,7 +39,43 @@ fn import_allowed(region: &str, now: Instant, interval: Duration) -> bool {
     }
 }
 
+/// `ListCertificates` sorted as asked (`SortBy: CREATED_AT`, with
+/// `SortOrder`): moto ignores both and lists in the order it made them.
+/// (moto answers every certificate in one page, so sorting the page sorts
+/// the whole list.)
+fn sort_listing(request: &str, answer: &mut String) {
+    let asked: serde_json::Value = serde_json::from_str(request).unwrap_or_default();
+    if asked["SortBy"] != "CREATED_AT" {
+        return;
+    }
+    let descending = asked["SortOrder"] == "DESCENDING";
+    let Ok(mut listed) = serde_json::from_str::<serde_json::Value>(answer) else {
+        return;
+    };
+    if let Some(list) = listed["CertificateSummaryList"].as_array_mut() {
+        let made = |c: &serde_json::Value| {
+            c["ImportedAt"]
+                .as_f64()
+                .or_else(|| c["CreatedAt"].as_f64())
+                .unwrap_or(0.0)
+        };
+        list.sort_by(|a, b| made(a).total_cmp(&made(b)));
+        if descending {
+            list.reverse();
+        }
+    }
+    *answer = listed.to_string();
+}
+
 pub(super) fn before(sent: &Sent, flight: &mut InFlight) -> Result<(), Refusal> {
+    if sent.target.ends_with(".ListCertificates") {
+        let request = sent.body.to_owned();
+        flight.on_answer(move |status, answer| {
+            if status == 200 {
+                sort_listing(&request, answer)
+            }
+        });
+    }
     if sent.target.ends_with(".ImportCertificate") {
         let (_, region) = sent.scope();
         if !import_allowed(region, Instant::now(), scaled(IMPORT_INTERVAL)) {
@@ -62,6 +98,23 @@ pub(super) fn before(sent: &Sent, flight: &mut InFlight) -> Result<(), Refusal> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_asked_newest_first_is_sorted_so() {
+        let mut answer = r#"{"CertificateSummaryList":[{"CertificateArn":"old","ImportedAt":1.0},{"CertificateArn":"new","ImportedAt":3.0},{"CertificateArn":"mid","CreatedAt":2.0}]}"#.to_owned();
+        sort_listing(
+            r#"{"SortBy":"CREATED_AT","SortOrder":"DESCENDING"}"#,
+            &mut answer,
+        );
+        let listed: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        let arns: Vec<&str> = listed["CertificateSummaryList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["CertificateArn"].as_str().unwrap())
+            .collect();
+        assert_eq!(arns, ["new", "mid", "old"]);
+    }
 
     #[test]
     fn imports_pass_at_acms_rate_per_region() {
