@@ -335,6 +335,16 @@ async fn renew_leased(
             Ok(Outcome::AwaitingDns(Box::new(waiting)))
         }
         Err(e @ Error::Precondition { .. }) => Err(e),
+        // An AWS request that ended at its timeout is no failure of the
+        // renewal's: the order keeps its saved stage and the next call (or
+        // sweep) goes on, as when the budget runs out.
+        Err(e) if e.is_timeout() => {
+            tracing::warn!(domain = %served.domain, error = %e, "an AWS request timed out; the renewal goes on next time");
+            match app.store.load_hostname(&served.domain).await?.order {
+                Some(o) => Ok(Outcome::InProgress(Box::new(o))),
+                None => Err(e),
+            }
+        }
         Err(e) if rate_limit_wait(&e).is_some() => {
             let wait = rate_limit_wait(&e).unwrap_or_default();
             served.renewal.hold_until(now.plus(wait));
