@@ -71,7 +71,14 @@ impl Store {
         window: Duration,
         take: bool,
     ) -> Result<Option<(usize, Timestamp)>, Error> {
-        for _ in 0..5 {
+        // One item counts every hostname under a registered domain, so
+        // many issuances at once race on it: each lost race is read again
+        // after a short jittered wait, which spreads the writers out.
+        for attempt in 0..10u32 {
+            if attempt > 0 {
+                let wait = Duration::from_millis(10 * u64::from(attempt));
+                tokio::time::sleep(wait.mul_f64(0.5 + crate::random::random_unit())).await;
+            }
             let item = self.get(pk.clone(), sk).await?;
             let stored: Vec<String> = match item.as_ref().and_then(|i| i.get("started")) {
                 Some(AttributeValue::L(l)) => l

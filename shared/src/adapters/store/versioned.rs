@@ -138,6 +138,11 @@ impl Store {
         if written? {
             Ok(())
         } else {
+            tracing::info!(
+                sk,
+                version = read,
+                "a versioned record changed since it was read"
+            );
             Err(concurrent_writer())
         }
     }
