@@ -48,7 +48,9 @@ case "$profile" in
   *) echo "unknown profile $profile" >&2; exit 2 ;;
 esac
 # STACK_PORT_OFFSET moves every port of the profile, so a second checkout
-# can run its own stack beside this one (default 0).
+# can run its own stack beside this one (default 0; 500 or 1500 collide
+# with no port of either profile, 1000 would put ACME on the management
+# port).
 offset=${STACK_PORT_OFFSET:-0}
 for port in acme acme_mgmt dns dns_mgmt aws cloudfront knot resolver; do
   eval "$port=\$(( $port + offset ))"
@@ -347,6 +349,7 @@ TEST_ZONE=$test_zone
 CHALLTESTSRV_URL=http://127.0.0.1:$dns_mgmt
 PEBBLE_MANAGEMENT_URL=https://127.0.0.1:$acme_mgmt
 LOCAL_JWT_SECRET_FILE=$state/jwt-secret
+STACK_NAME=custom-domains
 PLATFORM_DOMAINS=platform.example,app.platform.example
 DELEGATION_ZONE=$zone
 DELEGATION_PROVIDER=rfc2136

@@ -158,9 +158,12 @@ impl App {
             store,
             sealer,
             dns: DnsPrecheck::new(&config.dns_precheck_resolvers, &config.dns_precheck_allow),
-            edge_certificates: Certificates::new(Lazy::new(move || {
-                crate::adapters::acm::client(&sdk_for_edge, Some(CLOUDFRONT_CERTIFICATE_REGION))
-            })),
+            edge_certificates: Certificates::new(
+                Lazy::new(move || {
+                    crate::adapters::acm::client(&sdk_for_edge, Some(CLOUDFRONT_CERTIFICATE_REGION))
+                }),
+                config.stack_name.clone(),
+            ),
             distributions: Distributions::new(Lazy::new(move || {
                 let mut cloudfront = aws_sdk_cloudfront::config::Builder::from(&sdk_for_cloudfront);
                 if let Some(endpoint) = &cloudfront_endpoint {
@@ -168,9 +171,10 @@ impl App {
                 }
                 aws_sdk_cloudfront::Client::from_conf(cloudfront.build())
             })),
-            regional_certificates: Certificates::new(on_first_use(sdk, |sdk| {
-                crate::adapters::acm::client(sdk, None)
-            })),
+            regional_certificates: Certificates::new(
+                on_first_use(sdk, |sdk| crate::adapters::acm::client(sdk, None)),
+                config.stack_name.clone(),
+            ),
             api_domains: ApiDomains::new(on_first_use(sdk, crate::adapters::apigateway::client)),
             events: Events::new(
                 on_first_use(sdk, aws_sdk_eventbridge::Client::new),

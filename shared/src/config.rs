@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use crate::domain::renewal::RenewalPolicy;
 
+/// The deployment's name when `STACK_NAME` is unset: samconfig.toml's
+/// stack name (the local stack's, too).
+pub const DEFAULT_STACK_NAME: &str = "custom-domains";
+
 /// Let's Encrypt's production directory, the default ACME server.
 pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
@@ -111,6 +115,12 @@ pub struct Config {
     pub aws_region: String,
     /// `DYNAMODB_TABLE`: the single table holding orders, claims and settings.
     pub table_name: String,
+    /// `STACK_NAME`: the deployment's name (its CloudFormation stack; the
+    /// template sets it from `AWS::StackName`), tagged on every certificate
+    /// it makes (`adapters::acm::STACK_TAG`): its policies let it re-import
+    /// and delete only certificates carrying it. Default
+    /// [`DEFAULT_STACK_NAME`].
+    pub stack_name: String,
     /// `CLOUDFRONT_DISTRIBUTION_ID`: the distribution used for an organisation
     /// that has no distribution of its own recorded (see `OrgSettings`).
     pub default_distribution_id: Option<String>,
@@ -413,6 +423,7 @@ impl Config {
             sweep_max_hostnames: number("SWEEP_MAX_HOSTNAMES", 500.0, 1.0, 100_000.0)? as usize,
             aws_region: required("AWS_REGION")?,
             table_name: required("DYNAMODB_TABLE")?,
+            stack_name: get("STACK_NAME").unwrap_or_else(|| DEFAULT_STACK_NAME.to_owned()),
             default_distribution_id: get("CLOUDFRONT_DISTRIBUTION_ID"),
             multi_tenant_distribution_id: get("CLOUDFRONT_MULTI_TENANT_DISTRIBUTION_ID")
                 .filter(|v| !v.is_empty()),

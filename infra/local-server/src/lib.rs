@@ -9,6 +9,7 @@
 //! Lambda functions never link it.
 
 pub mod aws_rules;
+pub mod direct;
 pub mod iam;
 pub mod router;
 pub mod server;

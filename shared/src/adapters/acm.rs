@@ -16,6 +16,13 @@ use crate::error::{Error, Service};
 pub const DOMAIN_TAG: &str = "custom-domains:domain";
 /// The tag naming the tenant a requested certificate is for.
 pub const TENANT_TAG: &str = "custom-domains:tenant";
+/// The tag naming the deployment (`Config::stack_name`) that made a
+/// certificate, on every certificate it makes: its policies in
+/// `template.yaml` allow a first import or a request only with it
+/// (`aws:RequestTag`), and a re-import or a deletion only of a certificate
+/// carrying it (`aws:ResourceTag`), so the product never replaces or
+/// deletes a certificate someone else made.
+pub const STACK_TAG: &str = "custom-domains:stack";
 
 /// What a deletion came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +31,12 @@ pub enum Deletion {
     Deleted,
     /// Still in use by CloudFront or API Gateway: try again later.
     InUse,
+    /// Refused (`AccessDeniedException`): the policy deletes only
+    /// certificates tagged with this deployment's name, so this one was
+    /// made by someone else, or is gone already (IAM reads a deleted
+    /// certificate's tags as none). Nothing of this deployment's is left to
+    /// delete; the certificate, if any, stays in ACM.
+    Refused,
 }
 
 /// What ACM says of a requested certificate.
@@ -42,6 +55,8 @@ pub struct RequestedCertificate {
 #[derive(Clone, Debug)]
 pub struct Certificates {
     client: super::lazy::Lazy<aws_sdk_acm::Client>,
+    /// The deployment's name, tagged on every certificate it makes.
+    stack: String,
 }
 
 fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -133,9 +148,14 @@ pub fn client(sdk: &aws_config::SdkConfig, region: Option<&'static str>) -> aws_
 }
 
 impl Certificates {
-    pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_acm::Client>>) -> Self {
+    /// ACM through `client`, for the deployment named `stack`.
+    pub fn new(
+        client: impl Into<super::lazy::Lazy<aws_sdk_acm::Client>>,
+        stack: impl Into<String>,
+    ) -> Self {
         Self {
             client: client.into(),
+            stack: stack.into(),
         }
     }
 
@@ -158,15 +178,12 @@ impl Certificates {
         if !intermediates_pem.trim().is_empty() {
             req = req.certificate_chain(Blob::new(intermediates_pem.as_bytes()));
         }
+        // A re-import keeps the certificate's tags (ACM refuses new ones).
         req = match existing_arn {
             Some(arn) => req.certificate_arn(arn),
-            None => req.tags(
-                Tag::builder()
-                    .key(DOMAIN_TAG)
-                    .value(domain.as_str())
-                    .build()
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            ),
+            None => req
+                .tags(tag(DOMAIN_TAG, domain.as_str())?)
+                .tags(tag(STACK_TAG, &self.stack)?),
         };
         // Not retried by the SDK: an import whose answer was lost may have
         // happened, and a blind retry would leave a second copy in ACM. The
@@ -286,13 +303,6 @@ impl Certificates {
         tenant: &str,
         idempotency_token: &str,
     ) -> Result<String, Error> {
-        let tag = |k: &str, v: &str| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| Error::Internal(e.to_string()))
-        };
         let out = self
             .client
             .request_certificate()
@@ -301,6 +311,7 @@ impl Certificates {
             .idempotency_token(idempotency_token)
             .tags(tag(DOMAIN_TAG, domain.as_str())?)
             .tags(tag(TENANT_TAG, tenant)?)
+            .tags(tag(STACK_TAG, &self.stack)?)
             .send()
             .await
             .map_err(|e| limit_or_upstream(aws_sdk_acm::Error::from(e)))?;
@@ -311,7 +322,8 @@ impl Certificates {
     /// Deletes a certificate this product made and nothing uses; one
     /// already gone counts as deleted. One still in use (CloudFront or API
     /// Gateway has not let go of it yet) is an outcome, not an error: the
-    /// caller tries again later.
+    /// caller tries again later. So is one the policy refuses
+    /// ([`Deletion::Refused`]): not this deployment's to delete.
     pub async fn delete(&self, arn: &str) -> Result<Deletion, Error> {
         match self
             .client
@@ -332,6 +344,13 @@ impl Certificates {
                     .is_some_and(|se| se.is_resource_in_use_exception()) =>
             {
                 Ok(Deletion::InUse)
+            }
+            Err(e)
+                if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                    == Some("AccessDeniedException") =>
+            {
+                tracing::warn!(%arn, "ACM refused to delete the certificate: not tagged as this deployment's (made by someone else, or gone already); left in ACM");
+                Ok(Deletion::Refused)
             }
             Err(e) => Err(upstream(aws_sdk_acm::Error::from(e))),
         }
@@ -379,6 +398,15 @@ impl Certificates {
             validation_records,
         })
     }
+}
+
+/// One ACM tag.
+fn tag(key: &str, value: &str) -> Result<Tag, Error> {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))
 }
 
 fn pem_der(pem: &str) -> Option<Vec<u8>> {

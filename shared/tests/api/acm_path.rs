@@ -226,7 +226,10 @@ async fn acm_failure_is_reported_with_its_reason() {
     .await;
     let via_proxy = sdk_config(Some(&proxy.url)).await;
     let mut app = App::new(config(&[]), &sdk_config(None).await).unwrap();
-    app.regional_certificates = Certificates::new(aws_sdk_acm::Client::new(&via_proxy));
+    app.regional_certificates = Certificates::new(
+        aws_sdk_acm::Client::new(&via_proxy),
+        app.config.stack_name.clone(),
+    );
     let base = serve(Arc::new(app)).await;
     let url = format!("{base}/domains/status/{id}?domain={}", t.domain);
     let (status, answer) = get(&t.token, &url).await;
@@ -349,7 +352,10 @@ async fn a_request_waits_for_acm_to_publish_the_validation_records() {
     let via_proxy = sdk_config(Some(&proxy.url)).await;
     let t = tenant()
         .customise(move |app| {
-            app.regional_certificates = Certificates::new(aws_sdk_acm::Client::new(&via_proxy));
+            app.regional_certificates = Certificates::new(
+                aws_sdk_acm::Client::new(&via_proxy),
+                app.config.stack_name.clone(),
+            );
         })
         .start()
         .await;
@@ -406,8 +412,10 @@ async fn an_exhausted_acm_quota_is_its_own_refusal() {
     let via_proxy = sdk_config(Some(&proxy.url)).await;
     let t = tenant()
         .customise(move |app| {
-            app.regional_certificates =
-                Certificates::new(custom_domains::adapters::acm::client(&via_proxy, None));
+            app.regional_certificates = Certificates::new(
+                custom_domains::adapters::acm::client(&via_proxy, None),
+                app.config.stack_name.clone(),
+            );
         })
         .start()
         .await;

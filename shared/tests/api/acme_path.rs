@@ -344,11 +344,19 @@ async fn an_attach_whose_answer_was_lost_is_found_in_place() {
 
 #[tokio::test]
 async fn an_issued_certificate_survives_an_acm_outage() {
-    // ACM unreachable: the certificate is issued and saved, the import fails.
+    // ACM (us-east-1) unreachable: the certificate is issued and saved, the
+    // import fails.
     let broken = sdk_config(Some("http://127.0.0.1:9")).await;
     let t = tenant()
         .customise(move |app| {
-            app.edge_certificates = Certificates::new(aws_sdk_acm::Client::new(&broken));
+            app.edge_certificates = Certificates::new(
+                aws_sdk_acm::Client::from_conf(
+                    aws_sdk_acm::config::Builder::from(&broken)
+                        .region(aws_config::Region::new("us-east-1"))
+                        .build(),
+                ),
+                app.config.stack_name.clone(),
+            );
         })
         .start()
         .await;

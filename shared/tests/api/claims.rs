@@ -145,6 +145,76 @@ async fn releasing_a_pending_acm_request_deletes_its_unused_certificate() {
     assert_eq!(status, 200, "{pending}");
 }
 
+/// A release deletes only certificates tagged as this deployment's (the
+/// policies scope DeleteCertificate by `custom-domains:stack`): one someone
+/// else imported into the account, untagged, that the hostname's record
+/// names is refused by IAM and left in ACM, and the release still frees
+/// the name.
+#[tokio::test]
+async fn a_release_leaves_a_certificate_someone_else_made_in_acm() {
+    use aws_sdk_acm::primitives::Blob;
+    use custom_domains::adapters::acm::STACK_TAG;
+    let t = tenant().start().await;
+    let (status, requested) = post(&t.token, &t.request_url(), &t.request_body()).await;
+    assert_eq!(status, 200, "{requested}");
+    let name = DomainName::parse(&t.domain).unwrap();
+    let mut record = t.app.store.load_acm_request(&name).await.unwrap().unwrap();
+    let ours = record.certificate_arn.clone();
+    let acm = aws_sdk_acm::Client::new(&sdk_config(None).await);
+    let tags = acm
+        .list_tags_for_certificate()
+        .certificate_arn(&ours)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|tag| tag.key() == STACK_TAG && tag.value() == Some(&t.app.config.stack_name)),
+        "the requested certificate is not tagged as this deployment's: {tags:?}"
+    );
+
+    // Someone else's certificate, imported directly, without tags; the
+    // hostname's record comes to name it.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec![t.domain.clone()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let theirs = acm
+        .import_certificate()
+        .certificate(Blob::new(cert.pem()))
+        .private_key(Blob::new(key.serialize_pem()))
+        .send()
+        .await
+        .unwrap()
+        .certificate_arn
+        .unwrap();
+    record.certificate_arn = theirs.clone();
+    t.app.store.save_acm_request(&mut record).await.unwrap();
+    aws_calls::expect_refusal(&theirs);
+
+    let (status, released) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 200, "{released}");
+    assert_eq!(released["status"], "released", "{released}");
+    assert!(t.app.store.owner_of(&name).await.unwrap().is_none());
+    assert!(
+        acm.describe_certificate()
+            .certificate_arn(&theirs)
+            .send()
+            .await
+            .is_ok(),
+        "the release deleted a certificate someone else made"
+    );
+    for arn in [theirs, ours] {
+        acm.delete_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 /// The distribution's aliases and viewer certificate ARN.
 pub(crate) async fn distribution(id: &str) -> (Vec<String>, Option<String>) {
     let sdk = sdk_config(None).await;

@@ -441,8 +441,14 @@ async fn a_failed_reimport_leaves_the_certificate_served_and_resumes() {
     // The same tenant on an instance whose ACM (us-east-1) is unreachable.
     let dead = sdk_config(Some("http://127.0.0.1:9")).await;
     let mut broken = custom_domains::App::new(config(&[]), &sdk_config(None).await).unwrap();
-    broken.edge_certificates =
-        custom_domains::adapters::acm::Certificates::new(aws_sdk_acm::Client::new(&dead));
+    broken.edge_certificates = custom_domains::adapters::acm::Certificates::new(
+        aws_sdk_acm::Client::from_conf(
+            aws_sdk_acm::config::Builder::from(&dead)
+                .region(Region::new("us-east-1"))
+                .build(),
+        ),
+        broken.config.stack_name.clone(),
+    );
     let base = serve(std::sync::Arc::new(broken)).await;
     let renew = format!("{base}/api/domain/renew-certificate/{}", t.org);
     let (status, first) = post(&t.token, &renew, &t.body()).await;

@@ -1,9 +1,10 @@
 //! ACM's rules.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{scaled, InFlight, Refusal};
+use crate::direct::Tags;
 use crate::iam::request::Sent;
 
 /// When each certificate was last imported (its ARN from the answer), for
@@ -37,6 +38,15 @@ fn import_allowed(region: &str, now: Instant, interval: Duration) -> bool {
             true
         }
     }
+}
+
+/// The certificate an `ImportCertificate` replaces (a re-import), if any.
+fn reimported(sent: &Sent) -> Option<String> {
+    if !sent.target.ends_with(".ImportCertificate") {
+        return None;
+    }
+    let body: serde_json::Value = serde_json::from_str(sent.body).unwrap_or_default();
+    body["CertificateArn"].as_str().map(str::to_owned)
 }
 
 /// `ListCertificates` sorted as asked (`SortBy: CREATED_AT`, with
@@ -81,6 +91,16 @@ pub(super) fn before(sent: &Sent, flight: &mut InFlight) -> Result<(), Refusal> 
         if !import_allowed(region, Instant::now(), scaled(IMPORT_INTERVAL)) {
             return Err(Refusal::new(400, "ThrottlingException", "Rate exceeded"));
         }
+        // A re-imported certificate keeps its tags; ACM takes none with it.
+        let body: serde_json::Value = serde_json::from_str(sent.body).unwrap_or_default();
+        let tagged = body["Tags"].as_array().is_some_and(|t| !t.is_empty());
+        if body["CertificateArn"].is_string() && tagged {
+            return Err(Refusal::new(
+                400,
+                "ValidationException",
+                "Tagging is not permitted on re-import.",
+            ));
+        }
         flight.on_answer(|status, body| {
             let arn = serde_json::from_str::<serde_json::Value>(body)
                 .ok()
@@ -95,9 +115,80 @@ pub(super) fn before(sent: &Sent, flight: &mut InFlight) -> Result<(), Refusal> 
     Ok(())
 }
 
+/// moto's re-import stores a new certificate at the ARN, without the tags
+/// the old one had; ACM keeps them. So the tags are read before a re-import
+/// is sent and, once it succeeded, added back before the caller sees the
+/// answer: from then on moto reads as ACM would (IAM's `aws:ResourceTag`
+/// conditions included). A re-import is made under the hostname's lease,
+/// so nothing else reads the certificate's tags in between.
+pub(super) fn keep_tags_on_reimport(sent: &Sent, flight: &mut InFlight) {
+    let Some(arn) = reimported(sent) else {
+        return;
+    };
+    let kept: Arc<Mutex<Option<Tags>>> = Arc::default();
+    let (read, arn_read) = (kept.clone(), arn.clone());
+    flight.before_sending(move |direct| {
+        Box::pin(async move {
+            match direct.acm_tags(&arn_read).await {
+                Ok(tags) => *read.lock().unwrap_or_else(|p| p.into_inner()) = tags,
+                Err(e) => tracing::warn!(error = %e, arn = %arn_read, "aws_rules: could not read a re-imported certificate's tags"),
+            }
+        })
+    });
+    flight.after_answer(move |status, direct| {
+        Box::pin(async move {
+            let tags = kept.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let (200, Some(tags)) = (status, tags.filter(|t| !t.is_empty())) {
+                if let Err(e) = direct.acm_add_tags(&arn, &tags).await {
+                    tracing::warn!(error = %e, %arn, "aws_rules: could not give a re-imported certificate its tags back");
+                }
+            }
+        })
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reimport_with_tags_is_refused_as_acm_refuses_it() {
+        let auth = "AWS4-HMAC-SHA256 Credential=t/20261203/test-region-c/acm/aws4_request, SignedHeaders=host";
+        let import = |body: &str| {
+            before(
+                &Sent::new(
+                    "POST",
+                    "http://h/",
+                    auth,
+                    "CertificateManager.ImportCertificate",
+                    body,
+                ),
+                &mut InFlight::default(),
+            )
+            .err()
+            .map(|r| (r.status, r.code, r.message))
+        };
+        let tags = r#""Tags":[{"Key":"custom-domains:stack","Value":"s"}]"#;
+        assert_eq!(
+            import(&format!(
+                r#"{{"CertificateArn":"arn:aws:acm:x:1:certificate/c",{tags}}}"#
+            )),
+            Some((
+                400,
+                "ValidationException",
+                "Tagging is not permitted on re-import.".to_owned()
+            ))
+        );
+        // A first import takes tags; a re-import without them passes (each
+        // a second apart, ACM's rate being modelled too).
+        std::thread::sleep(IMPORT_INTERVAL);
+        assert_eq!(import(&format!("{{{tags}}}")), None);
+        std::thread::sleep(IMPORT_INTERVAL);
+        assert_eq!(
+            import(r#"{"CertificateArn":"arn:aws:acm:x:1:certificate/c"}"#),
+            None
+        );
+    }
 
     #[test]
     fn a_listing_asked_newest_first_is_sorted_so() {

@@ -8,14 +8,19 @@
 //! |---|---|---|
 //! | a distribution tenant's `Name` matches `[a-zA-Z0-9][a-zA-Z0-9-.]{1,126}[a-zA-Z0-9]` (ministack takes any) | `400 InvalidArgument` | botocore's CloudFront model, `CreateDistributionTenantRequest.Name` |
 //! | ACM `ImportCertificate`: about 1 request a second per account and Region (moto takes any rate) | `400 ThrottlingException` | ACM's API rate quotas (docs.aws.amazon.com/acm/latest/userguide/acm-limits.html) |
+//! | ACM `ImportCertificate` with a `CertificateArn` (a re-import) and `Tags` is refused (moto adds the tags) | `400 ValidationException`, "Tagging is not permitted on re-import." | ACM User Guide, "Reimport a certificate" (docs.aws.amazon.com/acm/latest/userguide/import-reimport.html: "You cannot apply resource tags when reimporting a certificate"); ACM's answer as quoted in hashicorp/terraform-provider-aws#15055 |
+//! | a re-imported certificate keeps its tags (moto drops them: its re-import stores a new certificate at the ARN); read before the re-import and added back once it succeeded, before the caller sees the answer | none: a repair of moto, on even with `LOCAL_AWS_STRICT=0`, since IAM's `aws:ResourceTag` conditions read the tags | ACM User Guide, "Reimport a certificate" (the certificate keeps its ARN and associations; tags cannot be given again); hashicorp/terraform-provider-aws#15060 stops sending tags on a re-import, leaving the certificate's as they are |
 //!
 //! Each service's rules are in its own file. A rule sees a request before
 //! it is sent ([`before`]: it may refuse it, or hold something while it is
-//! in flight) and, if it asked to, the answer ([`InFlight::answer`]: it may
-//! read or rewrite it).
+//! in flight), may act on the local AWS itself before it is sent and after
+//! its answer ([`InFlight::before_sending`], [`InFlight::after_answer`],
+//! through `crate::direct`) and, if it asked to, sees the answer
+//! ([`InFlight::on_answer`]: it may read or rewrite it).
 //!
 //! Waits are real under `make dev`; `make test` scales them by
-//! `LOCAL_AWS_TIME_SCALE` (0.1 there: one import per 100 ms), so each rule
+//! `LOCAL_AWS_TIME_SCALE` (0.01 there: one import per 10 ms, CloudFront's
+//! 5-minute deploy in 3 s), so each rule
 //! is on in every run without slowing the suite tenfold. The whole process
 //! is one account: every application in it shares the rates.
 
@@ -25,9 +30,11 @@ mod cloudfront;
 
 use std::time::Duration;
 
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_types::body::SdkBody;
 
+use crate::direct::{Direct, Pending};
 use crate::iam::request::Sent;
 
 /// Whether the rules are on (`LOCAL_AWS_STRICT`, on unless `0`).
@@ -114,12 +121,19 @@ impl Refusal {
 /// Reads (and may rewrite) an answer: its status and body.
 type AfterAnswer = Box<dyn FnOnce(u16, &mut String) + Send>;
 
+/// A step taken beside the request with the local AWS at hand: before it is
+/// sent, or once its answer (whose status it is given) is in.
+type Beside = Box<dyn FnOnce(Direct) -> Pending<()> + Send>;
+type BesideAnswer = Box<dyn FnOnce(u16, Direct) -> Pending<()> + Send>;
+
 /// What the rules keep of a request while it is in flight.
 #[derive(Default)]
 pub struct InFlight {
     after: Vec<AfterAnswer>,
     /// Held until the answer arrives, or the request is given up (dropped).
     held: Vec<Box<dyn Send>>,
+    first: Vec<Beside>,
+    then: Vec<BesideAnswer>,
 }
 
 impl InFlight {
@@ -133,42 +147,83 @@ impl InFlight {
         self.held.push(Box::new(guard));
     }
 
-    /// The answer as the rules leave it.
-    pub async fn answer(self, mut response: HttpResponse) -> HttpResponse {
-        if self.after.is_empty() {
+    /// Runs `f` against the local AWS before the request is sent (to read
+    /// what the request will change, say).
+    pub fn before_sending(&mut self, f: impl FnOnce(Direct) -> Pending<()> + Send + 'static) {
+        self.first.push(Box::new(f));
+    }
+
+    /// Runs `f` against the local AWS once the answer is in, before the
+    /// caller sees it (to put right what the emulator got wrong, say).
+    pub fn after_answer(&mut self, f: impl FnOnce(u16, Direct) -> Pending<()> + Send + 'static) {
+        self.then.push(Box::new(f));
+    }
+
+    /// Sends `request` through `direct`'s connector, the rules' steps
+    /// around it: the answer as the rules leave it.
+    pub async fn send(
+        self,
+        request: HttpRequest,
+        direct: &Direct,
+    ) -> Result<HttpResponse, ConnectorError> {
+        let Self {
+            after,
+            held,
+            first,
+            then,
+        } = self;
+        for f in first {
+            f(direct.clone()).await;
+        }
+        let mut response = direct.call(request).await?;
+        let status = response.status().as_u16();
+        if !after.is_empty() {
+            response = rewritten(response, after).await;
+        }
+        for f in then {
+            f(status, direct.clone()).await;
+        }
+        drop(held);
+        Ok(response)
+    }
+}
+
+/// `response` with its body as `after` leaves it.
+async fn rewritten(mut response: HttpResponse, after: Vec<AfterAnswer>) -> HttpResponse {
+    let body = response.take_body();
+    let bytes = match aws_smithy_types::byte_stream::ByteStream::new(body)
+        .collect()
+        .await
+    {
+        Ok(b) => b.into_bytes(),
+        Err(e) => {
+            tracing::warn!(error = %e, "aws_rules: could not read an answer");
             return response;
         }
-        let body = response.take_body();
-        let bytes = match aws_smithy_types::byte_stream::ByteStream::new(body)
-            .collect()
-            .await
-        {
-            Ok(b) => b.into_bytes(),
-            Err(e) => {
-                tracing::warn!(error = %e, "aws_rules: could not read an answer");
-                return response;
-            }
-        };
-        let mut text = String::from_utf8_lossy(&bytes).into_owned();
-        let status = response.status().as_u16();
-        for f in self.after {
-            f(status, &mut text);
-        }
-        drop(self.held);
-        if response.headers().contains_key("content-length") {
-            response
-                .headers_mut()
-                .insert("content-length", text.len().to_string());
-        }
-        *response.body_mut() = SdkBody::from(text);
-        response
+    };
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    let status = response.status().as_u16();
+    for f in after {
+        f(status, &mut text);
     }
+    if response.headers().contains_key("content-length") {
+        response
+            .headers_mut()
+            .insert("content-length", text.len().to_string());
+    }
+    *response.body_mut() = SdkBody::from(text);
+    response
 }
 
 /// Applies the rules to `sent`, a request to `service`: the refusal AWS
 /// would answer, or what to keep while it is in flight.
 pub fn before(service: &str, sent: &Sent) -> Result<InFlight, Refusal> {
     let mut flight = InFlight::default();
+    // Repairs of the emulator, on whatever `LOCAL_AWS_STRICT` says: IAM's
+    // tag conditions read what they keep.
+    if service == "acm" {
+        acm::keep_tags_on_reimport(sent, &mut flight);
+    }
     if !strict() {
         return Ok(flight);
     }

@@ -17,9 +17,13 @@
 //! - [`client`]: the SDK HTTP client that does the checking, attributing
 //!   each request to the function whose handler made it
 //!   (`routes::current_function`); requests made outside any function (a
-//!   test's own set-up) are not checked.
+//!   test's own set-up) are not checked. Before deciding, it reads what
+//!   IAM reads of the resource from the local AWS itself (a certificate's
+//!   tags, for `aws:ResourceTag`: `crate::direct`).
 //!
-//! Not yet modelled: condition keys (the template uses none yet).
+//! Condition keys are evaluated (`StringEquals`, `StringLike`, their
+//! `ForAllValues:`/`ForAnyValue:` forms, `Null`), from the request and, for
+//! `aws:ResourceTag`, from the resource.
 
 pub mod client;
 pub mod policy;

@@ -7,15 +7,17 @@
 //! or parameter's local value is that variable's value (the parameter's
 //! default when unset). `!GetAtt Table.Arn` becomes the table's ARN,
 //! `!GetAtt SecretsKey.Arn` the key's, and `!Sub` substitutes those and
-//! `AWS::Partition`, `AWS::Region` and `AWS::AccountId`. (The YAML reader
+//! `AWS::Partition`, `AWS::Region` and `AWS::AccountId`; `AWS::StackName`
+//! (`!Ref` or in a `!Sub`) is the value of the global variable set from it
+//! (`STACK_NAME`, the product's default when unset). (The YAML reader
 //! keeps a tagged scalar's text and drops its tag: `!GetAtt Table.Arn`
 //! reads as `Table.Arn`, which no ARN or wildcard looks like.)
 //!
-//! Evaluation (IAM's rules for one identity-based policy, no conditions):
-//! an explicit Deny wins; else any Allow whose action and resource patterns
-//! match allows; else the request is implicitly denied. Actions match case
-//! insensitively, resources case sensitively; `*` matches any run of
-//! characters and `?` one.
+//! Evaluation (IAM's rules for one identity-based policy): an explicit Deny
+//! wins; else any Allow whose action and resource patterns match and whose
+//! conditions all hold allows; else the request is implicitly denied.
+//! Actions match case insensitively, resources case sensitively; `*`
+//! matches any run of characters and `?` one.
 
 use std::collections::BTreeMap;
 
@@ -100,6 +102,10 @@ pub struct Policies {
     pub by_function: BTreeMap<String, Vec<Statement>>,
 }
 
+/// The pseudo parameter naming the deployment: the global variable set
+/// from it holds its local value (`STACK_NAME`).
+const STACK_NAME: &str = "AWS::StackName";
+
 /// The values resolution needs.
 struct Values<'a> {
     doc: &'a Yaml,
@@ -110,12 +116,16 @@ struct Values<'a> {
 }
 
 impl Values<'_> {
-    /// The local value of a parameter or resource `!Ref`.
+    /// The local value of a parameter, resource or pseudo parameter `!Ref`.
     fn reference(&self, name: &str) -> String {
         let from_env = self.variable_of.get(name).and_then(|var| (self.value)(var));
-        from_env.unwrap_or_else(|| {
-            let default = &self.doc["Parameters"][name]["Default"];
-            default.as_str().map(str::to_owned).unwrap_or_default()
+        from_env.unwrap_or_else(|| match name {
+            // The product's own default, as the functions read it unset.
+            STACK_NAME => custom_domains::config::DEFAULT_STACK_NAME.to_owned(),
+            _ => {
+                let default = &self.doc["Parameters"][name]["Default"];
+                default.as_str().map(str::to_owned).unwrap_or_default()
+            }
         })
     }
 
@@ -136,6 +146,10 @@ impl Values<'_> {
     }
 
     fn resolve(&self, text: &str) -> String {
+        // `!Ref AWS::StackName`, read without its tag.
+        if text == STACK_NAME {
+            return self.reference(STACK_NAME);
+        }
         // `!GetAtt X.Arn`, read without its tag.
         if let Some(name) = text
             .strip_suffix(".Arn")
@@ -206,7 +220,10 @@ impl Policies {
         {
             // `VAR: !Ref Name` reads as `VAR: Name`.
             if let (Some(var), Some(name)) = (var.as_str(), source.as_str()) {
-                if !doc["Parameters"][name].is_badvalue() || !doc["Resources"][name].is_badvalue() {
+                if !doc["Parameters"][name].is_badvalue()
+                    || !doc["Resources"][name].is_badvalue()
+                    || name == STACK_NAME
+                {
                     variable_of.insert(name.to_owned(), var.to_owned());
                 }
             }
@@ -384,6 +401,114 @@ mod tests {
         );
         assert!(c("ForAnyValue:StringEquals", &["A"]).holds(&ctx(&["TXT", "A"])));
         assert!(c("Null", &["true"]).holds(&none) && !c("Null", &["false"]).holds(&none));
+    }
+
+    /// `tags` as a request's (`RequestTag`) or a resource's (`ResourceTag`)
+    /// condition keys.
+    fn tagged(kind: &str, tags: &[(&str, &str)]) -> Context {
+        tags.iter()
+            .map(|(k, v)| (format!("aws:{kind}/{k}"), vec![(*v).to_owned()]))
+            .collect()
+    }
+
+    #[test]
+    fn acm_certificates_are_made_with_and_changed_only_under_the_stacks_tag() {
+        let p = Policies::from_template(TEMPLATE, &local).unwrap();
+        let stack = custom_domains::config::DEFAULT_STACK_NAME;
+        let ours = [
+            ("custom-domains:domain", "x.example.com"),
+            ("custom-domains:stack", stack),
+        ];
+        let theirs = [("custom-domains:stack", "another-stack")];
+        let untagged: [(&str, &str); 0] = [];
+        let edge = "arn:aws:acm:us-east-1:123456789012:certificate/c-1";
+        let regional = "arn:aws:acm:eu-west-1:123456789012:certificate/c-2";
+        let new_edge = "arn:aws:acm:us-east-1:123456789012:certificate/*";
+        // A deletion: of a certificate carrying the stack's tag only.
+        for arn in [edge, regional] {
+            let delete = |tags: &[(&str, &str)]| {
+                p.decide(
+                    "release-domain",
+                    "acm:DeleteCertificate",
+                    arn,
+                    &tagged("ResourceTag", tags),
+                )
+            };
+            assert_eq!(delete(&ours), Decision::Allowed);
+            assert_eq!(delete(&untagged), Decision::ImplicitDeny);
+            assert_eq!(delete(&theirs), Decision::ImplicitDeny);
+        }
+        // A first import: with the stack's tag in the request only (a new
+        // certificate has no tags of its own), and its tagging with it.
+        for action in ["acm:ImportCertificate", "acm:AddTagsToCertificate"] {
+            let import = |tags: &[(&str, &str)]| {
+                p.decide(
+                    "complete-certificate",
+                    action,
+                    new_edge,
+                    &tagged("RequestTag", tags),
+                )
+            };
+            assert_eq!(import(&ours), Decision::Allowed, "{action}");
+            assert_eq!(import(&untagged), Decision::ImplicitDeny, "{action}");
+            assert_eq!(import(&theirs), Decision::ImplicitDeny, "{action}");
+        }
+        // A re-import: into a certificate that kept the stack's tag; the
+        // renewal functions make no new certificate.
+        for function in ["renew-certificate", "renewal-sweep", "complete-certificate"] {
+            let reimport = |tags: &[(&str, &str)]| {
+                p.decide(
+                    function,
+                    "acm:ImportCertificate",
+                    edge,
+                    &tagged("ResourceTag", tags),
+                )
+            };
+            assert_eq!(reimport(&ours), Decision::Allowed, "{function}");
+            assert_eq!(reimport(&untagged), Decision::ImplicitDeny, "{function}");
+        }
+        assert_eq!(
+            p.decide(
+                "renew-certificate",
+                "acm:ImportCertificate",
+                new_edge,
+                &tagged("RequestTag", &ours)
+            ),
+            Decision::ImplicitDeny
+        );
+        // A request (no resource type: "*"), with the stack's tag.
+        let request = |tags: &[(&str, &str)]| {
+            p.decide(
+                "request-domain",
+                "acm:RequestCertificate",
+                "*",
+                &tagged("RequestTag", tags),
+            )
+        };
+        assert_eq!(request(&ours), Decision::Allowed);
+        assert_eq!(request(&untagged), Decision::ImplicitDeny);
+    }
+
+    #[test]
+    fn the_stack_name_is_the_variable_set_from_it_or_the_products_default() {
+        let named = |var: &str| match var {
+            "STACK_NAME" => Some("tenant-domains-prod".to_owned()),
+            other => local(other),
+        };
+        let p = Policies::from_template(TEMPLATE, &named).unwrap();
+        let delete = |stack: &str| {
+            p.decide(
+                "drift-check",
+                "acm:DeleteCertificate",
+                "arn:aws:acm:us-east-1:123456789012:certificate/c-1",
+                &tagged("ResourceTag", &[("custom-domains:stack", stack)]),
+            )
+        };
+        assert_eq!(delete("tenant-domains-prod"), Decision::Allowed);
+        assert_eq!(
+            delete(custom_domains::config::DEFAULT_STACK_NAME),
+            Decision::ImplicitDeny
+        );
     }
 
     #[test]

@@ -11,9 +11,16 @@
 //! `cloudfront:GetDistributionTenantByDomain`, per the Service
 //! Authorization Reference) against `*`, and one that makes a new
 //! resource against the resource type's `…/*`.
+//!
+//! Condition keys come from the request where it carries them (KMS's
+//! encryption context, Route 53's change, ACM's `Tags` as
+//! `aws:RequestTag/<key>` and `aws:TagKeys`); `aws:ResourceTag/<key>` comes
+//! from the resource itself, which the client reads from the local AWS
+//! before deciding ([`tagged_certificate`], [`add_resource_tags`]).
 
 use super::policy::Context;
 use super::ACCOUNT;
+use crate::direct::Tags;
 
 /// One action on one resource, with the request's condition keys.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,6 +35,25 @@ fn need(action: String, resource: String) -> Need {
         action,
         resource,
         context: Context::new(),
+    }
+}
+
+/// The certificate whose tags IAM reads for `need` (`aws:ResourceTag/<key>`,
+/// the `certificate` resource type's condition key in the Service
+/// Authorization Reference for ACM): an ACM action on one certificate. A
+/// new certificate (`certificate/*`: a first import, a request) has none.
+pub fn tagged_certificate(need: &Need) -> Option<&str> {
+    let one = need.action.starts_with("acm:")
+        && need.resource.contains(":certificate/")
+        && !need.resource.ends_with("/*");
+    one.then_some(need.resource.as_str())
+}
+
+/// `tags`, the resource's own, as `need`'s `aws:ResourceTag/<key>` keys.
+pub fn add_resource_tags(need: &mut Need, tags: &Tags) {
+    for (k, v) in tags {
+        need.context
+            .insert(format!("aws:ResourceTag/{k}"), vec![v.clone()]);
     }
 }
 
@@ -187,12 +213,7 @@ pub fn needs(sent: &Sent) -> Result<Vec<Need>, String> {
             }
             // The tags a request sets are its `aws:RequestTag/<key>` (a
             // first import has no `aws:ResourceTag` yet).
-            let tags: Vec<(String, String)> = body["Tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| Some((text(t, "Key")?, text(t, "Value").unwrap_or_default())))
-                .collect();
+            let tags = crate::direct::tags_of(&body["Tags"]);
             if !tags.is_empty() {
                 for n in &mut all {
                     for (k, v) in &tags {

@@ -133,7 +133,7 @@ pub async fn request_domain(
             .delete(&failed.certificate_arn)
             .await
         {
-            Ok(Deletion::Deleted) => {}
+            Ok(Deletion::Deleted | Deletion::Refused) => {}
             Ok(Deletion::InUse) => {
                 tracing::warn!("could not delete the failed request's certificate: still in use")
             }

@@ -110,7 +110,9 @@ pub async fn claim(app: &App, domain: &DomainName, tenant: &TenantId) -> Result<
 async fn delete_certificate(app: &App, domain: &DomainName, certificate: Option<String>) {
     if let Some(arn) = certificate {
         match app.regional_certificates.delete(&arn).await {
-            Ok(crate::adapters::acm::Deletion::Deleted) => {}
+            Ok(
+                crate::adapters::acm::Deletion::Deleted | crate::adapters::acm::Deletion::Refused,
+            ) => {}
             Ok(crate::adapters::acm::Deletion::InUse) => {
                 tracing::warn!(%domain, "could not delete the ended claim's certificate: still in use")
             }

@@ -14,7 +14,9 @@
 //!    once that is deployed, deleted (shared edge), or the API Gateway custom
 //!    domain and its mapping deleted (ACM path).
 //! 2. `certificate_deleted`: the certificate deleted from ACM, once nothing
-//!    uses it (`ResourceInUse` leaves it for the next call).
+//!    uses it (`ResourceInUse` leaves it for the next call); one the policy
+//!    refuses to delete (not tagged as this deployment's: someone else's,
+//!    or gone already) is left in ACM, logged.
 //! 3. `authorizations_deactivated` (ACME): the order's authorizations, so the
 //!    CA does not reuse them for the next owner (one account serves every
 //!    tenant), and an order in flight's TXT record in the delegation zone.

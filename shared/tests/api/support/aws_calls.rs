@@ -2,10 +2,15 @@
 //!
 //! The test application's AWS clients send through [`Recording`], which
 //! attributes every request to the function whose handler made it
-//! (`routes::current_function`) and appends `function<TAB>action<TAB>resource`
-//! to a file. `template::policies_match_recorded_calls` then compares what
-//! the whole suite recorded with the SAM template's policies: the policies
-//! are checked against the code's real calls, not against a second list.
+//! (`routes::current_function`) and appends
+//! `function<TAB>action<TAB>resource<TAB>context` to a file, context being
+//! the condition keys IAM evaluated (JSON; a certificate's
+//! `aws:ResourceTag/<key>` included, as the local server read them). A
+//! request a test expects the policy to refuse ([`expect_refusal`]) is
+//! recorded with a fifth field, `refused`, and counts as no call.
+//! `template::policies_match_recorded_calls` then compares what the whole
+//! suite recorded with the SAM template's policies: the policies are
+//! checked against the code's real calls, not against a second list.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -21,10 +26,34 @@ use local_server::iam::Need;
 /// Where the suite's calls are recorded (cleared by `make test` first).
 pub const RECORD: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/aws-calls.tsv");
 
+/// The record's path: `AWS_CALLS_RECORD` if set (a second checkout that
+/// shares the target directory keeps its own record), else [`RECORD`].
+pub fn record_path() -> String {
+    std::env::var("AWS_CALLS_RECORD").unwrap_or_else(|_| RECORD.to_owned())
+}
+
 /// An AWS action and the resource ARN it was called on.
 pub type Call = (String, String);
 
 static SENT_EVENTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Resources on which a test expects its function's policy to refuse a
+/// request.
+static EXPECTED_REFUSALS: std::sync::Mutex<BTreeSet<String>> =
+    std::sync::Mutex::new(BTreeSet::new());
+
+/// The fifth field of a request refused as a test expected.
+const REFUSED: &str = "refused";
+
+/// Declares that a function's request on `resource` is to be refused by its
+/// policy: recorded as such (the after-suite replay checks that the
+/// template still refuses it), not as a call.
+pub fn expect_refusal(resource: &str) {
+    EXPECTED_REFUSALS
+        .lock()
+        .unwrap()
+        .insert(resource.to_owned());
+}
 
 /// Per action (or actions, for a transaction), how many requests and how
 /// long they took, summed: kept when `BENCH_AWS_TIMES` is set (the issuance
@@ -52,9 +81,6 @@ pub fn sent_events() -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct Recording {
     inner: SharedHttpClient,
-    /// Resource names as recorded: a test's own table is recorded as the
-    /// stack's, so the record reads as one deployment's requests.
-    renames: Vec<(String, String)>,
 }
 
 impl Recording {
@@ -67,15 +93,10 @@ impl Recording {
             &|k| vars.get(k).cloned(),
         )
         .expect("template.yaml's policies resolve");
-        let inner = local_server::iam::Enforcing::new(
-            aws_smithy_http_client::Builder::new().build_http(),
-            policies,
-        )
-        .shared();
         // A test's own table or hosted zone is recorded as the stack's, so
         // the record replays against the stack's policies.
         let stack = &super::stack().vars;
-        let renames = [
+        let renames: Vec<(String, String)> = [
             ("DYNAMODB_TABLE", ":table/"),
             ("ROUTE53_HOSTED_ZONE_ID", ":hostedzone/"),
             ("DELEGATION_ZONE", "."),
@@ -87,7 +108,41 @@ impl Recording {
             (own != shared).then(|| (format!("{prefix}{own}"), format!("{prefix}{shared}")))
         })
         .collect();
-        Self { inner, renames }
+        // The needs as the local server evaluated them (a certificate's
+        // tags included), each request's when it is decided.
+        let record = move |function: &str, all: &[Need], refused: Option<&Need>| {
+            let expected =
+                refused.filter(|r| EXPECTED_REFUSALS.lock().unwrap().contains(&r.resource));
+            let line = |n: &Need, mark: &str| {
+                let context = serde_json::to_string(&n.context).unwrap_or_default();
+                let line = format!(
+                    "{function}\t{}\t{}\t{context}{mark}\n",
+                    n.action, n.resource
+                );
+                renames
+                    .iter()
+                    .fold(line, |l, (from, to)| l.replace(from, to))
+            };
+            let lines: String = match expected {
+                // Not sent: its other needs are no calls either.
+                Some(r) => line(r, &format!("\t{REFUSED}")),
+                None => all.iter().map(|n| line(n, "")).collect(),
+            };
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(record_path())
+            {
+                let _ = file.write_all(lines.as_bytes());
+            }
+        };
+        let inner = local_server::iam::Enforcing::new(
+            aws_smithy_http_client::Builder::new().build_http(),
+            policies,
+        )
+        .observed(std::sync::Arc::new(record))
+        .shared();
+        Self { inner }
     }
 }
 
@@ -99,7 +154,6 @@ impl HttpClient for Recording {
     ) -> SharedHttpConnector {
         SharedHttpConnector::new(RecordingConnector {
             inner: self.inner.http_connector(settings, components),
-            renames: self.renames.clone(),
         })
     }
 }
@@ -107,7 +161,6 @@ impl HttpClient for Recording {
 #[derive(Debug)]
 struct RecordingConnector {
     inner: SharedHttpConnector,
-    renames: Vec<(String, String)>,
 }
 
 impl HttpConnector for RecordingConnector {
@@ -130,25 +183,6 @@ impl HttpConnector for RecordingConnector {
             ),
             _ => None,
         };
-        if let Some(function) = custom_domains::routes::current_function() {
-            let lines: String = needs(&request)
-                .into_iter()
-                .map(|n| {
-                    let context = serde_json::to_string(&n.context).unwrap_or_default();
-                    let line = format!("{function}\t{}\t{}\t{context}\n", n.action, n.resource);
-                    self.renames
-                        .iter()
-                        .fold(line, |l, (from, to)| l.replace(from, to))
-                })
-                .collect();
-            if let Ok(mut file) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(RECORD)
-            {
-                let _ = file.write_all(lines.as_bytes());
-            }
-        }
         let Some(action) = timed else {
             return self.inner.call(request);
         };
@@ -196,35 +230,67 @@ pub fn calls(request: &HttpRequest) -> Vec<Call> {
         .collect()
 }
 
-/// What the suite recorded: function → every request's needs, condition
-/// keys included (the replay of `template.rs`).
-pub fn recorded_needs() -> BTreeMap<String, BTreeSet<Need>> {
-    let text = std::fs::read_to_string(RECORD).unwrap_or_default();
-    let mut map: BTreeMap<String, BTreeSet<Need>> = BTreeMap::new();
+/// The recorded lines, each `(refused as expected, function, need)`.
+fn record() -> Vec<(bool, String, Need)> {
+    let text = std::fs::read_to_string(record_path()).unwrap_or_default();
+    let mut all = Vec::new();
     for line in text.lines() {
         let parts: Vec<&str> = line.split('\t').collect();
-        if let [f, action, resource, context] = parts.as_slice() {
-            map.entry((*f).to_owned()).or_default().insert(Need {
-                action: (*action).to_owned(),
-                resource: (*resource).to_owned(),
-                context: serde_json::from_str(context).unwrap_or_default(),
-            });
+        let (fields, refused) = match parts.as_slice() {
+            [fields @ .., last] if *last == REFUSED => (fields, true),
+            fields => (fields, false),
+        };
+        if let [f, action, resource, rest @ ..] = fields {
+            all.push((
+                refused,
+                (*f).to_owned(),
+                Need {
+                    action: (*action).to_owned(),
+                    resource: (*resource).to_owned(),
+                    context: rest
+                        .first()
+                        .and_then(|c| serde_json::from_str(c).ok())
+                        .unwrap_or_default(),
+                },
+            ));
+        }
+    }
+    all
+}
+
+/// Function → needs, of the lines `refused` or not.
+fn grouped(refused: bool) -> BTreeMap<String, BTreeSet<Need>> {
+    let mut map: BTreeMap<String, BTreeSet<Need>> = BTreeMap::new();
+    for (r, f, need) in record() {
+        if r == refused {
+            map.entry(f).or_default().insert(need);
         }
     }
     map
 }
 
+/// What the suite recorded: function → every request's needs, condition
+/// keys included (the replay of `template.rs`); the refusals tests
+/// expected are not among them.
+pub fn recorded_needs() -> BTreeMap<String, BTreeSet<Need>> {
+    grouped(false)
+}
+
+/// The requests tests expected their function's policy to refuse, and it
+/// did: function → needs.
+pub fn recorded_refusals() -> BTreeMap<String, BTreeSet<Need>> {
+    grouped(true)
+}
+
 /// What the suite recorded: function → calls.
 pub fn recorded() -> BTreeMap<String, BTreeSet<Call>> {
-    let text = std::fs::read_to_string(RECORD).unwrap_or_default();
-    let mut map: BTreeMap<String, BTreeSet<Call>> = BTreeMap::new();
-    for line in text.lines() {
-        let mut parts = line.split('\t');
-        if let (Some(f), Some(a), Some(r)) = (parts.next(), parts.next(), parts.next()) {
-            map.entry(f.to_owned())
-                .or_default()
-                .insert((a.to_owned(), r.to_owned()));
-        }
-    }
-    map
+    recorded_needs()
+        .into_iter()
+        .map(|(f, needs)| {
+            (
+                f,
+                needs.into_iter().map(|n| (n.action, n.resource)).collect(),
+            )
+        })
+        .collect()
 }

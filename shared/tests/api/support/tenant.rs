@@ -318,6 +318,7 @@ impl Tenant {
                             .region(aws_config::Region::new("us-east-1"))
                             .build(),
                     ),
+                    app.config.stack_name.clone(),
                 );
             })
             .start()
