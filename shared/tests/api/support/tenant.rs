@@ -208,12 +208,19 @@ impl Tenant {
         (start, done)
     }
 
-    /// Calls complete until it stops answering 202; answers the last answer
-    /// and how many calls it took.
+    /// Calls complete until it stops answering 202 (or `409
+    /// concurrent_update`, which the API says to repeat: a write that timed
+    /// out under load may land after the next call has read); answers the
+    /// last answer and how many calls it took.
     pub async fn complete_until_done(&self) -> ((u16, Value), usize) {
+        let mut conflicts = 0;
         for calls in 1..=300 {
             let answer = self.complete().await;
-            if answer.0 != 202 {
+            let repeat = answer.0 == 409 && answer.1["code"] == "concurrent_update" && {
+                conflicts += 1;
+                conflicts <= 3
+            };
+            if answer.0 != 202 && !repeat {
                 return (answer, calls);
             }
             // As a client would, a moment before asking again.
