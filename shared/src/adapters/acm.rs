@@ -100,47 +100,23 @@ fn limit_or_upstream(e: aws_sdk_acm::Error) -> Error {
     }
 }
 
-/// The SDK counts `LimitExceededException` among throttling errors and
-/// retries it; for ACM it is a quota (certificates held, imports or
-/// requests a year), which no retry passes: this classifier forbids it.
-#[derive(Debug)]
-struct QuotaIsNotAThrottle;
-
-impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for QuotaIsNotAThrottle {
-    fn classify_retry(
-        &self,
-        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
-    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
-        use aws_sdk_acm::operation::{
-            import_certificate::ImportCertificateError,
-            request_certificate::RequestCertificateError,
-        };
-        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
-        let error = ctx
-            .output_or_error()
-            .and_then(|r| r.err())
-            .and_then(|e| e.as_operation_error());
-        let quota = error.is_some_and(|e| {
-            e.downcast_ref::<RequestCertificateError>()
-                .is_some_and(|e| e.is_limit_exceeded_exception())
-                || e.downcast_ref::<ImportCertificateError>()
-                    .is_some_and(|e| e.is_limit_exceeded_exception())
-        });
-        match quota {
-            true => RetryAction::RetryForbidden,
-            false => RetryAction::NoActionIndicated,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        "QuotaIsNotAThrottle"
-    }
+/// ACM's quotas (certificates held, imports or requests a year) answer
+/// `LimitExceededException`, which the SDK would retry as a throttle.
+fn is_quota(e: &aws_smithy_runtime_api::client::interceptors::context::Error) -> bool {
+    use aws_sdk_acm::operation::{
+        import_certificate::ImportCertificateError, request_certificate::RequestCertificateError,
+    };
+    e.downcast_ref::<RequestCertificateError>()
+        .is_some_and(|e| e.is_limit_exceeded_exception())
+        || e.downcast_ref::<ImportCertificateError>()
+            .is_some_and(|e| e.is_limit_exceeded_exception())
 }
 
 /// An ACM client for `sdk` (in `region`, when given) that never retries a
 /// quota.
 pub fn client(sdk: &aws_config::SdkConfig, region: Option<&'static str>) -> aws_sdk_acm::Client {
-    let mut config = aws_sdk_acm::config::Builder::from(sdk).retry_classifier(QuotaIsNotAThrottle);
+    let mut config = aws_sdk_acm::config::Builder::from(sdk)
+        .retry_classifier(super::quota::QuotaIsNotAThrottle { is_quota });
     if let Some(region) = region {
         config = config.region(aws_config::Region::new(region));
     }

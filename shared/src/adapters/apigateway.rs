@@ -34,43 +34,21 @@ fn quota_exhausted(domain: &DomainName) -> Error {
     }
 }
 
-/// The SDK retries every `TooManyRequestsException` as a throttle; one
-/// naming a `limitType` is API Gateway's quota, which no retry passes:
-/// this classifier forbids retrying it.
-#[derive(Debug)]
-struct QuotaIsNotAThrottle;
-
-impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for QuotaIsNotAThrottle {
-    fn classify_retry(
-        &self,
-        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
-    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
-        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
-        let quota = ctx
-            .output_or_error()
-            .and_then(|r| r.err())
-            .and_then(|e| e.as_operation_error())
-            .and_then(|e| e.downcast_ref::<CreateDomainNameError>())
-            .is_some_and(|e| match e {
-                CreateDomainNameError::TooManyRequestsException(t) => t.limit_type().is_some(),
-                _ => false,
-            });
-        match quota {
-            true => RetryAction::RetryForbidden,
-            false => RetryAction::NoActionIndicated,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        "QuotaIsNotAThrottle"
-    }
+/// API Gateway's custom domain quota answers `TooManyRequestsException`
+/// naming a `limitType`, which the SDK would retry as a throttle.
+fn is_quota(e: &aws_smithy_runtime_api::client::interceptors::context::Error) -> bool {
+    e.downcast_ref::<CreateDomainNameError>()
+        .is_some_and(|e| match e {
+            CreateDomainNameError::TooManyRequestsException(t) => t.limit_type().is_some(),
+            _ => false,
+        })
 }
 
 /// An API Gateway client for `sdk` that never retries a quota.
 pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_apigatewayv2::Client {
     aws_sdk_apigatewayv2::Client::from_conf(
         aws_sdk_apigatewayv2::config::Builder::from(sdk)
-            .retry_classifier(QuotaIsNotAThrottle)
+            .retry_classifier(super::quota::QuotaIsNotAThrottle { is_quota })
             .build(),
     )
 }

@@ -13,4 +13,5 @@ pub mod dns;
 pub mod events;
 pub mod kms;
 pub mod lazy;
+mod quota;
 pub mod store;

@@ -531,6 +531,21 @@ fn is_create_domain(req: &hyper::http::request::Parts) -> bool {
     req.method == hyper::Method::POST && req.uri.path() == "/v2/domainnames"
 }
 
+/// API Gateway answering the first `times` CreateDomainName requests with
+/// `status` and `body` (REST-JSON: the error type in `__type`).
+async fn creating_domains_answers(status: u16, body: &'static str, times: u32) -> FaultProxy {
+    FaultProxy::start_n(
+        is_create_domain,
+        Fault::Answer {
+            status,
+            content_type: "application/json",
+            body,
+        },
+        times,
+    )
+    .await
+}
+
 /// API Gateway takes one CreateDomainName per 30 s per account
 /// (`TooManyRequestsException`). Refused past the SDK's own three
 /// attempts, the poll answers CONFIGURING with the issued certificate kept
@@ -539,13 +554,9 @@ fn is_create_domain(req: &hyper::http::request::Parts) -> bool {
 async fn a_paced_domain_creation_is_made_by_a_later_poll() {
     // More refusals than one poll's SDK attempts.
     const PACED: u32 = 5;
-    let proxy = FaultProxy::start_n(
-        is_create_domain,
-        Fault::Answer {
-            status: 429,
-            content_type: "application/json",
-            body: r#"{"__type":"TooManyRequestsException","message":"Too Many Requests"}"#,
-        },
+    let proxy = creating_domains_answers(
+        429,
+        r#"{"__type":"TooManyRequestsException","message":"Too Many Requests"}"#,
         PACED,
     )
     .await;
@@ -575,13 +586,9 @@ async fn a_paced_domain_creation_is_made_by_a_later_poll() {
 /// hostname can be released.
 #[tokio::test]
 async fn an_exhausted_api_gateway_domain_quota_is_named_and_releasable() {
-    let proxy = FaultProxy::start_n(
-        is_create_domain,
-        Fault::Answer {
-            status: 429,
-            content_type: "application/json",
-            body: r#"{"__type":"TooManyRequestsException","message":"Maximum number of custom domain names reached","limitType":"DomainNames"}"#,
-        },
+    let proxy = creating_domains_answers(
+        429,
+        r#"{"__type":"TooManyRequestsException","message":"Maximum number of custom domain names reached","limitType":"DomainNames"}"#,
         1000,
     )
     .await;
@@ -604,13 +611,9 @@ async fn an_exhausted_api_gateway_domain_quota_is_named_and_releasable() {
 /// of its own, not a 502 that repeating never passes.
 #[tokio::test]
 async fn a_domain_name_held_elsewhere_in_api_gateway_is_its_own_refusal() {
-    let proxy = FaultProxy::start_n(
-        is_create_domain,
-        Fault::Answer {
-            status: 409,
-            content_type: "application/json",
-            body: r#"{"__type":"ConflictException","message":"The domain name you provided already exists."}"#,
-        },
+    let proxy = creating_domains_answers(
+        409,
+        r#"{"__type":"ConflictException","message":"The domain name you provided already exists."}"#,
         1000,
     )
     .await;
