@@ -17,7 +17,8 @@ cd "$root"
 bash infra/setup.sh
 # AWS's rates and waits modelled in front of the local AWS
 # (infra/local-server/src/aws_rules/) at a hundredth of AWS's own figures,
-# as in make test: one ACM import per 10 ms, CloudFront deploys in 3 s.
+# as in make test: one ACM import per 10 ms, CloudFront deploys in 3 s, an index is
+# 10 ms behind its table.
 export LOCAL_AWS_TIME_SCALE=${LOCAL_AWS_TIME_SCALE:-0.01}
 if [ "${1:-}" = cold ]; then
   # `make bench-cold`: every function's release binary (and the hello-world

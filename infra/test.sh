@@ -15,7 +15,8 @@ bash infra/setup.sh
 export MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-2}
 # AWS's rates and waits modelled in front of the local AWS
 # (infra/local-server/src/aws_rules/), a hundredth of AWS's own here: a
-# 30 s pacing window is 300 ms, CloudFront's 5-minute deploy is 3 s.
+# 30 s pacing window is 300 ms, CloudFront's 5-minute deploy is 3 s, a
+# DynamoDB index 10 ms behind its table.
 export LOCAL_AWS_TIME_SCALE=${LOCAL_AWS_TIME_SCALE:-0.01}
 bash infra/stack.sh up test
 trap 'bash infra/stack.sh down test' EXIT

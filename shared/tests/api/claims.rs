@@ -57,6 +57,113 @@ async fn fifty_tenants_racing_for_one_hostname_leave_exactly_one_owner() {
     }
 }
 
+/// A fault proxy rule: DynamoDB's TransactWriteItems.
+fn is_transaction(req: &hyper::http::request::Parts) -> bool {
+    req.headers
+        .get("x-amz-target")
+        .is_some_and(|t| t == "DynamoDB_20120810.TransactWriteItems")
+}
+
+/// Whether the first claimant's transaction is still kept in flight (see
+/// the test below).
+static HOLDING_TRANSACTION: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(true);
+
+/// Tenants claiming a name while the first claimant's transaction (its
+/// claim with its order or request) is still in flight: DynamoDB refuses
+/// their claims (`TransactionConflictException`, modelled by the local
+/// stack), the product sends each again after a short jittered wait, and
+/// each then finds the name taken. One owner; every other tenant `409
+/// domain_taken`, never a 502.
+#[tokio::test]
+async fn claims_meeting_a_claim_transaction_in_flight_are_refused_as_taken() {
+    use std::sync::atomic::Ordering;
+    // The first transaction is kept in flight (between the rules, which
+    // hold its items, and moto) until a claim has met it.
+    let proxy = FaultProxy::start(
+        is_transaction,
+        Fault::HoldWhile {
+            held: || HOLDING_TRANSACTION.load(Ordering::SeqCst),
+        },
+    )
+    .await;
+    // A table of its own, so the conflicts counted there are this test's;
+    // the application serving the racers sends through the proxy.
+    let t = tenant().own_table().start().await;
+    let table = t.app.config.table_name.clone();
+    let via_proxy = sdk_config_with(Some(&proxy.url), &t.overrides).await;
+    let mut app = custom_domains::App::new(
+        config(
+            &t.overrides
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+        ),
+        &via_proxy,
+    )
+    .unwrap();
+    app.store = custom_domains::adapters::store::Store::new(
+        aws_sdk_dynamodb::Client::new(&via_proxy),
+        table.clone(),
+    );
+    let base = serve(std::sync::Arc::new(app)).await;
+    let domain = format!("{}.example.com", unique("inflight"));
+    let racer = |i: usize, wait_for_transaction: bool| {
+        let tenant = unique("racer-");
+        let (url, body) = if i % 2 == 0 {
+            (
+                format!("{base}/api/domain/start-certificate/{tenant}"),
+                serde_json::json!({ "domain": domain }).to_string(),
+            )
+        } else {
+            (
+                format!("{base}/domains/request"),
+                serde_json::json!({ "domain": domain, "workspace_id": tenant }).to_string(),
+            )
+        };
+        let matched = proxy.matched_counter();
+        tokio::spawn(async move {
+            // The second wave sets off once the winner's transaction is in
+            // flight: their claims meet it.
+            while wait_for_transaction && matched.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            (tenant.clone(), post(&token_for(&tenant), &url, &body).await)
+        })
+    };
+    let calls: Vec<_> = (0..12).map(|i| racer(i, i >= 4)).collect();
+    // Let the transaction go a moment after the first claim met it.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    while local_server::aws_rules::dynamodb::conflicts_on(&table) == 0
+        && std::time::Instant::now() < until
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    HOLDING_TRANSACTION.store(false, Ordering::SeqCst);
+    let mut winners = Vec::new();
+    let mut refused = 0;
+    for call in calls {
+        let (tenant, (status, answer)) = call.await.unwrap();
+        match status {
+            200 => winners.push(tenant),
+            409 => {
+                assert_eq!(answer["code"], "domain_taken", "{answer}");
+                refused += 1;
+            }
+            other => panic!("a racer got {other}: {answer}"),
+        }
+    }
+    assert_eq!((winners.len(), refused), (1, 11), "winners: {winners:?}");
+    let name = DomainName::parse(&domain).unwrap();
+    let owner = t.app.store.owner_of(&name).await.unwrap().unwrap();
+    assert_eq!(owner.as_str(), winners[0]);
+    assert!(
+        local_server::aws_rules::dynamodb::conflicts_on(&table) > 0,
+        "no claim met the transaction in flight"
+    );
+}
+
 #[tokio::test]
 async fn an_owner_releases_a_pending_hostname_and_another_tenant_may_then_claim_it() {
     let a = tenant().start().await;
@@ -697,6 +804,121 @@ async fn a_tenant_has_only_so_many_hostnames_awaiting_validation() {
     assert_eq!(status, 200, "{released}");
     let (status, answer) = post(&t.token, &t.start_url(), &body(&third)).await;
     assert_eq!(status, 200, "{answer}");
+}
+
+/// A tenant starting several new hostnames at once, on both paths, ends
+/// with no more awaiting validation than its limit, although the index the
+/// limit was once read from answers a little behind the table (as
+/// DynamoDB's do; modelled by the local stack): the limit is kept on the
+/// tenant's own item, checked in the claim's transaction.
+#[tokio::test]
+async fn a_tenant_racing_new_hostnames_ends_with_no_more_pending_than_its_limit() {
+    let t = tenant()
+        .shared_edge()
+        .env("TENANT_PENDING_HOSTNAMES", "2")
+        .start()
+        .await;
+    let names: Vec<String> = (0..5)
+        .map(|_| format!("{}.example.com", unique("pendingrace")))
+        .collect();
+    let calls: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let (url, body) = if i % 2 == 0 {
+                (
+                    t.start_url(),
+                    serde_json::json!({ "domain": name }).to_string(),
+                )
+            } else {
+                (
+                    t.request_url(),
+                    serde_json::json!({ "domain": name, "workspace_id": t.org }).to_string(),
+                )
+            };
+            let token = t.token.clone();
+            tokio::spawn(async move { post(&token, &url, &body).await })
+        })
+        .collect();
+    let mut started = 0;
+    for call in calls {
+        let (status, answer) = call.await.unwrap();
+        match status {
+            200 => started += 1,
+            429 => assert_eq!(answer["code"], "tenant_pending_limit", "{answer}"),
+            // The starts' transactions all write the tenant's item: one
+            // that keeps meeting the others' in flight is told to repeat.
+            409 => assert_eq!(answer["code"], "concurrent_update", "{answer}"),
+            other => panic!("a start got {other}: {answer}"),
+        }
+    }
+    let mut pending = 0;
+    for name in &names {
+        let records = t
+            .app
+            .store
+            .load_hostname(&DomainName::parse(name).unwrap())
+            .await
+            .unwrap();
+        let order = records.order.as_ref().is_some_and(|o| {
+            o.org_id.as_str() == t.org && o.purpose == custom_domains::domain::Purpose::Issue
+        });
+        let request = records.acm_request.as_ref().is_some_and(|r| {
+            r.workspace_id.as_str() == t.org
+                && r.stage != custom_domains::domain::AcmStage::Configured
+        });
+        pending += usize::from(order || request);
+    }
+    assert!(
+        pending <= 2 && started <= 2,
+        "{started} started, {pending} pending; the limit is 2"
+    );
+    assert!(started >= 1, "none of the hostnames started");
+}
+
+/// The local stack's index answers behind its table by the modelled lag:
+/// an item just written is missing from an index query, and there once the
+/// lag has passed; the table, read consistently, has it at once.
+#[tokio::test]
+async fn an_index_answers_a_moment_behind_its_table() {
+    use aws_sdk_dynamodb::types::{AttributeValue, Select};
+    let t = tenant().start().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk_config(None).await);
+    let tenant_id = unique("lagging-");
+    let pk = AttributeValue::S(format!("DOMAIN#{}.example.com", unique("lag")));
+    ddb.put_item()
+        .table_name(&t.app.config.table_name)
+        .item("pk", pk.clone())
+        .item("sk", AttributeValue::S("ACM_REQUEST".into()))
+        .item("pending_tenant", AttributeValue::S(tenant_id.clone()))
+        .send()
+        .await
+        .unwrap();
+    let count = || async {
+        ddb.query()
+            .table_name(&t.app.config.table_name)
+            .index_name("PendingByTenant")
+            .key_condition_expression("pending_tenant = :t")
+            .expression_attribute_values(":t", AttributeValue::S(tenant_id.clone()))
+            .select(Select::Count)
+            .send()
+            .await
+            .unwrap()
+            .count()
+    };
+    assert_eq!(count().await, 0, "the index showed a write at once");
+    let table = ddb
+        .get_item()
+        .table_name(&t.app.config.table_name)
+        .key("pk", pk)
+        .key("sk", AttributeValue::S("ACM_REQUEST".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(table.item.is_some());
+    tokio::time::sleep(local_server::aws_rules::dynamodb::index_lag()).await;
+    assert_eq!(count().await, 1);
 }
 
 /// Releases until done; answers the last answer.

@@ -589,6 +589,8 @@ async fn a_tenant_lists_its_hostnames_on_both_paths_page_by_page() {
     .await;
     assert_eq!(status, 200, "{requested}");
 
+    // The list reads the tenant index, a moment behind the table.
+    index_caught_up().await;
     let list = format!("{}/domains?limit=2", t.base);
     let (status, page1) = get(&t.token, &list).await;
     assert_eq!(status, 200, "{page1}");

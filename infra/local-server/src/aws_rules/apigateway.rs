@@ -77,7 +77,7 @@ pub(super) fn before(sent: &Sent, flight: &mut InFlight) -> Result<(), Refusal> 
                     "TooManyRequestsException",
                     format!("Maximum number of custom domain names ({}) reached for this account in this Region", domain_quota()),
                 )
-                .with_field("limitType", "DomainNames"));
+                .with("limitType", serde_json::json!("DomainNames")));
             }
             if !with_state(|s| paced(&mut s.last_create, now, interval)) {
                 return Err(too_many());

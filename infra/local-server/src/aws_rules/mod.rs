@@ -10,23 +10,29 @@
 //! | ACM `ImportCertificate`: about 1 request a second per account and Region (moto takes any rate) | `400 ThrottlingException` | ACM's API rate quotas (docs.aws.amazon.com/acm/latest/userguide/acm-limits.html) |
 //! | ACM `ImportCertificate` with a `CertificateArn` (a re-import) and `Tags` is refused (moto adds the tags) | `400 ValidationException`, "Tagging is not permitted on re-import." | ACM User Guide, "Reimport a certificate" (docs.aws.amazon.com/acm/latest/userguide/import-reimport.html: "You cannot apply resource tags when reimporting a certificate"); ACM's answer as quoted in hashicorp/terraform-provider-aws#15055 |
 //! | a re-imported certificate keeps its tags (moto drops them: its re-import stores a new certificate at the ARN); read before the re-import and added back once it succeeded, before the caller sees the answer | none: a repair of moto, on even with `LOCAL_AWS_STRICT=0`, since IAM's `aws:ResourceTag` conditions read the tags | ACM User Guide, "Reimport a certificate" (the certificate keeps its ARN and associations; tags cannot be given again); hashicorp/terraform-provider-aws#15060 stops sending tags on a re-import, leaving the certificate's as they are |
+//! | DynamoDB `TransactWriteItems` touching an item (table and key) that another transaction in flight touches (moto serves one request at a time, so never sees two) | `400 TransactionCanceledException`, `CancellationReasons` one per action in order: `TransactionConflict` ("Transaction is ongoing for the item") for the items in conflict, `None` for the rest; a retry of the same transaction (same `ClientRequestToken`) does not conflict with itself | DynamoDB developer guide, "Transaction conflict handling in DynamoDB" (docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html); the reasons' codes and messages: botocore's DynamoDB model, `TransactWriteItems` documentation |
+//! | DynamoDB `PutItem`, `UpdateItem`, `DeleteItem` on an item a transaction in flight touches | `400 TransactionConflictException` | same section of the developer guide; botocore's DynamoDB model, `TransactionConflictException` |
+//! | a `Query` on a global secondary index answers a little behind the table: items put or updated in the last second are left out (moto's indexes are up to date at once); the table itself, read consistently, is never behind | the answer without them (`Count`, `ScannedCount`, `LastEvaluatedKey` to match) | "Write operations propagate to a GSI within 1 second" (AWS re:Post knowledge center, repost.aws/knowledge-center/dynamodb-missing-table-items-gsi); GSIs are eventually consistent, with no `ConsistentRead` (developer guide, "Read consistency") |
 //!
 //! Each service's rules are in its own file. A rule sees a request before
-//! it is sent ([`before`]: it may refuse it, or hold something while it is
-//! in flight), may act on the local AWS itself before it is sent and after
-//! its answer ([`InFlight::before_sending`], [`InFlight::after_answer`],
-//! through `crate::direct`) and, if it asked to, sees the answer
-//! ([`InFlight::on_answer`]: it may read or rewrite it).
+//! it is sent ([`before`]: it may refuse it, hold something while it is in
+//! flight, or ask moto for more than the request did,
+//! [`InFlight::send_instead`]), may act on the local AWS itself before it
+//! is sent and after its answer ([`InFlight::before_sending`],
+//! [`InFlight::after_answer`], through `crate::direct`) and, if it asked
+//! to, sees the answer ([`InFlight::on_answer`]: it may read or rewrite it).
 //!
 //! Waits are real under `make dev`; `make test` scales them by
 //! `LOCAL_AWS_TIME_SCALE` (0.01 there: one import per 10 ms, CloudFront's
-//! 5-minute deploy in 3 s), so each rule
-//! is on in every run without slowing the suite tenfold. The whole process
-//! is one account: every application in it shares the rates.
+//! 5-minute deploy in 3 s, an index 10 ms behind its table), so each rule
+//! is on in every run without slowing the suite a hundredfold. The whole
+//! process is one account: every application in it shares the rates, the
+//! transactions in flight and the indexes' lag.
 
 mod acm;
 mod apigateway;
 mod cloudfront;
+pub mod dynamodb;
 
 use std::time::Duration;
 
@@ -61,34 +67,32 @@ pub fn scaled(d: Duration) -> Duration {
     d.mul_f64(scale())
 }
 
-/// Requests refused by a rule so far (tests read it).
-static REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Requests refused by a rule so far, by the code of the refusal (tests
+/// read them).
+static REFUSED: std::sync::Mutex<Vec<(&'static str, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn count_refusal(code: &'static str) {
+    let mut refused = REFUSED.lock().unwrap_or_else(|p| p.into_inner());
+    match refused.iter_mut().find(|(c, _)| *c == code) {
+        Some((_, n)) => *n += 1,
+        None => refused.push((code, 1)),
+    }
+}
 
 /// How many requests the rules have refused in this process so far.
 pub fn refused_so_far() -> u64 {
-    REFUSED.load(std::sync::atomic::Ordering::SeqCst)
+    let refused = REFUSED.lock().unwrap_or_else(|p| p.into_inner());
+    refused.iter().map(|(_, n)| n).sum()
 }
 
-/// Refusals so far by the error code answered.
-static REFUSED_BY_CODE: std::sync::Mutex<Vec<(&'static str, u64)>> =
-    std::sync::Mutex::new(Vec::new());
-
-/// How many requests the rules have refused with `code` so far.
+/// How many requests the rules have refused with `code` (the AWS error
+/// code, e.g. `TransactionCanceledException`) in this process so far.
 pub fn refused_with(code: &str) -> u64 {
-    let counts = REFUSED_BY_CODE.lock().unwrap_or_else(|p| p.into_inner());
-    counts
+    let refused = REFUSED.lock().unwrap_or_else(|p| p.into_inner());
+    refused
         .iter()
         .find(|(c, _)| *c == code)
         .map_or(0, |(_, n)| *n)
-}
-
-fn count(code: &'static str) {
-    REFUSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let mut counts = REFUSED_BY_CODE.lock().unwrap_or_else(|p| p.into_inner());
-    match counts.iter_mut().find(|(c, _)| *c == code) {
-        Some((_, n)) => *n += 1,
-        None => counts.push((code, 1)),
-    }
 }
 
 /// How AWS refuses a request.
@@ -97,9 +101,9 @@ pub struct Refusal {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
-    /// Other members of the error's body, where the service's model has
-    /// them (API Gateway's `limitType`).
-    pub fields: Vec<(&'static str, String)>,
+    /// Fields the service's error answer carries beside its code and
+    /// message (DynamoDB's `CancellationReasons`), for JSON protocols.
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Refusal {
@@ -108,12 +112,13 @@ impl Refusal {
             status,
             code,
             message: message.into(),
-            fields: Vec::new(),
+            fields: serde_json::Map::new(),
         }
     }
 
-    pub fn with_field(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.fields.push((name, value.into()));
+    /// The refusal with `field` in its answer too.
+    pub fn with(mut self, field: &str, value: serde_json::Value) -> Self {
+        self.fields.insert(field.to_owned(), value);
         self
     }
 }
@@ -134,9 +139,26 @@ pub struct InFlight {
     held: Vec<Box<dyn Send>>,
     first: Vec<Beside>,
     then: Vec<BesideAnswer>,
+    /// The body sent in the request's place, if a rule needs more of the
+    /// answer than the request asked for.
+    instead: Option<String>,
 }
 
 impl InFlight {
+    /// Sends `body` instead of the request's own (same operation): for a
+    /// rule that must see more of the answer than was asked (the items
+    /// behind a `Select: COUNT`), and gives the caller what it asked for by
+    /// rewriting the answer ([`InFlight::on_answer`]).
+    pub fn send_instead(&mut self, body: String) {
+        self.instead = Some(body);
+    }
+
+    /// The body a rule asked to send instead (tests read it).
+    #[cfg(test)]
+    pub fn body_instead(&mut self) -> Option<String> {
+        self.instead.take()
+    }
+
     /// Calls `f` with the answer's status and body, which it may rewrite.
     pub fn on_answer(&mut self, f: impl FnOnce(u16, &mut String) + Send + 'static) {
         self.after.push(Box::new(f));
@@ -163,7 +185,7 @@ impl InFlight {
     /// around it: the answer as the rules leave it.
     pub async fn send(
         self,
-        request: HttpRequest,
+        mut request: HttpRequest,
         direct: &Direct,
     ) -> Result<HttpResponse, ConnectorError> {
         let Self {
@@ -171,7 +193,14 @@ impl InFlight {
             held,
             first,
             then,
+            instead,
         } = self;
+        if let Some(body) = instead {
+            request
+                .headers_mut()
+                .insert("content-length", body.len().to_string());
+            *request.body_mut() = SdkBody::from(body);
+        }
         for f in first {
             f(direct.clone()).await;
         }
@@ -231,12 +260,13 @@ pub fn before(service: &str, sent: &Sent) -> Result<InFlight, Refusal> {
         "acm" => acm::before(sent, &mut flight),
         "cloudfront" => cloudfront::before(sent, &mut flight),
         "apigateway" => apigateway::before(sent, &mut flight),
+        "dynamodb" => dynamodb::before(sent, &mut flight),
         _ => Ok(()),
     };
     match checked {
         Ok(()) => Ok(flight),
         Err(r) => {
-            count(r.code);
+            count_refusal(r.code);
             Err(r)
         }
     }

@@ -229,23 +229,18 @@ fn access_denied(function: &str, denied: &Need) -> HttpResponse {
 /// REST-JSON with the type in a header (API Gateway), or JSON with
 /// `__type` (DynamoDB, ACM, KMS, EventBridge).
 pub fn answer(service: &str, status: u16, code: &str, message: &str) -> HttpResponse {
-    answer_with(service, status, code, message, &[])
+    answer_with(service, status, code, message, &serde_json::Map::new())
 }
 
-/// [`answer`], with other members in a JSON body (`fields`).
+/// As [`answer`], with `fields` beside the code and message (JSON
+/// protocols only: DynamoDB's `CancellationReasons`).
 pub fn answer_with(
     service: &str,
     status: u16,
     code: &str,
     message: &str,
-    fields: &[(&'static str, String)],
+    fields: &serde_json::Map<String, serde_json::Value>,
 ) -> HttpResponse {
-    let json = |mut v: serde_json::Value| {
-        for (k, f) in fields {
-            v[*k] = serde_json::Value::String(f.clone());
-        }
-        v.to_string()
-    };
     let (content_type, body, error_type) = match service {
         "cloudfront" | "route53" => {
             let ns = match service {
@@ -260,16 +255,20 @@ pub fn answer_with(
                 None,
             )
         }
-        "apigateway" => (
-            "application/json",
-            json(serde_json::json!({ "message": message })),
-            Some(code),
-        ),
-        _ => (
-            "application/x-amz-json-1.1",
-            json(serde_json::json!({ "__type": code, "message": message })),
-            None,
-        ),
+        "apigateway" => {
+            let mut body = serde_json::json!({ "message": message });
+            if let Some(map) = body.as_object_mut() {
+                map.extend(fields.clone());
+            }
+            ("application/json", body.to_string(), Some(code))
+        }
+        _ => {
+            let mut body = serde_json::json!({ "__type": code, "message": message });
+            if let Some(map) = body.as_object_mut() {
+                map.extend(fields.clone());
+            }
+            ("application/x-amz-json-1.1", body.to_string(), None)
+        }
     };
     let mut response = HttpResponse::new(
         StatusCode::try_from(status).expect("a valid status"),

@@ -5,6 +5,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::item::stored_item;
+use super::tenants::PendingPlace;
 use super::versioned::{lock_fields, Expected};
 use super::{domain_pk, from_item, s, unbuilt, Store, Versioned, ACM_REQUEST};
 use crate::domain::{AcmRequest, AcmStage, DomainName};
@@ -30,11 +31,13 @@ impl Store {
     /// Writes a new ACM request and its ID index, claiming the hostname for
     /// the workspace in the same transaction. `replacing` is the failed
     /// request this one replaces (its version, and its ID, whose index is
-    /// deleted in the same transaction).
+    /// deleted in the same transaction). The request holds one of the
+    /// workspace's pending places (`place`), in the same transaction too.
     pub async fn insert_acm_request(
         &self,
         request: &AcmRequest,
         replacing: Option<(u64, &str)>,
+        place: PendingPlace,
     ) -> Result<(), Error> {
         let pk = domain_pk(&request.domain);
         let record = self.locked_put(
@@ -62,16 +65,41 @@ impl Store {
                 .map_err(unbuilt)?;
             items.push(TransactWriteItem::builder().delete(old_index).build());
         }
-        self.claim_and_put(
-            &request.domain,
-            &request.workspace_id,
-            request.created_at,
-            items,
-        )
-        .await
+        match self
+            .claim_and_put(
+                &request.domain,
+                &request.workspace_id,
+                request.created_at,
+                items,
+                place,
+            )
+            .await
+        {
+            // The SDK sends a transaction again when an attempt's answer is
+            // late; one that did land meanwhile finds its own request there.
+            Err(e) if self.holds_acm_request(request).await => {
+                tracing::info!(domain = %request.domain, error = %e, "the request was written by an earlier attempt of the same transaction");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
-    /// Saves an ACM request read at its current version, and bumps the version.
+    /// Whether the stored request is `request` as written (the same ID, at
+    /// the same version).
+    async fn holds_acm_request(&self, request: &AcmRequest) -> bool {
+        matches!(
+            self.load_acm_request(&request.domain).await,
+            Ok(Some(stored)) if stored.request_id == request.request_id
+                && stored.workspace_id == request.workspace_id
+                && stored.version == request.version
+        )
+    }
+
+    /// Saves an ACM request read at its current version, and bumps the
+    /// version. (A configured request's place among its workspace's
+    /// pending ones is let go when the workspace next needs one,
+    /// `Store::check_pending`.)
     pub async fn save_acm_request(&self, request: &mut AcmRequest) -> Result<(), Error> {
         let pk = domain_pk(&request.domain);
         self.save_versioned(request, pk, ACM_REQUEST).await

@@ -3,6 +3,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::conflicts::{resend_on_conflict, write_conflict};
 use super::{condition_failed, s, upstream, Store};
 use crate::domain::Timestamp;
 use crate::error::Error;
@@ -43,7 +44,7 @@ impl Store {
                 .condition_expression("sealed_credentials = :old")
                 .expression_attribute_values(":old", s(old)),
         };
-        match put.send().await {
+        match resend_on_conflict(|| put.clone().send(), write_conflict).await {
             Ok(_) => Ok(true),
             Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(upstream(e)),

@@ -7,6 +7,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 
 use super::acm_requests::id_pk;
+use super::conflicts::{resend_on_conflict, transaction_conflict, write_conflict};
+use super::tenants::PendingPlace;
 use super::{
     concurrent_writer, condition_failed, domain_pk, s, unbuilt, upstream, Item, Store, ACME_ORDER,
     ACM_REQUEST, CERT, DNS, LEASE, MAPPING, ORDER_REF, OWNER,
@@ -33,7 +35,7 @@ impl Store {
     /// exactly one wins. Every flow claims before it asks a CA or ACM for
     /// anything, so nothing is ever requested for a name the tenant lost.
     pub async fn claim(&self, domain: &DomainName, tenant: &TenantId) -> Result<String, Error> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -44,9 +46,11 @@ impl Store {
             .expression_attribute_values(":tenant", s(tenant.as_str()))
             .expression_attribute_values(":now", s(Timestamp::now().to_string()))
             .expression_attribute_values(":label", s(new_delegation_label()?))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        // Racing another tenant's claim in flight (its claim with its first
+        // order), DynamoDB refuses this one until that is done; sent again,
+        // it then finds the name taken.
+        let result = resend_on_conflict(|| request.clone().send(), write_conflict).await;
         match result {
             Ok(out) => match out.attributes.as_ref().and_then(|a| a.get("claimed_at")) {
                 Some(AttributeValue::S(at)) => Ok(at.clone()),
@@ -111,7 +115,7 @@ impl Store {
         tenant: &TenantId,
         attribute: &str,
     ) -> Result<bool, Error> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -122,9 +126,8 @@ impl Store {
             ))
             .condition_expression("tenant_id = :tenant")
             .expression_attribute_values(":tenant", s(tenant.as_str()))
-            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
-            .send()
-            .await;
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()));
+        let result = resend_on_conflict(|| request.clone().send(), write_conflict).await;
         match result {
             Ok(_) => Ok(true),
             Err(e) if condition_failed(&e) => Ok(false),
@@ -182,8 +185,13 @@ impl Store {
             let d = d.build().map_err(unbuilt)?;
             tx = tx.transact_items(TransactWriteItem::builder().delete(d).build());
         }
-        match tx.send().await {
-            Ok(_) => Ok(Some(records.acm_request.map(|r| r.certificate_arn))),
+        match self.transact(tx).await {
+            Ok(_) => {
+                self.pending_settled(&owner.tenant_id, domain).await;
+                Ok(Some(records.acm_request.map(|r| r.certificate_arn)))
+            }
+            // Another writer still busy with the claim after every attempt.
+            Err(e) if transaction_conflict(&e) => Err(concurrent_writer()),
             Err(e) => match e.as_service_error() {
                 // The claim changed meanwhile (proved, renewed, released):
                 // not one to end.
@@ -195,15 +203,16 @@ impl Store {
 
     /// Records that a step of the release is done.
     pub async fn release_step_done(&self, domain: &DomainName, step: &str) -> Result<(), Error> {
-        self.client
+        let request = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", domain_pk(domain))
             .key("sk", s(OWNER))
             .update_expression("ADD release_done :step")
             .condition_expression("attribute_exists(releasing_since)")
-            .expression_attribute_values(":step", AttributeValue::Ss(vec![step.to_owned()]))
-            .send()
+            .expression_attribute_values(":step", AttributeValue::Ss(vec![step.to_owned()]));
+        resend_on_conflict(|| request.clone().send(), write_conflict)
             .await
             .map_err(|e| {
                 if condition_failed(&e) {
@@ -237,13 +246,16 @@ impl Store {
     }
 
     /// One transaction: the hostname's ownership claim (which must be free or
-    /// the tenant's own) and `items`.
+    /// the tenant's own), `items`, and, when they make the hostname pending
+    /// (`place`), its place among the tenant's pending ones (which it must
+    /// hold already, or fit within the limit).
     pub(super) async fn claim_and_put(
         &self,
         domain: &DomainName,
         tenant: &TenantId,
         now: Timestamp,
         items: Vec<TransactWriteItem>,
+        place: PendingPlace,
     ) -> Result<(), Error> {
         // An update, not a put: the claim keeps the time it began
         // (`if_not_exists`), which idempotency tokens are derived from.
@@ -265,7 +277,15 @@ impl Store {
         for item in items {
             tx = tx.transact_items(item);
         }
-        match tx.send().await {
+        let placed = match place {
+            PendingPlace::Takes { limit } => {
+                let update = self.pending_place(tenant, domain, limit)?;
+                tx = tx.transact_items(TransactWriteItem::builder().update(update).build());
+                Some(limit)
+            }
+            PendingPlace::NotPending => None,
+        };
+        match self.transact(tx).await {
             Ok(_) => Ok(()),
             Err(e) => {
                 let reasons: Vec<Option<String>> = match e.as_service_error() {
@@ -279,9 +299,14 @@ impl Store {
                 let failed = |i: usize| {
                     reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
                 };
+                // The place is the last item.
+                let place_refused =
+                    placed.filter(|_| reasons.len().checked_sub(1).is_some_and(failed));
                 if failed(0) {
                     Err(self.claim_refused(domain, tenant).await)
-                } else if (1..reasons.len()).any(failed) {
+                } else if let Some(limit) = place_refused {
+                    Err(super::tenants::pending_limit_reached(tenant, limit))
+                } else if (1..reasons.len()).any(failed) || transaction_conflict(&e) {
                     Err(concurrent_writer())
                 } else {
                     Err(upstream(e))
@@ -326,8 +351,11 @@ impl Store {
             let d = d.build().map_err(unbuilt)?;
             tx = tx.transact_items(TransactWriteItem::builder().delete(d).build());
         }
-        match tx.send().await {
-            Ok(_) => Ok(()),
+        match self.transact(tx).await {
+            Ok(_) => {
+                self.pending_settled(tenant, domain).await;
+                Ok(())
+            }
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
                     Err(concurrent_writer())

@@ -3,6 +3,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::conflicts::{resend_on_conflict, write_conflict};
 use super::{condition_failed, domain_pk, s, upstream, Store, LEASE};
 use crate::domain::{DomainName, Timestamp};
 use crate::error::Error;
@@ -18,7 +19,7 @@ impl Store {
         until: Timestamp,
     ) -> Result<bool, Error> {
         let now = Timestamp::now();
-        let result = self
+        let request = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -29,9 +30,8 @@ impl Store {
             .condition_expression("attribute_not_exists(pk) OR #until < :now OR holder = :me")
             .expression_attribute_names("#until", "until")
             .expression_attribute_values(":now", AttributeValue::N(now.unix().to_string()))
-            .expression_attribute_values(":me", s(holder))
-            .send()
-            .await;
+            .expression_attribute_values(":me", s(holder));
+        let result = resend_on_conflict(|| request.clone().send(), write_conflict).await;
         match result {
             Ok(_) => Ok(true),
             Err(e) if condition_failed(&e) => Ok(false),
@@ -41,16 +41,15 @@ impl Store {
 
     /// Gives the lease back, if `holder` still has it.
     pub async fn release_lease(&self, domain: &DomainName, holder: &str) -> Result<(), Error> {
-        let result = self
+        let request = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", domain_pk(domain))
             .key("sk", s(LEASE))
             .condition_expression("holder = :me")
-            .expression_attribute_values(":me", s(holder))
-            .send()
-            .await;
+            .expression_attribute_values(":me", s(holder));
+        let result = resend_on_conflict(|| request.clone().send(), write_conflict).await;
         match result {
             Ok(_) => Ok(()),
             Err(e) if condition_failed(&e) => Ok(()),

@@ -24,7 +24,7 @@ impl Store {
         for item in self.mapping_items(mapping)? {
             tx = tx.transact_items(item);
         }
-        match tx.send().await {
+        match self.transact(tx).await {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c)) => {

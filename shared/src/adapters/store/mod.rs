@@ -16,6 +16,7 @@
 //! | an organisation's settings (its CloudFront distribution) | `ORG#<org_id>` | `SETTINGS` | `settings` |
 //! | the ACME account (sealed credentials) | `ACME_ACCOUNT` | `<directory URL>` | `acme_account` |
 //! | when a tenant started its recent new hostnames | `TENANT#<tenant>` | `NEW_ORDERS` | `tenants` |
+//! | the hostnames holding a tenant's pending places (its pending limit) | `TENANT#<tenant>` | `PENDING` | `tenants` |
 //! | the CA's limits, counted per ACME directory | `ACME_LIMITS#<directory URL>` | `NEW_ORDERS`, `DOMAIN#<registered domain>`, `NAMES#<host>`, `FAILED#<host>` | `limits` |
 //!
 //! Four global secondary indexes, all sparse (only the items that carry their
@@ -28,8 +29,13 @@
 //! - `ByTenant` (`owner_tenant`, `pk`): every `OWNER` item, so a tenant's
 //!   hostnames are listed page by page ([`Store::hostnames_of`]).
 //! - `PendingByTenant` (`pending_tenant`, `pk`): first orders and ACM
-//!   requests not yet served, counted for the pending limit
-//!   ([`Store::check_pending`], at most the limit's keys read).
+//!   requests not yet served. The pending limit is not read from it (an
+//!   index answers up to a second behind its table, and a count read there
+//!   cannot stop starts racing each other): it is kept on the tenant's
+//!   `PENDING` item, written in the transaction that makes a hostname
+//!   pending. The index seeds that item for a tenant from before it, and
+//!   tells which of its hostnames may have left pending
+//!   ([`Store::check_pending`]).
 //! - `DriftCheck` (`check_shard`, `check_at`): every `DNS` item, keyed on
 //!   when `drift-check` should next resolve the hostname
 //!   ([`Store::due_dns_checks`]), sharded as `RenewalDue`.
@@ -42,7 +48,8 @@
 //! limit counter is conditional on the version it read (one mechanism, in
 //! `versioned`), and a hostname's first order or request is written in one
 //! transaction with its ownership claim, so two tenants racing for a name
-//! end with one owner.
+//! end with one owner. A write DynamoDB refuses because a transaction in
+//! flight touches its item is sent again (`conflicts`).
 
 use std::collections::HashMap;
 
@@ -56,6 +63,7 @@ use crate::error::{Error, Service};
 mod acm_requests;
 mod acme_account;
 mod claims;
+mod conflicts;
 mod drift;
 mod item;
 mod lease;
@@ -69,7 +77,7 @@ mod versioned;
 
 pub use item::{from_item, to_item};
 pub use limits::CaCounter;
-pub use tenants::HostnamePage;
+pub use tenants::{HostnamePage, PendingPlace};
 pub use versioned::Versioned;
 
 const OWNER: &str = "OWNER";
@@ -111,11 +119,17 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
+/// A DynamoDB error as the product's: a write refused on every attempt for
+/// a transaction in flight on its item is a concurrent writer
+/// (`conflicts`); anything else DynamoDB's failure.
 fn upstream<E, R>(e: SdkError<E, R>) -> Error
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    if conflicts::write_conflict(&e) {
+        return concurrent_writer();
+    }
     Error::upstream(Service::DynamoDb, e)
 }
 

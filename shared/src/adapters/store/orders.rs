@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::item::stored_item;
+use super::tenants::PendingPlace;
 use super::versioned::{lock_fields, Expected};
 use super::{
     concurrent_writer, domain_pk, from_item, s, unbuilt, upstream, Store, Versioned, ACME_ORDER,
@@ -39,12 +40,14 @@ impl Store {
     /// this one replaces (an invalid or expired one), `None` for a first order.
     /// `joining` are the order's other names that are not yet on its
     /// certificate: each is pointed at the order (`ORDER_REF`), in the same
-    /// transaction.
+    /// transaction. A first issuance's order holds one of its tenant's
+    /// pending places (`place`), in the same transaction too.
     pub async fn insert_order(
         &self,
         order: &AcmeOrder,
         replacing: Option<u64>,
         joining: &[DomainName],
+        place: PendingPlace,
     ) -> Result<(), Error> {
         let pk = domain_pk(&order.domain);
         let put = self.locked_put(
@@ -65,12 +68,34 @@ impl Store {
                 .map_err(unbuilt)?;
             items.push(TransactWriteItem::builder().put(reference).build());
         }
-        self.claim_and_put(&order.domain, &order.org_id, order.created_at, items)
+        match self
+            .claim_and_put(&order.domain, &order.org_id, order.created_at, items, place)
             .await
+        {
+            // The SDK sends a transaction again when an attempt's answer is
+            // late; one that did land meanwhile finds its own order there.
+            Err(e) if self.holds_order(order).await => {
+                tracing::info!(domain = %order.domain, error = %e, "the order was written by an earlier attempt of the same transaction");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the stored order is `order` as written (the same CA order,
+    /// at the same version).
+    async fn holds_order(&self, order: &AcmeOrder) -> bool {
+        matches!(
+            self.load_order(&order.domain).await,
+            Ok(Some(stored)) if stored.order_url == order.order_url
+                && stored.org_id == order.org_id
+                && stored.version == order.version
+        )
     }
 
     /// Ends an order that never reached a certificate, with its names'
-    /// references to it (one transaction, at the version read).
+    /// references to it (one transaction, at the version read); a first
+    /// issuance's lets go of its tenant's pending place.
     pub async fn cancel_order(&self, order: &AcmeOrder) -> Result<(), Error> {
         let end = self.locked_delete(domain_pk(&order.domain), ACME_ORDER, order.version)?;
         let mut tx = self
@@ -80,15 +105,18 @@ impl Store {
         for name in order.names.iter().filter(|n| **n != order.domain) {
             tx = tx.transact_items(self.delete_ref(name)?);
         }
-        tx.send()
+        self.transact(tx)
             .await
-            .map(|_| ())
             .map_err(|e| match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
                     concurrent_writer()
                 }
                 _ => upstream(e),
-            })
+            })?;
+        if order.purpose == Purpose::Issue {
+            self.pending_settled(&order.org_id, &order.domain).await;
+        }
+        Ok(())
     }
 
     /// The deletion of `name`'s reference to the order it joins.

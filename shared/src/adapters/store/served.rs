@@ -86,7 +86,10 @@ impl Store {
                 }
             }
         }
-        match tx.send().await {
+        // A first issuance's place among its tenant's pending ones is let go
+        // when the tenant next needs one (`Store::check_pending`), not here:
+        // promotion is the busiest write of all, and stays one transaction.
+        match self.transact(tx).await {
             Ok(_) => Ok(()),
             Err(e) => {
                 for ((record, _), (version, at)) in served.iter_mut().zip(before) {

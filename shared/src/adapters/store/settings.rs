@@ -3,6 +3,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::conflicts::{resend_on_conflict, write_conflict};
 use super::{s, upstream, Store};
 use crate::domain::TenantId;
 use crate::error::Error;
@@ -29,13 +30,14 @@ impl Store {
         org: &TenantId,
         distribution_id: &str,
     ) -> Result<(), Error> {
-        self.client
+        let request = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", org_pk(org))
             .item("sk", s(SETTINGS))
-            .item("distribution_id", s(distribution_id))
-            .send()
+            .item("distribution_id", s(distribution_id));
+        resend_on_conflict(|| request.clone().send(), write_conflict)
             .await
             .map_err(upstream)?;
         Ok(())

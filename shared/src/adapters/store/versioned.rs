@@ -9,6 +9,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put};
 use serde::Serialize;
 
+use super::conflicts::{resend_on_conflict, write_conflict};
 use super::item::stored_item;
 use super::{concurrent_writer, condition_failed, s, unbuilt, upstream, Item, Store};
 use crate::domain::Timestamp;
@@ -104,15 +105,14 @@ impl Store {
     /// Sends a locked put on its own (one PutItem): `Ok(false)` when what
     /// was stored there was not as expected.
     pub(super) async fn send_locked(&self, put: Put) -> Result<bool, Error> {
-        let result = self
+        let request = self
             .client
             .put_item()
             .table_name(put.table_name)
             .set_item(Some(put.item))
             .set_condition_expression(put.condition_expression)
-            .set_expression_attribute_values(put.expression_attribute_values)
-            .send()
-            .await;
+            .set_expression_attribute_values(put.expression_attribute_values);
+        let result = resend_on_conflict(|| request.clone().send(), write_conflict).await;
         match result {
             Ok(_) => Ok(true),
             Err(e) if condition_failed(&e) => Ok(false),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::adapters::acm::Deletion;
+use crate::adapters::store::PendingPlace;
 use crate::app::App;
 use crate::domain::{AcmRequest, AcmStage, DomainName, TenantId};
 use crate::error::Code;
@@ -75,6 +76,15 @@ pub async fn request_domain(
         return Ok(existing);
     }
 
+    // The request holds one of the workspace's pending places from here on,
+    // taken before ACM is asked for anything: of requests racing each
+    // other, those past the limit stop here.
+    let place = PendingPlace::Takes {
+        limit: app.config.tenant_pending_hostnames,
+    };
+    app.store
+        .take_pending_place(workspace, domain, place)
+        .await?;
     // A failed request is replaced by a new one (with a new token, so ACM
     // issues a new certificate rather than answering the failed one).
     let replacing = existing.as_ref().map(|r| (r.version, r.request_id.clone()));
@@ -122,6 +132,7 @@ pub async fn request_domain(
         .insert_acm_request(
             &request,
             replacing.as_ref().map(|(v, id)| (*v, id.as_str())),
+            place,
         )
         .await?;
     // The failed request's certificate is of no use: deleted, so it does not

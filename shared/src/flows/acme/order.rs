@@ -5,6 +5,7 @@
 //! added names; the renewals place renewal orders; the order driver
 //! re-targets an order to the organisation's current edge.
 
+use crate::adapters::store::PendingPlace;
 use crate::app::App;
 use crate::domain::{
     AcmeOrder, DomainName, Edge, NameChallenge, Purpose, Stage, TenantId, Timestamp,
@@ -92,6 +93,16 @@ pub(crate) async fn place_order(
         names,
         on_certificate,
     } = new;
+    // A first issuance holds one of the tenant's pending places from here
+    // on, taken before anything is counted or asked of the CA: of starts
+    // racing each other, those past the limit stop here.
+    let place = match purpose {
+        Purpose::Issue => PendingPlace::Takes {
+            limit: app.config.tenant_pending_hostnames,
+        },
+        Purpose::Renew | Purpose::Extend => PendingPlace::NotPending,
+    };
+    app.store.take_pending_place(org, domain, place).await?;
     // The CA's own limits, counted here first (nothing spent past them).
     crate::flows::acme::limits::before_new_order(app, domain, replaces.is_some()).await?;
     let identifiers = match names.is_empty() {
@@ -152,7 +163,9 @@ pub(crate) async fn place_order(
         .filter(|n| *n != domain && !on_certificate.contains(n))
         .cloned()
         .collect();
-    app.store.insert_order(&order, replacing, &joining).await?;
+    app.store
+        .insert_order(&order, replacing, &joining, place)
+        .await?;
     tracing::info!(%domain, org = %org, order_url = %order.order_url, ?purpose, "placed a new ACME order");
     Ok(order)
 }

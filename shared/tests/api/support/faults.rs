@@ -33,6 +33,9 @@ pub enum Fault {
     ForwardThenFail { status: u16 },
     /// Wait this long, then forward: a slow call under way.
     Delay { millis: u64 },
+    /// Wait while `held` answers true (at most 10 s), then forward: a call
+    /// kept under way until the test lets it go.
+    HoldWhile { held: fn() -> bool },
 }
 
 /// A fault proxy rule: ACM's ImportCertificate.
@@ -144,6 +147,13 @@ impl FaultProxy {
                             if let (true, Fault::Delay { millis }) = (first, fault) {
                                 tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
                             }
+                            if let (true, Fault::HoldWhile { held }) = (first, fault) {
+                                let until = tokio::time::Instant::now()
+                                    + std::time::Duration::from_secs(10);
+                                while held() && tokio::time::Instant::now() < until {
+                                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                                }
+                            }
                             let change = tripwire::aws_change(&parts);
                             parts.uri =
                                 format!("{upstream}{}", parts.uri.path_and_query().unwrap())
@@ -189,5 +199,11 @@ impl FaultProxy {
     /// How many requests matched the rule so far.
     pub fn matched(&self) -> u32 {
         self.matched.load(Ordering::SeqCst)
+    }
+
+    /// The count of requests that matched the rule, to watch from a task
+    /// of its own.
+    pub fn matched_counter(&self) -> Arc<AtomicU32> {
+        self.matched.clone()
     }
 }

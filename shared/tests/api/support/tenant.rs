@@ -250,8 +250,11 @@ impl Tenant {
 
     /// One renewal sweep, as the scheduled function runs it: in a fresh
     /// container (its own application, same configuration), so that every
-    /// call it makes, down to loading the ACME account, is its own.
+    /// call it makes, down to loading the ACME account, is its own; and,
+    /// as a schedule does, once the index it reads shows the writes made
+    /// before it.
     pub async fn sweep(&self) -> custom_domains::flows::acme::renew::SweepReport {
+        index_caught_up().await;
         let app = App::new(
             self.app.config.clone(),
             &sdk_config_with(None, &self.overrides).await,
@@ -267,11 +270,13 @@ impl Tenant {
 
     /// One round of DNS drift checks, as the scheduled `drift-check`
     /// function runs it, in a fresh container whose configuration `adjust`
-    /// may change (e.g. a shorter grace period).
+    /// may change (e.g. a shorter grace period), once the index it reads
+    /// shows the writes made before it.
     pub async fn drift_check_with(
         &self,
         adjust: impl FnOnce(&mut custom_domains::config::Config),
     ) -> custom_domains::flows::hostname::drift::CheckReport {
+        index_caught_up().await;
         let mut config = self.app.config.clone();
         adjust(&mut config);
         let app = App::new(config, &sdk_config_with(None, &self.overrides).await).unwrap();
@@ -388,4 +393,12 @@ impl Tenant {
     pub fn sdk_region(&self) -> String {
         stack().var("AWS_REGION")
     }
+}
+
+/// Waits until the table's indexes show the writes made so far: they
+/// answer behind the table (as DynamoDB's do, within about a second;
+/// modelled by the local stack, `local_server::aws_rules::dynamodb`), and
+/// the sweeps, the drift checks and the hostname list read them.
+pub async fn index_caught_up() {
+    tokio::time::sleep(local_server::aws_rules::dynamodb::index_lag()).await;
 }
