@@ -20,8 +20,8 @@ use crate::error::{Code, Error, Service};
 const ATTEMPTS: usize = 5;
 
 /// How long a change CloudFront cannot take yet is waited for inside one
-/// call (before jitter, ×0.5–1.5; about 8 s in all, within a call's 20 s
-/// budget) before the caller is told [`Outcome::NotYet`].
+/// call (before jitter, ×0.5–1.5; about 8 s in all, and never past the
+/// call's time budget) before the caller is told [`Outcome::NotYet`].
 const NOT_YET_WAITS: [Duration; 6] = [
     Duration::from_millis(250),
     Duration::from_millis(500),
@@ -82,10 +82,17 @@ impl Deployment {
     }
 }
 
-/// Waits for the next of `waits` (jittered); `None` when none is left.
-async fn wait_next(waits: &mut std::slice::Iter<'_, Duration>) -> Option<()> {
-    let wait = waits.next()?;
-    tokio::time::sleep(wait.mul_f64(0.5 + crate::random::random_unit())).await;
+/// Waits for the next of `waits` (jittered); `None` when none is left, or
+/// when it would end past `until` (the caller's time budget).
+async fn wait_next(
+    waits: &mut std::slice::Iter<'_, Duration>,
+    until: tokio::time::Instant,
+) -> Option<()> {
+    let wait = waits.next()?.mul_f64(0.5 + crate::random::random_unit());
+    if tokio::time::Instant::now() + wait > until {
+        return None;
+    }
+    tokio::time::sleep(wait).await;
     Some(())
 }
 
@@ -193,8 +200,9 @@ impl Distributions {
         certificate_arn: &str,
         certificate_names: &[String],
         settling: bool,
+        until: tokio::time::Instant,
     ) -> Result<Outcome<Option<String>>, Error> {
-        let modified = self.modify(distribution_id, settling, |config| {
+        let modified = self.modify(distribution_id, settling, until, |config| {
             let mut aliases = aliases_of(config);
             let current_arn = config
                 .viewer_certificate
@@ -251,9 +259,10 @@ impl Distributions {
         distribution_id: &str,
         domain: &DomainName,
         certificate_arn: &str,
+        until: tokio::time::Instant,
     ) -> Result<Outcome<Attached>, Error> {
         let result = self
-            .modify(distribution_id, false, |config| {
+            .modify(distribution_id, false, until, |config| {
                 let aliases = aliases_of(config);
                 let uses_certificate = config
                     .viewer_certificate
@@ -686,6 +695,7 @@ impl Distributions {
         &self,
         distribution_id: &str,
         settling: bool,
+        until: tokio::time::Instant,
         mut change: impl FnMut(&mut DistributionConfig) -> Result<bool, Error>,
     ) -> Result<Outcome<(Attached, Option<String>)>, Error> {
         let mut waits = NOT_YET_WAITS.iter();
@@ -763,7 +773,7 @@ impl Distributions {
                 reason = not_yet.reason(),
                 "CloudFront cannot take the change yet; waiting"
             );
-            if wait_next(&mut waits).await.is_none() {
+            if wait_next(&mut waits, until).await.is_none() {
                 return Ok(Outcome::NotYet(not_yet));
             }
             // A wait is not a lost race.

@@ -327,6 +327,7 @@ async fn an_attach_whose_answer_was_lost_is_found_in_place() {
             &arn,
             std::slice::from_ref(&t.domain),
             true,
+            tokio::time::Instant::now() + std::time::Duration::from_secs(10),
         )
         .await
         .unwrap();

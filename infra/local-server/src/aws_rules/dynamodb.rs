@@ -50,11 +50,17 @@ use crate::iam::request::Sent;
 /// one AWS states.
 pub const INDEX_LAG: Duration = Duration::from_secs(1);
 
-/// The index lag of this run ([`INDEX_LAG`], scaled): how long a test waits
-/// before an index query must see a write.
+/// The index lag of this run: [`INDEX_LAG`], scaled, but never under
+/// [`MIN_INDEX_LAG`]; also how long a test waits before an index query
+/// must see a write.
 pub fn index_lag() -> Duration {
-    scaled(INDEX_LAG)
+    scaled(INDEX_LAG).max(MIN_INDEX_LAG)
 }
+
+/// The least lag modelled, whatever the scale: at `make test`'s hundredth
+/// a second would be 10 ms, less than one round trip to the local AWS, so
+/// no request could ever meet it.
+const MIN_INDEX_LAG: Duration = Duration::from_millis(100);
 
 /// DynamoDB's message for a conflict on an item (the reason's, and a
 /// single write's).

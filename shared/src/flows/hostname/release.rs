@@ -143,7 +143,7 @@ async fn release_leased(
             return Ok(release);
         }
         first = false;
-        match run_step(app, caller, domain, &records, step).await? {
+        match run_step(app, caller, domain, &records, step, deadline).await? {
             StepDone::Done => {}
             // ACM still sees the certificate in use, or the distribution
             // tenant is still being disabled: the next call goes on.
@@ -220,6 +220,7 @@ async fn run_step(
     domain: &DomainName,
     records: &HostnameRecords,
     step: ReleaseStep,
+    deadline: Instant,
 ) -> Result<StepDone, Error> {
     let served = records.served.as_ref();
     let order = records.order.as_ref();
@@ -247,7 +248,10 @@ async fn run_step(
                     return Ok(StepDone::NotYet);
                 }
             } else if let (Some(distribution), Some(arn)) = (distribution, &edge_arn) {
-                let detached = app.distributions.detach(&distribution, domain, arn).await?;
+                let detached = app
+                    .distributions
+                    .detach(&distribution, domain, arn, deadline)
+                    .await?;
                 if let crate::adapters::cloudfront::Outcome::NotYet(why) = detached {
                     tracing::info!(reason = why.reason(), "the detach waits for CloudFront");
                     return Ok(StepDone::NotYet);

@@ -132,6 +132,7 @@ pub(super) async fn attach(
     app: &App,
     order: &mut AcmeOrder,
     served: Option<&ServedCertificate>,
+    deadline: tokio::time::Instant,
 ) -> Result<Option<Vec<DomainMapping>>, Error> {
     // Re-targeted after a refused attach (which cleared `attach_started`).
     if !order.attach_started {
@@ -182,7 +183,9 @@ pub(super) async fn attach(
         // aliases. The shared edge: a distribution tenant of its own on the
         // multi-tenant distribution. Either way, where the hostname must
         // point is kept.
-        let target = match attach_to_edge(app, order, &name, &distribution, &arn, &names).await {
+        let target = match attach_to_edge(app, order, &name, &distribution, &arn, &names, deadline)
+            .await
+        {
             Ok(Outcome::Done(target)) => target,
             Ok(Outcome::NotYet(why)) => {
                 tracing::info!(domain = %name, reason = why.reason(), "the attach waits for CloudFront");
@@ -227,6 +230,7 @@ async fn attach_to_edge(
     distribution: &str,
     arn: &str,
     names: &[String],
+    deadline: tokio::time::Instant,
 ) -> Result<Outcome<String>, Error> {
     Ok(Outcome::Done(match order.edge {
         Edge::CloudfrontTenant => {
@@ -250,7 +254,7 @@ async fn attach_to_edge(
             });
             order.dns_target = match app
                 .distributions
-                .attach(distribution, name, arn, names, settling)
+                .attach(distribution, name, arn, names, settling, deadline)
                 .await?
             {
                 Outcome::Done(Some(domain_name)) => Some(domain_name),

@@ -112,7 +112,8 @@ async fn drive_steps(
             Stage::Finalizing => obtain_certificate(app, &mut order, deadline).await?,
             Stage::Issued => import(app, &mut order, served.as_ref(), key_in_hand.take()).await?,
             Stage::Imported if order.purpose != Purpose::Renew => {
-                let Some(mappings) = attach(app, &mut order, served.as_ref()).await? else {
+                let Some(mappings) = attach(app, &mut order, served.as_ref(), deadline).await?
+                else {
                     // CloudFront cannot take it yet: the next call attaches.
                     return Ok(Driven::InProgress(Box::new(order)));
                 };
