@@ -252,6 +252,9 @@ fn actions(body: &Value) -> Vec<Action> {
 fn transaction(body: &Value, flight: &mut InFlight) -> Result<(), Refusal> {
     let actions = actions(body);
     let token = body["ClientRequestToken"].as_str().map(str::to_owned);
+    if let Some(token) = &token {
+        flight.idempotent(token.clone());
+    }
     let mut ongoing = IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner());
     let held = |item: &ItemKey| {
         ongoing.iter().any(|o| {

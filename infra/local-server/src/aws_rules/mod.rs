@@ -142,6 +142,9 @@ pub struct InFlight {
     /// The body sent in the request's place, if a rule needs more of the
     /// answer than the request asked for.
     instead: Option<String>,
+    /// The request's idempotency token (DynamoDB's `ClientRequestToken`):
+    /// requests that carry the same one get the first one's answer.
+    idempotent: Option<String>,
 }
 
 impl InFlight {
@@ -151,6 +154,15 @@ impl InFlight {
     /// rewriting the answer ([`InFlight::on_answer`]).
     pub fn send_instead(&mut self, body: String) {
         self.instead = Some(body);
+    }
+
+    /// Answers every request carrying `token` as the first one was
+    /// answered (within [`IDEMPOTENCY_WINDOW`]), as DynamoDB answers a
+    /// transaction sent again with its `ClientRequestToken`; moto ignores
+    /// the token, so the SDK's resend of a slow transaction would fail its
+    /// own conditions there.
+    pub fn idempotent(&mut self, token: String) {
+        self.idempotent = Some(token);
     }
 
     /// The body a rule asked to send instead (tests read it).
@@ -194,6 +206,7 @@ impl InFlight {
             first,
             then,
             instead,
+            idempotent,
         } = self;
         if let Some(body) = instead {
             request
@@ -204,7 +217,10 @@ impl InFlight {
         for f in first {
             f(direct.clone()).await;
         }
-        let mut response = direct.call(request).await?;
+        let mut response = match idempotent {
+            Some(token) => once_per_token(token, request, direct).await?,
+            None => direct.call(request).await?,
+        };
         let status = response.status().as_u16();
         if !after.is_empty() {
             response = rewritten(response, after).await;
@@ -214,6 +230,84 @@ impl InFlight {
         }
         drop(held);
         Ok(response)
+    }
+}
+
+/// How long DynamoDB answers a transaction's `ClientRequestToken` with the
+/// first answer ("idempotent for 10 minutes", developer guide,
+/// TransactWriteItems).
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(600);
+
+/// One answer: status, content type, body.
+type Kept = Result<(u16, String, Vec<u8>), String>;
+
+/// Each token's answer, or the wait for it, and when it was first sent.
+type Answer = (
+    String,
+    std::time::Instant,
+    tokio::sync::watch::Receiver<Option<Kept>>,
+);
+static ANSWERS: std::sync::Mutex<Vec<Answer>> = std::sync::Mutex::new(Vec::new());
+
+/// The answer of the first request carrying `token`: sent on its own task,
+/// so an attempt the SDK gives up on (its attempt timeout) still records
+/// what the local AWS answered for the next attempt to get.
+async fn once_per_token(
+    token: String,
+    request: HttpRequest,
+    direct: &Direct,
+) -> Result<HttpResponse, ConnectorError> {
+    let mut waiting = {
+        let mut answers = ANSWERS.lock().unwrap_or_else(|p| p.into_inner());
+        answers.retain(|(_, at, _)| at.elapsed() < IDEMPOTENCY_WINDOW);
+        match answers.iter().find(|(t, _, _)| *t == token) {
+            Some((_, _, rx)) => rx.clone(),
+            None => {
+                let (tx, rx) = tokio::sync::watch::channel(None);
+                answers.push((token, std::time::Instant::now(), rx.clone()));
+                let sending = direct.call(request);
+                tokio::spawn(async move {
+                    let kept: Kept = match sending.await {
+                        Ok(mut response) => {
+                            let status = response.status().as_u16();
+                            let content_type = response
+                                .headers()
+                                .get("content-type")
+                                .unwrap_or("application/x-amz-json-1.0")
+                                .to_owned();
+                            match aws_smithy_types::byte_stream::ByteStream::new(
+                                response.take_body(),
+                            )
+                            .collect()
+                            .await
+                            {
+                                Ok(b) => Ok((status, content_type, b.into_bytes().to_vec())),
+                                Err(e) => Err(e.to_string()),
+                            }
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = tx.send(Some(kept));
+                });
+                rx
+            }
+        }
+    };
+    let kept = match waiting.wait_for(Option::is_some).await {
+        Ok(kept) => kept.clone().unwrap_or_else(|| Err("no answer".to_owned())),
+        Err(_) => Err("the first request with this token was lost".to_owned()),
+    };
+    match kept {
+        Ok((status, content_type, body)) => {
+            let mut response = HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(status)
+                    .map_err(|e| ConnectorError::other(Box::new(e), None))?,
+                SdkBody::from(body),
+            );
+            response.headers_mut().insert("content-type", content_type);
+            Ok(response)
+        }
+        Err(e) => Err(ConnectorError::io(e.into())),
     }
 }
 
