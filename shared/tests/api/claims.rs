@@ -28,19 +28,7 @@ async fn fifty_tenants_racing_for_one_hostname_leave_exactly_one_owner() {
             (tenant.clone(), post(&token_for(&tenant), &url, &body).await)
         }));
     }
-    let mut winners = Vec::new();
-    let mut refused = 0;
-    for call in calls {
-        let (tenant, (status, answer)) = call.await.unwrap();
-        match status {
-            200 => winners.push(tenant),
-            409 => {
-                assert_eq!(answer["code"], "domain_taken", "{answer}");
-                refused += 1;
-            }
-            other => panic!("a racer got {other}: {answer}"),
-        }
-    }
+    let (winners, refused) = winners_and_taken(calls).await;
     assert_eq!((winners.len(), refused), (1, 49), "winners: {winners:?}");
     let name = DomainName::parse(&domain).unwrap();
     let owner = t.app.store.owner_of(&name).await.unwrap().unwrap();
@@ -141,19 +129,7 @@ async fn claims_meeting_a_claim_transaction_in_flight_are_refused_as_taken() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     HOLDING_TRANSACTION.store(false, Ordering::SeqCst);
-    let mut winners = Vec::new();
-    let mut refused = 0;
-    for call in calls {
-        let (tenant, (status, answer)) = call.await.unwrap();
-        match status {
-            200 => winners.push(tenant),
-            409 => {
-                assert_eq!(answer["code"], "domain_taken", "{answer}");
-                refused += 1;
-            }
-            other => panic!("a racer got {other}: {answer}"),
-        }
-    }
+    let (winners, refused) = winners_and_taken(calls).await;
     assert_eq!((winners.len(), refused), (1, 11), "winners: {winners:?}");
     let name = DomainName::parse(&domain).unwrap();
     let owner = t.app.store.owner_of(&name).await.unwrap().unwrap();
@@ -1040,4 +1016,25 @@ async fn a_claim_keeps_the_time_it_began_through_every_later_write() {
         .unwrap();
     assert_eq!(owner.claimed_at, began);
     assert!(owner.proven_at.is_some());
+}
+
+/// The racers that won a claim race, and how many were refused as
+/// `409 domain_taken` (any other answer fails the test).
+async fn winners_and_taken(
+    calls: Vec<tokio::task::JoinHandle<(String, (u16, serde_json::Value))>>,
+) -> (Vec<String>, usize) {
+    let mut winners = Vec::new();
+    let mut refused = 0;
+    for call in calls {
+        let (tenant, (status, answer)) = call.await.unwrap();
+        match status {
+            200 => winners.push(tenant),
+            409 => {
+                assert_eq!(answer["code"], "domain_taken", "{answer}");
+                refused += 1;
+            }
+            other => panic!("a racer got {other}: {answer}"),
+        }
+    }
+    (winners, refused)
 }
