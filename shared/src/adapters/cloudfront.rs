@@ -647,6 +647,18 @@ impl Distributions {
     /// The distribution's own domain name (`dxxxx.cloudfront.net`), the
     /// target its hostnames point at; `None` when it does not exist.
     pub async fn domain_name(&self, distribution_id: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .distribution(distribution_id)
+            .await?
+            .map(|d| normalised(&d.domain_name)))
+    }
+
+    /// A distribution as `GetDistribution` reads it; `None` when it does not
+    /// exist.
+    async fn distribution(
+        &self,
+        distribution_id: &str,
+    ) -> Result<Option<aws_sdk_cloudfront::types::Distribution>, Error> {
         match self
             .client
             .get_distribution()
@@ -654,7 +666,7 @@ impl Distributions {
             .send()
             .await
         {
-            Ok(out) => Ok(out.distribution.map(|d| normalised(&d.domain_name))),
+            Ok(out) => Ok(out.distribution),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_no_such_distribution()) =>
@@ -801,22 +813,10 @@ impl Distributions {
                 .await?
                 .map(|(t, _)| Deployment::of(t.status())));
         }
-        match self
-            .client
-            .get_distribution()
-            .id(distribution_id)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.distribution.map(|d| Deployment::of(Some(&d.status)))),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_no_such_distribution()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(upstream(aws_sdk_cloudfront::Error::from(e))),
-        }
+        Ok(self
+            .distribution(distribution_id)
+            .await?
+            .map(|d| Deployment::of(Some(&d.status))))
     }
 }
 
