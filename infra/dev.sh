@@ -27,7 +27,7 @@ export RENEWAL_DNS_RECHECK_SECONDS=${RENEWAL_DNS_RECHECK_SECONDS:-0}
 cat <<TXT
 
 Local stack is up (logs in .local/dev/):
-  ACME (Pebble)        $ACME_DIRECTORY_URL
+  ACME (Pebble behind Boulder's order reuse) $ACME_DIRECTORY_URL
   DNS (challtestsrv)   ${DNS_PRECHECK_RESOLVERS}, management $CHALLTESTSRV_URL
   AWS (moto)           $AWS_ENDPOINT_URL
   CloudFront (ministack) $AWS_ENDPOINT_URL_CLOUDFRONT

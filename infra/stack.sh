@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local stack, on loopback ports, plus the resources a deployment would
 # create, made in moto (table, KMS key, CloudFront distribution, HTTP API):
-#   - Pebble (ACME), which resolves through unbound;
+#   - Pebble (ACME), which resolves through unbound, behind
+#     infra/local/boulder.py (Let's Encrypt's order reuse, which Pebble
+#     lacks); the product is given the proxy's directory;
 #   - pebble-challtestsrv (DNS), standing in for the tenants' DNS hosts (and
 #     the root of the local DNS tree), scripted over its management API;
 #   - Knot DNS (knotd), authoritative for the platform's delegation zone
@@ -26,10 +28,10 @@
 #   infra/stack.sh down dev|test   stop
 #
 # Profiles use separate ports so tests can run while `make dev` is serving:
-#   dev:  ACME 14000 (management 15000), DNS 8053 (management 8055), AWS 5000,
+#   dev:  ACME 14000 (management 15000, Boulder's rules 14001), DNS 8053 (management 8055), AWS 5000,
 #         CloudFront 5010,
 #         knot 8063 (and 127.0.0.2:8063), unbound 8073
-#   test: ACME 14100 (management 15100), DNS 8153 (management 8155), AWS 5100,
+#   test: ACME 14100 (management 15100, Boulder's rules 14101), DNS 8153 (management 8155), AWS 5100,
 #         CloudFront 5110,
 #         knot 8163 (and 127.0.0.2:8163), unbound 8173
 # (DNS ports are UDP and TCP.) Logs, pids and state are in .local/<profile>/.
@@ -43,8 +45,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 state="$root/.local/$profile"
 
 case "$profile" in
-  dev)  acme=14000 acme_mgmt=15000 dns=8053 dns_mgmt=8055 aws=5000 cloudfront=5010 knot=8063 resolver=8073 ;;
-  test) acme=14100 acme_mgmt=15100 dns=8153 dns_mgmt=8155 aws=5100 cloudfront=5110 knot=8163 resolver=8173 ;;
+  dev)  acme=14000 acme_mgmt=15000 acme_ca=14001 dns=8053 dns_mgmt=8055 aws=5000 cloudfront=5010 knot=8063 resolver=8073 ;;
+  test) acme=14100 acme_mgmt=15100 acme_ca=14101 dns=8153 dns_mgmt=8155 aws=5100 cloudfront=5110 knot=8163 resolver=8173 ;;
   *) echo "unknown profile $profile" >&2; exit 2 ;;
 esac
 # STACK_PORT_OFFSET moves every port of the profile, so a second checkout
@@ -52,7 +54,7 @@ esac
 # with no port of either profile, 1000 would put ACME on the management
 # port).
 offset=${STACK_PORT_OFFSET:-0}
-for port in acme acme_mgmt dns dns_mgmt aws cloudfront knot resolver; do
+for port in acme acme_mgmt acme_ca dns dns_mgmt aws cloudfront knot resolver; do
   eval "$port=\$(( $port + offset ))"
 done
 
@@ -64,7 +66,7 @@ PATH="$PATH:/usr/sbin"
 
 stop() {
   local name pidfile pid pids=()
-  for name in pebble challtestsrv moto ministack knot knot2 unbound; do
+  for name in pebble boulder challtestsrv moto ministack knot knot2 unbound; do
     pidfile="$state/$name.pid"
     if [ -f "$pidfile" ]; then
       pid=$(cat "$pidfile")
@@ -308,6 +310,10 @@ nonce_reject=0; [ "$profile" = test ] && nonce_reject=${PEBBLE_WFE_NONCEREJECT:-
 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$nonce_reject PEBBLE_AUTHZREUSE=100 \
   pebble -config "$state/pebble.json" -dnsserver "127.0.0.1:$resolver" >"$state/pebble.log" 2>&1 &
 echo $! >"$state/pebble.pid"
+# Boulder's rules in front of Pebble: the product's directory is this one.
+python3 "$root/infra/local/boulder.py" --listen "127.0.0.1:$acme_ca" --upstream "127.0.0.1:$acme" \
+  --cert "$state/pebble.pem" --key "$state/pebble.key" --ca "$state/ca.pem" >"$state/boulder.log" 2>&1 &
+echo $! >"$state/boulder.pid"
 
 MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-60} \
   python3 "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$aws" >"$state/moto.log" 2>&1 &
@@ -325,6 +331,7 @@ python3 "$root/infra/local/dns_wait.py" 127.0.0.2 "$knot" "$test_zone." SOA 15 \
 wait_for_dns "$resolver" "$zone." SOA "unbound"
 wait_for_dns "$resolver" "ready.stack.local." A "unbound (via challtestsrv)"
 wait_for "https://127.0.0.1:$acme/dir" "Pebble" --cacert "$state/ca.pem"
+wait_for "https://127.0.0.1:$acme_ca/dir" "Boulder's rules (infra/local/boulder.py)" --cacert "$state/ca.pem"
 wait_for "http://127.0.0.1:$aws/moto-api/" "moto"
 wait_for "http://127.0.0.1:$cloudfront/_ministack/health" "ministack"
 
@@ -339,7 +346,7 @@ AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 AWS_ENDPOINT_URL_CLOUDFRONT=$AWS_ENDPOINT_URL_CLOUDFRONT
 AWS_ACCESS_KEY_ID=testing
 AWS_SECRET_ACCESS_KEY=testing
-ACME_DIRECTORY_URL=https://127.0.0.1:$acme/dir
+ACME_DIRECTORY_URL=https://127.0.0.1:$acme_ca/dir
 ACME_CA_BUNDLE=$state/ca.pem
 ACME_CONTACT_EMAIL=admin@example.com
 ACME_POLL_INTERVAL_MS=5

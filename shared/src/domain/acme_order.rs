@@ -116,6 +116,50 @@ pub struct NameChallenge {
     /// owner proves control itself, whatever the CA may reuse); a name
     /// already on the certificate only when the CA asks for a validation.
     pub required: bool,
+    /// Why the tenant must also publish its claim record for this name.
+    #[serde(default)]
+    pub claim_proof: Option<ClaimProof>,
+}
+
+/// Why a challenge record is not proof enough that *this* tenant controls a
+/// name, so that its claim record (`_custom-domains-claim.<name>`, a value
+/// only this tenant is given: `flows::hostname::claim::claim_record`) must
+/// answer before the CA is asked to validate. One ACME account serves every
+/// tenant, and the CA keeps what it made for an earlier claim: Let's
+/// Encrypt answers the account's new order with its pending one (same TXT
+/// value) and reuses a valid authorization for 30 days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimProof {
+    /// Another tenant claimed the name within the last 30 days.
+    RecentClaimant,
+    /// The CA reports the name's authorization valid already.
+    AuthorizationReused,
+    /// The TXT value asked for already answered when it was first shown.
+    RecordAlreadyAnswers,
+}
+
+impl ClaimProof {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimProof::RecentClaimant => "recent_claimant",
+            ClaimProof::AuthorizationReused => "authorization_reused",
+            ClaimProof::RecordAlreadyAnswers => "record_already_answers",
+        }
+    }
+
+    /// Why, in words for the tenant.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ClaimProof::RecentClaimant => "another tenant claimed this name in the last 30 days",
+            ClaimProof::AuthorizationReused => {
+                "the certificate authority holds an earlier validation of this name"
+            }
+            ClaimProof::RecordAlreadyAnswers => {
+                "the TXT value asked for was already published before it was shown to you"
+            }
+        }
+    }
 }
 
 /// A certificate obtained from the CA. The key is sealed (KMS ciphertext,
@@ -166,6 +210,10 @@ pub struct AcmeOrder {
     /// certificate whose authorization the CA reused.
     #[serde(default = "required")]
     pub challenge_required: bool,
+    /// Why the tenant must also publish its claim record for this hostname
+    /// (None: the challenge record is proof enough).
+    #[serde(default)]
+    pub claim_proof: Option<ClaimProof>,
     /// Every name the certificate will cover when it is more than this
     /// hostname (the order's own first, then the others); empty otherwise.
     #[serde(default)]
@@ -246,6 +294,7 @@ impl AcmeOrder {
             domain: self.domain.clone(),
             challenge: self.challenge.clone(),
             required: self.challenge_required,
+            claim_proof: self.claim_proof,
         };
         std::iter::once(own)
             .chain(self.challenges.iter().cloned())
@@ -264,10 +313,12 @@ impl AcmeOrder {
         view.domain = name.clone();
         view.challenge = theirs.challenge.clone();
         view.challenge_required = theirs.required;
+        view.claim_proof = theirs.claim_proof;
         view.challenges[i] = NameChallenge {
             domain: self.domain.clone(),
             challenge: self.challenge.clone(),
             required: self.challenge_required,
+            claim_proof: self.claim_proof,
         };
         view
     }

@@ -25,6 +25,70 @@ pub struct Owner {
     /// When the tenant first proved control of the name by DNS (its TXT or
     /// CNAME seen, or ACM's validation passed). An unproven claim expires.
     pub proven_at: Option<Timestamp>,
+    /// The claimant's last action on the name (a start or a complete):
+    /// an unproven claim expires this long after it, not after its first
+    /// write. None on claims written before it was kept.
+    pub active_at: Option<Timestamp>,
+}
+
+impl Owner {
+    /// When the claimant last acted on the name (its first claim if it
+    /// never did since).
+    pub fn last_active(&self) -> Option<Timestamp> {
+        let began = Timestamp::parse(&self.claimed_at).ok();
+        match (began, self.active_at) {
+            (Some(b), Some(a)) => Some(b.max(a)),
+            (b, a) => b.or(a),
+        }
+    }
+}
+
+/// The label under the hostname where a tenant publishes its claim record.
+pub const CLAIM_LABEL: &str = "_custom-domains-claim";
+
+/// The TXT record that proves `tenant` controls `domain`'s DNS (its claim
+/// record, for a takeover or wherever a challenge record could be another
+/// claimant's): its value is derived from both (not secret: it can only
+/// ever let this tenant in, and only if published in the name's own zone).
+pub fn claim_record(domain: &DomainName, tenant: &TenantId) -> (String, String) {
+    use base64::prelude::{Engine, BASE64_URL_SAFE_NO_PAD};
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!(
+            "custom-domains claim\0{}\0{}",
+            tenant.as_str(),
+            domain.as_str()
+        )
+        .as_bytes(),
+    );
+    (
+        format!("{CLAIM_LABEL}.{domain}"),
+        BASE64_URL_SAFE_NO_PAD.encode(&digest.as_ref()[..24]),
+    )
+}
+
+/// The last claim on a hostname that ended (expired, taken over or
+/// released). A CA keeps what that claim made for a while (Let's Encrypt:
+/// a valid authorization 30 days, a pending order 7), under the one ACME
+/// account every tenant shares; so another tenant claiming the name within
+/// [`PreviousClaim::PROOF_WINDOW`] proves control with its own claim
+/// record, not with a challenge record that could be the earlier
+/// claimant's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousClaim {
+    pub tenant_id: TenantId,
+    pub ended_at: Timestamp,
+}
+
+impl PreviousClaim {
+    /// Let's Encrypt's authorization reuse (the longest the CA keeps a
+    /// claim's proof).
+    pub const PROOF_WINDOW: std::time::Duration = std::time::Duration::from_secs(30 * 86400);
+
+    /// Whether a claim by `tenant` at `now` must bring its own proof.
+    pub fn asks_proof_of(&self, tenant: &TenantId, now: Timestamp) -> bool {
+        &self.tenant_id != tenant && self.ended_at.plus(Self::PROOF_WINDOW) > now
+    }
 }
 
 /// One hostname's records, each at most once.
@@ -44,6 +108,8 @@ pub struct HostnameRecords {
     pub mapping: Option<DomainMapping>,
     /// Whether the live hostname points at its edge (`drift-check`).
     pub dns: Option<super::DriftCheck>,
+    /// The last claim that ended, kept after the others are deleted.
+    pub previous: Option<PreviousClaim>,
 }
 
 /// Who must act for a hostname to move on.
@@ -113,5 +179,18 @@ impl HostnameRecords {
         self.owner
             .as_ref()
             .is_some_and(|o| o.releasing_since.is_some())
+    }
+
+    /// The claim on the name if it is another tenant's than `tenant`, not
+    /// proven, not being released and nothing of it live: one that may
+    /// expire or be taken over.
+    pub fn unproven_claim_of_other(&self, tenant: &TenantId) -> Option<&Owner> {
+        self.owner.as_ref().filter(|o| {
+            o.proven_at.is_none()
+                && o.releasing_since.is_none()
+                && &o.tenant_id != tenant
+                && self.served.is_none()
+                && self.mapping.is_none()
+        })
     }
 }

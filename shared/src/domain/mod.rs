@@ -16,9 +16,12 @@ mod timestamp;
 
 pub use acm_request::{AcmRequest, AcmStage, DomainMapping, Edge, ValidationRecord};
 pub use acme_order::{
-    AcmeOrder, ChallengeRecord, IssuedCertificate, NameChallenge, PendingKey, Purpose, Stage,
+    AcmeOrder, ChallengeRecord, ClaimProof, IssuedCertificate, NameChallenge, PendingKey, Purpose,
+    Stage,
 };
-pub use aggregate::{Action, Actor, HostnameRecords, NextAction, Owner};
+pub use aggregate::{
+    claim_record, Action, Actor, HostnameRecords, NextAction, Owner, PreviousClaim, CLAIM_LABEL,
+};
 pub use drift::{DriftCheck, Pointing};
 pub use hostname::DomainName;
 pub use lifecycle::{Lifecycle, ReleaseStep};

@@ -50,7 +50,47 @@ struct StartResponse<'a> {
     challenge_url: &'a str,
     finalize_url: &'a str,
     certificate_arn: Option<&'a str>,
+    /// The tenant's claim records, one per name whose challenge record
+    /// alone could be someone else's (`ClaimProof`): each must answer too
+    /// before the CA is asked. `claim_record` repeats the first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    claim_records: Vec<ClaimRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claim_record: Option<ClaimRecord>,
     message: String,
+}
+
+/// A claim record to publish, and why.
+#[derive(Clone, Serialize)]
+pub(crate) struct ClaimRecord {
+    pub domain: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub value: String,
+    pub reason: &'static str,
+    pub explanation: &'static str,
+}
+
+/// The claim records `order` asks of its tenant.
+pub(crate) fn claim_records(order: &AcmeOrder) -> Vec<ClaimRecord> {
+    order
+        .all_challenges()
+        .iter()
+        .filter_map(|c| {
+            let why = c.claim_proof?;
+            let (name, value) =
+                crate::flows::hostname::claim::claim_record(&c.domain, &order.org_id);
+            Some(ClaimRecord {
+                domain: c.domain.to_string(),
+                name,
+                kind: "TXT",
+                value,
+                reason: why.as_str(),
+                explanation: why.reason(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -172,6 +212,7 @@ fn response<'a>(app: &App, order: &'a AcmeOrder) -> StartResponse<'a> {
             })
             .collect();
     let c = needed.first().copied().unwrap_or(&order.challenge);
+    let claims = claim_records(order);
     // Delegation is offered for a certificate of one name: a certificate of
     // several is validated with each name's TXT record.
     let cname = app
@@ -206,7 +247,23 @@ fn response<'a>(app: &App, order: &'a AcmeOrder) -> StartResponse<'a> {
             c.txt_name, c.txt_value
         ),
     };
+    let message = match claims.is_empty() || order.stage.has_certificate() {
+        true => message,
+        false => format!(
+            "{message}. Before that, also add {}: your claim records, which only you are given",
+            claims
+                .iter()
+                .map(|r| format!(
+                    "a TXT record named {} with the value {} ({})",
+                    r.name, r.value, r.explanation
+                ))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+    };
     StartResponse {
+        claim_record: claims.first().cloned(),
+        claim_records: claims,
         domain: order.domain.as_str(),
         domains: if order.names.is_empty() {
             vec![order.domain.as_str()]

@@ -385,7 +385,8 @@ async fn a_live_hostname_is_released_completely_and_can_be_claimed_again() {
     // stack's Pebble reuses valid authorizations (PEBBLE_AUTHZREUSE=100, as
     // Let's Encrypt does for 30 days): A's were deactivated, so B's order
     // has a fresh one, with a new value, and the TXT record A left in DNS
-    // proves nothing for B.
+    // proves nothing for B; nor does B's challenge record alone, in the 30
+    // days a CA may keep what A's claim made: B's claim record too.
     let mut b = tenant().start().await;
     b.domain = t.domain.clone();
     let (status, start) = b.start().await;
@@ -396,6 +397,17 @@ async fn a_live_hostname_is_released_completely_and_can_be_claimed_again() {
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["code"], "dns_record_missing", "{refused}");
     b.publish(&start).await;
+    let (status, refused) = b.complete().await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["details"]["expected"]["name"],
+        start["claim_record"]["name"]
+    );
+    set_txt(
+        start["claim_record"]["name"].as_str().unwrap(),
+        start["claim_record"]["value"].as_str().unwrap(),
+    )
+    .await;
     let ((status, done), _) = b.complete_until_done().await;
     assert_eq!(status, 200, "{done}");
 }
@@ -568,7 +580,7 @@ async fn a_tenant_starts_only_so_many_new_hostnames_an_hour() {
 }
 
 /// Moves the hostname's claim back in time, as days passing would.
-async fn age_claim(t: &Tenant, domain: &str, days: u64) {
+pub(crate) async fn age_claim(t: &Tenant, domain: &str, days: u64) {
     let sdk = sdk_config(None).await;
     let then = custom_domains::domain::Timestamp::now()
         .minus(std::time::Duration::from_secs(days * 86400));
@@ -583,7 +595,7 @@ async fn age_claim(t: &Tenant, domain: &str, days: u64) {
             "sk",
             aws_sdk_dynamodb::types::AttributeValue::S("OWNER".into()),
         )
-        .update_expression("SET claimed_at = :then")
+        .update_expression("SET claimed_at = :then, active_at = :then")
         .expression_attribute_values(
             ":then",
             aws_sdk_dynamodb::types::AttributeValue::S(then.to_string()),
@@ -616,12 +628,17 @@ async fn an_unproven_claim_expires_and_a_proven_one_does_not() {
     let (status, _) = a.complete().await;
     assert_eq!(status, 404, "the squatter's order survived");
 
-    // B proves control (its TXT record seen): its claim never expires.
-    set_txt(
-        start["txt_record_name"].as_str().unwrap(),
-        start["txt_record_value"].as_str().unwrap(),
-    )
-    .await;
+    // B proves control (its TXT record seen, and its claim record, as A's
+    // claim ended this month): its claim never expires.
+    for (name, value) in [
+        (&start["txt_record_name"], &start["txt_record_value"]),
+        (
+            &start["claim_record"]["name"],
+            &start["claim_record"]["value"],
+        ),
+    ] {
+        set_txt(name.as_str().unwrap(), value.as_str().unwrap()).await;
+    }
     let b_complete = format!("{}/api/domain/complete-certificate/{}", b.base, b.org);
     let (status, done) = post(&b.token, &b_complete, &a.body()).await;
     assert!(status == 200 || status == 202, "{done}");

@@ -16,6 +16,7 @@ mod isolation;
 mod openapi;
 mod own_distribution;
 mod precheck;
+mod proof;
 mod renewal;
 mod shared_edge;
 mod support;

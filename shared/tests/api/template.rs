@@ -602,6 +602,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "dynamodb:DeleteItem",
                 "dynamodb:Query",
                 "dynamodb:ConditionCheckItem",
+                "kms:Decrypt",
                 "acm:RequestCertificate",
                 "acm:AddTagsToCertificate",
                 "acm:DescribeCertificate",

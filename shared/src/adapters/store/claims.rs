@@ -11,16 +11,16 @@ use super::conflicts::{resend_on_conflict, transaction_conflict, write_conflict}
 use super::tenants::PendingPlace;
 use super::{
     concurrent_writer, condition_failed, domain_pk, s, unbuilt, upstream, Item, Store, ACME_ORDER,
-    ACM_REQUEST, CERT, DNS, LEASE, MAPPING, ORDER_REF, OWNER,
+    ACM_REQUEST, CERT, DNS, LEASE, MAPPING, ORDER_REF, OWNER, PREVIOUS_CLAIM,
 };
-use crate::domain::{DomainName, Owner, TenantId, Timestamp};
+use crate::domain::{DomainName, Owner, PreviousClaim, TenantId, Timestamp};
 use crate::error::Code;
 use crate::error::Error;
 
-/// The ownership claim (both paths): the tenant, the tenant index key, and,
-/// kept from the claim's first write until its release, when it began and
-/// its delegation label.
-const CLAIM: &str = "SET tenant_id = :tenant, owner_tenant = :tenant, claimed_at = if_not_exists(claimed_at, :now), delegation_label = if_not_exists(delegation_label, :label)";
+/// The ownership claim (both paths): the tenant, the tenant index key, the
+/// claimant's last action, and, kept from the claim's first write until
+/// its release, when it began and its delegation label.
+const CLAIM: &str = "SET tenant_id = :tenant, owner_tenant = :tenant, active_at = :now, claimed_at = if_not_exists(claimed_at, :now), delegation_label = if_not_exists(delegation_label, :label)";
 /// A claim succeeds on a free name or the tenant's own, unless its owner is
 /// releasing it.
 const CLAIM_CONDITION: &str =
@@ -107,6 +107,27 @@ impl Store {
         }
     }
 
+    /// Records that `tenant`, still the claimant of `domain`, acted on it
+    /// (an unproven claim expires a while after its last action). Best
+    /// effort: a claim that changed meanwhile is left as it is.
+    pub async fn touch_claim(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .update_expression("SET active_at = :now")
+            .condition_expression("tenant_id = :tenant AND attribute_not_exists(proven_at)")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()));
+        match resend_on_conflict(|| request.clone().send(), write_conflict).await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(upstream(e)),
+        }
+    }
+
     /// Sets the claim's timestamp `attribute` to now, unless already set,
     /// if `tenant` still holds the claim; answers whether it does.
     async fn stamp_claim(
@@ -136,8 +157,9 @@ impl Store {
     }
 
     /// Ends another tenant's claim on `domain` if it never proved control
-    /// and was made before `stale_before` (squatting), deleting its order
-    /// and request with it, in one transaction conditional on exactly that
+    /// and its claimant last acted before `stale_before` (squatting),
+    /// deleting its order and request with it and recording it as the
+    /// previous claim, in one transaction conditional on exactly that
     /// claim. Answers the ACM certificate the old request left (for the
     /// caller to delete), `Ok(None)` when the claim is not one to end.
     pub async fn end_stale_claim(
@@ -149,12 +171,11 @@ impl Store {
         let Some(owner) = records.owner else {
             return Ok(None);
         };
-        let began = Timestamp::parse(&owner.claimed_at).ok();
         let stale = owner.proven_at.is_none()
             && owner.releasing_since.is_none()
             && records.served.is_none()
             && records.mapping.is_none()
-            && began.is_some_and(|t| t < stale_before);
+            && owner.last_active().is_some_and(|t| t < stale_before);
         if !stale {
             return Ok(None);
         }
@@ -164,12 +185,18 @@ impl Store {
                 .key("pk", pk)
                 .key("sk", s(sk))
         };
-        let claim = delete(domain_pk(domain), OWNER)
-            .condition_expression(
-                "tenant_id = :old AND claimed_at = :began AND attribute_not_exists(proven_at) AND attribute_not_exists(releasing_since)",
-            )
+        // Conditional on exactly the claim seen: its tenant, its first
+        // write and its last action.
+        let mut claim = delete(domain_pk(domain), OWNER)
+            .condition_expression(match owner.active_at {
+                Some(_) => "tenant_id = :old AND claimed_at = :began AND active_at = :active AND attribute_not_exists(proven_at) AND attribute_not_exists(releasing_since)",
+                None => "tenant_id = :old AND claimed_at = :began AND attribute_not_exists(active_at) AND attribute_not_exists(proven_at) AND attribute_not_exists(releasing_since)",
+            })
             .expression_attribute_values(":old", s(owner.tenant_id.as_str()))
             .expression_attribute_values(":began", s(owner.claimed_at.clone()));
+        if let Some(active) = owner.active_at {
+            claim = claim.expression_attribute_values(":active", s(active.to_string()));
+        }
         let mut deletes = vec![
             claim,
             delete(domain_pk(domain), ACME_ORDER),
@@ -180,7 +207,10 @@ impl Store {
         if let Some(r) = &records.acm_request {
             deletes.push(delete(id_pk(&r.request_id), ACM_REQUEST));
         }
-        let mut tx = self.client.transact_write_items();
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(self.previous_claim(domain, &owner.tenant_id)?);
         for d in deletes {
             let d = d.build().map_err(unbuilt)?;
             tx = tx.transact_items(TransactWriteItem::builder().delete(d).build());
@@ -346,7 +376,10 @@ impl Store {
         if let Some(id) = request_id {
             deletes.push(delete(id_pk(id), ACM_REQUEST));
         }
-        let mut tx = self.client.transact_write_items();
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(self.previous_claim(domain, tenant)?);
         for d in deletes {
             let d = d.build().map_err(unbuilt)?;
             tx = tx.transact_items(TransactWriteItem::builder().delete(d).build());
@@ -364,6 +397,43 @@ impl Store {
             },
         }
     }
+}
+
+impl Store {
+    /// The write that records `tenant`'s claim on `domain` as the previous
+    /// one (in the transaction that ends it).
+    fn previous_claim(
+        &self,
+        domain: &DomainName,
+        tenant: &TenantId,
+    ) -> Result<TransactWriteItem, Error> {
+        let now = Timestamp::now();
+        let expires = now.plus(PreviousClaim::PROOF_WINDOW);
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .item("pk", domain_pk(domain))
+            .item("sk", s(PREVIOUS_CLAIM))
+            .item("previous_tenant", s(tenant.as_str()))
+            .item("ended_at", s(now.to_string()))
+            // The table's TTL attribute: DynamoDB deletes it once past.
+            .item("expires_at", AttributeValue::N(expires.unix().to_string()))
+            .build()
+            .map_err(unbuilt)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+/// The previous claim a `PREVIOUS_CLAIM` item holds (None if unreadable:
+/// it only ever asks for more proof).
+pub(super) fn previous_from(item: &Item) -> Option<PreviousClaim> {
+    let text = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    };
+    Some(PreviousClaim {
+        tenant_id: TenantId::parse("previous_tenant", text("previous_tenant")?).ok()?,
+        ended_at: Timestamp::parse(text("ended_at")?).ok()?,
+    })
 }
 
 /// The claim an `OWNER` item holds.
@@ -386,6 +456,9 @@ pub(super) fn owner_from(domain: &DomainName, item: &Item) -> Result<Owner, Erro
             _ => Vec::new(),
         },
         proven_at: text("proven_at")
+            .map(|t| Timestamp::parse(&t))
+            .transpose()?,
+        active_at: text("active_at")
             .map(|t| Timestamp::parse(&t))
             .transpose()?,
     })

@@ -88,6 +88,9 @@ const CERT: &str = "CERT";
 const LEASE: &str = "LEASE";
 const DNS: &str = "DNS";
 const ORDER_REF: &str = "ORDER_REF";
+/// The last claim on the hostname that ended (kept 30 days; see
+/// [`crate::domain::PreviousClaim`]).
+const PREVIOUS_CLAIM: &str = "PREVIOUS_CLAIM";
 
 /// The renewal index and its key attributes.
 pub const RENEWAL_INDEX: &str = "RenewalDue";
@@ -226,6 +229,7 @@ impl Store {
                 };
                 match sk.as_str() {
                     OWNER => records.owner = Some(claims::owner_from(domain, &item)?),
+                    PREVIOUS_CLAIM => records.previous = claims::previous_from(&item),
                     ACME_ORDER => records.order = Some(from_item(item)?),
                     CERT => records.served = Some(from_item(item)?),
                     ACM_REQUEST => records.acm_request = Some(from_item(item)?),

@@ -759,6 +759,19 @@ fn txt_records(o: &AcmeOrder) -> String {
             )
         })
         .collect();
+    let claims: Vec<String> = o
+        .all_challenges()
+        .iter()
+        .filter_map(|c| {
+            let why = c.claim_proof?;
+            let (name, value) = super::claim_record(&c.domain, &o.org_id);
+            Some(format!(
+                "your claim record, a TXT record named {name} with the value {value} ({})",
+                why.reason()
+            ))
+        })
+        .collect();
+    let needed: Vec<String> = claims.into_iter().chain(needed).collect();
     match needed.is_empty() {
         true => "nothing needs publishing".to_owned(),
         false => format!("add {}", needed.join(" and ")),

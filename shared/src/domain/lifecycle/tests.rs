@@ -31,7 +31,29 @@ fn owner(proven: bool) -> Owner {
         releasing_since: None,
         release_done: Vec::new(),
         proven_at: proven.then(|| t("2026-05-02T00:00:00Z")),
+        active_at: None,
     }
+}
+
+#[test]
+fn an_unproven_claim_counts_from_its_last_action() {
+    let mut o = owner(false);
+    assert_eq!(o.last_active(), Some(t("2026-05-01T00:00:00Z")));
+    o.active_at = Some(t("2026-05-09T00:00:00Z"));
+    assert_eq!(o.last_active(), Some(t("2026-05-09T00:00:00Z")));
+}
+
+#[test]
+fn another_tenant_proves_control_for_30_days_after_a_claim_ends() {
+    let previous = crate::domain::PreviousClaim {
+        tenant_id: org(),
+        ended_at: t("2026-05-01T00:00:00Z"),
+    };
+    let other = crate::domain::TenantId::parse("org", "org-other").unwrap();
+    assert!(previous.asks_proof_of(&other, t("2026-05-30T23:00:00Z")));
+    assert!(!previous.asks_proof_of(&other, t("2026-05-31T00:00:01Z")));
+    // The same tenant claiming its name again proved it before.
+    assert!(!previous.asks_proof_of(&org(), t("2026-05-02T00:00:00Z")));
 }
 
 fn order(domain: &str, purpose: Purpose, stage: Stage, names: &[&str]) -> AcmeOrder {
@@ -55,6 +77,7 @@ fn order(domain: &str, purpose: Purpose, stage: Stage, names: &[&str]) -> AcmeOr
         finalize_url: "https://ca.test/finalize/1".into(),
         challenge: challenge(domain),
         challenge_required: true,
+        claim_proof: None,
         names: names.iter().map(|n| d(n)).collect(),
         challenges: names
             .iter()
@@ -63,6 +86,7 @@ fn order(domain: &str, purpose: Purpose, stage: Stage, names: &[&str]) -> AcmeOr
                 domain: d(n),
                 challenge: challenge(n),
                 required: true,
+                claim_proof: None,
             })
             .collect(),
         distribution_id: Some("E1".into()),

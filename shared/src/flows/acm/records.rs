@@ -11,7 +11,7 @@ use crate::domain::AcmRequest;
 /// for every certificate of the name in the account: a previous owner's may
 /// still be in DNS, and ACM would issue on its strength), so the workspace
 /// must also publish its own ownership TXT record before anything is
-/// configured (`flows::hostname::claim::takeover_record`).
+/// configured (`flows::hostname::claim::claim_record`).
 pub(crate) async fn learn_records(
     app: &App,
     request: &mut AcmRequest,
@@ -32,7 +32,7 @@ pub(crate) async fn learn_records(
     request.validation_records = records;
     if already_there {
         let (name, value) =
-            crate::flows::hostname::claim::takeover_record(&request.domain, &request.workspace_id);
+            crate::flows::hostname::claim::claim_record(&request.domain, &request.workspace_id);
         tracing::info!(domain = %request.domain, "ACM's validation record predates the request: ownership record required");
         request.ownership_record = Some(crate::domain::ValidationRecord {
             name,

@@ -42,6 +42,16 @@ pub async fn complete_certificate(
     if records.is_releasing() {
         return Err(releasing(domain));
     }
+    // The claimant acts: an unproven claim expires only a while after its
+    // last action (recorded at most hourly: expiry counts in days).
+    let an_hour_ago = crate::domain::Timestamp::now().minus(std::time::Duration::from_secs(3600));
+    if records
+        .owner
+        .as_ref()
+        .is_some_and(|o| o.proven_at.is_none() && o.last_active().is_none_or(|t| t < an_hour_ago))
+    {
+        app.store.touch_claim(domain, org).await?;
+    }
     // A name joining another's certificate: that hostname's order is driven,
     // and this name answered once it is served.
     if let (None, Some(lead)) = (&records.order, &records.order_ref) {

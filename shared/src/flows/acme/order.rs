@@ -8,7 +8,8 @@
 use crate::adapters::store::PendingPlace;
 use crate::app::App;
 use crate::domain::{
-    AcmeOrder, DomainName, Edge, NameChallenge, Purpose, Stage, TenantId, Timestamp,
+    AcmeOrder, ChallengeRecord, ClaimProof, DomainName, Edge, NameChallenge, Purpose, Stage,
+    TenantId, Timestamp,
 };
 use crate::error::Code;
 use crate::error::Error;
@@ -112,16 +113,26 @@ pub(crate) async fn place_order(
     let view = app.acme.new_order(&identifiers, replaces).await?;
     let required =
         |name: &DomainName, authorized: bool| !(authorized && on_certificate.contains(name));
-    let challenges: Vec<NameChallenge> = view
-        .authorizations
-        .iter()
-        .filter(|a| &a.domain != domain)
-        .map(|a| NameChallenge {
+    let mut challenges = Vec::new();
+    let mut claim_proof = None;
+    for a in &view.authorizations {
+        // A renewal's names, and those already on the certificate, were
+        // proven by their owner before.
+        let proof = match purpose == Purpose::Renew || on_certificate.contains(&a.domain) {
+            true => None,
+            false => claim_proof_needed(app, org, &a.domain, a.authorized, &a.challenge).await?,
+        };
+        if &a.domain == domain {
+            claim_proof = proof;
+            continue;
+        }
+        challenges.push(NameChallenge {
             domain: a.domain.clone(),
             challenge: a.challenge.clone(),
             required: required(&a.domain, a.authorized),
-        })
-        .collect();
+            claim_proof: proof,
+        });
+    }
     let now = Timestamp::now();
     // Even when the CA reused a valid authorization (one ACME account
     // serves every tenant), this tenant proves control of the name with its
@@ -142,6 +153,7 @@ pub(crate) async fn place_order(
         finalize_url: view.finalize_url,
         challenge: view.challenge,
         challenge_required: required(domain, view.authorized),
+        claim_proof,
         challenges,
         names: names.clone(),
         distribution_id,
@@ -169,6 +181,35 @@ pub(crate) async fn place_order(
     tracing::info!(%domain, org = %org, order_url = %order.order_url, ?purpose, "placed a new ACME order");
     Ok(order)
 }
+
+/// Whether `org` must also publish its claim record for `name`, whose
+/// challenge record alone could have come from someone else: another
+/// tenant claimed the name within 30 days (the CA may hand back that
+/// claim's order or authorization), the CA reports the authorization valid
+/// already, or the TXT value asked for answers before anyone was shown it.
+async fn claim_proof_needed(
+    app: &App,
+    org: &TenantId,
+    name: &DomainName,
+    authorized: bool,
+    challenge: &ChallengeRecord,
+) -> Result<Option<ClaimProof>, Error> {
+    let previous = app.store.load_hostname(name).await?.previous;
+    if previous.is_some_and(|p| p.asks_proof_of(org, Timestamp::now())) {
+        return Ok(Some(ClaimProof::RecentClaimant));
+    }
+    if authorized {
+        return Ok(Some(ClaimProof::AuthorizationReused));
+    }
+    let deadline = tokio::time::Instant::now() + FIRST_LOOK;
+    let seen = app.dns.observe(&challenge.txt_name, deadline).await;
+    Ok((crate::adapters::dns::presence(&seen, &challenge.txt_value)
+        != crate::adapters::dns::Presence::Missing)
+        .then_some(ClaimProof::RecordAlreadyAnswers))
+}
+
+/// How long a new order's first look at its TXT record may take.
+const FIRST_LOOK: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Whether the CA still holds the stored order in a state that can go on.
 pub(crate) async fn order_still_usable(app: &App, order: &AcmeOrder) -> Result<bool, Error> {

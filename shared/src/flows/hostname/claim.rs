@@ -18,6 +18,16 @@
 //!
 //! A proven claim never expires and is never taken over; it ends only by its
 //! owner's release.
+//!
+//! Ending a claim ends what the CA keeps of it first: its order's
+//! authorizations are deactivated before the new claim is written (one ACME
+//! account serves every tenant, and Let's Encrypt would answer the next
+//! claimant's order with the old pending one, whose TXT value the earlier
+//! claimant may have had published). If the CA fails, nothing changes and
+//! the caller is told to call again. The ended claim is kept as the name's
+//! previous claim for 30 days, in which another tenant proves control with
+//! its own [`claim_record`] before anything is validated
+//! ([`crate::domain::ClaimProof`]).
 
 use tokio::time::Instant;
 
@@ -27,29 +37,7 @@ use crate::domain::{DomainName, TenantId, Timestamp};
 use crate::error::Code;
 use crate::error::Error;
 
-/// The label under the hostname where a tenant proves control to take over
-/// an unproven claim.
-pub const TAKEOVER_LABEL: &str = "_custom-domains-claim";
-
-/// The TXT record that proves `tenant` controls `domain`'s DNS: its value is
-/// derived from both (not secret: it can only ever let this tenant in, and
-/// only if published in the name's own zone).
-pub fn takeover_record(domain: &DomainName, tenant: &TenantId) -> (String, String) {
-    use base64::prelude::{Engine, BASE64_URL_SAFE_NO_PAD};
-    let digest = aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        format!(
-            "custom-domains claim\0{}\0{}",
-            tenant.as_str(),
-            domain.as_str()
-        )
-        .as_bytes(),
-    );
-    (
-        format!("{TAKEOVER_LABEL}.{domain}"),
-        BASE64_URL_SAFE_NO_PAD.encode(&digest.as_ref()[..24]),
-    )
-}
+pub use crate::domain::{claim_record, CLAIM_LABEL};
 
 /// Claims `domain` for `tenant` (see `Store::claim`), first ending another
 /// tenant's unproven claim that has expired or that `tenant` proves control
@@ -63,23 +51,25 @@ pub async fn claim(app: &App, domain: &DomainName, tenant: &TenantId) -> Result<
         other => return other,
     };
     let stale_before = Timestamp::now().minus(app.config.unproven_claim_expiry);
+    let records = app.store.load_hostname(domain).await?;
+    if records
+        .unproven_claim_of_other(tenant)
+        .is_some_and(|o| o.last_active().is_some_and(|t| t < stale_before))
+    {
+        end_at_the_ca(app, domain, &records).await?;
+    }
     if let Some(certificate) = app.store.end_stale_claim(domain, stale_before).await? {
         tracing::info!(%domain, %tenant, "ended an unproven claim past its expiry");
         delete_certificate(app, domain, certificate).await;
         return app.store.claim(domain, tenant).await;
     }
-    let records = app.store.load_hostname(domain).await?;
-    let unproven = records.owner.as_ref().is_some_and(|o| {
-        o.proven_at.is_none() && o.releasing_since.is_none() && &o.tenant_id != tenant
-    }) && records.served.is_none()
-        && records.mapping.is_none();
-    if !unproven {
+    if records.unproven_claim_of_other(tenant).is_none() {
         return Err(Error::Conflict {
             code: Code::DomainTaken,
             message,
         });
     }
-    let (name, value) = takeover_record(domain, tenant);
+    let (name, value) = claim_record(domain, tenant);
     let deadline = Instant::now() + std::time::Duration::from_secs(5);
     let seen = app.dns.observe(&name, deadline).await;
     if presence(&seen, &value) != Presence::Present {
@@ -93,6 +83,7 @@ pub async fn claim(app: &App, domain: &DomainName, tenant: &TenantId) -> Result<
             }),
         });
     }
+    end_at_the_ca(app, domain, &records).await?;
     // Any unproven claim, however recent (the condition still requires it
     // unproven at the moment of the write).
     let any_time = Timestamp::now().plus(std::time::Duration::from_secs(1));
@@ -105,6 +96,34 @@ pub async fn claim(app: &App, domain: &DomainName, tenant: &TenantId) -> Result<
     tracing::info!(%domain, %tenant, "took over an unproven claim by DNS proof");
     delete_certificate(app, domain, certificate).await;
     app.store.claim(domain, tenant).await
+}
+
+/// Deactivates the authorizations of the order of the claim about to end
+/// (its own order, or its name's in the order that would add it to another
+/// hostname's certificate), so the CA cannot hand them to the next
+/// claimant. A CA that fails leaves the claim as it is: the caller calls
+/// again.
+async fn end_at_the_ca(
+    app: &App,
+    domain: &DomainName,
+    records: &crate::domain::HostnameRecords,
+) -> Result<(), Error> {
+    let deadline = Instant::now() + app.config.time_budget + crate::flows::acme::driver::CA_GRACE;
+    let lead_order = match (&records.order, &records.order_ref) {
+        (None, Some(lead)) => app.store.load_hostname(lead).await?.order,
+        _ => None,
+    };
+    let (url, only) = match (&records.order, &lead_order) {
+        (Some(own), _) => (own.order_url.clone(), None),
+        (None, Some(lead)) => (lead.order_url.clone(), Some(domain)),
+        (None, None) => return Ok(()),
+    };
+    crate::adapters::acme::within(
+        deadline,
+        Box::pin(app.acme.deactivate_authorizations(&url, only)),
+    )
+    .await
+    .inspect(|()| tracing::info!(%domain, "ended the previous claim's order at the CA"))
 }
 
 async fn delete_certificate(app: &App, domain: &DomainName, certificate: Option<String>) {

@@ -33,8 +33,12 @@
 //! certificate cancels that order while it still waits for DNS records, and
 //! is refused (`409 certificate_change_in_flight`) once the CA validates it.
 //!
-//! Steps 3 and 4 are logged and skipped when the CA fails them: they must
-//! not keep a tenant from leaving. Last, one transaction deletes the mapping
+//! Step 3 waits while the CA fails it (the release answers 202 at
+//! `authorizations_deactivated`, and the next call tries again): a valid
+//! authorization left on the shared account would let the next claimant be
+//! issued a certificate on this tenant's TXT record. Step 4 is logged and
+//! skipped when the CA fails it: a certificate no longer served harms
+//! nobody, and it expires. Last, one transaction deletes the mapping
 //! and every record of the name, claim included: the platform stops routing
 //! the name only when nothing of it is left. A release that runs out of its
 //! time budget (`COMPLETE_TIME_BUDGET_MS`) answers what it removed and what
@@ -209,8 +213,9 @@ async fn lost_import(
 /// What one step of a release came to.
 enum StepDone {
     Done,
-    /// ACM still sees the certificate in use, or the distribution tenant is
-    /// still being disabled: the next call goes on from this step.
+    /// ACM still sees the certificate in use, the distribution tenant is
+    /// still being disabled, or the CA has not deactivated the
+    /// authorizations: the next call goes on from this step.
     NotYet,
 }
 
@@ -291,8 +296,17 @@ async fn run_step(
             // A shared certificate's other names keep theirs.
             let only = served.filter(|s| s.is_shared()).map(|_| domain);
             for url in urls {
-                if let Err(e) = app.acme.deactivate_authorizations(&url, only).await {
-                    tracing::warn!(error = %e, "could not deactivate the order's authorizations; releasing anyway");
+                // Left valid, the CA would hand the authorization to the
+                // next claimant of the name (one account serves every
+                // tenant): the release waits here until the CA has done it.
+                let deactivated = crate::adapters::acme::within(
+                    deadline.max(Instant::now() + crate::flows::acme::driver::CA_GRACE),
+                    Box::pin(app.acme.deactivate_authorizations(&url, only)),
+                )
+                .await;
+                if let Err(e) = deactivated {
+                    tracing::warn!(error = %e, "the CA did not deactivate the order's authorizations; the release waits at this step");
+                    return Ok(StepDone::NotYet);
                 }
             }
             // An order in flight may have its TXT record in the delegation

@@ -259,6 +259,11 @@ impl AcmeProxy {
         });
     }
 
+    /// Forgets every fault not yet used: the CA works again.
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
     /// The next `times` requests whose path contains `path_part` get no
     /// answer: the connection is closed (as a CA's load balancer may).
     pub fn drop_next(&self, path_part: &str, times: u32) {

@@ -8,9 +8,10 @@ use super::step::Step;
 use crate::adapters::delegation::Published;
 use crate::adapters::dns::{presence, Presence, TxtObservation};
 use crate::app::App;
-use crate::domain::{AcmeOrder, ChallengeRecord, DomainName, Stage};
+use crate::domain::{AcmeOrder, ChallengeRecord, ClaimProof, DomainName, Stage};
 use crate::error::Code;
 use crate::error::Error;
+use crate::flows::hostname::claim::claim_record;
 
 /// AwaitingDns → Validating. Where the tenant's `_acme-challenge` is
 /// delegated (a CNAME to this claim's name in the delegation zone), the
@@ -24,6 +25,13 @@ pub(super) async fn publish_challenge(
     order: &mut AcmeOrder,
     deadline: Instant,
 ) -> Result<Step, Error> {
+    // The claimant's own proof first, where a challenge record could be
+    // someone else's (`ClaimProof`): nothing below may let it in.
+    for c in order.all_challenges() {
+        if let Some(why) = c.claim_proof {
+            check_claim_record(app, order, &c.domain, why, precheck_deadline(deadline)).await?;
+        }
+    }
     for other in order.challenges.iter().filter(|c| c.required) {
         check_record(app, &other.challenge, "", precheck_deadline(deadline)).await?;
     }
@@ -94,6 +102,40 @@ async fn check_record(
         Presence::Present => Ok(()),
         Presence::Lagging(servers) => Err(not_everywhere(challenge, &servers, &seen)),
         Presence::Missing => Err(precheck_failed(challenge, hint, &seen)),
+    }
+}
+
+/// Whether every authoritative server answers the tenant's claim record
+/// for `name`.
+async fn check_claim_record(
+    app: &App,
+    order: &AcmeOrder,
+    name: &DomainName,
+    why: ClaimProof,
+    deadline: Instant,
+) -> Result<(), Error> {
+    let (txt_name, txt_value) = claim_record(name, &order.org_id);
+    let record = ChallengeRecord {
+        authorization_url: String::new(),
+        challenge_url: String::new(),
+        txt_name,
+        txt_value,
+    };
+    let seen = app.dns.observe(&record.txt_name, deadline).await;
+    match presence(&seen, &record.txt_value) {
+        Presence::Present => Ok(()),
+        Presence::Lagging(servers) => Err(not_everywhere(&record, &servers, &seen)),
+        Presence::Missing => {
+            let mut refused = precheck_failed(&record, "", &seen);
+            if let Error::Precondition { message, .. } = &mut refused {
+                *message = format!(
+                    "{} ({}), so the challenge record alone does not prove that you control it: {message}",
+                    name,
+                    why.reason()
+                );
+            }
+            Err(refused)
+        }
     }
 }
 
