@@ -3,7 +3,9 @@
 # the `renewal-sweep` function's schedule runs it in AWS; prints what
 # it did (due hostnames, renewed, waiting for DNS, failed, items read).
 # `make drift-check` (infra/sweep.sh drift-check): one round of DNS drift
-# checks, as `drift-check` runs in AWS.
+# checks, as `drift-check` runs in AWS. `infra/sweep.sh renew <hostname>`:
+# the platform's renew-now of any tenant's hostname (the renewal-sweep
+# function invoked with {"renew_now": "<hostname>"}).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -12,4 +14,4 @@ set -a
 # shellcheck disable=SC1091
 . .local/dev/env
 set +a
-cargo run -q --locked -p local-server -- "${1:-sweep}"
+cargo run -q --locked -p local-server -- "${@:-sweep}"

@@ -185,6 +185,24 @@ impl fmt::Display for Code {
 
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// AWS's error codes (and the SDK's words for no answer) of failures that
+/// pass by themselves: throttles and the services' own faults (AWS's
+/// "Error retries" page lists them as retryable).
+const TRANSIENT_AWS: [&str; 12] = [
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServiceError",
+    "RequestTimeout",
+    "dispatch failure",
+    "io error",
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request is malformed: bad JSON, a missing field, a bad hostname.
@@ -289,6 +307,40 @@ impl Error {
         let mut next: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
         while let Some(e) = next {
             if e.to_string() == "request has timed out" {
+                return true;
+            }
+            next = e.source();
+        }
+        false
+    }
+
+    /// Whether this failure is one that passes by itself: the CA's or
+    /// AWS's 5xx, a throttle, a timeout, a connection that failed. A
+    /// renewal cut short by one is retried without counting it as a
+    /// failure (`flows::acme::renew`); a refusal (the CA refused, AWS
+    /// denied or rejected the request) counts.
+    pub fn is_transient(&self) -> bool {
+        let Error::Upstream { service, source } = self else {
+            return false;
+        };
+        if self.is_timeout() {
+            return true;
+        }
+        if *service == Service::Acme {
+            return match source.downcast_ref::<instant_acme::Error>() {
+                // The CA's problem document: its status says whose fault.
+                Some(instant_acme::Error::Api(p)) => p.status.is_none_or(|s| s >= 500),
+                // No problem document: the connection, or an unreadable
+                // answer.
+                Some(_) | None => true,
+            };
+        }
+        // The AWS SDK's error chain names the service's error code (or a
+        // dispatch failure: no answer at all).
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+        while let Some(e) = next {
+            let text = e.to_string();
+            if TRANSIENT_AWS.iter().any(|code| text.contains(code)) {
                 return true;
             }
             next = e.source();

@@ -109,7 +109,7 @@ pub async fn run_scheduled<F, Fut, T>(
     job: F,
 ) -> Result<(), lambda_http::Error>
 where
-    F: Fn(std::sync::Arc<App>) -> Fut + Send + Sync + 'static,
+    F: Fn(std::sync::Arc<App>, serde_json::Value) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<T, Error>> + Send,
     T: serde::Serialize,
 {
@@ -118,7 +118,7 @@ where
     let app = App::from_env().await?;
     let job = std::sync::Arc::new(job);
     lambda_runtime::run(lambda_runtime::service_fn(
-        move |_event: LambdaEvent<serde_json::Value>| {
+        move |event: LambdaEvent<serde_json::Value>| {
             let (app, job) = (app.clone(), job.clone());
             async move {
                 // Type-erased: a job's future (a sweep driving orders, a
@@ -127,7 +127,7 @@ where
                 // pass its recursion limit.
                 let work: std::pin::Pin<
                     Box<dyn std::future::Future<Output = Result<T, Error>> + Send>,
-                > = Box::pin(job(app));
+                > = Box::pin(job(app, event.payload));
                 let report = routes::scoped(function, work).await?;
                 serde_json::to_value(report).map_err(lambda_http::Error::from)
             }

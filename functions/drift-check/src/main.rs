@@ -4,7 +4,7 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    custom_domains::run_scheduled("drift-check", |app| async move {
+    custom_domains::run_scheduled("drift-check", |app, _event| async move {
         custom_domains::flows::hostname::drift::drift_check(&app).await
     })
     .await

@@ -10,7 +10,10 @@
 //! `local-server token <tenant>` prints a token for `tenant`, valid a day,
 //! signed with that key (the claim is `TENANT_CLAIM`, default `tenant_id`).
 //! `local-server sweep` runs one renewal sweep and prints its report;
-//! `local-server drift-check` runs one round of DNS drift checks.
+//! `local-server drift-check` runs one round of DNS drift checks;
+//! `local-server renew <hostname>` renews one hostname at once, whichever
+//! tenant owns it (the platform's renew-now, as the renewal-sweep function
+//! invoked with `{"renew_now": "<hostname>"}`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -68,8 +71,22 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
+        ["renew", domain] => {
+            custom_domains::init_tracing();
+            let app = local_server::app_from_env().await?;
+            let domain = custom_domains::domain::DomainName::parse(domain)?;
+            let report = custom_domains::routes::scoped(
+                "renewal-sweep",
+                custom_domains::flows::acme::renew::operator_renew_now(&app, &domain),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         [] => serve().await,
-        _ => Err("usage: local-server [token <tenant> | sweep | drift-check]".into()),
+        _ => Err(
+            "usage: local-server [token <tenant> | sweep | drift-check | renew <hostname>]".into(),
+        ),
     }
 }
 

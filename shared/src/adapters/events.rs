@@ -4,7 +4,7 @@
 //! | detail-type | when | detail |
 //! |---|---|---|
 //! | `Renewal needs DNS action` | a renewal of a hostname that is not delegated waits for its tenant's new TXT record | `domain`, `tenant_id`, `txt_record_name`, `txt_record_value`, `not_after` (the current certificate's expiry: act before it) |
-//! | `Renewal failing` | the sweep stopped retrying a renewal (`RENEWAL_MAX_ATTEMPTS` failures): the platform must act before `not_after` | `domain`, `tenant_id`, `failures`, `last_error`, `not_after` |
+//! | `Renewal failing` | a renewal escalated (`RENEWAL_MAX_ATTEMPTS` counted failures; the sweep keeps retrying daily), and again 14, 7, 3 and 1 day(s) before `not_after` while it still fails: the platform must act before `not_after` | `domain`, `tenant_id`, `failures`, `last_error`, `not_after` |
 //! | `Hostname DNS changed` | `drift-check` saw a live hostname's DNS change state (`awaiting_dns`, `pointed`, `misconfigured`) | `domain`, `tenant_id`, `from`, `to`, `expected`, `found`, `detach_at` (when a misconfigured hostname will be detached), `delegation_missing_since` (a delegated hostname whose `_acme-challenge` CNAME is gone; also sent when only that changes) |
 //! | `Hostname detached` | a hostname misconfigured for longer than `DRIFT_GRACE_HOURS` was released by `drift-check` | `domain`, `tenant_id`, `expected`, `found`, `misconfigured_since` |
 
@@ -52,7 +52,7 @@ impl Events {
         self.put(RENEWAL_NEEDS_DNS, detail).await
     }
 
-    /// The sweep gave up on a hostname's renewal.
+    /// A hostname's renewal escalated, or still fails as expiry nears.
     pub async fn renewal_failing(&self, served: &ServedCertificate) -> Result<(), Error> {
         let detail = serde_json::json!({
             "domain": served.domain,

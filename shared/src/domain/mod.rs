@@ -25,7 +25,9 @@ pub use aggregate::{
 pub use drift::{DriftCheck, Pointing};
 pub use hostname::DomainName;
 pub use lifecycle::{Lifecycle, ReleaseStep};
-pub use served::{RenewalState, ServedCertificate, DUPLICATE_LIMIT, DUPLICATE_PERIOD};
+pub use served::{
+    RenewalState, ServedCertificate, DUPLICATE_LIMIT, DUPLICATE_PERIOD, REMINDER_LEAD_DAYS,
+};
 pub use tenant::TenantId;
 pub use timestamp::Timestamp;
 

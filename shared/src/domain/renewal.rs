@@ -18,11 +18,14 @@
 //! up to 24 h. That keeps a failing hostname to at most one new order and one
 //! failed validation an hour (Let's Encrypt allows 5 failed validations per
 //! name per hour and 300 new orders per account per 3 h, shared by every
-//! tenant) while still retrying daily until the certificate expires. After
-//! [`RenewalPolicy::max_attempts`] failures in one cycle the sweep stops
-//! trying on its own and the status route says the platform must act
-//! (renew-now starts a new cycle): repeating a refusal forever only spends
-//! the shared account's limits.
+//! tenant) while still retrying daily until it succeeds. Only refusals
+//! count (a 5xx, a throttle or a timeout is retried without counting).
+//! After [`RenewalPolicy::max_attempts`] counted failures in one cycle the
+//! renewal escalates: the status route says the platform must act and the
+//! platform is told, at once and again at fixed lead times before expiry,
+//! while the sweep keeps retrying at the capped interval: a renewal that
+//! stopped trying would let the certificate expire once the cause is fixed
+//! by someone who never calls renew-now.
 
 use std::time::Duration;
 
@@ -46,7 +49,8 @@ pub struct RenewalPolicy {
     pub retry_base: Duration,
     /// Longest retry delay.
     pub retry_cap: Duration,
-    /// Failures in one renewal cycle after which the sweep stops retrying.
+    /// Counted failures in one renewal cycle after which the renewal
+    /// escalates to the platform (the sweep goes on retrying).
     pub max_attempts: u32,
     /// How often the sweep looks again at a renewal waiting for the
     /// tenant's TXT record.

@@ -24,6 +24,10 @@ use super::{DomainName, IssuedCertificate, TenantId, Timestamp};
 /// Let's Encrypt: at most 5 certificates for the same set of names per 7 days.
 pub const DUPLICATE_LIMIT: usize = 5;
 pub const DUPLICATE_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
+/// When an escalated renewal reminds the platform again, in days before
+/// the certificate's `not_after`: two weeks (time to fix a cause such as
+/// CAA or a changed DNS host), one, three days and the last day.
+pub const REMINDER_LEAD_DAYS: [u32; 4] = [14, 7, 3, 1];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServedCertificate {
@@ -94,9 +98,17 @@ pub struct RenewalState {
     /// a renewal waiting for the tenant's TXT record).
     #[serde(default)]
     pub not_before: Option<Timestamp>,
-    /// The sweep stopped retrying (too many failures): someone must act.
+    /// Past `max_attempts` counted failures in this cycle: the platform has
+    /// been told and the status route names it, while the sweep keeps
+    /// retrying at the capped interval (stored as `gave_up` before the
+    /// sweep kept trying).
+    #[serde(default, alias = "gave_up")]
+    pub escalated: bool,
+    /// The lead time (days before `not_after`, one of
+    /// [`REMINDER_LEAD_DAYS`]) of the last "Renewal failing" reminder sent
+    /// in this cycle.
     #[serde(default)]
-    pub gave_up: bool,
+    pub reminded_at_days: Option<u32>,
     /// Since when a renewal order is in flight (whoever started it): the
     /// sweep carries it on whatever `renew_after` says.
     #[serde(default)]
@@ -117,15 +129,45 @@ impl RenewalState {
         self.in_flight_since = None;
     }
 
-    /// An attempt failed: counted, backed off by the policy, and after
-    /// `max_attempts` in this cycle the sweep gives up. Answers whether it
-    /// just gave up.
+    /// An attempt failed for a reason of the hostname's (the CA refused, a
+    /// validation failed): counted and backed off by the policy. Answers
+    /// whether this failure escalated the renewal (`max_attempts` reached
+    /// in this cycle): the platform is then told; the sweep goes on.
     pub fn failed(&mut self, reason: &str, policy: &RenewalPolicy, now: Timestamp) -> bool {
         self.failures += 1;
         self.last_error = Some(reason.to_owned());
         self.not_before = Some(now.plus(policy.retry_delay(self.failures)));
-        self.gave_up = self.failures >= policy.max_attempts;
-        self.gave_up
+        let escalates = !self.escalated && self.failures >= policy.max_attempts;
+        self.escalated |= escalates;
+        escalates
+    }
+
+    /// An attempt was cut short by something passing (a throttle, the CA's
+    /// or AWS's 5xx, a timeout): not counted, tried again after the backoff
+    /// the failures so far call for (at least the policy's first delay).
+    pub fn interrupted(&mut self, reason: &str, policy: &RenewalPolicy, now: Timestamp) {
+        self.last_error = Some(reason.to_owned());
+        self.not_before = Some(now.plus(policy.retry_delay(self.failures.max(1))));
+    }
+
+    /// The lead time of a "Renewal failing" reminder due at `now` for a
+    /// certificate expiring at `not_after` (an escalated renewal, reminded
+    /// once per lead time as expiry nears), recorded as sent.
+    pub fn reminder_due(&mut self, not_after: Timestamp, now: Timestamp) -> Option<u32> {
+        if !self.escalated {
+            return None;
+        }
+        let left = now.until(not_after);
+        let lead = REMINDER_LEAD_DAYS
+            .iter()
+            .copied()
+            .filter(|d| left <= Duration::from_secs(u64::from(*d) * 86_400))
+            .min()?;
+        if self.reminded_at_days.is_some_and(|r| r <= lead) {
+            return None;
+        }
+        self.reminded_at_days = Some(lead);
+        Some(lead)
     }
 
     /// Not before `until`, without counting a failure: the CA's rate limit
@@ -135,10 +177,11 @@ impl RenewalState {
         self.not_before = Some(until);
     }
 
-    /// Asked again (renew-now) after the sweep gave up: a new cycle of
+    /// Asked again (renew-now) after the renewal escalated: a new cycle of
     /// attempts.
     pub fn restart_cycle(&mut self) {
-        self.gave_up = false;
+        self.escalated = false;
+        self.reminded_at_days = None;
         self.failures = 0;
         self.not_before = None;
     }
@@ -165,12 +208,9 @@ impl RenewalState {
         self.window_recheck_at = recheck_at;
     }
 
-    /// When the sweep should next look at this certificate; `None` when it
-    /// should not (it gave up).
+    /// When the sweep should next look at this certificate (always some
+    /// time: a renewal that keeps failing is retried until it succeeds).
     pub fn due_at(&self) -> Option<Timestamp> {
-        if self.gave_up {
-            return None;
-        }
         if let Some(since) = self.in_flight_since {
             return Some(self.not_before.unwrap_or(since));
         }
@@ -216,8 +256,7 @@ impl ServedCertificate {
 
     /// Whether a renewal is due at `now` (not merely an ARI re-check).
     pub fn renewal_due(&self, now: Timestamp) -> bool {
-        !self.renewal.gave_up
-            && (self.renewal.in_flight_since.is_some() || now >= self.renewal.renew_after)
+        (self.renewal.in_flight_since.is_some() || now >= self.renewal.renew_after)
             && self.renewal.not_before.is_none_or(|t| now >= t)
     }
 
@@ -262,19 +301,72 @@ mod tests {
             failures: 0,
             last_error: None,
             not_before: None,
-            gave_up: false,
+            escalated: false,
+            reminded_at_days: None,
             in_flight_since: None,
         };
         assert_eq!(r.due_at(), Some(t("2026-02-01T00:00:00Z")));
         r.window_recheck_at = None;
         r.not_before = Some(t("2026-03-02T00:00:00Z"));
         assert_eq!(r.due_at(), Some(t("2026-03-02T00:00:00Z")));
-        r.gave_up = true;
-        assert_eq!(r.due_at(), None);
+        r.escalated = true;
+        assert_eq!(
+            r.due_at(),
+            Some(t("2026-03-02T00:00:00Z")),
+            "escalated, and still retried"
+        );
     }
 
     #[test]
-    fn failures_back_off_give_up_and_a_new_cycle_starts_over() {
+    fn an_escalated_renewal_reminds_once_per_lead_time() {
+        let t = |s: &str| Timestamp::parse(s).unwrap();
+        let not_after = t("2026-03-31T00:00:00Z");
+        let mut r = RenewalState {
+            renew_after: t("2026-03-01T00:00:00Z"),
+            basis: RenewalBasis::Lifetime,
+            window: None,
+            window_recheck_at: None,
+            failures: 12,
+            last_error: None,
+            not_before: None,
+            escalated: false,
+            reminded_at_days: None,
+            in_flight_since: None,
+        };
+        assert_eq!(
+            r.reminder_due(not_after, t("2026-03-30T00:00:00Z")),
+            None,
+            "not escalated"
+        );
+        r.escalated = true;
+        assert_eq!(
+            r.reminder_due(not_after, t("2026-03-01T00:00:00Z")),
+            None,
+            "30 days left"
+        );
+        assert_eq!(
+            r.reminder_due(not_after, t("2026-03-17T00:00:00Z")),
+            Some(14)
+        );
+        assert_eq!(
+            r.reminder_due(not_after, t("2026-03-18T00:00:00Z")),
+            None,
+            "sent"
+        );
+        // Several lead times passed between two looks: one reminder.
+        assert_eq!(
+            r.reminder_due(not_after, t("2026-03-29T00:00:00Z")),
+            Some(3)
+        );
+        assert_eq!(
+            r.reminder_due(not_after, t("2026-03-30T12:00:00Z")),
+            Some(1)
+        );
+        assert_eq!(r.reminder_due(not_after, t("2026-04-02T00:00:00Z")), None);
+    }
+
+    #[test]
+    fn failures_back_off_escalate_and_a_new_cycle_starts_over() {
         let t = |s: &str| Timestamp::parse(s).unwrap();
         let now = t("2026-03-01T00:00:00Z");
         let policy = RenewalPolicy {
@@ -289,7 +381,8 @@ mod tests {
             failures: 0,
             last_error: None,
             not_before: None,
-            gave_up: false,
+            escalated: false,
+            reminded_at_days: None,
             in_flight_since: None,
         };
         r.started(now);
@@ -301,14 +394,25 @@ mod tests {
         assert_eq!(r.not_before, Some(t("2026-03-01T02:00:00Z")));
         assert!(
             r.failed("refused again", &policy, now),
-            "the third gives up"
+            "the third escalates"
         );
         assert_eq!(
             (r.due_at(), r.last_error.as_deref()),
-            (None, Some("refused again"))
+            (Some(t("2026-03-01T04:00:00Z")), Some("refused again")),
+            "and is retried after the backoff"
         );
+        assert!(!r.failed("still refused", &policy, now), "escalated once");
+        // Backoff caps at a day, however many failures.
+        for _ in 0..20 {
+            r.failed("refused", &policy, now);
+        }
+        assert_eq!(r.not_before, Some(t("2026-03-02T00:00:00Z")));
+        // A throttle or a 5xx is not counted.
+        let failures = r.failures;
+        r.interrupted("CA 503", &policy, now);
+        assert_eq!(r.failures, failures);
         r.restart_cycle();
-        assert_eq!((r.failures, r.gave_up, r.not_before), (0, false, None));
+        assert_eq!((r.failures, r.escalated, r.not_before), (0, false, None));
         r.hold_until(t("2026-03-02T00:00:00Z"));
         assert_eq!(r.failures, 0, "a hold is no failure");
         assert_eq!(r.due_at(), Some(t("2026-03-02T00:00:00Z")));

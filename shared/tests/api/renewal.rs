@@ -341,42 +341,137 @@ async fn a_refused_renewal_leaves_the_certificate_served_and_is_retried() {
     assert_eq!(after.renewal.failures, 0);
 }
 
+/// The renewal's backoff passed, as time passing would.
+async fn pass_backoff(t: &Tenant) {
+    let mut served = t.served().await;
+    served.renewal.not_before =
+        Some(custom_domains::domain::Timestamp::now().minus(Duration::from_secs(1)));
+    t.app.store.save_served(&mut served).await.unwrap();
+}
+
+fn failing_events(t: &Tenant) -> usize {
+    crate::support::aws_calls::sent_events()
+        .into_iter()
+        .filter(|e| e.contains(&t.domain) && e.contains("Renewal failing"))
+        .count()
+}
+
+/// A renewal the CA keeps refusing escalates to the platform after
+/// `RENEWAL_MAX_ATTEMPTS` (12), and the sweep keeps retrying it; a CA's 5xx
+/// counts for nothing; reminders come at fixed lead times before expiry;
+/// once the cause is gone it renews by itself.
 #[tokio::test]
-async fn a_renewal_that_keeps_failing_is_handed_to_the_platform() {
+async fn a_renewal_that_keeps_failing_escalates_is_still_retried_and_renews_once_the_fault_clears()
+{
     let proxy = AcmeProxy::start().await;
     let t = tenant()
         .own_table()
         .acme_via(&proxy)
-        .env("RENEWAL_MAX_ATTEMPTS", "1")
+        .env("RENEWAL_DNS_RECHECK_SECONDS", "0")
         .start()
         .await;
     issue(&t).await;
+    let before = t.served().await;
     t.make_due().await;
+    let refuse = || {
+        proxy.fail_next(
+            "order-plz",
+            1,
+            403,
+            "urn:ietf:params:acme:error:rejectedIdentifier",
+            None,
+        )
+    };
+    for attempt in 1..=13 {
+        refuse();
+        let report = t.sweep().await;
+        assert_eq!(report.failed, 1, "attempt {attempt}: {report:?}");
+        assert_eq!(t.served().await.renewal.failures, attempt);
+        if attempt == 11 {
+            assert_eq!(failing_events(&t), 0);
+        }
+        pass_backoff(&t).await;
+    }
+    // Escalated at the 12th: the platform told once, the status names it.
+    assert_eq!(failing_events(&t), 1);
+    let (_, st) = t.certificate_status().await;
+    assert_eq!(st["status"], "renewal_failing", "{st}");
+    assert_eq!(st["next_action"]["actor"], "platform", "{st}");
+
+    // A CA's 5xx is no failure of the hostname's (however often the
+    // client's own retries meet it).
     proxy.fail_next(
         "order-plz",
-        1,
-        403,
-        "urn:ietf:params:acme:error:rejectedIdentifier",
+        50,
+        503,
+        "urn:ietf:params:acme:error:serverInternal",
         None,
     );
     let report = t.sweep().await;
     assert_eq!(report.failed, 1, "{report:?}");
-    // The sweep stops, says so, and the status route names the platform.
-    let (_, st) = t.certificate_status().await;
-    assert_eq!(st["status"], "renewal_failing", "{st}");
-    assert_eq!(st["next_action"]["actor"], "platform");
-    let told: Vec<String> = crate::support::aws_calls::sent_events()
-        .into_iter()
-        .filter(|e| e.contains(&t.domain) && e.contains("Renewal failing"))
-        .collect();
-    assert_eq!(told.len(), 1, "{told:?}");
+    let served = t.served().await;
+    assert_eq!(served.renewal.failures, 13, "a 503 was counted");
+    assert!(served.renewal.not_before.is_some(), "{:?}", served.renewal);
+    proxy.clear_faults();
+
+    // Two days before expiry, a failure reminds the platform (once).
+    let mut served = t.served().await;
+    served.certificate.not_after =
+        custom_domains::domain::Timestamp::now().plus(Duration::from_secs(2 * 86_400));
+    served.renewal.not_before = None;
+    t.app.store.save_served(&mut served).await.unwrap();
+    refuse();
+    assert_eq!(t.sweep().await.failed, 1);
+    assert_eq!(failing_events(&t), 2, "no reminder");
+    pass_backoff(&t).await;
+    refuse();
+    assert_eq!(t.sweep().await.failed, 1);
+    assert_eq!(failing_events(&t), 2, "reminded twice at one lead time");
+
+    // The cause is gone: the next sweep orders, the tenant publishes, the
+    // renewal is done.
+    pass_backoff(&t).await;
     let report = t.sweep().await;
-    assert_eq!(report.due, 0, "the sweep went on: {report:?}");
-    // The platform fixed the cause: renew-now starts a new cycle.
-    let (status, body) = t.renew().await;
-    assert_eq!(status, 202, "{body}");
-    let (_, st) = t.certificate_status().await;
-    assert_eq!(st["renewal"]["failures"], 0, "{st}");
+    assert_eq!(report.awaiting_dns, 1, "{report:?}");
+    publish_renewal_record(&t).await;
+    let report = t.sweep().await;
+    assert_eq!(report.renewed, 1, "{report:?}");
+    let after = t.served().await;
+    assert_ne!(after.certificate.serial, before.certificate.serial);
+    assert_eq!(
+        (after.renewal.failures, after.renewal.escalated),
+        (0, false)
+    );
+}
+
+/// The platform renews any tenant's hostname at once (the renewal-sweep
+/// function invoked with `{"renew_now": "<hostname>"}`).
+#[tokio::test]
+async fn the_platform_renews_any_tenants_hostname_at_once() {
+    let t = tenant().own_table().start().await;
+    issue(&t).await;
+    let name = custom_domains::domain::DomainName::parse(&t.domain).unwrap();
+    let event = serde_json::json!({ "renew_now": t.domain });
+    let report = custom_domains::flows::acme::renew::run(&t.app, &event)
+        .await
+        .unwrap();
+    let report = serde_json::to_value(&report).unwrap();
+    assert_eq!(report["outcome"], "awaiting_dns", "{report}");
+    assert_eq!(report["tenant_id"], t.org.as_str());
+    set_txt(
+        report["txt_record_name"].as_str().unwrap(),
+        report["txt_record_value"].as_str().unwrap(),
+    )
+    .await;
+    let report = custom_domains::flows::acme::renew::operator_renew_now(&t.app, &name)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, "renewed", "{report:?}");
+    // A schedule's event sweeps.
+    let report = custom_domains::flows::acme::renew::run(&t.app, &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert!(serde_json::to_value(&report).unwrap()["due"].is_number());
 }
 
 #[tokio::test]
@@ -471,7 +566,10 @@ async fn a_failed_reimport_leaves_the_certificate_served_and_resumes() {
         served.certificate.serial, before.certificate.serial,
         "served changed on a failed import"
     );
-    assert_eq!(served.renewal.failures, 1);
+    // An unreachable ACM passes by itself: not counted as a failure, and
+    // retried after the backoff.
+    assert_eq!(served.renewal.failures, 0);
+    assert!(served.renewal.not_before.is_some(), "{:?}", served.renewal);
     assert_eq!(
         acm_leaf(&arn).await,
         leaf_before,

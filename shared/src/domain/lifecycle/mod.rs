@@ -16,7 +16,7 @@
 //!  served (ACME), its renewal phase:
 //!    scheduled ─► renewing ─► (re-imported) scheduled
 //!        │   ▲        ├─► awaiting_dns (the tenant's TXT, when not delegated)
-//!        │   │        └─► refused ─► retrying ─► … ─► failing (the sweep gave up: the platform acts)
+//!        │   │        └─► refused ─► retrying ─► … ─► failing (escalated: the platform acts; still retried)
 //!        └─► adding_names (a name joins the certificate)
 //! ```
 //!
@@ -94,8 +94,9 @@ pub enum Renewal {
     /// The CA refused the renewal order (or the one adding names); the
     /// served certificate stays, the next attempt orders anew.
     Refused { failures: u32 },
-    /// The sweep stopped retrying after too many failures: the platform
-    /// must act (renew-now starts a new cycle).
+    /// Failed `RENEWAL_MAX_ATTEMPTS` times in this cycle: the platform
+    /// must find the cause, while the sweep goes on retrying daily
+    /// (renew-now retries at once, in a new cycle).
     Failing { failures: u32 },
 }
 
@@ -198,9 +199,14 @@ impl HostnameRecords {
             (Some(s), order, _) => {
                 let failures = s.renewal.failures;
                 Lifecycle::Served(match order {
-                    _ if s.renewal.gave_up => Renewal::Failing { failures },
+                    // Escalated, with nothing in flight that someone else
+                    // must move (an order waiting for DNS names the tenant).
+                    None if s.renewal.escalated => Renewal::Failing { failures },
                     None if failures > 0 => Renewal::Retrying { failures },
                     None => Renewal::Scheduled,
+                    Some(o) if o.stage == Stage::Invalid && s.renewal.escalated => {
+                        Renewal::Failing { failures }
+                    }
                     Some(o) if o.stage == Stage::Invalid => Renewal::Refused { failures },
                     Some(o) if o.purpose == Purpose::Extend => Renewal::AddingNames {
                         stage: o.stage,
@@ -358,7 +364,7 @@ impl HostnameRecords {
                     Actor::Platform,
                     Action::InvestigateRenewal,
                     format!(
-                        "renewal failed {failures} times ({}); fix the cause and call renew-certificate",
+                        "renewal failed {failures} times ({}); it is retried daily until it succeeds: fix the cause, then call renew-certificate to retry at once",
                         s.renewal.last_error.as_deref().unwrap_or("no reason recorded")
                     ),
                 )
@@ -602,9 +608,6 @@ impl HostnameRecords {
         let Some(served) = self.served.as_ref().filter(|s| s.is_lead()) else {
             return RenewalStep::NotMine;
         };
-        if trigger == Trigger::Schedule && served.renewal.gave_up {
-            return RenewalStep::GaveUp;
-        }
         let due = served.renewal_due(now);
         // The schedule acts only on what is due; renew-now at once.
         let wait = trigger == Trigger::Schedule && !due;
@@ -682,9 +685,6 @@ pub enum RenewalStep {
     NotMine,
     /// Served and not due yet.
     NotDue,
-    /// The sweep stopped trying: the platform must act (renew-now starts
-    /// a new cycle).
-    GaveUp,
     /// Carry on the renewal order in flight.
     Continue,
     /// Place a new renewal order.

@@ -138,7 +138,8 @@ fn served(domain: &str, names: &[&str], renew_after: &str) -> ServedCertificate 
             failures: 0,
             last_error: None,
             not_before: None,
-            gave_up: false,
+            escalated: false,
+            reminded_at_days: None,
             in_flight_since: None,
         },
         delegated: false,
@@ -206,7 +207,7 @@ fn every_state_has_its_status_and_next_actor() {
     let failing = {
         let mut s = served(H, &[], PAST);
         s.renewal.failures = 12;
-        s.renewal.gave_up = true;
+        s.renewal.escalated = true;
         s
     };
     let retrying = {
@@ -561,14 +562,14 @@ fn the_sweep_acts_on_what_is_due_and_renew_now_at_once() {
         None,
     );
     assert_eq!(member.sweep_step(now), RenewalStep::NotMine);
-    let mut gave_up = served(H, &[], PAST);
-    gave_up.renewal.gave_up = true;
-    gave_up.renewal.failures = 12;
-    let gave_up = with_served(gave_up, None);
-    assert_eq!(gave_up.sweep_step(now), RenewalStep::GaveUp);
-    // renew-now starts a new cycle.
+    // Escalated after too many failures: the sweep still retries it.
+    let mut escalated = served(H, &[], PAST);
+    escalated.renewal.escalated = true;
+    escalated.renewal.failures = 12;
+    let escalated = with_served(escalated, None);
+    assert_eq!(escalated.sweep_step(now), RenewalStep::NewOrder);
     assert_eq!(
-        gave_up.renewal_step(now, Trigger::Now),
+        escalated.renewal_step(now, Trigger::Now),
         RenewalStep::NewOrder
     );
 }
@@ -635,7 +636,7 @@ enum Shape {
         lead: bool,
         due: bool,
         failures: u32,
-        gave_up: bool,
+        escalated: bool,
         delegated: bool,
         order: Option<(Purpose, Stage, bool)>,
     },
@@ -677,18 +678,20 @@ fn shape() -> impl Strategy<Value = Shape> {
                 any::<bool>()
             )),
         )
-            .prop_map(|(shared, lead, due, failures, gave_up, delegated, order)| {
-                Shape::Served {
-                    shared,
-                    lead: lead || !shared,
-                    due,
-                    failures: if gave_up { failures.max(1) } else { failures },
-                    gave_up,
-                    delegated,
-                    // A certificate's orders are its lead's.
-                    order: order.filter(|_| lead || !shared),
+            .prop_map(
+                |(shared, lead, due, failures, escalated, delegated, order)| {
+                    Shape::Served {
+                        shared,
+                        lead: lead || !shared,
+                        due,
+                        failures: if escalated { failures.max(1) } else { failures },
+                        escalated,
+                        delegated,
+                        // A certificate's orders are its lead's.
+                        order: order.filter(|_| lead || !shared),
+                    }
                 }
-            }),
+            ),
         prop_oneof![
             Just(AcmStage::Requested),
             Just(AcmStage::Issued),
@@ -741,7 +744,7 @@ fn build(
             lead,
             due,
             failures,
-            gave_up,
+            escalated,
             delegated,
             order: o,
         } => {
@@ -756,9 +759,9 @@ fn build(
             };
             let mut s = served(H, names, if *due { PAST } else { SOON });
             s.renewal.failures = *failures;
-            s.renewal.gave_up = *gave_up;
+            s.renewal.escalated = *escalated;
             s.delegated = *delegated;
-            if *failures > 0 && !*gave_up {
+            if *failures > 0 && !*escalated {
                 s.renewal.not_before = Some(t("2026-06-01T04:00:00Z"));
             }
             if let Some((purpose, stage, refused)) = o {
@@ -861,12 +864,6 @@ fn way_out(records: &HostnameRecords, lead_order: Option<&AcmeOrder>) -> Result<
     // The sweep.
     match records.sweep_step(t(NOW)) {
         RenewalStep::Continue | RenewalStep::NewOrder | RenewalStep::CancelAddingNamesThenRenew => {
-        }
-        RenewalStep::GaveUp if next.actor == Actor::Platform => {}
-        RenewalStep::GaveUp => {
-            return Err(format!(
-                "{state:?}: the sweep gave up, and the status does not name the platform"
-            ))
         }
         // Served and not due: the sweep acts once it is, unless
         // nothing it drives is in flight.

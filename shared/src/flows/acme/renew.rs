@@ -134,6 +134,84 @@ pub async fn sweep(app: &App) -> Result<SweepReport, Error> {
     Ok(report)
 }
 
+/// What the renewal-sweep function did.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum JobReport {
+    Sweep(SweepReport),
+    RenewNow(OperatorRenewal),
+}
+
+/// The renewal-sweep function's work for `event`: its schedule's event
+/// sweeps; `{"renew_now": "<hostname>"}` (the platform's own invocation)
+/// renews that hostname at once ([`operator_renew_now`]).
+pub async fn run(app: &App, event: &serde_json::Value) -> Result<JobReport, Error> {
+    match event.get("renew_now") {
+        None => Ok(JobReport::Sweep(sweep(app).await?)),
+        Some(serde_json::Value::String(name)) => Ok(JobReport::RenewNow(
+            operator_renew_now(app, &DomainName::parse(name)?).await?,
+        )),
+        Some(_) => Err(Error::validation(
+            Code::InvalidJson,
+            "`renew_now` names one hostname",
+        )),
+    }
+}
+
+/// What the operator's renew-now came to.
+#[derive(Debug, Serialize)]
+pub struct OperatorRenewal {
+    pub domain: String,
+    pub tenant_id: String,
+    /// `renewed`, `in_progress`, `awaiting_dns` (the tenant's TXT record:
+    /// `txt_record_name`/`txt_record_value`), `failed`, `not_due`, `busy`.
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub txt_record_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub txt_record_value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<Timestamp>,
+}
+
+/// Renew-now on the platform's behalf, for any tenant's served hostname
+/// (the renewal-sweep function invoked with `{"renew_now": "<hostname>"}`,
+/// or `local-server renew <hostname>`): as the owner's renew-now, under the
+/// hostname's lease, starting a new cycle of attempts.
+#[tracing::instrument(name = "operator_renew_now", skip_all, fields(%domain))]
+pub async fn operator_renew_now(app: &App, domain: &DomainName) -> Result<OperatorRenewal, Error> {
+    let owner = app
+        .store
+        .owner_of(domain)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("{domain} is not claimed")))?;
+    let mut report = OperatorRenewal {
+        domain: domain.to_string(),
+        tenant_id: owner.to_string(),
+        outcome: "",
+        txt_record_name: None,
+        txt_record_value: None,
+        not_after: None,
+    };
+    report.outcome = match renew_now(app, &owner, domain).await? {
+        Outcome::Renewed(s) => {
+            report.not_after = Some(s.certificate.not_after);
+            "renewed"
+        }
+        Outcome::InProgress(_) => "in_progress",
+        Outcome::AwaitingDns(o) => {
+            report.txt_record_name = Some(o.challenge.txt_name.clone());
+            report.txt_record_value = Some(o.challenge.txt_value.clone());
+            "awaiting_dns"
+        }
+        Outcome::Failed(_) => "failed",
+        Outcome::NotDue | Outcome::Deferred => "not_due",
+        Outcome::Busy => "busy",
+    };
+    tracing::info!(outcome = report.outcome, "operator renew-now");
+    Ok(report)
+}
+
 /// Renew-now: the owner asks for an immediate renewal of a served hostname.
 #[tracing::instrument(name = "renew_now", skip_all, fields(%domain, tenant = %org))]
 pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result<Outcome, Error> {
@@ -170,7 +248,7 @@ pub async fn renew_now(app: &App, org: &TenantId, domain: &DomainName) -> Result
         if let Some(until) = served
             .renewal
             .not_before
-            .filter(|t| *t > now && served.renewal.failures > 0 && !served.renewal.gave_up)
+            .filter(|t| *t > now && served.renewal.failures > 0 && !served.renewal.escalated)
         {
             return Err(Error::RateLimited {
                 code: Code::RenewalBackoff,
@@ -259,8 +337,8 @@ async fn renew_leased(
     if trigger == Trigger::Schedule && served.renewal.window_recheck_at.is_some_and(|t| t <= now) {
         recheck_window(app, &mut served, now).await?;
     }
-    if trigger == Trigger::Now && served.renewal.gave_up {
-        // Asked again after the sweep gave up: a new cycle of attempts.
+    if trigger == Trigger::Now && served.renewal.escalated {
+        // Asked again after the renewal escalated: a new cycle of attempts.
         served.renewal.restart_cycle();
         app.store.save_served(&mut served).await?;
     }
@@ -300,7 +378,7 @@ async fn renew_leased(
                         served.renewal.hold_until(now.plus(wait));
                         app.store.save_served(&mut served).await?;
                     } else {
-                        record_failure(app, &mut served, &e.public_message(), trigger).await?;
+                        record_failure(app, &mut served, &e, trigger).await?;
                     }
                     return Err(e);
                 }
@@ -317,7 +395,7 @@ async fn renew_leased(
                 .clone()
                 .unwrap_or_else(|| "the order became invalid".into());
             served.renewal.ended();
-            record_failure(app, &mut served, &reason, trigger).await?;
+            record_refusal(app, &mut served, &reason, trigger).await?;
             Ok(Outcome::Failed(o))
         }
         // complete-certificate's caller should have published the record.
@@ -354,7 +432,7 @@ async fn renew_leased(
         Err(e) => {
             // The order keeps its stage (an issued certificate stays saved);
             // the next attempt resumes from there after the backoff.
-            record_failure(app, &mut served, &e.public_message(), trigger).await?;
+            record_failure(app, &mut served, &e, trigger).await?;
             Err(e)
         }
     }
@@ -428,33 +506,88 @@ fn rate_limit_wait(e: &Error) -> Option<Duration> {
     }
 }
 
-/// A failed attempt: counted, backed off, and after too many the sweep
-/// stops trying on its own (the status route then names the platform).
+/// A failed attempt: one cut short by something passing (a throttle, a
+/// 5xx, a timeout: [`Error::is_transient`]) is retried after the backoff
+/// without being counted; any other is a refusal ([`record_refusal`]).
 async fn record_failure(
+    app: &App,
+    served: &mut ServedCertificate,
+    e: &Error,
+    trigger: Trigger,
+) -> Result<(), Error> {
+    if !e.is_transient() {
+        return record_refusal(app, served, &e.public_message(), trigger).await;
+    }
+    served
+        .renewal
+        .interrupted(&e.public_message(), &app.config.renewal, Timestamp::now());
+    tracing::warn!(
+        domain = %served.domain,
+        failures = served.renewal.failures,
+        error = %e,
+        "renewal interrupted (not counted as a failure); retried after the backoff"
+    );
+    app.store.save_served(served).await?;
+    remind(app, served, trigger).await
+}
+
+/// A refused attempt: counted and backed off. After
+/// `RENEWAL_MAX_ATTEMPTS` in one cycle the renewal escalates: the platform
+/// is told (one `Renewal failing` event) and the status route names it,
+/// while the sweep keeps retrying at the capped interval until it
+/// succeeds. An escalated renewal reminds the platform again at each of
+/// [`REMINDER_LEAD_DAYS`](crate::domain::REMINDER_LEAD_DAYS) before `not_after`.
+async fn record_refusal(
     app: &App,
     served: &mut ServedCertificate,
     reason: &str,
     trigger: Trigger,
 ) -> Result<(), Error> {
-    let gave_up = served
-        .renewal
-        .failed(reason, &app.config.renewal, Timestamp::now());
+    let now = Timestamp::now();
+    let escalates = served.renewal.failed(reason, &app.config.renewal, now);
     tracing::warn!(
         domain = %served.domain,
         failures = served.renewal.failures,
-        gave_up,
+        escalates,
         reason,
         "renewal failed; the current certificate stays served"
     );
+    if escalates {
+        // The reminders count from here: none is due for the lead times
+        // already passed.
+        served
+            .renewal
+            .reminder_due(served.certificate.not_after, now);
+    }
     app.store.save_served(served).await?;
-    // The sweep tells the platform when it stops; renew-now and
-    // complete-certificate answer their caller instead.
-    if gave_up && trigger == Trigger::Schedule {
-        if let Err(e) = app.events.renewal_failing(served).await {
-            tracing::warn!(domain = %served.domain, error = %e, "could not send the renewal-failing event");
-        }
+    // The sweep tells the platform; renew-now and complete-certificate
+    // answer their caller instead.
+    if escalates && trigger == Trigger::Schedule {
+        send_failing(app, served).await;
+        return Ok(());
+    }
+    remind(app, served, trigger).await
+}
+
+/// The `Renewal failing` reminder of an escalated renewal, when one of
+/// [`REMINDER_LEAD_DAYS`](crate::domain::REMINDER_LEAD_DAYS) before expiry has been reached (once each).
+async fn remind(app: &App, served: &mut ServedCertificate, trigger: Trigger) -> Result<(), Error> {
+    if trigger != Trigger::Schedule {
+        return Ok(());
+    }
+    let not_after = served.certificate.not_after;
+    if let Some(days) = served.renewal.reminder_due(not_after, Timestamp::now()) {
+        app.store.save_served(served).await?;
+        tracing::warn!(domain = %served.domain, days, "renewal still failing as expiry nears");
+        send_failing(app, served).await;
     }
     Ok(())
+}
+
+async fn send_failing(app: &App, served: &ServedCertificate) {
+    if let Err(e) = app.events.renewal_failing(served).await {
+        tracing::warn!(domain = %served.domain, error = %e, "could not send the renewal-failing event");
+    }
 }
 
 /// Asks the CA for the certificate's ARI window again. A changed window

@@ -208,7 +208,8 @@ fn schedule(
         failures: 0,
         last_error: None,
         not_before: None,
-        gave_up: false,
+        escalated: false,
+        reminded_at_days: None,
         in_flight_since: None,
     }
 }
