@@ -215,8 +215,9 @@ pub struct Config {
     /// `EVENT_BUS_NAME`: the EventBridge bus the product's events go to
     /// (default `default`; see `adapters::events`).
     pub event_bus: String,
-    /// `TENANT_NEW_ORDERS_PER_HOUR`: new hostnames (ACME orders or ACM
-    /// requests) one tenant may start in any hour (default 30; 0 for no
+    /// `TENANT_NEW_ORDERS_PER_HOUR`: ACME orders (every one placed for the
+    /// tenant, a name's order again after a failed one included; not
+    /// renewals) or ACM requests one tenant may start in any hour (default 30; 0 for no
     /// limit). One ACME account and one ACM quota serve every tenant: this
     /// keeps one tenant from spending Let's Encrypt's 300 new orders per
     /// 3 hours, or the ACM quota, for all the others.

@@ -528,6 +528,41 @@ async fn a_live_acm_hostname_is_released_with_its_custom_domain() {
     assert_eq!(status, 404);
 }
 
+/// A tenant that lets its orders fail and orders its names again spends
+/// its own order slots (`TENANT_NEW_ORDERS_PER_HOUR`), not the shared ACME
+/// account's 300 orders per 3 hours.
+#[tokio::test]
+async fn a_tenants_orders_again_after_failed_ones_stop_at_its_own_limit() {
+    let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
+    let t = tenant()
+        .acme_via(&proxy)
+        .env("TENANT_NEW_ORDERS_PER_HOUR", "3")
+        .start()
+        .await;
+    let (status, first) = t.start().await;
+    assert_eq!(status, 200, "{first}");
+    for attempt in 0..3 {
+        // The CA no longer knows the order (as after it failed or
+        // expired): start orders again.
+        proxy.fail_next(
+            "/my-order/",
+            1,
+            404,
+            "urn:ietf:params:acme:error:malformed",
+            None,
+        );
+        let (status, again) = t.start().await;
+        if attempt < 2 {
+            assert_eq!(status, 200, "{again}");
+        } else {
+            assert_eq!(status, 429, "{again}");
+            assert_eq!(again["code"], "tenant_rate_limited", "{again}");
+        }
+    }
+    proxy.clear_faults();
+    assert_eq!(proxy.new_orders().len(), 3, "orders placed past the limit");
+}
+
 #[tokio::test]
 async fn a_tenant_starts_only_so_many_new_hostnames_an_hour() {
     let t = tenant()

@@ -73,7 +73,7 @@ async fn start_one(
     target: Target,
 ) -> Result<Started, Error> {
     let known = app.store.load_hostname(domain).await?;
-    before_claim(app, org, domain, &known, &target, &[]).await?;
+    let slot_taken = before_claim(app, org, domain, &known, &target, &[]).await?;
     crate::flows::hostname::claim::claim(app, domain, org).await?;
     let records = app.store.load_hostname(domain).await?;
     let existing = records.order;
@@ -91,6 +91,9 @@ async fn start_one(
         // lease and bookkeeping, `flows::acme::renew`), never start's.
         return Ok(Started::Served(Box::new(served)));
     }
+    if !slot_taken {
+        take_order_slot(app, org).await?;
+    }
     let new = NewOrder {
         distribution_id: Some(target.distribution_id),
         edge: target.edge,
@@ -107,9 +110,13 @@ async fn start_one(
 
 /// A hostname new to this tenant must be servable where it goes, fit under
 /// its pending limit (`TENANT_PENDING_HOSTNAMES`) and takes one of its
-/// new-hostname slots (`TENANT_NEW_ORDERS_PER_HOUR`), before anything is
-/// claimed or asked of the CA. `covered` are the other names the
-/// certificate will cover (aliases the distribution may keep).
+/// order slots (`TENANT_NEW_ORDERS_PER_HOUR`), before anything is claimed
+/// or asked of the CA. `covered` are the other names the certificate will
+/// cover (aliases the distribution may keep). Answers whether it took a
+/// slot: a new order for a name the tenant holds already takes one too
+/// ([`take_order_slot`]), so a tenant that lets its orders fail and orders
+/// again spends its own slots, not the shared account's 300 orders per 3
+/// hours.
 async fn before_claim(
     app: &App,
     org: &TenantId,
@@ -117,9 +124,9 @@ async fn before_claim(
     known: &crate::domain::HostnameRecords,
     target: &Target,
     covered: &[DomainName],
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     if known.is_owned_by(org) && (known.order.is_some() || known.served.is_some()) {
-        return Ok(());
+        return Ok(false);
     }
     // Nothing is spent on a hostname that cannot be served where it would
     // go. (Another tenant's name is the claim's to refuse first:
@@ -138,6 +145,12 @@ async fn before_claim(
     app.store
         .check_pending(org, app.config.tenant_pending_hostnames)
         .await?;
+    take_order_slot(app, org).await?;
+    Ok(true)
+}
+
+/// One of the tenant's order slots (`TENANT_NEW_ORDERS_PER_HOUR`).
+async fn take_order_slot(app: &App, org: &TenantId) -> Result<(), Error> {
     app.store
         .take_new_order_slot(org, app.config.tenant_new_orders_per_hour, HOUR)
         .await
@@ -215,6 +228,7 @@ async fn start_on_own_distribution(
             details: None,
         });
     }
+    let mut slots_taken = false;
     for name in &new {
         let known = app.store.load_hostname(name).await?;
         if known.is_releasing() {
@@ -232,7 +246,10 @@ async fn start_on_own_distribution(
                 }
             }
         }
-        before_claim(app, org, name, &known, &target, &all).await?;
+        slots_taken |= before_claim(app, org, name, &known, &target, &all).await?;
+    }
+    if !slots_taken {
+        take_order_slot(app, org).await?;
     }
     for name in &new {
         crate::flows::hostname::claim::claim(app, name, org).await?;
