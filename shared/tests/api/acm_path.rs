@@ -669,3 +669,87 @@ async fn a_paced_domain_deletion_is_made_by_the_next_release_call() {
         .await
         .is_err());
 }
+
+/// Whether the racing poll's CreateDomainName is kept in flight (see the
+/// test below).
+static HOLDING_CREATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// A status poll creating the API Gateway domain while the owner releases
+/// the name: the release waits for the poll (one lease for both), then
+/// removes what it made; the name ends released, with no domain left.
+#[tokio::test]
+async fn a_status_poll_racing_a_release_ends_released() {
+    use std::sync::atomic::Ordering;
+    let proxy = FaultProxy::start(
+        |req| req.method == hyper::Method::POST && req.uri.path() == "/v2/domainnames",
+        Fault::HoldWhile {
+            held: || HOLDING_CREATE.load(Ordering::SeqCst),
+        },
+    )
+    .await;
+    let t = tenant().start().await;
+    let id = request(&t).await["request_id"].as_str().unwrap().to_owned();
+    // The poller: the same deployment, its CreateDomainName through the
+    // proxy that holds it.
+    let via_proxy = sdk_config(Some(&proxy.url)).await;
+    let mut poller =
+        custom_domains::App::new(t.app.config.clone(), &sdk_config(None).await).unwrap();
+    poller.api_domains = ApiDomains::new(aws_sdk_apigatewayv2::Client::new(&via_proxy));
+    let poller = serve(std::sync::Arc::new(poller)).await;
+    let status_url = t.status_url(&id).replace(&t.base, &poller);
+    let token = t.token.clone();
+    let polling = tokio::spawn(async move {
+        for _ in 0..200 {
+            let (status, answer) = get(&token, &status_url).await;
+            if status != 200 || answer["status"] == "CONFIGURED" {
+                return (status, answer);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the poll never ended");
+    });
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while proxy.matched() == 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the poll never created the domain"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The poll's CreateDomainName is under way: the release is asked now.
+    let (status, first) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert!(status == 200 || status == 202, "{first}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let first_status = |s: u16| if s == 200 { 404 } else { s };
+    HOLDING_CREATE.store(false, Ordering::SeqCst);
+    let _ = polling.await.unwrap();
+    // Repeated until done (202 while it waits): released, or found
+    // released already.
+    let mut last = (first_status(status), first);
+    for _ in 0..100 {
+        if last.0 != 202 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        last = delete(&t.token, &t.release_url(&t.domain)).await;
+    }
+    assert!(last.0 == 200 || last.0 == 404, "{last:?}");
+    let (status, _) = delete(&t.token, &t.release_url(&t.domain)).await;
+    assert_eq!(status, 404, "the release did not end");
+    assert!(
+        apigw()
+            .await
+            .get_domain_name()
+            .domain_name(&t.domain)
+            .send()
+            .await
+            .is_err(),
+        "the poll's API Gateway domain outlived the release"
+    );
+    let name = custom_domains::domain::DomainName::parse(&t.domain).unwrap();
+    let records = t.app.store.load_hostname(&name).await.unwrap();
+    assert!(
+        records.owner.is_none() && records.acm_request.is_none() && records.mapping.is_none(),
+        "{records:?}"
+    );
+}

@@ -657,6 +657,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
             ("dynamodb:GetItem", ""),
             ("dynamodb:PutItem", ""),
             ("dynamodb:UpdateItem", ""),
+            ("dynamodb:DeleteItem", ""),
             ("dynamodb:Query", ""),
             ("dynamodb:ConditionCheckItem", ""),
             ("acm:DescribeCertificate", ""),

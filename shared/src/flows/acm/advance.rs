@@ -2,12 +2,16 @@
 //! issued, finish the setup: the API Gateway custom domain, its mapping to
 //! the HTTP API, and the domain → workspace record. Each step is idempotent
 //! and saved before the next, so a poll cut short is finished by the next.
+//! The setup runs under the hostname's lease, read again once it is held:
+//! a release (which holds the same lease) and a poll never interleave, so
+//! no poll creates an API Gateway domain after a release has removed it.
 
 use crate::adapters::apigateway::Paced;
 use crate::app::App;
 use crate::auth::require_same_tenant;
 use crate::domain::{AcmRequest, AcmStage, DomainMapping, DomainName, Edge, TenantId};
 use crate::error::Error;
+use crate::flows::lease::{self, with_lease, Lease};
 
 /// Reads the request `request_id`, which must be for `domain` and belong to
 /// `caller` (another tenant's request is refused before anything is done).
@@ -89,6 +93,41 @@ pub async fn domain_status(
                 }
                 app.store.save_acm_request(&mut request).await?;
             }
+            AcmStage::Issued | AcmStage::DomainCreated | AcmStage::Mapped => {
+                let holder = lease::holder("domain-status");
+                let lease = Lease {
+                    domain,
+                    holder: &holder,
+                    hold: app.config.time_budget + app.config.lease_grace,
+                    unreturned: "could not give the lease back; it expires by itself",
+                };
+                return match with_lease(app, lease, || configure(app, domain, request_id)).await? {
+                    Some(configured) => Ok(configured),
+                    // A release (or another poll) holds the hostname: the
+                    // next poll goes on from where this one stands.
+                    None => Ok(request),
+                };
+            }
+        }
+    }
+}
+
+/// The setup once ACM has issued (the caller holds the hostname's lease):
+/// the API Gateway custom domain, its mapping, the domain → workspace
+/// record, each saved before the next. Read again under the lease: a
+/// release that began meanwhile stops it.
+async fn configure(app: &App, domain: &DomainName, request_id: &str) -> Result<AcmRequest, Error> {
+    let records = app.store.load_hostname(domain).await?;
+    if records.is_releasing() {
+        return Err(crate::flows::hostname::release::releasing(domain));
+    }
+    let mut request = records
+        .acm_request
+        .filter(|r| r.request_id == request_id)
+        .ok_or_else(|| Error::NotFound(format!("no domain request {request_id} for {domain}")))?;
+    loop {
+        match request.stage {
+            AcmStage::Requested | AcmStage::Configured | AcmStage::Failed => return Ok(request),
             AcmStage::Issued => {
                 api_id(app)?;
                 match app
