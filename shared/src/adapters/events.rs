@@ -3,7 +3,7 @@
 //!
 //! | detail-type | when | detail |
 //! |---|---|---|
-//! | `Renewal needs DNS action` | a renewal of a hostname that is not delegated waits for its tenant's new TXT record | `domain`, `tenant_id`, `txt_record_name`, `txt_record_value`, `not_after` (the current certificate's expiry: act before it) |
+//! | `Renewal needs DNS action` | a renewal of a hostname that is not delegated waits for its tenant's new TXT record | `domain`, `tenant_id`, `txt_record_name`, `txt_record_value`, `records` (every TXT record the renewal waits for: one per name of a certificate of several), `not_after` (the current certificate's expiry: act before it) |
 //! | `Renewal failing` | a renewal escalated (`RENEWAL_MAX_ATTEMPTS` counted failures; the sweep keeps retrying daily), and again 14, 7, 3 and 1 day(s) before `not_after` while it still fails: the platform must act before `not_after` | `domain`, `tenant_id`, `failures`, `last_error`, `not_after` |
 //! | `Hostname DNS changed` | `drift-check` saw a live hostname's DNS change state (`awaiting_dns`, `pointed`, `misconfigured`) | `domain`, `tenant_id`, `from`, `to`, `expected`, `found`, `detach_at` (when a misconfigured hostname will be detached), `delegation_missing_since` (a delegated hostname whose `_acme-challenge` CNAME is gone; also sent when only that changes) |
 //! | `Hostname detached` | a hostname misconfigured for longer than `DRIFT_GRACE_HOURS` was released by `drift-check` | `domain`, `tenant_id`, `expected`, `found`, `misconfigured_since` |
@@ -47,6 +47,7 @@ impl Events {
             "tenant_id": served.org_id,
             "txt_record_name": order.challenge.txt_name,
             "txt_record_value": order.challenge.txt_value,
+            "records": order.needed_records(),
             "not_after": served.certificate.not_after,
         });
         self.put(RENEWAL_NEEDS_DNS, detail).await

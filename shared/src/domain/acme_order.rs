@@ -121,6 +121,14 @@ pub struct NameChallenge {
     pub claim_proof: Option<ClaimProof>,
 }
 
+/// A TXT record a tenant must publish: what the API's `records` list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NeededRecord {
+    pub domain: String,
+    pub txt_record_name: String,
+    pub txt_record_value: String,
+}
+
 /// Why a challenge record is not proof enough that *this* tenant controls a
 /// name, so that its claim record (`_custom-domains-claim.<name>`, a value
 /// only this tenant is given: `flows::hostname::claim::claim_record`) must
@@ -298,6 +306,22 @@ impl AcmeOrder {
         };
         std::iter::once(own)
             .chain(self.challenges.iter().cloned())
+            .collect()
+    }
+
+    /// Every TXT record the tenant must publish for this order, one per
+    /// name that needs one, this hostname's first: a certificate of several
+    /// names needs each name's record (at renewal too: the CA's
+    /// authorizations outlive no certificate).
+    pub fn needed_records(&self) -> Vec<NeededRecord> {
+        self.all_challenges()
+            .into_iter()
+            .filter(|c| c.required)
+            .map(|c| NeededRecord {
+                domain: c.domain.to_string(),
+                txt_record_name: c.challenge.txt_name,
+                txt_record_value: c.challenge.txt_value,
+            })
             .collect()
     }
 

@@ -16,8 +16,8 @@ mod timestamp;
 
 pub use acm_request::{AcmRequest, AcmStage, DomainMapping, Edge, ValidationRecord};
 pub use acme_order::{
-    AcmeOrder, ChallengeRecord, ClaimProof, IssuedCertificate, NameChallenge, PendingKey, Purpose,
-    Stage,
+    AcmeOrder, ChallengeRecord, ClaimProof, IssuedCertificate, NameChallenge, NeededRecord,
+    PendingKey, Purpose, Stage,
 };
 pub use aggregate::{
     claim_record, Action, Actor, HostnameRecords, NextAction, Owner, PreviousClaim, CLAIM_LABEL,

@@ -66,6 +66,9 @@ struct Renewal<'a> {
     stage: Option<&'static str>,
     txt_record_name: Option<&'a str>,
     txt_record_value: Option<&'a str>,
+    /// Every TXT record the renewal waits for: one per name of the
+    /// certificate (the single fields repeat the first).
+    records: Vec<crate::domain::NeededRecord>,
     failures: u32,
     last_error: Option<&'a str>,
     next_attempt_at: Option<String>,
@@ -113,6 +116,7 @@ fn response<'a>(
             stage: renewing.map(|o| o.stage.proxy_status()),
             txt_record_name: awaiting.map(|o| o.challenge.txt_name.as_str()),
             txt_record_value: awaiting.map(|o| o.challenge.txt_value.as_str()),
+            records: awaiting.map(|o| o.needed_records()).unwrap_or_default(),
             failures: s.renewal.failures,
             last_error: s.renewal.last_error.as_deref(),
             next_attempt_at: s.renewal.due_at().map(|t| t.to_string()),

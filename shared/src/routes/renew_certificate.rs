@@ -43,6 +43,10 @@ struct RenewResponse<'a> {
     txt_record_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     txt_record_value: Option<&'a str>,
+    /// Every TXT record the renewal waits for, one per name of the
+    /// certificate (the single fields repeat the first).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    records: Vec<crate::domain::NeededRecord>,
     message: String,
 }
 
@@ -74,9 +78,17 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 stage: Some(o.stage.proxy_status()),
                 txt_record_name: Some(&o.challenge.txt_name),
                 txt_record_value: Some(&o.challenge.txt_value),
+                records: o.needed_records(),
                 message: format!(
-                    "add a TXT record named {} with the value {}, then call renew-certificate again; the current certificate stays served meanwhile",
-                    o.challenge.txt_name, o.challenge.txt_value
+                    "add {}, then call renew-certificate again; the current certificate stays served meanwhile",
+                    o.needed_records()
+                        .iter()
+                        .map(|r| format!(
+                            "a TXT record named {} with the value {}",
+                            r.txt_record_name, r.txt_record_value
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
                 ),
                 ..Default::default()
             },

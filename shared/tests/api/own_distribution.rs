@@ -475,3 +475,124 @@ async fn a_certificate_of_several_names_refused_at_attach_can_be_released() {
         assert!(records.owner.is_none() && records.order.is_none(), "{name}");
     }
 }
+
+/// A certificate of two names, renewed: each name needs its own TXT record
+/// (the CA's authorizations do not outlive a certificate), and every view
+/// carries both: the renewal event, renew-now's answer, and the status of
+/// each name, the lead's and the other's.
+#[tokio::test]
+async fn every_record_of_a_shared_renewal_is_on_every_names_view() {
+    let t = tenant()
+        .own_table()
+        .env("RENEWAL_DNS_RECHECK_SECONDS", "0")
+        .start()
+        .await;
+    let apex = format!("{}.example.com", unique("pair"));
+    let names = [apex.clone(), format!("www.{apex}")];
+    let body = json!({ "domains": names }).to_string();
+    let (code, start) = post(&t.token, &t.start_url(), &body).await;
+    assert_eq!(code, 200, "{start}");
+    publish_all(&start).await;
+    let lead = start["domain"].as_str().unwrap().to_owned();
+    let (code, done) = complete(&t, &lead).await;
+    assert_eq!(code, 200, "{done}");
+    let (_, serial_before) = served_names(&t, &lead).await;
+    for name in &names {
+        clear_txt(&format!("_acme-challenge.{name}")).await;
+    }
+
+    let lead_name = DomainName::parse(&lead).unwrap();
+    let mut served = t
+        .app
+        .store
+        .load_hostname(&lead_name)
+        .await
+        .unwrap()
+        .served
+        .unwrap();
+    // The CA's authorizations of the names expire (30 days at Let's
+    // Encrypt, long before a renewal is due): ended here, as time would.
+    t.app
+        .acme
+        .deactivate_authorizations(served.order_url.as_deref().unwrap(), None)
+        .await
+        .unwrap();
+    served.renewal.renew_after =
+        custom_domains::domain::Timestamp::now().minus(std::time::Duration::from_secs(1));
+    served.renewal.window_recheck_at = None;
+    t.app.store.save_served(&mut served).await.unwrap();
+    let report = t.sweep().await;
+    assert_eq!(report.awaiting_dns, 1, "{report:?}");
+
+    let expected: Vec<String> = names
+        .iter()
+        .map(|n| format!("_acme-challenge.{n}"))
+        .collect();
+    let record_names = |records: &Value| -> Vec<String> {
+        let mut found: Vec<String> = records
+            .as_array()
+            .unwrap_or_else(|| panic!("no records: {records}"))
+            .iter()
+            .map(|r| r["txt_record_name"].as_str().unwrap().to_owned())
+            .collect();
+        found.sort();
+        found
+    };
+    // The event the platform e-mails its tenant from.
+    let event = crate::support::aws_calls::sent_events()
+        .into_iter()
+        .find(|e| e.contains("Renewal needs DNS action") && e.contains(&lead))
+        .expect("no renewal event");
+    let event: Value = serde_json::from_str(&event).unwrap();
+    let detail: Value = match &event["Entries"][0]["Detail"] {
+        Value::String(s) => serde_json::from_str(s).unwrap(),
+        other => other.clone(),
+    };
+    assert_eq!(record_names(&detail["records"]), expected, "{detail}");
+    // Each name's status.
+    let mut values = Vec::new();
+    for name in &names {
+        let st = status(&t, name).await;
+        assert_eq!(
+            record_names(&st["renewal"]["records"]),
+            expected,
+            "{name}: {st}"
+        );
+        assert_eq!(st["next_action"]["actor"], "tenant", "{name}: {st}");
+        for e in &expected {
+            assert!(
+                st["next_action"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(e.as_str()),
+                "{name}: {st}"
+            );
+        }
+        values.push(st["renewal"]["records"].clone());
+    }
+    // renew-now's answer.
+    let (code, again) = post(
+        &t.token,
+        &t.renew_url(),
+        &json!({ "domain": lead }).to_string(),
+    )
+    .await;
+    assert_eq!(code, 202, "{again}");
+    assert_eq!(record_names(&again["records"]), expected, "{again}");
+
+    // Both published: renewed, both names served with the new certificate.
+    for r in values[0].as_array().unwrap() {
+        set_txt(
+            r["txt_record_name"].as_str().unwrap(),
+            r["txt_record_value"].as_str().unwrap(),
+        )
+        .await;
+    }
+    let report = t.sweep().await;
+    assert_eq!(report.renewed, 1, "{report:?}");
+    for name in &names {
+        let (covered, serial) = served_names(&t, name).await;
+        assert_ne!(serial, serial_before, "{name}");
+        assert_eq!(covered.len(), 2, "{name}");
+    }
+}

@@ -30,12 +30,31 @@ pub async fn certificate_status(
 }
 
 /// A name waiting to join another's certificate is shown that hostname's
-/// order, with this name's challenge in front.
+/// order, with this name's challenge in front; so is a name served on a
+/// certificate it shares, while its lead renews it (each name needs its own
+/// TXT record).
 async fn joining_order(
     app: &App,
     domain: &DomainName,
     records: &mut HostnameRecords,
 ) -> Result<(), Error> {
+    let renewing_lead = records
+        .served
+        .as_ref()
+        .filter(|s| s.is_shared() && !s.is_lead())
+        .map(|s| s.lead().clone());
+    if let (None, Some(lead)) = (&records.order, &renewing_lead) {
+        records.order = app
+            .store
+            .load_hostname(lead)
+            .await?
+            .order
+            .filter(|o| {
+                o.purpose == crate::domain::Purpose::Renew && o.certificate_names().contains(domain)
+            })
+            .map(|o| o.as_seen_from(domain));
+        return Ok(());
+    }
     if let (None, Some(lead)) = (&records.order, &records.order_ref) {
         records.order = app
             .store
