@@ -309,6 +309,13 @@ impl AcmeOrder {
             .collect()
     }
 
+    /// Whether the order's certificate is imported but CloudFront refused
+    /// its attach: the save that records `Imported` marks the attach as
+    /// started, and only a refused attach clears the mark.
+    pub fn attach_refused(&self) -> bool {
+        self.stage == Stage::Imported && !self.attach_started && self.purpose != Purpose::Renew
+    }
+
     /// Every TXT record the tenant must publish for this order, one per
     /// name that needs one, this hostname's first: a certificate of several
     /// names needs each name's record (at renewal too: the CA's

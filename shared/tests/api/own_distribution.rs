@@ -596,3 +596,174 @@ async fn every_record_of_a_shared_renewal_is_on_every_names_view() {
         assert_eq!(covered.len(), 2, "{name}");
     }
 }
+
+/// Names added to a served certificate that CloudFront refuses (the new
+/// name is another distribution's alias), after the new certificate was
+/// re-imported into the served ARN: the new name's release puts the served
+/// certificate back and ends the order; the names already served stay
+/// served and renew; so does a start without the refused name.
+#[tokio::test]
+async fn names_added_and_refused_at_attach_leave_and_the_served_names_still_renew() {
+    let t = tenant()
+        .own_table()
+        .env("RENEWAL_DNS_RECHECK_SECONDS", "0")
+        .start()
+        .await;
+    let apex = format!("{}.example.com", unique("extend"));
+    let www = format!("www.{apex}");
+    let (code, start) = post(
+        &t.token,
+        &t.start_url(),
+        &json!({ "domain": apex }).to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{start}");
+    publish_all(&start).await;
+    let (code, done) = complete(&t, &apex).await;
+    assert_eq!(code, 200, "{done}");
+    let arn = done["certificate_arn"].as_str().unwrap().to_owned();
+    let served_leaf = crate::renewal::acm_leaf(&arn).await;
+
+    // Adding www: between its start and its complete another distribution
+    // takes www, so CloudFront refuses the attach, after the re-import
+    // into the served ARN.
+    let body = json!({ "domains": [apex, www] }).to_string();
+    let (code, extend) = post(&t.token, &t.start_url(), &body).await;
+    assert_eq!(code, 200, "{extend}");
+    publish_all(&extend).await;
+    create_distribution(&sdk_config(None).await, std::slice::from_ref(&www)).await;
+    let (code, refused) = complete(&t, &apex).await;
+    assert_eq!(
+        (code, refused["code"].as_str()),
+        (409, Some("cname_already_exists")),
+        "{refused}"
+    );
+    assert_ne!(
+        crate::renewal::acm_leaf(&arn).await,
+        served_leaf,
+        "not re-imported"
+    );
+    let st = status(&t, &apex).await;
+    assert_eq!(st["next_action"]["action"], "release_domain", "{st}");
+    assert!(
+        st["next_action"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("release {www}")),
+        "{st}"
+    );
+
+    // www leaves: the order is over, apex is served as before, and its
+    // certificate is due for renewal at once (re-issued without www).
+    release(&t, &www).await;
+    let apex_name = DomainName::parse(&apex).unwrap();
+    let records = t.app.store.load_hostname(&apex_name).await.unwrap();
+    assert!(records.order.is_none(), "{:?}", records.order);
+    let (aliases, viewer) = distribution(&t.distribution_id).await;
+    assert_eq!(
+        (aliases, viewer.as_deref()),
+        (vec![apex.clone()], Some(arn.as_str()))
+    );
+
+    // And apex renews: the sweep orders, the tenant publishes, renewed.
+    let served = records.served.unwrap();
+    assert!(
+        served.renewal.renew_after <= custom_domains::domain::Timestamp::now(),
+        "not due: {:?}",
+        served.renewal
+    );
+    let report = t.sweep().await;
+    if report.awaiting_dns == 1 {
+        let st = status(&t, &apex).await;
+        for r in st["renewal"]["records"].as_array().unwrap() {
+            set_txt(
+                r["txt_record_name"].as_str().unwrap(),
+                r["txt_record_value"].as_str().unwrap(),
+            )
+            .await;
+        }
+        let report = t.sweep().await;
+        assert_eq!(report.renewed, 1, "{report:?}");
+    } else {
+        assert_eq!(report.renewed, 1, "{report:?}");
+    }
+    let (names, serial) = served_names(&t, &apex).await;
+    assert_ne!(serial, served.certificate.serial, "not renewed");
+    assert_eq!(names, vec![apex.clone()], "renewed with the name that left");
+    assert_ne!(crate::renewal::acm_leaf(&arn).await, served_leaf);
+}
+
+/// A start without the names CloudFront refused ends the refused order at
+/// any stage: a first issuance's imported certificate is deleted; an
+/// extension's served certificate goes back into its ARN.
+#[tokio::test]
+async fn a_start_without_the_refused_names_ends_the_refused_order() {
+    let t = tenant().start().await;
+    // A first issuance of two names, refused at attach.
+    let apex = format!("{}.example.com", unique("restart"));
+    let www = format!("www.{apex}");
+    let (code, start) = post(
+        &t.token,
+        &t.start_url(),
+        &json!({ "domains": [apex, www] }).to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{start}");
+    publish_all(&start).await;
+    create_distribution(&sdk_config(None).await, std::slice::from_ref(&www)).await;
+    let lead = start["domain"].as_str().unwrap().to_owned();
+    assert_eq!(lead, apex);
+    let (code, refused) = complete(&t, &lead).await;
+    assert_eq!(code, 409, "{refused}");
+    assert_eq!(acm_certificates_for(&lead).await.len(), 1);
+    // apex alone: the refused order ends, its certificate is deleted, and
+    // apex gets an order of its own.
+    let (code, alone) = post(
+        &t.token,
+        &t.start_url(),
+        &json!({ "domain": apex }).to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{alone}");
+    assert_eq!(alone["domains"], json!([apex]), "{alone}");
+    assert!(
+        acm_certificates_for(&lead).await.is_empty(),
+        "the refused certificate is left"
+    );
+    let (code, done) = complete(&t, &apex).await;
+    assert_eq!(code, 200, "{done}");
+    let arn = done["certificate_arn"].as_str().unwrap().to_owned();
+    let served_leaf = crate::renewal::acm_leaf(&arn).await;
+
+    // An extension to a third name, refused; a start naming apex alone ends
+    // it with the served certificate back in its ARN.
+    let shop = format!("shop.{apex}");
+    let (code, extend) = post(
+        &t.token,
+        &t.start_url(),
+        &json!({ "domains": [apex, shop] }).to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{extend}");
+    publish_all(&extend).await;
+    create_distribution(&sdk_config(None).await, std::slice::from_ref(&shop)).await;
+    let (code, refused) = complete(&t, &apex).await;
+    assert_eq!(code, 409, "{refused}");
+    assert_ne!(crate::renewal::acm_leaf(&arn).await, served_leaf);
+    let (code, served) = post(
+        &t.token,
+        &t.start_url(),
+        &json!({ "domains": [apex] }).to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{served}");
+    assert_eq!(served["status"], "valid", "{served}");
+    assert_eq!(crate::renewal::acm_leaf(&arn).await, served_leaf);
+    let records = t
+        .app
+        .store
+        .load_hostname(&DomainName::parse(&apex).unwrap())
+        .await
+        .unwrap();
+    assert!(records.order.is_none(), "{:?}", records.order);
+}

@@ -22,7 +22,7 @@ async fn acm_us_east_1() -> aws_sdk_acm::Client {
 }
 
 /// The leaf certificate ACM holds at `arn`, PEM.
-async fn acm_leaf(arn: &str) -> String {
+pub(crate) async fn acm_leaf(arn: &str) -> String {
     acm_us_east_1()
         .await
         .get_certificate()

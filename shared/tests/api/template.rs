@@ -561,6 +561,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "dynamodb:ConditionCheckItem",
                 "kms:Encrypt",
                 "kms:Decrypt",
+                "acm:ImportCertificate",
                 "acm:DeleteCertificate",
                 "cloudfront:GetDistributionConfig",
                 "cloudfront:ListDomainConflicts",

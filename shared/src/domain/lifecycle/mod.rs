@@ -224,7 +224,7 @@ impl HostnameRecords {
             }
             (None, Some(o), _) => Lifecycle::Issuing(match o.stage {
                 Stage::Invalid => Issuing::Refused,
-                Stage::Imported if attach_refused(o) => Issuing::AttachRefused {
+                Stage::Imported if o.attach_refused() => Issuing::AttachRefused {
                     shared: o.names.len() > 1,
                 },
                 stage => Issuing::InFlight(stage),
@@ -385,6 +385,32 @@ impl HostnameRecords {
                     );
                 }
                 0
+            }
+            // CloudFront refused the certificate with the new names: the
+            // names already served stay served; the new ones leave (their
+            // release ends the order), start again without them, or the
+            // conflict is resolved and complete-certificate attaches.
+            Renewal::AddingNames {
+                stage: Stage::Imported,
+                ..
+            } if order.as_ref().is_some_and(|o| o.attach_refused()) => {
+                let o = order.as_ref().expect("checked above");
+                let adding: Vec<String> = o
+                    .certificate_names()
+                    .into_iter()
+                    .filter(|n| !s.certificate_names().contains(n))
+                    .map(|n| n.to_string())
+                    .collect();
+                return act(
+                    Actor::Tenant,
+                    Action::ReleaseDomain,
+                    format!(
+                        "CloudFront refused to serve the certificate with {} ({}); the names already served stay served: release {} (or start again without them), or call complete-certificate once the conflict is resolved",
+                        adding.join(", "),
+                        o.failure.as_deref().unwrap_or("no reason given"),
+                        adding.join(" and "),
+                    ),
+                );
             }
             // Only complete-certificate moves an order that adds names (the
             // sweep renews; it does not add): its caller must call again.
@@ -590,7 +616,17 @@ impl HostnameRecords {
             // (its certificate deleted, authorizations deactivated, the
             // certificate revoked); a name on it leaves, and is never
             // attached by it (the attach skips released names).
-            Stage::Imported if attach_refused(order) => CertificateChange::None,
+            Stage::Imported if order.attach_refused() && order.purpose == Purpose::Extend => {
+                // Names added to a served certificate, refused: the order
+                // ends before a name leaves and the served names renew at
+                // once, without it (the lead's own release deletes it all
+                // anyway).
+                match &order.domain == domain {
+                    true => CertificateChange::None,
+                    false => CertificateChange::EndAndRenew,
+                }
+            }
+            Stage::Imported if order.attach_refused() => CertificateChange::None,
             stage => CertificateChange::Wait(stage),
         }
     }
@@ -616,7 +652,8 @@ impl HostnameRecords {
             // refused) do not hold up the renewal of the names served.
             Some(o)
                 if o.purpose == Purpose::Extend
-                    && matches!(o.stage, Stage::AwaitingDns | Stage::Invalid)
+                    && (matches!(o.stage, Stage::AwaitingDns | Stage::Invalid)
+                        || o.attach_refused())
                     && trigger != Trigger::Continue
                     && due =>
             {
@@ -656,13 +693,6 @@ pub enum Trigger {
     Continue,
 }
 
-/// Whether an order's certificate is imported but CloudFront refused its
-/// attach: the save that records `Imported` marks the attach as started,
-/// and only a refused attach clears the mark.
-fn attach_refused(order: &AcmeOrder) -> bool {
-    order.stage == Stage::Imported && !order.attach_started && order.purpose != Purpose::Renew
-}
-
 /// What a release does about a certificate the hostname shares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CertificateChange {
@@ -671,6 +701,11 @@ pub enum CertificateChange {
     /// The order still waits for DNS records (or was refused): it is
     /// cancelled.
     Cancel,
+    /// The order added names to a served certificate and CloudFront refused
+    /// it (its certificate is in the served ARN already): the order ends and
+    /// the served names' certificate is due for renewal at once, which
+    /// re-imports it without the names that leave.
+    EndAndRenew,
     /// The CA is validating or issuing it: the release waits for it
     /// (`409 certificate_change_in_flight`).
     Wait(Stage),

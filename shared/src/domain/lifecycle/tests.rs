@@ -841,7 +841,7 @@ fn way_out(records: &HostnameRecords, lead_order: Option<&AcmeOrder>) -> Result<
                     stage,
                     Stage::Validating | Stage::Finalizing | Stage::Issued | Stage::Imported
                 )
-                && !attach_refused(o)
+                && !o.attach_refused()
         });
         if !moving {
             return Err(format!(
@@ -932,4 +932,27 @@ fn the_dead_ends_found_have_a_way_out() {
         Some(order(H, Purpose::Extend, Stage::Validating, &names)),
     );
     assert_eq!(way_out(&adding, None), Ok(()));
+}
+
+/// Names CloudFront refused to add to a served certificate never hold up
+/// its renewal: the sweep ends their order and renews; a name leaving ends
+/// it too; the status names the names to release.
+#[test]
+fn an_extension_refused_at_attach_has_a_way_out() {
+    let now = t(NOW);
+    let extension = refused_attach(order(H, Purpose::Extend, Stage::Imported, &[H, OTHER]));
+    let due = with_served(served(H, &[], PAST), Some(extension.clone()));
+    assert_eq!(due.sweep_step(now), RenewalStep::CancelAddingNamesThenRenew);
+    let next = due.next_action(&d(H));
+    assert_eq!(next.action, Action::ReleaseDomain, "{next:?}");
+    assert!(next.message.contains(&format!("release {OTHER}")), "{next:?}");
+    assert_eq!(
+        due.certificate_change(&d(OTHER), Some(&extension)),
+        CertificateChange::EndAndRenew
+    );
+    assert_eq!(
+        due.certificate_change(&d(H), None),
+        CertificateChange::None,
+        "the lead's release deletes it all"
+    );
 }

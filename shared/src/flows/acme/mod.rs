@@ -5,5 +5,6 @@ pub mod complete;
 pub mod driver;
 pub mod limits;
 pub(crate) mod order;
+pub(crate) mod refused;
 pub mod renew;
 pub mod start;

@@ -187,6 +187,9 @@ pub(crate) async fn place_order(
 /// tenant claimed the name within 30 days (the CA may hand back that
 /// claim's order or authorization), the CA reports the authorization valid
 /// already, or the TXT value asked for answers before anyone was shown it.
+/// Never when `org`'s claim is proven already: it proved control itself
+/// (with its claim record, had one been asked for), and the CA's valid
+/// authorization is then its own.
 async fn claim_proof_needed(
     app: &App,
     org: &TenantId,
@@ -194,8 +197,18 @@ async fn claim_proof_needed(
     authorized: bool,
     challenge: &ChallengeRecord,
 ) -> Result<Option<ClaimProof>, Error> {
-    let previous = app.store.load_hostname(name).await?.previous;
-    if previous.is_some_and(|p| p.asks_proof_of(org, Timestamp::now())) {
+    let records = app.store.load_hostname(name).await?;
+    if records
+        .owner
+        .as_ref()
+        .is_some_and(|o| &o.tenant_id == org && o.proven_at.is_some())
+    {
+        return Ok(None);
+    }
+    if records
+        .previous
+        .is_some_and(|p| p.asks_proof_of(org, Timestamp::now()))
+    {
         return Ok(Some(ClaimProof::RecentClaimant));
     }
     if authorized {

@@ -76,7 +76,16 @@ async fn start_one(
     let slot_taken = before_claim(app, org, domain, &known, &target, &[]).await?;
     crate::flows::hostname::claim::claim(app, domain, org).await?;
     let records = app.store.load_hostname(domain).await?;
-    let existing = records.order;
+    let mut existing = records.order;
+    // A certificate of several names CloudFront refused, asked for now
+    // with this name alone: that order ends (`flows::acme::refused`).
+    if let Some(refused) = existing
+        .as_ref()
+        .filter(|o| o.attach_refused() && o.certificate_names() != [domain.clone()])
+    {
+        crate::flows::acme::refused::end_refused(app, refused, records.served.as_ref()).await?;
+        existing = None;
+    }
     if let Some(order) = &existing {
         if order.stage.has_certificate() {
             return Ok(Started::Order(Box::new(order.clone())));
@@ -197,8 +206,18 @@ async fn start_on_own_distribution(
     // waits for DNS records (or was refused); else the change waits for it.
     if let Some(order) = &records.order {
         let covers = order.certificate_names();
-        let usable = order.stage.has_certificate()
-            || (order.stage.order_in_flight() && order_still_usable(app, order).await?);
+        // One CloudFront refused is answered again only when asked for the
+        // same names; other names end it.
+        let usable = match order.attach_refused() {
+            true => {
+                let asked: std::collections::BTreeSet<&DomainName> = names.iter().collect();
+                asked == covers.iter().collect()
+            }
+            false => {
+                order.stage.has_certificate()
+                    || (order.stage.order_in_flight() && order_still_usable(app, order).await?)
+            }
+        };
         if names.iter().all(|n| covers.contains(n)) && usable {
             return Ok(Started::Order(Box::new(order.clone())));
         }
@@ -273,9 +292,15 @@ async fn start_on_own_distribution(
 }
 
 /// Ends `order` (under `holder`) if nothing of it was validated yet (still
-/// waiting for DNS records, or refused by the CA); otherwise a new order
-/// for its names must wait: `409 certificate_change_in_flight`.
+/// waiting for DNS records, or refused by the CA), or if CloudFront refused
+/// its certificate at attach (`flows::acme::refused`: the served
+/// certificate put back, or the imported one deleted); otherwise a new
+/// order for its names must wait: `409 certificate_change_in_flight`.
 async fn end_or_refuse(app: &App, order: &AcmeOrder, holder: &DomainName) -> Result<(), Error> {
+    if order.attach_refused() {
+        let served = app.store.load_hostname(&order.domain).await?.served;
+        return crate::flows::acme::refused::end_refused(app, order, served.as_ref()).await;
+    }
     if matches!(order.stage, Stage::AwaitingDns | Stage::Invalid) {
         tracing::info!(domain = %holder, "ending an order that waited for DNS, for one with more names");
         return app.store.cancel_order(order).await;

@@ -182,6 +182,18 @@ async fn end_certificate_change(app: &App, domain: &DomainName) -> Result<(), Er
             tracing::info!(lead = %order.domain, "cancelling the certificate's order that named the released hostname");
             app.store.cancel_order(order).await
         }
+        CertificateChange::EndAndRenew => {
+            let order = lead_order.as_ref().or(records.order.as_ref()).ok_or_else(|| {
+                Error::Internal("a certificate change without an order".into())
+            })?;
+            tracing::info!(lead = %order.domain, "ending names CloudFront refused to add; the served names renew at once");
+            app.store.cancel_order(order).await?;
+            if let Some(mut served) = app.store.load_hostname(&order.domain).await?.served {
+                served.renewal.due_now(crate::domain::Timestamp::now());
+                app.store.save_served(&mut served).await?;
+            }
+            Ok(())
+        }
         CertificateChange::Wait(stage) => Err(Error::conflict(
             Code::CertificateChangeInFlight,
             format!("the certificate {domain} shares with other names is being issued ({}); release it again once that is done", stage.proxy_status()),

@@ -23,7 +23,7 @@
 //! refused.
 
 mod import_attach;
-mod obtain;
+pub(crate) mod obtain;
 mod promote;
 mod step;
 mod validate;

@@ -11,7 +11,7 @@ use crate::domain::certificate::{csr_matches, inspect, new_key_and_csr};
 use crate::domain::{AcmeOrder, IssuedCertificate, PendingKey, Stage};
 use crate::error::Error;
 
-pub(super) const KEY_PURPOSE: &str = "certificate-key";
+pub(crate) const KEY_PURPOSE: &str = "certificate-key";
 
 /// Validating → Finalizing: wait for the CA's verdict; once the order is
 /// ready, make a fresh EC P-256 key and CSR and save them (sealed) before
