@@ -58,6 +58,10 @@ tokio::task_local! {
     static CALL_DEADLINE: Instant;
 }
 
+/// How long a CA request made outside any call's budget may take (a
+/// caller that set none): no CA request waits for ever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What a CA request still unanswered at its call's deadline fails with.
 const CA_TOO_SLOW: &str = "the certificate authority did not answer within the call's time budget";
 
@@ -96,26 +100,23 @@ impl HttpClient for ReadsRetryAfter {
         >,
     > {
         let sent = self.0.request(req);
-        let deadline = CALL_DEADLINE.try_with(|d| *d).ok();
+        let at = CALL_DEADLINE
+            .try_with(|d| *d)
+            .unwrap_or_else(|_| Instant::now() + REQUEST_TIMEOUT);
         Box::pin(async move {
-            let rsp = match deadline {
-                // The body is read within the deadline too: a CA that
-                // sends its headers and then stalls holds no call.
-                Some(at) => {
-                    let too_slow = |_| instant_acme::Error::Str(CA_TOO_SLOW);
-                    let mut rsp = tokio::time::timeout_at(at, sent)
-                        .await
-                        .map_err(too_slow)??;
-                    let body = tokio::time::timeout_at(at, rsp.body.into_bytes())
-                        .await
-                        .map_err(too_slow)?
-                        .map_err(instant_acme::Error::Other)?;
-                    instant_acme::BytesResponse {
-                        parts: rsp.parts,
-                        body: Box::new(body),
-                    }
-                }
-                None => sent.await?,
+            // The body is read within the deadline too: a CA that sends its
+            // headers and then stalls holds no call.
+            let too_slow = |_| instant_acme::Error::Str(CA_TOO_SLOW);
+            let mut rsp = tokio::time::timeout_at(at, sent)
+                .await
+                .map_err(too_slow)??;
+            let body = tokio::time::timeout_at(at, rsp.body.into_bytes())
+                .await
+                .map_err(too_slow)?
+                .map_err(instant_acme::Error::Other)?;
+            let rsp = instant_acme::BytesResponse {
+                parts: rsp.parts,
+                body: Box::new(body),
             };
             if matches!(rsp.parts.status.as_u16(), 429 | 503) {
                 if let Some(wait) = retry_after(&rsp.parts.headers) {

@@ -849,3 +849,29 @@ mod proxy {
         assert_eq!(get(&url).await.0, 200);
     }
 }
+
+/// A CA that does not answer holds no sweep past its budget: the renewal's
+/// new order is cut off at the sweep's deadline (plus a few seconds' grace)
+/// and tried again later, not counted as the hostname's failure.
+#[tokio::test]
+async fn a_slow_ca_holds_no_sweep_past_its_budget() {
+    let proxy = AcmeProxy::start().await;
+    let t = tenant()
+        .own_table()
+        .acme_via(&proxy)
+        .env("SWEEP_TIME_BUDGET_MS", "1000")
+        .start()
+        .await;
+    issue(&t).await;
+    t.make_due().await;
+    proxy.delay_next("order-plz", 5, 30_000);
+    let report = t.sweep().await;
+    assert_eq!(report.failed, 1, "{report:?}");
+    assert!(
+        report.elapsed_ms < 15_000,
+        "the sweep waited for the CA: {report:?}"
+    );
+    let served = t.served().await;
+    assert_eq!(served.renewal.failures, 0, "a slow CA counted as a failure");
+    assert!(served.renewal.not_before.is_some(), "{:?}", served.renewal);
+}

@@ -945,7 +945,10 @@ fn an_extension_refused_at_attach_has_a_way_out() {
     assert_eq!(due.sweep_step(now), RenewalStep::CancelAddingNamesThenRenew);
     let next = due.next_action(&d(H));
     assert_eq!(next.action, Action::ReleaseDomain, "{next:?}");
-    assert!(next.message.contains(&format!("release {OTHER}")), "{next:?}");
+    assert!(
+        next.message.contains(&format!("release {OTHER}")),
+        "{next:?}"
+    );
     assert_eq!(
         due.certificate_change(&d(OTHER), Some(&extension)),
         CertificateChange::EndAndRenew

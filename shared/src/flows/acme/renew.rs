@@ -309,7 +309,15 @@ pub async fn renew_hostname(
         hold,
         unreturned: "could not release the renewal lease; it expires by itself",
     };
-    match with_lease(app, lease, || renew_leased(app, domain, deadline, trigger)).await? {
+    // Every CA request of the renewal (its new order, the ARI re-check, the
+    // order driven) within the budget: a slow CA holds no sweep.
+    let leased = || {
+        crate::adapters::acme::within(
+            deadline + crate::flows::acme::driver::CA_GRACE,
+            renew_leased(app, domain, deadline, trigger),
+        )
+    };
+    match with_lease(app, lease, leased).await? {
         Some(outcome) => Ok(outcome),
         None => Ok(Outcome::Busy),
     }

@@ -341,7 +341,12 @@ async fn run_step(
                 .into_iter()
                 .chain(order.and_then(|o| o.certificate.as_ref().map(|c| c.chain_pem.clone())));
             for chain in chains {
-                if let Err(e) = app.acme.revoke(&chain).await {
+                let revoked = crate::adapters::acme::within(
+                    deadline.max(Instant::now() + crate::flows::acme::driver::CA_GRACE),
+                    Box::pin(app.acme.revoke(&chain)),
+                )
+                .await;
+                if let Err(e) = revoked {
                     tracing::warn!(error = %e, "could not revoke the certificate; releasing anyway");
                 }
             }
