@@ -7,7 +7,7 @@
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
-use super::{json_response, path_param, tenant_domain};
+use super::{json_response, path_param};
 use crate::adapters::cloudfront::Deployment;
 use crate::app::App;
 use crate::auth;
@@ -76,7 +76,7 @@ struct Renewal<'a> {
 
 /// Authenticates the caller, who must be the organisation in the path, and
 /// reads the hostname from the query.
-fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), Error> {
+async fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), Error> {
     let caller = auth::caller(req, &app.config.tenant_claim)?;
     let org = TenantId::parse("org_id", &path_param(req, "org_id")?)?;
     auth::require_same_tenant(&caller, &org, &format!("organisation {org}"))?;
@@ -84,11 +84,12 @@ fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), Error> {
     let domain = query.first("domain").ok_or_else(|| {
         Error::validation(Code::MissingParameter, "the query needs ?domain=<hostname>")
     })?;
-    Ok((org, tenant_domain(app, domain)?))
+    let domain = super::held_domain(app, &org, domain).await?;
+    Ok((org, domain))
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let (org, domain) = parse(app, &req)?;
+    let (org, domain) = parse(app, &req).await?;
     let records = certificate_status(app, &org, &domain).await?;
     let delegation = match (&app.delegation, &records.served, &records.order) {
         (None, _, _) => "not_configured",

@@ -34,7 +34,7 @@ struct CompleteResponse<'a> {
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let (org, domain) = parse(app, &req)?;
+    let (org, domain) = parse(app, &req).await?;
     Ok(match complete_certificate(app, &org, &domain).await? {
         Progress::Done(served) => {
             let deployment = edge_status(app, Some(&served)).await;

@@ -175,6 +175,29 @@ pub(crate) fn tenant_domain(app: &App, input: &str) -> Result<DomainName, Error>
     Ok(domain)
 }
 
+/// A hostname a route acts on that `tenant` may hold already: accepted as
+/// [`tenant_domain`] accepts a new one, or, when today's rules refuse it (a
+/// newer Public Suffix List, say), as stored, if `tenant` holds it: a name
+/// accepted under older rules stays releasable and renewable.
+pub(crate) async fn held_domain(
+    app: &App,
+    tenant: &crate::domain::TenantId,
+    input: &str,
+) -> Result<DomainName, Error> {
+    let refused = match tenant_domain(app, input) {
+        Ok(domain) => return Ok(domain),
+        Err(refused) => refused,
+    };
+    let lower = input.trim_end_matches('.').to_ascii_lowercase();
+    let Ok(stored) = DomainName::stored(&lower) else {
+        return Err(refused);
+    };
+    match app.store.owner_of(&stored).await? {
+        Some(owner) if &owner == tenant => Ok(stored),
+        _ => Err(refused),
+    }
+}
+
 /// A path parameter API Gateway (or the local server) extracted.
 pub fn path_param(req: &Request, name: &str) -> Result<String, Error> {
     req.path_parameters()

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{json_response, path_param};
 use crate::app::App;
 use crate::auth;
-use crate::domain::{DomainName, ReleaseStep};
+use crate::domain::ReleaseStep;
 use crate::error::Error;
 use crate::flows::hostname::release::release_domain;
 
@@ -24,7 +24,7 @@ struct Released<'a> {
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let caller = auth::caller(&req, &app.config.tenant_claim)?;
-    let domain = DomainName::parse(&path_param(&req, "domain")?)?;
+    let domain = super::held_domain(app, &caller, &path_param(&req, "domain")?).await?;
     let release = release_domain(app, &caller, &domain).await?;
     let (code, status, message) = if release.done() {
         (

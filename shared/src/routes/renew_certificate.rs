@@ -51,7 +51,7 @@ struct RenewResponse<'a> {
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let (org, domain) = parse(app, &req)?;
+    let (org, domain) = parse(app, &req).await?;
     let served_status = Stage::Attached.proxy_status();
     Ok(match renew_now(app, &org, &domain).await? {
         Outcome::Renewed(s) => json_response(

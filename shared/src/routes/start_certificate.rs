@@ -142,13 +142,14 @@ fn parse_start(app: &App, req: &Request) -> Result<(TenantId, Vec<DomainName>), 
 }
 
 /// Authenticates the caller, who must be the organisation in the path,
-/// and reads the hostname from the body.
-pub(crate) fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), Error> {
+/// and reads the hostname it holds from the body (`routes::held_domain`).
+pub(crate) async fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), Error> {
     let caller = auth::caller(req, &app.config.tenant_claim)?;
     let org = TenantId::parse("org_id", &path_param(req, "org_id")?)?;
     auth::require_same_tenant(&caller, &org, &format!("organisation {org}"))?;
     let body: DomainRequest = json_body(req)?;
-    Ok((org, tenant_domain(app, &body.domain)?))
+    let domain = super::held_domain(app, &org, &body.domain).await?;
+    Ok((org, domain))
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {

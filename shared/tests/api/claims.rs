@@ -1090,3 +1090,39 @@ async fn winners_and_taken(
     }
     (winners, refused)
 }
+
+/// A name accepted under older rules that today's refuse (here a public
+/// suffix, as after a Public Suffix List update made it one) still lists
+/// and releases for the tenant that holds it; another tenant is refused as
+/// for any invalid name.
+#[tokio::test]
+async fn a_name_todays_rules_refuse_still_lists_and_releases() {
+    let t = tenant().own_table().start().await;
+    let name = "github.io";
+    assert!(DomainName::parse(name).is_err(), "not refused today");
+    let stored = DomainName::stored(name).unwrap();
+    let org = custom_domains::domain::TenantId::parse("org", &t.org).unwrap();
+    t.app.store.claim(&stored, &org).await.unwrap();
+    index_caught_up().await;
+
+    let (status, list) = get(&t.token, &format!("{}/domains", t.base)).await;
+    assert_eq!(status, 200, "{list}");
+    assert!(list.to_string().contains(name), "{list}");
+    let other = token_for("org-other");
+    let (status, refused) = delete(&other, &t.release_url(name)).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("invalid_domain")),
+        "{refused}"
+    );
+    let (status, released) = delete(&t.token, &t.release_url(name)).await;
+    assert_eq!(status, 200, "{released}");
+    assert!(t
+        .app
+        .store
+        .load_hostname(&stored)
+        .await
+        .unwrap()
+        .owner
+        .is_none());
+}

@@ -116,7 +116,7 @@ impl Store {
     pub async fn acm_request_domain(&self, request_id: &str) -> Result<Option<DomainName>, Error> {
         let item = self.get(id_pk(request_id), ACM_REQUEST).await?;
         match item.as_ref().and_then(|i| i.get("domain")) {
-            Some(AttributeValue::S(d)) => DomainName::parse(d).map(Some),
+            Some(AttributeValue::S(d)) => DomainName::stored(d).map(Some),
             _ => Ok(None),
         }
     }

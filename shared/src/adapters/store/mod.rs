@@ -237,7 +237,7 @@ impl Store {
                     DNS => records.dns = Some(from_item(item)?),
                     ORDER_REF => {
                         if let Some(AttributeValue::S(lead)) = item.get("order_lead") {
-                            records.order_ref = Some(DomainName::parse(lead)?);
+                            records.order_ref = Some(DomainName::stored(lead)?);
                         }
                     }
                     _ => {}
@@ -293,9 +293,11 @@ impl Store {
                 for item in out.items() {
                     if let Some(AttributeValue::S(pk)) = item.get("pk") {
                         if let Some(host) = pk.strip_prefix("DOMAIN#") {
-                            // One name today's rules refuse (a newer Public
-                            // Suffix List, say) must not stop every run.
-                            match DomainName::parse(host) {
+                            // Read as stored (a name today's rules refuse,
+                            // after a newer Public Suffix List, still
+                            // renews); a malformed one must not stop every
+                            // run.
+                            match DomainName::stored(host) {
                                 Ok(d) => found.push(d),
                                 Err(e) => {
                                     tracing::warn!(host, error = %e, "a due hostname no longer parses; skipped")

@@ -286,7 +286,7 @@ impl Store {
         let shown = self.pending_in_index(tenant).await?;
         let mut freed = 0;
         for host in held.difference(&shown) {
-            let Ok(domain) = DomainName::parse(host) else {
+            let Ok(domain) = DomainName::stored(host) else {
                 tracing::warn!(host, "a pending place's hostname no longer parses; kept");
                 continue;
             };
@@ -404,7 +404,7 @@ impl Store {
         for item in out.items() {
             if let Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)) = item.get("pk") {
                 if let Some(host) = pk.strip_prefix("DOMAIN#") {
-                    domains.push(DomainName::parse(host)?);
+                    domains.push(DomainName::stored(host)?);
                 }
             }
         }
@@ -428,5 +428,5 @@ fn decode_cursor(cursor: &str) -> Result<DomainName, Error> {
     let bad = || Error::validation(Code::InvalidCursor, "the cursor is not one this API gave");
     let bytes = BASE64_URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    DomainName::parse(&text).map_err(|_| bad())
+    DomainName::stored(&text).map_err(|_| bad())
 }

@@ -149,7 +149,14 @@ pub async fn run(app: &App, event: &serde_json::Value) -> Result<JobReport, Erro
     match event.get("renew_now") {
         None => Ok(JobReport::Sweep(sweep(app).await?)),
         Some(serde_json::Value::String(name)) => Ok(JobReport::RenewNow(
-            operator_renew_now(app, &DomainName::parse(name)?).await?,
+            // The platform names a stored hostname, as stored.
+            operator_renew_now(
+                app,
+                &DomainName::stored(name).map_err(|_| {
+                    Error::validation(Code::InvalidDomain, format!("{name:?} is not a hostname"))
+                })?,
+            )
+            .await?,
         )),
         Some(_) => Err(Error::validation(
             Code::InvalidJson,
