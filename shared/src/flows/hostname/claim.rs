@@ -43,13 +43,13 @@ pub use crate::domain::{claim_record, CLAIM_LABEL};
 /// tenant's unproven claim that has expired or that `tenant` proves control
 /// over. Answers when the claim began.
 pub async fn claim(app: &App, domain: &DomainName, tenant: &TenantId) -> Result<String, Error> {
-    let message = match app.store.claim(domain, tenant).await {
+    match app.store.claim(domain, tenant).await {
         Err(Error::Conflict {
             code: Code::DomainTaken,
-            message,
-        }) => message,
+            ..
+        }) => {}
         other => return other,
-    };
+    }
     let stale_before = Timestamp::now().minus(app.config.unproven_claim_expiry);
     let records = app.store.load_hostname(domain).await?;
     if records
@@ -63,35 +63,36 @@ pub async fn claim(app: &App, domain: &DomainName, tenant: &TenantId) -> Result<
         delete_certificate(app, domain, certificate).await;
         return app.store.claim(domain, tenant).await;
     }
-    if records.unproven_claim_of_other(tenant).is_none() {
-        return Err(Error::Conflict {
-            code: Code::DomainTaken,
-            message,
-        });
-    }
+    // One answer for every refusal, whatever the claim's state (proven or
+    // not, how old, being released): a refused tenant learns only that the
+    // name is unavailable to it, and how a tenant that controls its DNS
+    // takes over a claim that was never proved. The record is looked up
+    // either way, so the answer's timing tells nothing either.
     let (name, value) = claim_record(domain, tenant);
     let deadline = Instant::now() + std::time::Duration::from_secs(5);
     let seen = app.dns.observe(&name, deadline).await;
-    if presence(&seen, &value) != Presence::Present {
-        return Err(Error::Contested {
-            message: format!(
-                "{domain} is claimed by another tenant that has not proved control of it; to take it over, publish a TXT record named {name} with the value {value} and call again"
-            ),
-            details: serde_json::json!({
-                "takeover_record": { "name": name, "type": "TXT", "value": value },
-                "found": seen,
-            }),
-        });
+    let unavailable = || {
+        Error::Contested {
+        message: format!(
+            "{domain} is not available; if you control its DNS and it is held without proof, publish a TXT record named {name} with the value {value} and call again"
+        ),
+        details: serde_json::json!({
+            "takeover_record": { "name": name, "type": "TXT", "value": value },
+            "found": seen,
+        }),
+    }
+    };
+    if records.unproven_claim_of_other(tenant).is_none()
+        || presence(&seen, &value) != Presence::Present
+    {
+        return Err(unavailable());
     }
     end_at_the_ca(app, domain, &records).await?;
     // Any unproven claim, however recent (the condition still requires it
     // unproven at the moment of the write).
     let any_time = Timestamp::now().plus(std::time::Duration::from_secs(1));
     let Some(certificate) = app.store.end_stale_claim(domain, any_time).await? else {
-        return Err(Error::Conflict {
-            code: Code::DomainTaken,
-            message,
-        });
+        return Err(unavailable());
     };
     tracing::info!(%domain, %tenant, "took over an unproven claim by DNS proof");
     delete_certificate(app, domain, certificate).await;
