@@ -23,6 +23,12 @@ deactivated or invalid (Boulder never reuses an order with a dead
 authorization). Valid authorizations are reused by Pebble itself
 (`PEBBLE_AUTHZREUSE=100`, as Boulder does for 30 days).
 
+Pebble also reads an order whose authorization was deactivated as
+`deactivated`, a status RFC 8555 does not give orders (Boulder reads it
+`invalid`, as the RFC says an order whose authorization failed or was
+deactivated is); the proxy answers `invalid`, so clients that follow the
+RFC can read it.
+
 Its state lives in memory: a restart of the stack forgets every order, as a
 restarted Pebble does.
 
@@ -195,6 +201,9 @@ def serve(args):
                     parsed = json.loads(rsp_body)
                 except ValueError:
                     parsed = None
+            if isinstance(parsed, dict) and "finalize" in parsed and parsed.get("status") == "deactivated":
+                parsed["status"] = "invalid"
+                rsp_body = json.dumps(parsed).encode()
             host = self.headers.get("Host", "")
             if key and status == 201 and parsed is not None:
                 existing = orders.reusable(key)

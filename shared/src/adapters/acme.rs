@@ -319,6 +319,26 @@ impl AcmeClient {
         Ok(result)
     }
 
+    /// The status of an existing order (its authorizations unread: one
+    /// deactivated may offer no challenge); `None` when the CA no longer
+    /// has it.
+    pub async fn order_status(&self, url: &str) -> Result<Option<OrderStatus>, Error> {
+        self.with_account(|account| async move {
+            let account = &account;
+            let read = with_nonce_retry_raw(|| async {
+                let mut order = account.order(url.to_owned()).await?;
+                Ok(OrderStatus::from(order.state().status))
+            })
+            .await;
+            match read {
+                Ok(status) => Ok(Some(status)),
+                Err(instant_acme::Error::Api(p)) if p.status == Some(404) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
     /// Tells the CA the TXT record is in place.
     pub async fn answer_challenge(&self, order_url: &str) -> Result<(), Error> {
         self.with_account(|account| async move {

@@ -767,3 +767,55 @@ async fn a_start_without_the_refused_names_ends_the_refused_order() {
         .unwrap();
     assert!(records.order.is_none(), "{:?}", records.order);
 }
+
+/// Both names of a shared certificate released at once: each sees the
+/// other leave, and the certificate is ended once: deleted from ACM and
+/// revoked, by one of the two releases.
+#[tokio::test]
+async fn names_sharing_a_certificate_released_at_once_end_it_once() {
+    let proxy = crate::support::acme_proxy::AcmeProxy::start().await;
+    let t = tenant().acme_via(&proxy).start().await;
+    let apex = format!("{}.example.com", unique("both"));
+    let www = format!("www.{apex}");
+    let (code, start) = post(
+        &t.token,
+        &t.start_url(),
+        &json!({ "domains": [apex, www] }).to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{start}");
+    publish_all(&start).await;
+    let (code, done) = complete(&t, &apex).await;
+    assert_eq!(code, 200, "{done}");
+    let (_, serial) = served_names(&t, &apex).await;
+    assert_eq!(acm_certificates_for(&apex).await.len(), 1);
+    let revocations_before = proxy.requests_to("revoke");
+
+    let until_released = |name: String| {
+        let (token, url) = (t.token.clone(), t.release_url(&name));
+        async move {
+            for _ in 0..150 {
+                let (code, body) = delete(&token, &url).await;
+                match code {
+                    200 => return,
+                    202 => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                    _ => panic!("release of {name}: {code} {body}"),
+                }
+            }
+            let (code, body) = delete(&token, &url).await;
+            panic!("release of {name} did not finish: {code} {body}");
+        }
+    };
+    tokio::join!(until_released(apex.clone()), until_released(www.clone()));
+    assert!(
+        acm_certificates_for(&apex).await.is_empty(),
+        "the shared certificate is left in ACM"
+    );
+    let status = pebble_management(&format!("/cert-status-by-serial/{serial}")).await;
+    assert!(status.contains("Revoked"), "{status}");
+    assert_eq!(
+        proxy.requests_to("revoke") - revocations_before,
+        1,
+        "revoked more than once"
+    );
+}

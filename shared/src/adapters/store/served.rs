@@ -133,3 +133,40 @@ impl Store {
             .await
     }
 }
+
+impl Store {
+    /// Whether `domain`'s release is the one that ends the certificate at
+    /// `arn` (deletes it from ACM, revokes it): the first release to ask
+    /// is, and stays so on its repeats; every other is told no. Names
+    /// sharing one certificate may be released at once, each seeing the
+    /// others leave: the certificate is ended once. The item goes after 30
+    /// days (the table's TTL).
+    pub async fn take_certificate_end(
+        &self,
+        arn: &str,
+        domain: &DomainName,
+    ) -> Result<bool, Error> {
+        let expires = Timestamp::now().plus(std::time::Duration::from_secs(30 * 86_400));
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("CERTEND#{arn}")))
+            .item("sk", s("CERTEND"))
+            .item("by", s(domain.as_str()))
+            .item("expires_at", AttributeValue::N(expires.unix().to_string()))
+            .condition_expression("attribute_not_exists(pk) OR #by = :by")
+            .expression_attribute_names("#by", "by")
+            .expression_attribute_values(":by", s(domain.as_str()));
+        match super::conflicts::resend_on_conflict(
+            || request.clone().send(),
+            super::conflicts::write_conflict,
+        )
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if super::condition_failed(&e) => Ok(false),
+            Err(e) => Err(upstream(e)),
+        }
+    }
+}

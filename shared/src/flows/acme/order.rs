@@ -226,9 +226,6 @@ const FIRST_LOOK: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Whether the CA still holds the stored order in a state that can go on.
 pub(crate) async fn order_still_usable(app: &App, order: &AcmeOrder) -> Result<bool, Error> {
-    let view = app.acme.read_order(&order.order_url, &order.domain).await?;
-    Ok(match view {
-        None => false,
-        Some(v) => v.status != crate::adapters::acme::OrderStatus::Invalid,
-    })
+    let status = app.acme.order_status(&order.order_url).await?;
+    Ok(status.is_some_and(|s| s != crate::adapters::acme::OrderStatus::Invalid))
 }

@@ -222,6 +222,41 @@ async fn lost_import(
         .await
 }
 
+/// Deletes from ACM and revokes a certificate no name holds any more, if
+/// this release is the one that ends it (`Store::take_certificate_end`).
+async fn end_shared_certificate(
+    app: &App,
+    domain: &DomainName,
+    served: &crate::domain::ServedCertificate,
+    deadline: Instant,
+) -> Result<StepDone, Error> {
+    if !app
+        .store
+        .take_certificate_end(&served.certificate_arn, domain)
+        .await?
+    {
+        return Ok(StepDone::Done);
+    }
+    if app
+        .edge_certificates
+        .delete(&served.certificate_arn)
+        .await?
+        == Deletion::InUse
+    {
+        return Ok(StepDone::NotYet);
+    }
+    let revoked = crate::adapters::acme::within(
+        deadline.max(Instant::now() + crate::flows::acme::driver::CA_GRACE),
+        Box::pin(app.acme.revoke(&served.certificate.chain_pem)),
+    )
+    .await;
+    if let Err(e) = revoked {
+        tracing::warn!(error = %e, "could not revoke the certificate; releasing anyway");
+    }
+    tracing::info!(arn = %served.certificate_arn, "the last name on a shared certificate left: certificate ended");
+    Ok(StepDone::Done)
+}
+
 /// What one step of a release came to.
 enum StepDone {
     Done,
@@ -286,8 +321,12 @@ async fn run_step(
         }
         ReleaseStep::CertificateDeleted => {
             let mut deletions = Vec::new();
+            // Ended once, whichever release of its names gets here first
+            // (`Store::take_certificate_end`).
             if let Some(arn) = &edge_arn {
-                deletions.push(app.edge_certificates.delete(arn).await?);
+                if app.store.take_certificate_end(arn, domain).await? {
+                    deletions.push(app.edge_certificates.delete(arn).await?);
+                }
             } else if let Some(arn) = lost_import(app, domain, order).await? {
                 tracing::info!(%arn, "deleting a certificate whose import answer was lost");
                 deletions.push(app.edge_certificates.delete(&arn).await?);
@@ -336,7 +375,16 @@ async fn run_step(
             Ok(StepDone::Done)
         }
         ReleaseStep::Revoked => {
+            // The served certificate by the release that ends it (once).
+            let mut ends_served = false;
+            if let Some(s) = served {
+                ends_served = app
+                    .store
+                    .take_certificate_end(&s.certificate_arn, domain)
+                    .await?;
+            }
             let chains = served
+                .filter(|_| ends_served)
                 .map(|s| s.certificate.chain_pem.clone())
                 .into_iter()
                 .chain(order.and_then(|o| o.certificate.as_ref().map(|c| c.chain_pem.clone())));
@@ -357,10 +405,14 @@ async fn run_step(
                 return Ok(StepDone::Done);
             };
             let now = crate::domain::Timestamp::now();
+            let mut held = false;
             for name in served.names.iter().filter(|n| *n != domain) {
-                let Some(mut copy) = app.store.load_hostname(name).await?.served else {
+                let other = app.store.load_hostname(name).await?;
+                let releasing = other.is_releasing();
+                let Some(mut copy) = other.served else {
                     continue;
                 };
+                held |= !releasing;
                 if !copy.names.contains(domain) {
                     continue;
                 }
@@ -371,7 +423,13 @@ async fn run_step(
                 copy.renewal.due_now(now);
                 app.store.save_served(&mut copy).await?;
             }
-            Ok(StepDone::Done)
+            match held {
+                true => Ok(StepDone::Done),
+                // Every other name leaves too (released, or being released
+                // beside this one): the certificate ends with the last of
+                // them, once.
+                false => end_shared_certificate(app, domain, served, deadline).await,
+            }
         }
         ReleaseStep::RecordsDeleted => {
             app.store

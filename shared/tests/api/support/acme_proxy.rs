@@ -75,6 +75,9 @@ struct State {
     windows: HashMap<String, Window>,
     new_orders: Vec<Option<String>>,
     renewal_info_requests: Vec<String>,
+    /// The path of every request answered, in order (not those refused
+    /// for a bad nonce: the client sends them again).
+    paths: Vec<String>,
     faults: Vec<Fault>,
     tripwire: Option<Arc<super::tripwire::Tripwire>>,
 }
@@ -123,6 +126,7 @@ impl AcmeProxy {
                 windows: HashMap::new(),
                 new_orders: Vec::new(),
                 renewal_info_requests: Vec::new(),
+                paths: Vec::new(),
                 faults: Vec::new(),
                 tripwire: None,
             }),
@@ -259,6 +263,16 @@ impl AcmeProxy {
         });
     }
 
+    /// How many requests answered (bad nonces aside) had a path containing
+    /// `part`.
+    pub fn requests_to(&self, part: &str) -> usize {
+        self.state()
+            .paths
+            .iter()
+            .filter(|p| p.contains(part))
+            .count()
+    }
+
     /// Forgets every fault not yet used: the CA works again.
     pub fn clear_faults(&self) {
         self.state().faults.clear();
@@ -384,6 +398,9 @@ impl Shared {
         };
         let problem = serde_json::from_slice::<Value>(&body).unwrap_or_default();
         record_order(problem["type"] == BAD_NONCE);
+        if problem["type"] != BAD_NONCE {
+            self.state.lock().unwrap().paths.push(path.clone());
+        }
         let change = match () {
             _ if new_order => Some("acme newOrder"),
             _ if path.contains("/chalZ/") => Some("acme challenge"),
