@@ -55,6 +55,15 @@ publish the CNAME start-certificate offers (cname_record_name → cname_record_v
   curl -s -X POST $CHALLTESTSRV_URL/set-cname \\
        -d '{"host": "_acme-challenge.shop.example.com.", "target": "<cname_record_value>."}'
 
+On the ACM path (ACM issues, API Gateway serves): request a name, publish
+the CNAME it names (ACM issues only once it answers, and moto not before
+MOTO_ACM_VALIDATION_WAIT seconds), then poll until CONFIGURED:
+  curl -s -X POST http://127.0.0.1:9000/domains/request -H "authorization: Bearer \$TOKEN" \\
+       -H 'content-type: application/json' -d '{"domain": "client.example.com", "workspace_id": "org-1"}'
+  curl -s -X POST $CHALLTESTSRV_URL/set-cname \\
+       -d '{"host": "<validation_records[0].name>.", "target": "<validation_records[0].value>."}'
+  curl -s "http://127.0.0.1:9000/domains/status/<request_id>?domain=client.example.com" -H "authorization: Bearer \$TOKEN"
+
 Where it stands (its "dns" object: does the name point at its edge?), and a
 renewal on demand (the sweep and the drift checks run every
 $((LOCAL_SWEEP_INTERVAL_MS / 1000)) s; \`make sweep\` and \`make drift-check\` run one by hand):

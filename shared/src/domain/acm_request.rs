@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DomainName, TenantId, Timestamp};
+use super::{ClaimProof, DomainName, TenantId, Timestamp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,13 +73,14 @@ pub struct AcmRequest {
     pub certificate_status: Option<String>,
     #[serde(default)]
     pub failure: Option<String>,
-    /// A TXT record the workspace must publish too, set when ACM's
-    /// validation CNAME already answered before this request showed it to
-    /// anyone: ACM's record is the same for every certificate of the name in
-    /// the account, so it may be a previous owner's, and proves nothing about
-    /// this workspace. Nothing is configured until this record is seen.
+    /// The workspace's claim record, a TXT record it must publish too when
+    /// ACM's validation CNAME alone could be someone else's: ACM's record
+    /// is the same for every certificate of the name in the account, so a
+    /// previous claimant's may still be in DNS, and ACM issues on it. Set
+    /// when the request learns ACM's records. Nothing is configured until
+    /// this record is seen.
     #[serde(default)]
-    pub ownership_record: Option<ValidationRecord>,
+    pub ownership_record: Option<OwnershipRecord>,
     /// The ownership record was seen.
     #[serde(default)]
     pub ownership_proven: bool,
@@ -88,14 +89,34 @@ pub struct AcmRequest {
     pub updated_at: Timestamp,
 }
 
+/// The claim record an ACM request asks of its workspace, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnershipRecord {
+    #[serde(flatten)]
+    pub record: ValidationRecord,
+    /// Requests stored before the reason was kept asked for it only when
+    /// ACM's CNAME already answered.
+    #[serde(default = "record_already_answers")]
+    pub reason: ClaimProof,
+}
+
+fn record_already_answers() -> ClaimProof {
+    ClaimProof::RecordAlreadyAnswers
+}
+
 impl AcmRequest {
+    /// The ownership record while it is required and unseen.
+    pub fn ownership_due(&self) -> Option<&OwnershipRecord> {
+        self.ownership_record
+            .as_ref()
+            .filter(|_| !self.ownership_proven)
+    }
+
     /// Every record the workspace must publish: ACM's, and the ownership
     /// record while it is required and unseen.
     pub fn records_to_publish(&self) -> Vec<ValidationRecord> {
         let mut records = self.validation_records.clone();
-        if !self.ownership_proven {
-            records.extend(self.ownership_record.clone());
-        }
+        records.extend(self.ownership_due().map(|o| o.record.clone()));
         records
     }
 
@@ -144,7 +165,29 @@ pub struct DomainMapping {
 
 #[cfg(test)]
 mod tests {
-    use super::AcmStage;
+    use super::{AcmStage, ClaimProof, OwnershipRecord, ValidationRecord};
+
+    #[test]
+    fn an_ownership_record_stored_without_its_reason_reads_as_already_answering() {
+        let stored = serde_json::json!({"name": "_custom-domains-claim.x.example.com", "value": "v", "type": "TXT"});
+        let read: OwnershipRecord = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.reason, ClaimProof::RecordAlreadyAnswers);
+        let recent = OwnershipRecord {
+            record: ValidationRecord {
+                name: "n".into(),
+                value: "v".into(),
+                record_type: "TXT".into(),
+            },
+            reason: ClaimProof::RecentClaimant,
+        };
+        let written = serde_json::to_value(&recent).unwrap();
+        assert_eq!(written["reason"], "recent_claimant");
+        assert_eq!(written["type"], "TXT");
+        assert_eq!(
+            serde_json::from_value::<OwnershipRecord>(written).unwrap(),
+            recent
+        );
+    }
 
     #[test]
     fn stages_run_in_order() {

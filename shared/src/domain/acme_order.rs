@@ -135,7 +135,10 @@ pub struct NeededRecord {
 /// answer before the CA is asked to validate. One ACME account serves every
 /// tenant, and the CA keeps what it made for an earlier claim: Let's
 /// Encrypt answers the account's new order with its pending one (same TXT
-/// value) and reuses a valid authorization for 30 days.
+/// value) and reuses a valid authorization for 30 days. On the ACM path,
+/// ACM's CNAME is the same for every certificate of the name in the
+/// account: the claim record must answer before anything is configured
+/// (`AuthorizationReused` does not arise there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimProof {
@@ -143,7 +146,8 @@ pub enum ClaimProof {
     RecentClaimant,
     /// The CA reports the name's authorization valid already.
     AuthorizationReused,
-    /// The TXT value asked for already answered when it was first shown.
+    /// The validation record asked for (the ACME path's TXT value, ACM's
+    /// CNAME) already answered when it was first shown.
     RecordAlreadyAnswers,
 }
 
@@ -164,7 +168,7 @@ impl ClaimProof {
                 "the certificate authority holds an earlier validation of this name"
             }
             ClaimProof::RecordAlreadyAnswers => {
-                "the TXT value asked for was already published before it was shown to you"
+                "the validation record asked for was already published before it was shown to you"
             }
         }
     }

@@ -14,7 +14,9 @@ mod served;
 mod tenant;
 mod timestamp;
 
-pub use acm_request::{AcmRequest, AcmStage, DomainMapping, Edge, ValidationRecord};
+pub use acm_request::{
+    AcmRequest, AcmStage, DomainMapping, Edge, OwnershipRecord, ValidationRecord,
+};
 pub use acme_order::{
     AcmeOrder, ChallengeRecord, ClaimProof, IssuedCertificate, NameChallenge, NeededRecord,
     PendingKey, Purpose, Stage,

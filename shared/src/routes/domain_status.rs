@@ -3,7 +3,8 @@
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
-use super::request_domain::add_records_message;
+use super::request_domain::{add_records_message, claim_record};
+use super::start_certificate::ClaimRecord;
 use super::{json_response, path_param};
 use crate::app::App;
 use crate::auth;
@@ -21,6 +22,9 @@ struct StatusResponse<'a> {
     status: &'static str,
     certificate_status: Option<&'a str>,
     validation_records: Vec<ValidationRecord>,
+    /// The workspace's claim record while it is required and unseen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claim_record: Option<ClaimRecord>,
     api_gateway_domain: Option<&'a str>,
     failure_reason: Option<&'a str>,
     /// Whether the live hostname points at its edge (null until live).
@@ -82,6 +86,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             status,
             certificate_status: r.certificate_status.as_deref(),
             validation_records: r.records_to_publish(),
+            claim_record: claim_record(&r),
             api_gateway_domain: r.api_gateway_domain.as_deref(),
             failure_reason: r.failure.as_deref(),
             dns,

@@ -9,6 +9,7 @@ use crate::auth;
 use crate::domain::{AcmRequest, AcmStage, TenantId, ValidationRecord};
 use crate::error::Error;
 use crate::flows::acm::request::request_domain;
+use crate::routes::start_certificate::ClaimRecord;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +26,10 @@ struct RequestResponse<'a> {
     status: &'static str,
     certificate_status: Option<&'a str>,
     validation_records: Vec<ValidationRecord>,
+    /// The workspace's claim record while it is required and unseen (it is
+    /// in `validation_records` too), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claim_record: Option<ClaimRecord>,
     message: String,
 }
 
@@ -59,8 +64,16 @@ fn response(r: &AcmRequest) -> RequestResponse<'_> {
         status,
         certificate_status: r.certificate_status.as_deref(),
         validation_records: r.records_to_publish(),
+        claim_record: claim_record(r),
         message,
     }
+}
+
+/// The claim record `r` asks of its workspace while it is unseen, as the
+/// ACME path's start answer shows one.
+pub(crate) fn claim_record(r: &AcmRequest) -> Option<ClaimRecord> {
+    r.ownership_due()
+        .map(|o| ClaimRecord::new(&r.domain, &r.workspace_id, o.reason))
 }
 
 /// Tells the tenant which DNS records to add.
@@ -70,12 +83,13 @@ pub(crate) fn add_records_message(r: &AcmRequest) -> String {
         .iter()
         .map(|v| format!("{} {} {}", v.name, v.record_type, v.value))
         .collect();
-    let ownership = match (&r.ownership_record, r.ownership_proven) {
-        (Some(o), false) => format!(
-            " (ACM's record was already in DNS before this request, perhaps left by a previous owner, so the TXT record {} proves that this workspace controls the name; nothing is configured until it is seen)",
-            o.name
+    let ownership = match r.ownership_due() {
+        Some(o) => format!(
+            " (ACM's record is the same for every certificate of the name and {}, so your claim record, the TXT record {}, proves that this workspace controls the name; nothing is configured until it is seen)",
+            o.reason.reason(),
+            o.record.name
         ),
-        _ => String::new(),
+        None => String::new(),
     };
     format!(
         "add these DNS records so AWS can validate {}: {}{ownership}; then poll /domains/status/{}",

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::{json_body, json_response, path_param, tenant_domain};
 use crate::app::App;
 use crate::auth;
-use crate::domain::{AcmeOrder, ChallengeRecord, DomainName, ServedCertificate, Stage, TenantId};
+use crate::domain::{
+    AcmeOrder, ChallengeRecord, ClaimProof, DomainName, ServedCertificate, Stage, TenantId,
+};
 use crate::error::Code;
 use crate::error::Error;
 use crate::flows::acme::start::{start_certificate, Started};
@@ -72,24 +74,27 @@ pub(crate) struct ClaimRecord {
     pub explanation: &'static str,
 }
 
+impl ClaimRecord {
+    /// `tenant`'s claim record for `domain`, asked for `why`.
+    pub(crate) fn new(domain: &DomainName, tenant: &TenantId, why: ClaimProof) -> Self {
+        let (name, value) = crate::flows::hostname::claim::claim_record(domain, tenant);
+        Self {
+            domain: domain.to_string(),
+            name,
+            kind: "TXT",
+            value,
+            reason: why.as_str(),
+            explanation: why.reason(),
+        }
+    }
+}
+
 /// The claim records `order` asks of its tenant.
 pub(crate) fn claim_records(order: &AcmeOrder) -> Vec<ClaimRecord> {
     order
         .all_challenges()
         .iter()
-        .filter_map(|c| {
-            let why = c.claim_proof?;
-            let (name, value) =
-                crate::flows::hostname::claim::claim_record(&c.domain, &order.org_id);
-            Some(ClaimRecord {
-                domain: c.domain.to_string(),
-                name,
-                kind: "TXT",
-                value,
-                reason: why.as_str(),
-                explanation: why.reason(),
-            })
-        })
+        .filter_map(|c| Some(ClaimRecord::new(&c.domain, &order.org_id, c.claim_proof?)))
         .collect()
 }
 

@@ -16,6 +16,17 @@ pub(crate) async fn apigw() -> aws_sdk_apigatewayv2::Client {
     aws_sdk_apigatewayv2::Client::new(&sdk_config(None).await)
 }
 
+/// Whether API Gateway has a custom domain named `domain`.
+async fn api_domain_exists(domain: &str) -> bool {
+    apigw()
+        .await
+        .get_domain_name()
+        .domain_name(domain)
+        .send()
+        .await
+        .is_ok()
+}
+
 /// How many API mappings API Gateway holds for a custom domain.
 pub(crate) async fn api_mappings(domain: &str) -> usize {
     let out = apigw()
@@ -28,13 +39,35 @@ pub(crate) async fn api_mappings(domain: &str) -> usize {
     out.items().len()
 }
 
-/// Polls the status route until it leaves PENDING (ACM in moto issues after
-/// MOTO_ACM_VALIDATION_WAIT seconds); answers every answer seen.
+/// Publishes the validation CNAMEs an answer (the request's or the status
+/// route's) shows, as the tenant would at its DNS host; answers whether it
+/// showed any.
+pub(crate) async fn publish_cnames(answer: &Value) -> bool {
+    let records = answer["validation_records"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    let mut published = false;
+    for r in records.filter(|r| r["type"] == "CNAME") {
+        set_cname(r["name"].as_str().unwrap(), r["value"].as_str().unwrap()).await;
+        published = true;
+    }
+    published
+}
+
+/// Polls the status route until it leaves PENDING, the validation CNAMEs
+/// it shows published first, as a tenant does: ACM issues once its CNAME
+/// answers (the local server's rule), and moto after
+/// MOTO_ACM_VALIDATION_WAIT seconds. Answers every answer seen.
 pub(crate) async fn poll_status(token: &str, url: &str) -> Vec<(u16, Value)> {
     let mut seen = Vec::new();
+    let mut published = false;
     for _ in 0..120 {
         let answer = get(token, url).await;
         let pending = answer.0 == 200 && answer.1["status"] == "PENDING";
+        if pending && !published {
+            published = publish_cnames(&answer.1).await;
+        }
         seen.push(answer);
         if !pending {
             return seen;
@@ -435,7 +468,8 @@ async fn an_exhausted_acm_quota_is_its_own_refusal() {
 /// ACM's validation CNAME is the same for every certificate of a name in
 /// one account, so the record a previous owner left in DNS would validate a
 /// new claimant's certificate: the new claimant must publish a record of its
-/// own before anything is configured.
+/// own before anything is configured. Here the previous claim ended over 30
+/// days ago; the record answering before it was shown is the reason.
 #[tokio::test]
 async fn a_new_claimant_is_not_configured_on_a_previous_owners_acm_record() {
     // A requests, publishes ACM's CNAME, is configured, then releases; the
@@ -461,6 +495,7 @@ async fn a_new_claimant_is_not_configured_on_a_previous_owners_acm_record() {
     );
     let (status, released) = delete(&a.token, &a.release_url(&a.domain)).await;
     assert_eq!(status, 200, "{released}");
+    crate::claims::age_previous_claim(&a, &a.domain, 31).await;
 
     // B claims the name: the same CNAME is asked for, and is already there,
     // so B is also asked for its own TXT record.
@@ -469,6 +504,10 @@ async fn a_new_claimant_is_not_configured_on_a_previous_owners_acm_record() {
     let requested = request(&b).await;
     let records = requested["validation_records"].as_array().unwrap();
     assert_eq!(records[0]["name"], cname.as_str());
+    assert_eq!(
+        requested["claim_record"]["reason"], "record_already_answers",
+        "{requested}"
+    );
     let ownership = records
         .iter()
         .find(|r| r["type"] == "TXT")
@@ -510,6 +549,238 @@ async fn a_new_claimant_is_not_configured_on_a_previous_owners_acm_record() {
         .iter()
         .all(|r| r["type"] == "CNAME"));
     clear_cname(&cname).await;
+}
+
+/// ACM's view of the certificate `arn` through the local server's rules
+/// (as the product reads it), and moto's own, without them: each
+/// `(Status, [ValidationStatus])`.
+async fn acm_and_moto_status(arn: &str) -> ((String, Vec<String>), (String, Vec<String>)) {
+    let s = stack();
+    let moto_alone = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(s.var("AWS_REGION")))
+        .endpoint_url(s.var("AWS_ENDPOINT_URL"))
+        .credentials_provider(aws_sdk_acm::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let mut both = Vec::new();
+    for sdk in [sdk_config(None).await, moto_alone] {
+        let described = aws_sdk_acm::Client::new(&sdk)
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        let c = described.certificate().unwrap();
+        both.push((
+            c.status().unwrap().as_str().to_owned(),
+            c.domain_validation_options()
+                .iter()
+                .map(|o| o.validation_status().unwrap().as_str().to_owned())
+                .collect(),
+        ));
+    }
+    let moto = both.pop().unwrap();
+    (both.pop().unwrap(), moto)
+}
+
+/// Longer than moto takes to issue a requested certificate
+/// (`MOTO_ACM_VALIDATION_WAIT`, 2 s under `make test`).
+const MOTO_ISSUES_BY: Duration = Duration::from_secs(3);
+
+/// ACM issues only once it sees its validation CNAME in DNS (the local
+/// server's rule in front of moto, which issues after a wait whatever DNS
+/// holds): until then the request stays pending and nothing is made in API
+/// Gateway; a CNAME with another value does not count; once published the
+/// request is configured, and the certificate stays issued when the
+/// record later goes.
+#[tokio::test]
+async fn an_acm_request_stays_pending_until_its_validation_cname_is_published() {
+    let t = tenant().start().await;
+    let first = request(&t).await;
+    let id = first["request_id"].as_str().unwrap().to_owned();
+    let record = &first["validation_records"][0];
+    let (name, value) = (
+        record["name"].as_str().unwrap().to_owned(),
+        record["value"].as_str().unwrap().to_owned(),
+    );
+    // ACM's shape: `_<32 hex>.<name>` → `_<32 hex>.<label>.acm-validations.aws`.
+    let label = name.strip_suffix(&format!(".{}", t.domain)).unwrap();
+    assert!(label.starts_with('_') && label.len() == 33, "{name}");
+    assert!(
+        value.starts_with('_') && value.ends_with(".acm-validations.aws"),
+        "{value}"
+    );
+    let arn = t
+        .app
+        .store
+        .load_acm_request(&DomainName::parse(&t.domain).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .certificate_arn;
+
+    // moto has issued; ACM has not: its record is not in DNS.
+    tokio::time::sleep(MOTO_ISSUES_BY).await;
+    let not_configured = |answer: &Value| {
+        assert_eq!(answer["status"], "PENDING", "{answer}");
+        assert_eq!(
+            answer["certificate_status"], "PENDING_VALIDATION",
+            "{answer}"
+        );
+        assert!(
+            answer["message"].as_str().unwrap().contains(&name),
+            "{answer}"
+        );
+    };
+    let (status, pending) = get(&t.token, &t.status_url(&id)).await;
+    assert_eq!(status, 200, "{pending}");
+    not_configured(&pending);
+    let (acm, moto) = acm_and_moto_status(&arn).await;
+    assert_eq!(moto.0, "ISSUED", "moto alone would have issued");
+    assert_eq!(
+        acm,
+        (
+            "PENDING_VALIDATION".to_owned(),
+            vec!["PENDING_VALIDATION".to_owned()]
+        )
+    );
+    assert!(!api_domain_exists(&t.domain).await);
+
+    // A CNAME pointing elsewhere is not ACM's record.
+    set_cname(&name, &format!("_elsewhere.{}", t.domain)).await;
+    let (_, pending) = get(&t.token, &t.status_url(&id)).await;
+    not_configured(&pending);
+
+    set_cname(&name, &value).await;
+    let seen = poll_status(&t.token, &t.status_url(&id)).await;
+    let (status, done) = seen.last().unwrap().clone();
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "CONFIGURED", "{done}");
+    assert_eq!(done["certificate_status"], "ISSUED", "{done}");
+    assert_eq!(api_mappings(&t.domain).await, 1);
+
+    // Issued stays issued.
+    clear_cname(&name).await;
+    let (acm, _) = acm_and_moto_status(&arn).await;
+    assert_eq!(acm, ("ISSUED".to_owned(), vec!["SUCCESS".to_owned()]));
+}
+
+/// A's claim ends (released) with A's ACM CNAME left in DNS; ACM's CNAME
+/// being the same for B's certificate, ACM issues B's at once. B had
+/// another tenant claim the name within 30 days: its request asks for B's
+/// claim record, and nothing is configured until that record answers.
+#[tokio::test]
+async fn a_recent_claimants_acm_cname_does_not_configure_the_next_claimant() {
+    let a = tenant().start().await;
+    let a_requested = request(&a).await;
+    assert!(publish_cnames(&a_requested).await, "{a_requested}");
+    let (status, released) = delete(&a.token, &a.release_url(&a.domain)).await;
+    assert_eq!(status, 200, "{released}");
+
+    let mut b = tenant().start().await;
+    b.domain = a.domain.clone();
+    let requested = request(&b).await;
+    assert_eq!(
+        requested["validation_records"][0], a_requested["validation_records"][0],
+        "ACM's record is the same for every certificate of the name"
+    );
+    let claim = &requested["claim_record"];
+    assert_eq!(claim["reason"], "recent_claimant", "{requested}");
+    assert_eq!(claim["type"], "TXT");
+    assert_eq!(claim["domain"], b.domain.as_str());
+    let (claim_name, claim_value) = (
+        claim["name"].as_str().unwrap().to_owned(),
+        claim["value"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(claim_name, format!("_custom-domains-claim.{}", b.domain));
+    assert!(
+        requested["validation_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == claim_name.as_str() && r["value"] == claim_value.as_str()),
+        "{requested}"
+    );
+    assert!(
+        requested["message"].as_str().unwrap().contains(&claim_name),
+        "{requested}"
+    );
+
+    // ACM issues B's certificate on A's CNAME; B is not configured.
+    tokio::time::sleep(MOTO_ISSUES_BY).await;
+    let url = b.status_url(requested["request_id"].as_str().unwrap());
+    let (status, pending) = get(&b.token, &url).await;
+    assert_eq!(status, 200, "{pending}");
+    assert_eq!(pending["certificate_status"], "ISSUED", "{pending}");
+    assert_eq!(pending["status"], "PENDING", "{pending}");
+    assert_eq!(
+        pending["claim_record"]["reason"], "recent_claimant",
+        "{pending}"
+    );
+    let name = DomainName::parse(&b.domain).unwrap();
+    assert!(b.app.store.mapping_for(&name).await.unwrap().is_none());
+    assert!(!api_domain_exists(&b.domain).await);
+    let (status, listed) = get(&b.token, &format!("{}/domains", b.base)).await;
+    assert_eq!(status, 200, "{listed}");
+    let next = &listed["domains"][0]["next_action"];
+    assert!(
+        next["message"].as_str().unwrap().contains(&claim_name),
+        "{listed}"
+    );
+
+    // B publishes its claim record: configured.
+    set_txt(&claim_name, &claim_value).await;
+    let seen = poll_status(&b.token, &url).await;
+    let (status, configured) = seen.last().unwrap().clone();
+    assert_eq!(status, 200, "{configured}");
+    assert_eq!(configured["status"], "CONFIGURED", "{configured}");
+    assert!(configured.get("claim_record").is_none(), "{configured}");
+    clear_txt(&claim_name).await;
+    clear_cname(
+        a_requested["validation_records"][0]["name"]
+            .as_str()
+            .unwrap(),
+    )
+    .await;
+}
+
+/// A cleans up its ACM CNAME when it releases the name, so B's request
+/// finds nothing in DNS; then A's CNAME comes back (A's DNS automation
+/// puts it back). ACM issues B's certificate on it: B, a claimant within
+/// 30 days of A, is still not configured until its own claim record
+/// answers.
+#[tokio::test]
+async fn a_recent_claimants_acm_cname_put_back_later_does_not_configure_the_next_claimant() {
+    let a = tenant().start().await;
+    let a_requested = request(&a).await;
+    assert!(publish_cnames(&a_requested).await, "{a_requested}");
+    let cname = a_requested["validation_records"][0].clone();
+    let (status, released) = delete(&a.token, &a.release_url(&a.domain)).await;
+    assert_eq!(status, 200, "{released}");
+    clear_cname(cname["name"].as_str().unwrap()).await;
+
+    let mut b = tenant().start().await;
+    b.domain = a.domain.clone();
+    let requested = request(&b).await;
+    assert_eq!(
+        requested["claim_record"]["reason"], "recent_claimant",
+        "{requested}"
+    );
+    set_cname(
+        cname["name"].as_str().unwrap(),
+        cname["value"].as_str().unwrap(),
+    )
+    .await;
+    tokio::time::sleep(MOTO_ISSUES_BY).await;
+    let url = b.status_url(requested["request_id"].as_str().unwrap());
+    let (status, pending) = get(&b.token, &url).await;
+    assert_eq!(status, 200, "{pending}");
+    assert_eq!(pending["certificate_status"], "ISSUED", "{pending}");
+    assert_eq!(pending["status"], "PENDING", "{pending}");
+    assert!(!api_domain_exists(&b.domain).await);
+    clear_cname(cname["name"].as_str().unwrap()).await;
 }
 
 /// A request-domain whose ACM certificate is issued, with API Gateway
@@ -688,7 +959,13 @@ async fn a_status_poll_racing_a_release_ends_released() {
     )
     .await;
     let t = tenant().start().await;
-    let id = request(&t).await["request_id"].as_str().unwrap().to_owned();
+    let requested = request(&t).await;
+    let id = requested["request_id"].as_str().unwrap().to_owned();
+    // ACM issues once its validation CNAME answers.
+    if !publish_cnames(&requested).await {
+        let (_, seen) = get(&t.token, &t.status_url(&id)).await;
+        assert!(publish_cnames(&seen).await, "no validation record: {seen}");
+    }
     // The poller: the same deployment, its CreateDomainName through the
     // proxy that holds it.
     let via_proxy = sdk_config(Some(&proxy.url)).await;

@@ -641,6 +641,34 @@ pub(crate) async fn age_claim(t: &Tenant, domain: &str, days: u64) {
         .unwrap();
 }
 
+/// Moves the end of the hostname's previous claim back in time, as days
+/// passing would.
+pub(crate) async fn age_previous_claim(t: &Tenant, domain: &str, days: u64) {
+    let sdk = sdk_config(None).await;
+    let then = custom_domains::domain::Timestamp::now()
+        .minus(std::time::Duration::from_secs(days * 86400));
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .update_item()
+        .table_name(&t.app.config.table_name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("DOMAIN#{domain}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("PREVIOUS_CLAIM".into()),
+        )
+        .update_expression("SET ended_at = :then")
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(
+            ":then",
+            aws_sdk_dynamodb::types::AttributeValue::S(then.to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn an_unproven_claim_expires_and_a_proven_one_does_not() {
     // A claims the name and never publishes anything.

@@ -334,6 +334,10 @@ async fn configure_with_crash(
     let body = json!({ "domain": domain, "workspace_id": workspace }).to_string();
     let (code, requested) = server.call(&token, "/domains/request", &body).await;
     assert_eq!(code, 200, "kill after #{at}: {requested}");
+    assert!(
+        crate::acm_path::publish_cnames(&requested).await,
+        "kill after #{at}: no validation record to publish: {requested}"
+    );
     let id = requested["request_id"].as_str().unwrap().to_owned();
     let status_path = format!("/domains/status/{id}?domain={domain}");
     let mut done = None;

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | a distribution tenant's `Name` matches `[a-zA-Z0-9][a-zA-Z0-9-.]{1,126}[a-zA-Z0-9]` (ministack takes any) | `400 InvalidArgument` | botocore's CloudFront model, `CreateDistributionTenantRequest.Name` |
 //! | ACM `ImportCertificate`: about 1 request a second per account and Region (moto takes any rate) | `400 ThrottlingException` | ACM's API rate quotas (docs.aws.amazon.com/acm/latest/userguide/acm-limits.html) |
+//! | ACM's DNS validation of a requested certificate (moto asks for one fixed record, the same label under every name and one value for all, and issues `MOTO_ACM_VALIDATION_WAIT` seconds after the request whatever DNS holds) | `DescribeCertificate`'s `ResourceRecord`: one CNAME per account and name, the same for every certificate of the name, `_<32 hex>.<name>.` → `_<32 hex>.<10 letters>.acm-validations.aws.`; `Status` and each name's `ValidationStatus` `PENDING_VALIDATION` until that CNAME answers in public DNS (the stack's resolver, `RECURSIVE_RESOLVER`) and moto has issued too, then `ISSUED` / `SUCCESS`, kept when the record goes; `VALIDATION_TIMED_OUT` (each name `FAILED`) 72 hours after the request without it | ACM User Guide, "DNS validation" (docs.aws.amazon.com/acm/latest/userguide/dns-validation.html); the value without its leading underscore also counts: "Troubleshoot DNS validation problems"; the 72 hours: botocore's ACM model, `CertificateDetail.Status` ("ACM makes repeated attempts to validate a certificate for 72 hours and then times out") |
 //! | ACM `ImportCertificate` with a `CertificateArn` (a re-import) and `Tags` is refused (moto adds the tags) | `400 ValidationException`, "Tagging is not permitted on re-import." | ACM User Guide, "Reimport a certificate" (docs.aws.amazon.com/acm/latest/userguide/import-reimport.html: "You cannot apply resource tags when reimporting a certificate"); ACM's answer as quoted in hashicorp/terraform-provider-aws#15055 |
 //! | a re-imported certificate keeps its tags (moto drops them: its re-import stores a new certificate at the ARN); read before the re-import and added back once it succeeded, before the caller sees the answer | none: a repair of moto, on even with `LOCAL_AWS_STRICT=0`, since IAM's `aws:ResourceTag` conditions read the tags | ACM User Guide, "Reimport a certificate" (the certificate keeps its ARN and associations; tags cannot be given again); hashicorp/terraform-provider-aws#15060 stops sending tags on a re-import, leaving the certificate's as they are |
 //! | DynamoDB `TransactWriteItems` touching an item (table and key) that another transaction in flight touches (moto serves one request at a time, so never sees two) | `400 TransactionCanceledException`, `CancellationReasons` one per action in order: `TransactionConflict` ("Transaction is ongoing for the item") for the items in conflict, `None` for the rest; a retry of the same transaction (same `ClientRequestToken`) does not conflict with itself | DynamoDB developer guide, "Transaction conflict handling in DynamoDB" (docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html); the reasons' codes and messages: botocore's DynamoDB model, `TransactWriteItems` documentation |
@@ -24,7 +25,8 @@
 //!
 //! Waits are real under `make dev`; `make test` scales them by
 //! `LOCAL_AWS_TIME_SCALE` (0.01 there: one import per 10 ms, CloudFront's
-//! 5-minute deploy in 3 s, an index 10 ms behind its table), so each rule
+//! 5-minute deploy in 3 s, an index 10 ms behind its table, ACM's 72 hours
+//! of validation attempts in 43 minutes), so each rule
 //! is on in every run without slowing the suite a hundredfold. The whole
 //! process is one account: every application in it shares the rates, the
 //! transactions in flight and the indexes' lag.
@@ -33,6 +35,9 @@ mod acm;
 mod apigateway;
 mod cloudfront;
 pub mod dynamodb;
+mod public_dns;
+
+pub use public_dns::resolve_through;
 
 use std::time::Duration;
 
@@ -126,6 +131,10 @@ impl Refusal {
 /// Reads (and may rewrite) an answer: its status and body.
 type AfterAnswer = Box<dyn FnOnce(u16, &mut String) + Send>;
 
+/// Rewrites an answer after looking elsewhere first (public DNS, say):
+/// given its status and body, the body the caller sees.
+type RewriteAnswer = Box<dyn FnOnce(u16, String) -> Pending<String> + Send>;
+
 /// A step taken beside the request with the local AWS at hand: before it is
 /// sent, or once its answer (whose status it is given) is in.
 type Beside = Box<dyn FnOnce(Direct) -> Pending<()> + Send>;
@@ -135,6 +144,7 @@ type BesideAnswer = Box<dyn FnOnce(u16, Direct) -> Pending<()> + Send>;
 #[derive(Default)]
 pub struct InFlight {
     after: Vec<AfterAnswer>,
+    rewrites: Vec<RewriteAnswer>,
     /// Held until the answer arrives, or the request is given up (dropped).
     held: Vec<Box<dyn Send>>,
     first: Vec<Beside>,
@@ -176,6 +186,17 @@ impl InFlight {
         self.after.push(Box::new(f));
     }
 
+    /// Has `f` rewrite the answer once it is in (after the
+    /// [`InFlight::on_answer`] steps), for a rule that must wait on
+    /// something else to decide (what public DNS answers): `f` is given the
+    /// status and body, and gives the body back.
+    pub fn rewrite_answer(
+        &mut self,
+        f: impl FnOnce(u16, String) -> Pending<String> + Send + 'static,
+    ) {
+        self.rewrites.push(Box::new(f));
+    }
+
     /// Keeps `guard` until the answer arrives.
     pub fn hold(&mut self, guard: impl Send + 'static) {
         self.held.push(Box::new(guard));
@@ -202,6 +223,7 @@ impl InFlight {
     ) -> Result<HttpResponse, ConnectorError> {
         let Self {
             after,
+            rewrites,
             held,
             first,
             then,
@@ -222,8 +244,8 @@ impl InFlight {
             None => direct.call(request).await?,
         };
         let status = response.status().as_u16();
-        if !after.is_empty() {
-            response = rewritten(response, after).await;
+        if !after.is_empty() || !rewrites.is_empty() {
+            response = rewritten(response, after, rewrites).await;
         }
         for f in then {
             f(status, direct.clone()).await;
@@ -311,8 +333,12 @@ async fn once_per_token(
     }
 }
 
-/// `response` with its body as `after` leaves it.
-async fn rewritten(mut response: HttpResponse, after: Vec<AfterAnswer>) -> HttpResponse {
+/// `response` with its body as `after`, then `rewrites`, leave it.
+async fn rewritten(
+    mut response: HttpResponse,
+    after: Vec<AfterAnswer>,
+    rewrites: Vec<RewriteAnswer>,
+) -> HttpResponse {
     let body = response.take_body();
     let bytes = match aws_smithy_types::byte_stream::ByteStream::new(body)
         .collect()
@@ -328,6 +354,9 @@ async fn rewritten(mut response: HttpResponse, after: Vec<AfterAnswer>) -> HttpR
     let status = response.status().as_u16();
     for f in after {
         f(status, &mut text);
+    }
+    for f in rewrites {
+        text = f(status, text).await;
     }
     if response.headers().contains_key("content-length") {
         response

@@ -484,7 +484,15 @@ impl HostnameRecords {
             AcmPhase::Validating => act(
                 Actor::Tenant,
                 Action::PublishCnameRecords,
-                "add the validation CNAME records and poll the domain's status".to_owned(),
+                match self.acm_request.as_ref().and_then(|r| r.ownership_due()) {
+                    Some(o) => format!(
+                        "add the validation CNAME records and your claim record, a TXT record named {} with the value {} ({}), and poll the domain's status",
+                        o.record.name,
+                        o.record.value,
+                        o.reason.reason()
+                    ),
+                    None => "add the validation CNAME records and poll the domain's status".to_owned(),
+                },
             ),
             AcmPhase::Configuring(_) => act(
                 Actor::Tenant,

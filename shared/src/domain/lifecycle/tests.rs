@@ -959,3 +959,35 @@ fn an_extension_refused_at_attach_has_a_way_out() {
         "the lead's release deletes it all"
     );
 }
+
+#[test]
+fn an_acm_request_asking_for_the_claim_record_names_it_until_seen() {
+    let mut request = acm(H, AcmStage::Requested);
+    request.ownership_record = Some(crate::domain::OwnershipRecord {
+        record: crate::domain::ValidationRecord {
+            name: format!("_custom-domains-claim.{H}"),
+            value: "claim-value".into(),
+            record_type: "TXT".into(),
+        },
+        reason: crate::domain::ClaimProof::RecentClaimant,
+    });
+    let mut records = HostnameRecords {
+        acm_request: Some(request),
+        ..claimed()
+    };
+    let next = records.next_action(&d(H));
+    assert_eq!(next.action, Action::PublishCnameRecords);
+    assert!(
+        next.message
+            .contains("_custom-domains-claim.shop.example.com")
+            && next.message.contains("claim-value")
+            && next.message.contains("last 30 days"),
+        "{}",
+        next.message
+    );
+    if let Some(r) = records.acm_request.as_mut() {
+        r.ownership_proven = true;
+    }
+    let next = records.next_action(&d(H));
+    assert!(!next.message.contains("claim"), "{}", next.message);
+}

@@ -63,7 +63,7 @@ pub async fn domain_status(
                         &mut request,
                         seen.validation_records,
                     )
-                    .await;
+                    .await?;
                 }
                 if seen.issued && !ownership_seen(app, &mut request).await {
                     // ACM issued on a record that may be a previous
@@ -176,15 +176,12 @@ async fn configure(app: &App, domain: &DomainName, request_id: &str) -> Result<A
 /// Whether this workspace's ownership record, if one is required, is
 /// answered by every authoritative server (kept once seen).
 async fn ownership_seen(app: &App, request: &mut AcmRequest) -> bool {
-    let Some(record) = &request.ownership_record else {
+    let Some(due) = request.ownership_due() else {
         return true;
     };
-    if request.ownership_proven {
-        return true;
-    }
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    let seen = app.dns.observe(&record.name, deadline).await;
-    request.ownership_proven = crate::adapters::dns::presence(&seen, &record.value)
+    let seen = app.dns.observe(&due.record.name, deadline).await;
+    request.ownership_proven = crate::adapters::dns::presence(&seen, &due.record.value)
         == crate::adapters::dns::Presence::Present;
     request.ownership_proven
 }

@@ -68,7 +68,7 @@ pub async fn request_domain(
                 .describe(&existing.certificate_arn)
                 .await?;
             if !seen.validation_records.is_empty() {
-                learn_records(app, &mut existing, seen.validation_records).await;
+                learn_records(app, &mut existing, seen.validation_records).await?;
                 existing.certificate_status = Some(seen.status);
                 app.store.save_acm_request(&mut existing).await?;
             }
@@ -127,7 +127,7 @@ pub async fn request_domain(
         created_at: now,
         updated_at: now,
     };
-    learn_records(app, &mut request, seen.validation_records).await;
+    learn_records(app, &mut request, seen.validation_records).await?;
     app.store
         .insert_acm_request(
             &request,

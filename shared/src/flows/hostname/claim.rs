@@ -26,8 +26,9 @@
 //! claimant may have had published). If the CA fails, nothing changes and
 //! the caller is told to call again. The ended claim is kept as the name's
 //! previous claim for 30 days, in which another tenant proves control with
-//! its own [`claim_record`] before anything is validated
-//! ([`crate::domain::ClaimProof`]).
+//! its own [`claim_record`] before anything is validated (ACME path) or
+//! configured (ACM path, whose validation CNAME is the same for every
+//! certificate of the name) ([`crate::domain::ClaimProof`]).
 
 use tokio::time::Instant;
 

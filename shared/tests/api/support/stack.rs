@@ -73,6 +73,12 @@ pub fn stack() -> &'static Stack {
             vars.contains_key("ACME_DIRECTORY_URL"),
             "the local stack is not running: start it with `make test` (or infra/stack.sh up test)"
         );
+        // The local AWS reads public DNS (ACM's validation records) through
+        // the stack's resolver, as the local server does under `make dev`
+        // from its environment.
+        if let Some(addr) = vars.get("RECURSIVE_RESOLVER").and_then(|v| v.parse().ok()) {
+            local_server::aws_rules::resolve_through(addr);
+        }
         Stack { vars }
     })
 }
