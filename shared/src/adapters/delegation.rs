@@ -295,6 +295,9 @@ fn batch(action: ChangeAction, name: &str, value: &str) -> Result<ChangeBatch, E
 
 /// Signs `message` with TSIG, sends it to the primary over UDP and checks
 /// the answer (retried once on a timeout: an update is idempotent here).
+/// The answer must carry the server's TSIG over it, chained to the request's
+/// MAC (RFC 8945 §5.3): an answer anyone on the path could forge (a spoofed
+/// NOERROR) is no proof the zone changed.
 async fn send_update(
     server: SocketAddr,
     signer: &TSigner,
@@ -304,9 +307,10 @@ async fn send_update(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    message
+    let mut verifier = message
         .finalize(signer, now)
-        .map_err(|e| Error::Internal(format!("TSIG signing: {e}")))?;
+        .map_err(|e| Error::Internal(format!("TSIG signing: {e}")))?
+        .ok_or_else(|| Error::Internal("TSIG signing gave no verifier".into()))?;
     let bytes = message
         .to_vec()
         .map_err(|e| Error::Internal(format!("update message: {e}")))?;
@@ -328,6 +332,15 @@ async fn send_update(
                 if answer.metadata.id != message.metadata.id {
                     continue;
                 }
+                // A refusal may come unsigned (BADKEY, BADSIG: the server
+                // could not sign it); a success must be signed.
+                if answer.metadata.response_code == ResponseCode::NoError {
+                    verifier.verify(&buffer[..n]).map_err(|e| {
+                        upstream(format!(
+                            "the delegation zone's primary {server} answered the update without a valid TSIG signature: {e}"
+                        ))
+                    })?;
+                }
                 return match answer.metadata.response_code {
                     ResponseCode::NoError => Ok(()),
                     code => Err(upstream(format!(
@@ -343,4 +356,41 @@ async fn send_update(
     Err(upstream(format!(
         "the delegation zone's primary {server} did not answer the update"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A primary (or anyone on the path) answering NOERROR without the
+    /// server's TSIG: the update is not taken as done.
+    #[tokio::test]
+    async fn an_unsigned_success_is_not_believed() {
+        let fake = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let server = fake.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buffer = vec![0u8; 4096];
+            let (n, from) = fake.recv_from(&mut buffer).await.unwrap();
+            let request = Message::from_vec(&buffer[..n]).unwrap();
+            let mut answer = Message::response(request.metadata.id, request.metadata.op_code);
+            answer.metadata.response_code = ResponseCode::NoError;
+            fake.send_to(&answer.to_vec().unwrap(), from).await.unwrap();
+        });
+        let signer = TSigner::new(
+            b"0123456789abcdef0123456789abcdef".to_vec(),
+            TsigAlgorithm::HmacSha256,
+            Name::from_ascii("key.").unwrap(),
+            300,
+        )
+        .unwrap();
+        let zone = zone_name("acme-delegation.platform.example").unwrap();
+        let record = txt_record("x.acme-delegation.platform.example", "v").unwrap();
+        let message = update_message::delete_rrset(
+            Record::update0(record.name.clone(), 0, RecordType::TXT),
+            zone,
+            false,
+        );
+        let refused = send_update(server, &signer, message).await.unwrap_err();
+        assert!(refused.to_string().contains("TSIG"), "{refused}");
+    }
 }

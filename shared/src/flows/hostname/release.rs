@@ -180,6 +180,17 @@ async fn end_certificate_change(app: &App, domain: &DomainName) -> Result<(), Er
                 Error::Internal("a certificate change without an order".into())
             })?;
             tracing::info!(lead = %order.domain, "cancelling the certificate's order that named the released hostname");
+            // The order goes before the release plans its steps, so its
+            // authorization of this name would never be deactivated by
+            // them: it is here, first (a CA that fails stops the release,
+            // which the next call repeats).
+            crate::adapters::acme::within(
+                tokio::time::Instant::now()
+                    + app.config.time_budget
+                    + crate::flows::acme::driver::CA_GRACE,
+                Box::pin(app.acme.deactivate_authorizations(&order.order_url, Some(domain))),
+            )
+            .await?;
             app.store.cancel_order(order).await
         }
         CertificateChange::EndAndRenew => {
