@@ -875,3 +875,33 @@ async fn a_slow_ca_holds_no_sweep_past_its_budget() {
     assert_eq!(served.renewal.failures, 0, "a slow CA counted as a failure");
     assert!(served.renewal.not_before.is_some(), "{:?}", served.renewal);
 }
+
+/// A renewal the sweep cannot even ask for (the name's CAA records now
+/// forbid the CA) is recorded as a failure: its place in the due index moves
+/// with the backoff, so it cannot hold the head of its shard run after run.
+#[tokio::test]
+async fn a_renewal_refused_before_the_ca_is_asked_moves_down_the_due_index() {
+    let t = tenant()
+        .own_table()
+        .env("RENEWAL_DNS_RECHECK_SECONDS", "0")
+        .start()
+        .await;
+    issue(&t).await;
+    t.make_due().await;
+    set_caa(&t.domain, "ca.invalid").await;
+    // A first sweep orders and waits for the TXT record; once published,
+    // the next one meets the CAA records.
+    let report = t.sweep().await;
+    assert_eq!(report.awaiting_dns, 1, "{report:?}");
+    publish_renewal_record(&t).await;
+    let report = t.sweep().await;
+    assert_eq!(report.failed, 1, "{report:?}");
+    let served = t.served().await;
+    assert_eq!(served.renewal.failures, 1, "{:?}", served.renewal);
+    assert!(
+        served.renewal.due_at() > Some(custom_domains::domain::Timestamp::now()),
+        "still due at once: {:?}",
+        served.renewal
+    );
+    clear_caa(&t.domain).await;
+}

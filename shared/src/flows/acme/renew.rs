@@ -427,7 +427,24 @@ async fn renew_leased(
             }
             Ok(Outcome::AwaitingDns(Box::new(waiting)))
         }
-        Err(e @ Error::Precondition { .. }) => Err(e),
+        // A precondition the caller of complete-certificate or renew-now
+        // must meet is answered to them; the sweep records it as a failure
+        // (CAA forbids the CA, say), so the hostname's place in the due
+        // index moves with the backoff and cannot hold the head of a shard.
+        Err(e @ Error::Precondition { .. }) if trigger != Trigger::Schedule => Err(e),
+        // DNS not there yet everywhere: looked at again later, not counted.
+        Err(
+            e @ Error::Precondition {
+                code: Code::DnsNotPropagated | Code::DnsRecordMissing,
+                ..
+            },
+        ) => {
+            served
+                .renewal
+                .hold_until(now.plus(app.config.renewal.dns_recheck));
+            app.store.save_served(&mut served).await?;
+            Err(e)
+        }
         // An AWS request that ended at its timeout is no failure of the
         // renewal's: the order keeps its saved stage and the next call (or
         // sweep) goes on, as when the budget runs out.
