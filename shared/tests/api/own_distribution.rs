@@ -64,6 +64,14 @@ async fn release(t: &Tenant, domain: &str) {
     panic!("release of {domain} did not finish");
 }
 
+/// Starts the names (a JSON array) together; answers the 200 answer.
+async fn start_names(t: &Tenant, names: Value) -> Value {
+    let body = json!({ "domains": names }).to_string();
+    let (code, start) = post(&t.token, &t.start_url(), &body).await;
+    assert_eq!(code, 200, "{start}");
+    start
+}
+
 /// Publishes every TXT record a start answer lists.
 async fn publish_all(start: &Value) {
     for r in start["records"].as_array().unwrap() {
@@ -489,9 +497,7 @@ async fn every_record_of_a_shared_renewal_is_on_every_names_view() {
         .await;
     let apex = format!("{}.example.com", unique("pair"));
     let names = [apex.clone(), format!("www.{apex}")];
-    let body = json!({ "domains": names }).to_string();
-    let (code, start) = post(&t.token, &t.start_url(), &body).await;
-    assert_eq!(code, 200, "{start}");
+    let start = start_names(&t, json!(names)).await;
     publish_all(&start).await;
     let lead = start["domain"].as_str().unwrap().to_owned();
     let (code, done) = complete(&t, &lead).await;
@@ -627,9 +633,7 @@ async fn names_added_and_refused_at_attach_leave_and_the_served_names_still_rene
     // Adding www: between its start and its complete another distribution
     // takes www, so CloudFront refuses the attach, after the re-import
     // into the served ARN.
-    let body = json!({ "domains": [apex, www] }).to_string();
-    let (code, extend) = post(&t.token, &t.start_url(), &body).await;
-    assert_eq!(code, 200, "{extend}");
+    let extend = start_names(&t, json!([apex, www])).await;
     publish_all(&extend).await;
     create_distribution(&sdk_config(None).await, std::slice::from_ref(&www)).await;
     let (code, refused) = complete(&t, &apex).await;
@@ -702,13 +706,7 @@ async fn a_start_without_the_refused_names_ends_the_refused_order() {
     // A first issuance of two names, refused at attach.
     let apex = format!("{}.example.com", unique("restart"));
     let www = format!("www.{apex}");
-    let (code, start) = post(
-        &t.token,
-        &t.start_url(),
-        &json!({ "domains": [apex, www] }).to_string(),
-    )
-    .await;
-    assert_eq!(code, 200, "{start}");
+    let start = start_names(&t, json!([apex, www])).await;
     publish_all(&start).await;
     create_distribution(&sdk_config(None).await, std::slice::from_ref(&www)).await;
     let lead = start["domain"].as_str().unwrap().to_owned();
@@ -738,25 +736,13 @@ async fn a_start_without_the_refused_names_ends_the_refused_order() {
     // An extension to a third name, refused; a start naming apex alone ends
     // it with the served certificate back in its ARN.
     let shop = format!("shop.{apex}");
-    let (code, extend) = post(
-        &t.token,
-        &t.start_url(),
-        &json!({ "domains": [apex, shop] }).to_string(),
-    )
-    .await;
-    assert_eq!(code, 200, "{extend}");
+    let extend = start_names(&t, json!([apex, shop])).await;
     publish_all(&extend).await;
     create_distribution(&sdk_config(None).await, std::slice::from_ref(&shop)).await;
     let (code, refused) = complete(&t, &apex).await;
     assert_eq!(code, 409, "{refused}");
     assert_ne!(crate::renewal::acm_leaf(&arn).await, served_leaf);
-    let (code, served) = post(
-        &t.token,
-        &t.start_url(),
-        &json!({ "domains": [apex] }).to_string(),
-    )
-    .await;
-    assert_eq!(code, 200, "{served}");
+    let served = start_names(&t, json!([apex])).await;
     assert_eq!(served["status"], "valid", "{served}");
     assert_eq!(crate::renewal::acm_leaf(&arn).await, served_leaf);
     let records = t
@@ -777,13 +763,7 @@ async fn names_sharing_a_certificate_released_at_once_end_it_once() {
     let t = tenant().acme_via(&proxy).start().await;
     let apex = format!("{}.example.com", unique("both"));
     let www = format!("www.{apex}");
-    let (code, start) = post(
-        &t.token,
-        &t.start_url(),
-        &json!({ "domains": [apex, www] }).to_string(),
-    )
-    .await;
-    assert_eq!(code, 200, "{start}");
+    let start = start_names(&t, json!([apex, www])).await;
     publish_all(&start).await;
     let (code, done) = complete(&t, &apex).await;
     assert_eq!(code, 200, "{done}");

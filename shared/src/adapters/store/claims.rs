@@ -109,23 +109,17 @@ impl Store {
 
     /// Records that `tenant`, still the claimant of `domain`, acted on it
     /// (an unproven claim expires a while after its last action). Best
-    /// effort: a claim that changed meanwhile is left as it is.
+    /// effort: a claim that changed meanwhile (proved, or another's) is left
+    /// as it is.
     pub async fn touch_claim(&self, domain: &DomainName, tenant: &TenantId) -> Result<(), Error> {
-        let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", domain_pk(domain))
-            .key("sk", s(OWNER))
-            .update_expression("SET active_at = :now")
-            .condition_expression("tenant_id = :tenant AND attribute_not_exists(proven_at)")
-            .expression_attribute_values(":tenant", s(tenant.as_str()))
-            .expression_attribute_values(":now", s(Timestamp::now().to_string()));
-        match resend_on_conflict(|| request.clone().send(), write_conflict).await {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(upstream(e)),
-        }
+        self.update_claim(
+            domain,
+            tenant,
+            "SET active_at = :now".into(),
+            "tenant_id = :tenant AND attribute_not_exists(proven_at)",
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Sets the claim's timestamp `attribute` to now, unless already set,
@@ -136,16 +130,33 @@ impl Store {
         tenant: &TenantId,
         attribute: &str,
     ) -> Result<bool, Error> {
+        self.update_claim(
+            domain,
+            tenant,
+            format!("SET {attribute} = if_not_exists({attribute}, :now)"),
+            "tenant_id = :tenant",
+        )
+        .await
+    }
+
+    /// Updates `tenant`'s claim on `domain` by `expression` (`:now` is
+    /// now) if `condition` holds (`:tenant` is the tenant); answers whether
+    /// it held.
+    async fn update_claim(
+        &self,
+        domain: &DomainName,
+        tenant: &TenantId,
+        expression: String,
+        condition: &str,
+    ) -> Result<bool, Error> {
         let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", domain_pk(domain))
             .key("sk", s(OWNER))
-            .update_expression(format!(
-                "SET {attribute} = if_not_exists({attribute}, :now)"
-            ))
-            .condition_expression("tenant_id = :tenant")
+            .update_expression(expression)
+            .condition_expression(condition)
             .expression_attribute_values(":tenant", s(tenant.as_str()))
             .expression_attribute_values(":now", s(Timestamp::now().to_string()));
         let result = resend_on_conflict(|| request.clone().send(), write_conflict).await;

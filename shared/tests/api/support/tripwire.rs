@@ -19,6 +19,12 @@ struct State {
     seen: Vec<String>,
     /// Kill after this many (0: never).
     at: usize,
+    /// A run's requests that change something, as a run without a kill
+    /// made them ([`Tripwire::plan`]): `at` then names the `at`-th of
+    /// these, killed after the same occurrence of the same request in the
+    /// armed run, whatever else that run did first (a call answered 202
+    /// takes and gives back the lease once more on a slower machine).
+    plan: Vec<String>,
     child: Option<Child>,
     fired: Option<String>,
 }
@@ -26,6 +32,11 @@ struct State {
 impl Tripwire {
     pub fn new() -> Arc<Tripwire> {
         Arc::new(Tripwire::default())
+    }
+
+    /// Makes `at` name the `at`-th of `steps` (see `State::plan`).
+    pub fn plan(&self, steps: &[String]) {
+        self.state.lock().unwrap().plan = steps.to_vec();
     }
 
     /// Kills the process after the `at`-th request that changes something
@@ -65,7 +76,16 @@ impl Tripwire {
     pub fn after_upstream(&self, label: String) -> bool {
         let mut s = self.state.lock().unwrap();
         s.seen.push(label.clone());
-        if s.seen.len() != s.at {
+        let due = match s.at.checked_sub(1).and_then(|i| s.plan.get(i)) {
+            Some(kind) => {
+                let occurrence = s.plan[..s.at].iter().filter(|k| *k == kind).count();
+                s.fired.is_none()
+                    && kind == &label
+                    && s.seen.iter().filter(|k| **k == label).count() == occurrence
+            }
+            None => s.seen.len() == s.at,
+        };
+        if !due {
             return false;
         }
         if let Some(child) = s.child.as_mut() {
