@@ -29,6 +29,24 @@ pub(crate) struct Lease<'a> {
     pub unreturned: &'static str,
 }
 
+impl<'a> Lease<'a> {
+    /// The lease of one route call: held for the call's budget and its
+    /// grace (`COMPLETE_TIME_BUDGET_MS`, `LEASE_GRACE`), then expiring by
+    /// itself.
+    pub(crate) fn for_a_call(
+        app: &crate::app::App,
+        domain: &'a DomainName,
+        holder: &'a str,
+    ) -> Self {
+        Lease {
+            domain,
+            holder,
+            hold: app.config.time_budget + app.config.lease_grace,
+            unreturned: "could not give the lease back; it expires by itself",
+        }
+    }
+}
+
 /// Runs `run` under `lease` and gives the lease back, whatever `run`
 /// answers. `None`: another holder has the lease, and nothing ran.
 pub(crate) async fn with_lease<T, F, Fut>(

@@ -95,12 +95,7 @@ pub async fn domain_status(
             }
             AcmStage::Issued | AcmStage::DomainCreated | AcmStage::Mapped => {
                 let holder = lease::holder("domain-status");
-                let lease = Lease {
-                    domain,
-                    holder: &holder,
-                    hold: app.config.time_budget + app.config.lease_grace,
-                    unreturned: "could not give the lease back; it expires by itself",
-                };
+                let lease = Lease::for_a_call(app, domain, &holder);
                 return match with_lease(app, lease, || configure(app, domain, request_id)).await? {
                     Some(configured) => Ok(configured),
                     // A release (or another poll) holds the hostname: the

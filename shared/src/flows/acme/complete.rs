@@ -86,12 +86,7 @@ pub async fn complete_certificate(
     // Under the hostname's lease: one caller at a time drives the order
     // (two concurrent calls cannot import twice), and a release waits.
     let holder = lease::holder("complete");
-    let lease = Lease {
-        domain,
-        holder: &holder,
-        hold: app.config.time_budget + app.config.lease_grace,
-        unreturned: "could not give the lease back; it expires by itself",
-    };
+    let lease = Lease::for_a_call(app, domain, &holder);
     // Read again under the lease: a call that held it until a moment ago
     // may have moved the order on, or finished it.
     match with_lease(app, lease, || drive_current(app, org, domain, deadline)).await? {

@@ -86,12 +86,7 @@ pub async fn release_domain(
     }
 
     let holder = lease::holder("release");
-    let lease = Lease {
-        domain,
-        holder: &holder,
-        hold: app.config.time_budget + app.config.lease_grace,
-        unreturned: "could not give the lease back; it expires by itself",
-    };
+    let lease = Lease::for_a_call(app, domain, &holder);
     let released = with_lease_unless_gone(
         app,
         lease,
