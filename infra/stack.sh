@@ -338,7 +338,7 @@ wait_for "http://127.0.0.1:$cloudfront/_ministack/health" "ministack"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$aws" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_ENDPOINT_URL_CLOUDFRONT="http://127.0.0.1:$cloudfront"
 export AWS_REGION=${AWS_REGION:-eu-west-1}
-resources=$(python3 "$root/infra/local/resources.py")
+resources=$(RFC2136_TSIG_SECRET=$tsig_secret python3 "$root/infra/local/resources.py")
 
 cat >"$state/env" <<ENV
 AWS_REGION=$AWS_REGION

@@ -135,7 +135,20 @@ if api_id is None:
     api_id = apigw.create_api(Name="custom-domains-platform", ProtocolType="HTTP")["ApiId"]
     apigw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
 
+# The RFC 2136 key's secret, read by the functions from Secrets Manager as
+# the template's Rfc2136TsigSecretArn parameter makes them do.
+secrets = boto3.client("secretsmanager", region_name=region)
+SECRET = "custom-domains/rfc2136-tsig"
+try:
+    secret_arn = secrets.describe_secret(SecretId=SECRET)["ARN"]
+    secrets.put_secret_value(SecretId=SECRET, SecretString=os.environ["RFC2136_TSIG_SECRET"])
+except secrets.exceptions.ResourceNotFoundException:
+    secret_arn = secrets.create_secret(
+        Name=SECRET, SecretString=os.environ["RFC2136_TSIG_SECRET"]
+    )["ARN"]
+
 print(f"DYNAMODB_TABLE={TABLE}")
+print(f"RFC2136_TSIG_SECRET_ARN={secret_arn}")
 print(f"KMS_KEY_ID={key_id}")
 print(f"CLOUDFRONT_DISTRIBUTION_ID={dist_id}")
 print(f"CLOUDFRONT_MULTI_TENANT_DISTRIBUTION_ID={mt_id}")

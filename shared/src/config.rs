@@ -19,8 +19,9 @@ pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/
 /// Variables the configuration reads that the SAM template does not set:
 /// `AWS_REGION` is set by the Lambda runtime itself, `ACME_CA_BUNDLE`
 /// exists for a local ACME server only (production trusts the public roots),
-/// and the RFC 2136 settings are for platforms that run their own DNS (the
-/// template deploys the delegation zone on Route 53).
+/// and `RFC2136_TSIG_SECRET` (the secret itself in a variable) is for a local
+/// stack: the template reads it from Secrets Manager
+/// (`RFC2136_TSIG_SECRET_ARN`).
 pub const NOT_SET_BY_TEMPLATE: &[&str] = &[
     "AWS_REGION",
     "ACME_CA_BUNDLE",
@@ -31,8 +32,6 @@ pub const NOT_SET_BY_TEMPLATE: &[&str] = &[
     "ACME_LIMIT_CERTIFICATES_PER_DOMAIN",
     "ACME_LIMIT_DUPLICATES",
     "ACME_LIMIT_FAILED_VALIDATIONS",
-    "RFC2136_SERVER",
-    "RFC2136_TSIG_KEY_NAME",
     "RFC2136_TSIG_SECRET",
 ];
 
@@ -88,13 +87,49 @@ pub enum DelegationProvider {
     /// `route53`: the hosted zone `ROUTE53_HOSTED_ZONE_ID`.
     Route53 { hosted_zone_id: String },
     /// `rfc2136`: dynamic updates signed with TSIG (HMAC-SHA256) to
-    /// `RFC2136_SERVER` (`ip:port`), key `RFC2136_TSIG_KEY_NAME`, secret
-    /// `RFC2136_TSIG_SECRET` (base64), as cert-manager, lego and certbot offer.
+    /// `RFC2136_SERVER` (`ip:port`) with key `RFC2136_TSIG_KEY_NAME`, as
+    /// cert-manager, lego and certbot offer.
     Rfc2136 {
         server: SocketAddr,
         key_name: String,
-        secret: Vec<u8>,
+        secret: TsigSecret,
     },
+}
+
+/// Where the RFC 2136 key's secret (base64, as `tsig-keygen` or
+/// `keymgr -t` print it) is read from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TsigSecret {
+    /// `RFC2136_TSIG_SECRET_ARN`: a Secrets Manager secret whose
+    /// `SecretString` is the base64 secret. Read on the first update a
+    /// container sends, so only the functions that write records need
+    /// `secretsmanager:GetSecretValue`, and a rotated secret is picked up
+    /// by new containers without a deployment. Secrets Manager rather than
+    /// an SSM `SecureString`: it is where AWS keeps credentials that
+    /// rotate, and one SDK is enough.
+    SecretsManager { secret_id: String },
+    /// `RFC2136_TSIG_SECRET`: the decoded secret itself, from the
+    /// environment (the local stack; a deployment should not put a
+    /// credential in a function's plain configuration).
+    Inline(Vec<u8>),
+}
+
+impl std::fmt::Debug for TsigSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SecretsManager { secret_id } => write!(f, "SecretsManager({secret_id})"),
+            Self::Inline(_) => f.write_str("Inline(..)"),
+        }
+    }
+}
+
+/// A base64 TSIG secret, decoded.
+pub fn decode_tsig_secret(text: &str) -> Option<Vec<u8>> {
+    use base64::prelude::{Engine, BASE64_STANDARD};
+    BASE64_STANDARD
+        .decode(text.trim().as_bytes())
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 impl std::fmt::Debug for DelegationProvider {
@@ -343,22 +378,30 @@ impl Config {
                     },
                     Some("rfc2136") => {
                         let server = required("RFC2136_SERVER")?;
-                        let secret = required("RFC2136_TSIG_SECRET")?;
+                        let secret = match get("RFC2136_TSIG_SECRET_ARN") {
+                            Some(secret_id) => TsigSecret::SecretsManager { secret_id },
+                            None => {
+                                let text = get("RFC2136_TSIG_SECRET").ok_or(ConfigError {
+                                    variable: "RFC2136_TSIG_SECRET_ARN",
+                                    problem: "is required by rfc2136 (or, locally, \
+                                              RFC2136_TSIG_SECRET)"
+                                        .into(),
+                                })?;
+                                TsigSecret::Inline(decode_tsig_secret(&text).ok_or(
+                                    ConfigError {
+                                        variable: "RFC2136_TSIG_SECRET",
+                                        problem: "is not base64".into(),
+                                    },
+                                )?)
+                            }
+                        };
                         DelegationProvider::Rfc2136 {
                             server: server.parse().map_err(|_| ConfigError {
                                 variable: "RFC2136_SERVER",
                                 problem: format!("{server:?} is not an ip:port"),
                             })?,
                             key_name: required("RFC2136_TSIG_KEY_NAME")?,
-                            secret: {
-                                use base64::prelude::{Engine, BASE64_STANDARD};
-                                BASE64_STANDARD.decode(secret.as_bytes()).map_err(|_| {
-                                    ConfigError {
-                                        variable: "RFC2136_TSIG_SECRET",
-                                        problem: "is not base64".into(),
-                                    }
-                                })?
-                            },
+                            secret,
                         }
                     }
                     Some(other) => {

@@ -19,6 +19,7 @@ pub enum Service {
     Dns,
     ApiGateway,
     EventBridge,
+    SecretsManager,
 }
 
 impl fmt::Display for Service {
@@ -32,6 +33,7 @@ impl fmt::Display for Service {
             Service::Dns => "DNS",
             Service::ApiGateway => "API Gateway",
             Service::EventBridge => "EventBridge",
+            Service::SecretsManager => "AWS Secrets Manager",
         })
     }
 }

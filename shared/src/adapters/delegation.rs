@@ -15,8 +15,12 @@
 //! - **RFC 2136 dynamic update with TSIG** (HMAC-SHA256), for platforms that
 //!   run their own DNS (as cert-manager, lego and certbot offer): the update
 //!   goes to the primary, which is then asked directly until it answers.
+//!   The key's secret is read from Secrets Manager on the container's first
+//!   update (`config::TsigSecret`), so a function that never writes a
+//!   record never needs to read it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_route53::types::{
@@ -30,7 +34,7 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use crate::adapters::dns::DnsPrecheck;
-use crate::config::{Delegation, DelegationProvider};
+use crate::config::{decode_tsig_secret, Delegation, DelegationProvider, TsigSecret};
 use crate::error::{Error, Service};
 
 /// TTL of the TXT records written: short, they live for one validation.
@@ -52,10 +56,55 @@ enum Provider {
     },
     Rfc2136 {
         server: SocketAddr,
-        signer: TSigner,
+        key: Arc<Tsig>,
         /// Asks the primary directly whether it answers the record yet.
         primary: DnsPrecheck,
     },
+}
+
+/// The RFC 2136 key: its name, where its secret is, and the signer made
+/// from it on first use (kept for the container's life).
+struct Tsig {
+    name: Name,
+    secret: TsigSecret,
+    secrets: super::lazy::Lazy<aws_sdk_secretsmanager::Client>,
+    signer: tokio::sync::OnceCell<TSigner>,
+}
+
+impl Tsig {
+    async fn signer(&self) -> Result<&TSigner, Error> {
+        self.signer
+            .get_or_try_init(|| async {
+                let secret = match &self.secret {
+                    TsigSecret::Inline(secret) => secret.clone(),
+                    TsigSecret::SecretsManager { secret_id } => {
+                        let out = self
+                            .secrets
+                            .get_secret_value()
+                            .secret_id(secret_id)
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                Error::upstream(
+                                    Service::SecretsManager,
+                                    aws_sdk_secretsmanager::Error::from(e),
+                                )
+                            })?;
+                        out.secret_string()
+                            .and_then(decode_tsig_secret)
+                            .ok_or_else(|| {
+                                Error::Internal(format!(
+                                    "the secret {secret_id} (RFC2136_TSIG_SECRET_ARN) \
+                                     holds no base64 TSIG secret"
+                                ))
+                            })?
+                    }
+                };
+                TSigner::new(secret, TsigAlgorithm::HmacSha256, self.name.clone(), 300)
+                    .map_err(|e| Error::Internal(format!("TSIG key: {e}")))
+            })
+            .await
+    }
 }
 
 impl std::fmt::Debug for DelegationZone {
@@ -108,14 +157,16 @@ impl DelegationZone {
                 secret,
             } => Provider::Rfc2136 {
                 server: *server,
-                signer: TSigner::new(
-                    secret.clone(),
-                    TsigAlgorithm::HmacSha256,
-                    Name::from_ascii(key_name)
+                key: Arc::new(Tsig {
+                    name: Name::from_ascii(key_name)
                         .map_err(|e| Error::Internal(format!("RFC2136_TSIG_KEY_NAME: {e}")))?,
-                    300,
-                )
-                .map_err(|e| Error::Internal(format!("TSIG key: {e}")))?,
+                    secret: secret.clone(),
+                    secrets: {
+                        let sdk = sdk.clone();
+                        super::lazy::Lazy::new(move || aws_sdk_secretsmanager::Client::new(&sdk))
+                    },
+                    signer: tokio::sync::OnceCell::new(),
+                }),
                 primary: DnsPrecheck::authoritative(*server),
             },
         };
@@ -156,7 +207,8 @@ impl DelegationZone {
                     .ok_or_else(|| upstream("ChangeResourceRecordSets answered no change"))?;
                 Ok(Published::Change(id))
             }
-            Provider::Rfc2136 { server, signer, .. } => {
+            Provider::Rfc2136 { server, key, .. } => {
+                let signer = key.signer().await?;
                 let record = txt_record(name, value)?;
                 let mut message = update_message::delete_rrset(
                     Record::update0(record.name.clone(), 0, RecordType::TXT),
@@ -238,7 +290,8 @@ impl DelegationZone {
                     )),
                 }
             }
-            Provider::Rfc2136 { server, signer, .. } => {
+            Provider::Rfc2136 { server, key, .. } => {
+                let signer = key.signer().await?;
                 let fqdn = fqdn(name)?;
                 let message = update_message::delete_rrset(
                     Record::update0(fqdn, 0, RecordType::TXT),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use custom_domains::adapters::delegation::DelegationZone;
 use custom_domains::adapters::dns::DnsPrecheck;
-use custom_domains::config::{Delegation, DelegationProvider};
+use custom_domains::config::{Delegation, DelegationProvider, TsigSecret};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -144,7 +144,7 @@ async fn without_a_delegation_zone_no_cname_is_offered() {
     assert_eq!(st["delegation"], "not_configured");
 }
 
-fn rfc2136(secret: Vec<u8>) -> Delegation {
+fn rfc2136(secret: TsigSecret) -> Delegation {
     Delegation {
         zone: stack().var("DELEGATION_ZONE"),
         provider: DelegationProvider::Rfc2136 {
@@ -164,7 +164,7 @@ async fn rfc2136_updates_need_the_tsig_key() {
     let secret = BASE64_STANDARD
         .decode(stack().var("RFC2136_TSIG_SECRET"))
         .unwrap();
-    let good = DelegationZone::new(&rfc2136(secret), &sdk).unwrap();
+    let good = DelegationZone::new(&rfc2136(TsigSecret::Inline(secret)), &sdk).unwrap();
     let published = good.publish_txt(&name, "v1").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     assert!(good
@@ -175,7 +175,11 @@ async fn rfc2136_updates_need_the_tsig_key() {
     good.publish_txt(&name, "v2").await.unwrap();
     assert_eq!(knot_txt(&name).await, ["v2"]);
 
-    let forged = DelegationZone::new(&rfc2136(b"not the key".to_vec()), &sdk).unwrap();
+    let forged = DelegationZone::new(
+        &rfc2136(TsigSecret::Inline(b"not the key".to_vec())),
+        &sdk,
+    )
+    .unwrap();
     let err = forged.publish_txt(&name, "forged").await.unwrap_err();
     assert_eq!(err.status(), 502, "{err}");
     assert_eq!(knot_txt(&name).await, ["v2"]);
@@ -183,6 +187,73 @@ async fn rfc2136_updates_need_the_tsig_key() {
     good.remove_txt(&name, "v2").await.unwrap();
     assert!(knot_txt(&name).await.is_empty());
     good.remove_txt(&name, "v2").await.unwrap();
+}
+
+/// The key's secret is read from Secrets Manager, as the template makes
+/// the functions do (`Rfc2136TsigSecretArn`), on the first update: only
+/// the functions that write or remove records may read it; a secret that
+/// is not there, or holds no base64 secret, fails the update with a
+/// message naming it, and nothing is written.
+#[tokio::test]
+async fn the_tsig_secret_is_read_from_secrets_manager_by_the_functions_that_write_records() {
+    let sdk = sdk_config(None).await;
+    let arn = stack().var("RFC2136_TSIG_SECRET_ARN");
+    let from_secret = || {
+        DelegationZone::new(
+            &rfc2136(TsigSecret::SecretsManager {
+                secret_id: arn.clone(),
+            }),
+            &sdk,
+        )
+        .unwrap()
+    };
+    for function in [
+        "complete-certificate",
+        "renew-certificate",
+        "renewal-sweep",
+        "release-domain",
+        "drift-check",
+    ] {
+        let name = format!("{}.{}", unique("secret"), stack().var("DELEGATION_ZONE"));
+        let zone = from_secret();
+        custom_domains::routes::scoped(function, async {
+            zone.publish_txt(&name, "v1").await.unwrap();
+            zone.remove_txt(&name, "v1").await.unwrap();
+        })
+        .await;
+    }
+    // A function with no record to write has no grant.
+    let name = format!("{}.{}", unique("secret"), stack().var("DELEGATION_ZONE"));
+    aws_calls::expect_refusal(&arn);
+    let refused = custom_domains::routes::scoped("start-certificate", async {
+        from_secret().publish_txt(&name, "v1").await.unwrap_err()
+    })
+    .await;
+    assert_eq!(refused.status(), 502, "{refused}");
+    assert!(refused.to_string().contains("Secrets Manager"), "{refused}");
+    assert!(knot_txt(&name).await.is_empty());
+
+    // A secret that is not there, or that holds something else.
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let wrong = secrets
+        .create_secret()
+        .name(unique("not-a-tsig-secret"))
+        .secret_string("not base64 !")
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    for (secret_id, says) in [
+        (format!("{arn}-gone"), "Secrets Manager"),
+        (wrong.clone(), wrong.as_str()),
+    ] {
+        let zone = DelegationZone::new(&rfc2136(TsigSecret::SecretsManager { secret_id }), &sdk)
+            .unwrap();
+        let err = zone.publish_txt(&name, "v1").await.unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+        assert!(knot_txt(&name).await.is_empty());
+    }
 }
 
 #[tokio::test]

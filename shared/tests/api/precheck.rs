@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use base64::prelude::{Engine, BASE64_STANDARD};
 use custom_domains::adapters::delegation::DelegationZone;
-use custom_domains::config::{Delegation, DelegationProvider};
+use custom_domains::config::{Delegation, DelegationProvider, TsigSecret};
 use serde_json::Value;
 
 use crate::support::*;
@@ -28,9 +28,11 @@ async fn nameserver(address: &str) -> DelegationZone {
         provider: DelegationProvider::Rfc2136 {
             server: format!("{address}:{knot_port}").parse().unwrap(),
             key_name: stack().var("RFC2136_TSIG_KEY_NAME"),
-            secret: BASE64_STANDARD
-                .decode(stack().var("RFC2136_TSIG_SECRET"))
-                .unwrap(),
+            secret: TsigSecret::Inline(
+                BASE64_STANDARD
+                    .decode(stack().var("RFC2136_TSIG_SECRET"))
+                    .unwrap(),
+            ),
         },
         wait: Duration::from_secs(5),
     };
@@ -158,9 +160,11 @@ async fn a_cname_into_another_zone_is_decided_by_that_zones_servers() {
             provider: DelegationProvider::Rfc2136 {
                 server: stack().var("RFC2136_SERVER").parse().unwrap(),
                 key_name: stack().var("RFC2136_TSIG_KEY_NAME"),
-                secret: BASE64_STANDARD
-                    .decode(stack().var("RFC2136_TSIG_SECRET"))
-                    .unwrap(),
+                secret: TsigSecret::Inline(
+                    BASE64_STANDARD
+                        .decode(stack().var("RFC2136_TSIG_SECRET"))
+                        .unwrap(),
+                ),
             },
             wait: Duration::from_secs(5),
         },

@@ -14,8 +14,16 @@ use local_server::iam::Need;
 
 const TEMPLATE: &str = include_str!("../../../template.yaml");
 
-/// The variables the configuration reads, found by reading it.
+/// The variables the configuration reads, found by reading it, with each
+/// delegation provider.
 fn variables_read() -> BTreeSet<String> {
+    ["route53", "rfc2136"]
+        .into_iter()
+        .flat_map(variables_read_with)
+        .collect()
+}
+
+fn variables_read_with(provider: &str) -> BTreeSet<String> {
     let names = std::sync::Mutex::new(BTreeSet::new());
     let config = Config::from_lookup(|name| {
         names.lock().unwrap().insert(name.to_owned());
@@ -30,8 +38,10 @@ fn variables_read() -> BTreeSet<String> {
             {
                 "1".to_owned()
             }
-            "DNS_PRECHECK_RESOLVERS" | "DNS_PRECHECK_ALLOW_ADDRESSES" => "127.0.0.1:53".to_owned(),
-            "DELEGATION_PROVIDER" => "route53".to_owned(),
+            "DNS_PRECHECK_RESOLVERS" | "DNS_PRECHECK_ALLOW_ADDRESSES" | "RFC2136_SERVER" => {
+                "127.0.0.1:53".to_owned()
+            }
+            "DELEGATION_PROVIDER" => provider.to_owned(),
             n if n.starts_with("ACME_LIMIT_") => "none".to_owned(),
             _ => "x".to_owned(),
         })
@@ -73,7 +83,7 @@ fn keys(y: &Yaml) -> BTreeSet<String> {
 const DOCS: &str = "api-docs";
 
 fn parse(text: &str) -> (BTreeSet<String>, Vec<Function>) {
-    let doc = &YamlLoader::load_from_str(text).expect("template.yaml parses")[0];
+    let doc = &local_server::iam::policy::load_template(text).expect("template.yaml parses");
     let globals = keys(&doc["Globals"]["Function"]["Environment"]["Variables"]);
     let mut functions = Vec::new();
     for (_, resource) in doc["Resources"].as_hash().expect("Resources") {
@@ -103,7 +113,12 @@ fn parse(text: &str) -> (BTreeSet<String>, Vec<Function>) {
             }
         }
         let mut actions = BTreeSet::new();
-        for policy in props["Policies"].as_vec().into_iter().flatten() {
+        // A policy given by `!If` grants what either branch does.
+        let policies = props["Policies"].as_vec().into_iter().flatten();
+        for policy in policies.flat_map(|p| match p["Fn::If"].as_vec() {
+            Some(branches) => branches.iter().skip(1).collect(),
+            None => vec![p],
+        }) {
             for statement in policy["Statement"].as_vec().into_iter().flatten() {
                 let these = strings(&statement["Action"]);
                 actions.extend(these);
@@ -592,6 +607,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "cloudfront:GetConnectionGroup",
                 "route53:ChangeResourceRecordSets",
                 "route53:GetChange",
+                "secretsmanager:GetSecretValue",
             ],
         ),
         (
@@ -639,6 +655,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "cloudfront:UpdateDistributionTenant",
                 "cloudfront:DeleteDistributionTenant",
                 "route53:ChangeResourceRecordSets",
+                "secretsmanager:GetSecretValue",
             ],
         ),
     ]
@@ -757,6 +774,16 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
             "        Binary: renewal-sweep\n",
             "        Binary: renew-all\n",
             "function renew-all serves no route",
+        ),
+        (
+            "        RFC2136_TSIG_SECRET_ARN: !Ref Rfc2136TsigSecretArn\n",
+            "",
+            "does not set RFC2136_TSIG_SECRET_ARN",
+        ),
+        (
+            "                  - secretsmanager:GetSecretValue\n",
+            "",
+            "complete-certificate calls secretsmanager:GetSecretValue but its policy does not allow it",
         ),
         (
             "        RENEWAL_MAX_ATTEMPTS: \"12\"\n",

@@ -11,7 +11,12 @@
 //! (`!Ref` or in a `!Sub`) is the value of the global variable set from it
 //! (`STACK_NAME`, the product's default when unset). (The YAML reader
 //! keeps a tagged scalar's text and drops its tag: `!GetAtt Table.Arn`
-//! reads as `Table.Arn`, which no ARN or wildcard looks like.)
+//! reads as `Table.Arn`, which no ARN or wildcard looks like. A tagged
+//! sequence, a condition function or `!If`, reads as its long form,
+//! `{Fn::If: [...]}`: see [`load_template`].) A policy given by `!If` is
+//! the branch its condition picks (`!Equals`, `!Not`, `!And`, `!Or` on the
+//! same local values); `AWS::NoValue` is none. A parameter's `!Ref` is
+//! its local value.
 //!
 //! Evaluation (IAM's rules for one identity-based policy): an explicit Deny
 //! wins; else any Allow whose action and resource patterns match and whose
@@ -21,6 +26,8 @@
 
 use std::collections::BTreeMap;
 
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use super::ACCOUNT;
@@ -145,10 +152,52 @@ impl Values<'_> {
         }
     }
 
+    /// `y`, or the branch of `y` its condition picks if it is an `!If`;
+    /// `None` for `AWS::NoValue`.
+    fn chosen<'y>(&self, y: &'y Yaml) -> Option<&'y Yaml> {
+        let chosen = match y["Fn::If"].as_vec() {
+            Some(branches) => {
+                let condition = branches.first()?.as_str()?;
+                branches.get(if self.holds(condition) { 1 } else { 2 })?
+            }
+            None => y,
+        };
+        match chosen.as_str() {
+            Some("AWS::NoValue") => None,
+            _ => Some(chosen),
+        }
+    }
+
+    /// Whether the template's condition `name` holds for the local values.
+    fn holds(&self, name: &str) -> bool {
+        self.evaluate(&self.doc["Conditions"][name])
+    }
+
+    fn evaluate(&self, y: &Yaml) -> bool {
+        let args = |f: &str| y[f].as_vec().map(Vec::as_slice);
+        if let Some(name) = y["Condition"].as_str() {
+            self.holds(name)
+        } else if let Some([a, b]) = args("Fn::Equals") {
+            self.operand(a) == self.operand(b)
+        } else if let Some([a]) = args("Fn::Not") {
+            !self.evaluate(a)
+        } else if let Some(all) = args("Fn::And") {
+            all.iter().all(|c| self.evaluate(c))
+        } else if let Some(any) = args("Fn::Or") {
+            any.iter().any(|c| self.evaluate(c))
+        } else {
+            false
+        }
+    }
+
+    fn operand(&self, y: &Yaml) -> String {
+        self.resolve(y.as_str().unwrap_or_default())
+    }
+
     fn resolve(&self, text: &str) -> String {
-        // `!Ref AWS::StackName`, read without its tag.
-        if text == STACK_NAME {
-            return self.reference(STACK_NAME);
+        // `!Ref AWS::StackName` or `!Ref <parameter>`, read without its tag.
+        if text == STACK_NAME || !self.doc["Parameters"][text].is_badvalue() {
+            return self.reference(text);
         }
         // `!GetAtt X.Arn`, read without its tag.
         if let Some(name) = text
@@ -181,6 +230,66 @@ impl Values<'_> {
     }
 }
 
+/// Reads `template.yaml` as [`YamlLoader`] does, except that a sequence
+/// tagged with one of CloudFormation's functions (`!If [c, a, b]`,
+/// `!Equals [a, b]`, …) reads as its long form (`{Fn::If: [c, a, b]}`), so
+/// a condition's `!Not` and `!And` stay apart. Tagged scalars keep their
+/// text only, as before.
+pub fn load_template(text: &str) -> Result<Yaml, String> {
+    struct Intrinsics {
+        loader: YamlLoader,
+        /// Per open sequence: whether it was opened as a function's
+        /// long form (a mapping to close after it).
+        open: Vec<bool>,
+    }
+    impl MarkedEventReceiver for Intrinsics {
+        fn on_event(&mut self, event: Event, mark: Marker) {
+            match event {
+                Event::SequenceStart(anchor, Some(tag)) if tag.handle == "!" => {
+                    self.loader
+                        .on_event(Event::MappingStart(0, None), mark);
+                    self.loader.on_event(
+                        Event::Scalar(
+                            format!("Fn::{}", tag.suffix),
+                            yaml_rust2::scanner::TScalarStyle::Plain,
+                            0,
+                            None,
+                        ),
+                        mark,
+                    );
+                    self.loader
+                        .on_event(Event::SequenceStart(anchor, None), mark);
+                    self.open.push(true);
+                }
+                Event::SequenceStart(..) => {
+                    self.loader.on_event(event, mark);
+                    self.open.push(false);
+                }
+                Event::SequenceEnd => {
+                    self.loader.on_event(event, mark);
+                    if self.open.pop() == Some(true) {
+                        self.loader.on_event(Event::MappingEnd, mark);
+                    }
+                }
+                other => self.loader.on_event(other, mark),
+            }
+        }
+    }
+    let mut receiver = Intrinsics {
+        loader: YamlLoader::default(),
+        open: Vec::new(),
+    };
+    Parser::new_from_str(text)
+        .load(&mut receiver, false)
+        .map_err(|e| e.to_string())?;
+    receiver
+        .loader
+        .documents()
+        .first()
+        .cloned()
+        .ok_or_else(|| "an empty template".to_owned())
+}
+
 fn strings(y: &Yaml) -> Vec<String> {
     match y {
         Yaml::String(s) => vec![s.clone()],
@@ -210,8 +319,7 @@ impl Policies {
         text: &str,
         value: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
-        let docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
-        let doc = docs.first().ok_or("an empty template")?;
+        let doc = &load_template(text)?;
         let mut variable_of = BTreeMap::new();
         for (var, source) in doc["Globals"]["Function"]["Environment"]["Variables"]
             .as_hash()
@@ -248,6 +356,9 @@ impl Policies {
                 .into_iter()
                 .flatten()
             {
+                let Some(policy) = values.chosen(policy) else {
+                    continue;
+                };
                 for s in policy["Statement"].as_vec().into_iter().flatten() {
                     statements.push(Statement {
                         effect: match s["Effect"].as_str() {
@@ -354,6 +465,33 @@ mod tests {
             "DELEGATION_ZONE" => Some("acme.example".into()),
             _ => None,
         }
+    }
+
+    /// A policy given by `!If` is there only when its condition holds for
+    /// the local values: the TSIG secret's grant with an RFC 2136 zone and
+    /// a secret named, to the functions that write records.
+    #[test]
+    fn a_conditional_policy_follows_its_condition() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tsig-AbCdEf";
+        let with = |provider: &'static str, secret: &'static str| {
+            Policies::from_template(TEMPLATE, &move |var| match var {
+                "DELEGATION_PROVIDER" => Some(provider.into()),
+                "RFC2136_TSIG_SECRET_ARN" => Some(secret.into()),
+                v => local(v),
+            })
+            .unwrap()
+        };
+        let read = |p: &Policies, function: &str| {
+            p.decide(function, "secretsmanager:GetSecretValue", arn, &Context::new())
+                == Decision::Allowed
+        };
+        let rfc2136 = with("rfc2136", arn);
+        assert!(read(&rfc2136, "complete-certificate"));
+        assert!(read(&rfc2136, "drift-check"));
+        assert!(!read(&rfc2136, "start-certificate"));
+        assert!(!read(&rfc2136, "list-domains"));
+        assert!(!read(&with("route53", arn), "complete-certificate"));
+        assert!(!read(&with("rfc2136", ""), "complete-certificate"));
     }
 
     #[test]

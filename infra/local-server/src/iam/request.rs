@@ -319,6 +319,18 @@ pub fn needs(sent: &Sent) -> Result<Vec<Need>, String> {
                 method => return Err(format!("Route 53 {method} {}", sent.path)),
             }
         }
+        // One secret, named by its ARN (or its name: IAM matches the ARN,
+        // whose last part ends in six random characters).
+        "secretsmanager" => {
+            let id = text(&body, "SecretId").unwrap_or_default();
+            vec![need(
+                act(operation),
+                match id.starts_with("arn:") {
+                    true => id,
+                    false => format!("arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{id}-??????"),
+                },
+            )]
+        }
         // API Gateway's IAM actions are its HTTP verbs on resource paths.
         "apigateway" => vec![need(
             format!("apigateway:{}", sent.method),
