@@ -175,11 +175,8 @@ async fn rfc2136_updates_need_the_tsig_key() {
     good.publish_txt(&name, "v2").await.unwrap();
     assert_eq!(knot_txt(&name).await, ["v2"]);
 
-    let forged = DelegationZone::new(
-        &rfc2136(TsigSecret::Inline(b"not the key".to_vec())),
-        &sdk,
-    )
-    .unwrap();
+    let forged =
+        DelegationZone::new(&rfc2136(TsigSecret::Inline(b"not the key".to_vec())), &sdk).unwrap();
     let err = forged.publish_txt(&name, "forged").await.unwrap_err();
     assert_eq!(err.status(), 502, "{err}");
     assert_eq!(knot_txt(&name).await, ["v2"]);
@@ -248,8 +245,8 @@ async fn the_tsig_secret_is_read_from_secrets_manager_by_the_functions_that_writ
         (format!("{arn}-gone"), "Secrets Manager"),
         (wrong.clone(), wrong.as_str()),
     ] {
-        let zone = DelegationZone::new(&rfc2136(TsigSecret::SecretsManager { secret_id }), &sdk)
-            .unwrap();
+        let zone =
+            DelegationZone::new(&rfc2136(TsigSecret::SecretsManager { secret_id }), &sdk).unwrap();
         let err = zone.publish_txt(&name, "v1").await.unwrap_err();
         assert!(err.to_string().contains(says), "{err}");
         assert!(knot_txt(&name).await.is_empty());

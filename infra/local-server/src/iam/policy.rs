@@ -246,8 +246,7 @@ pub fn load_template(text: &str) -> Result<Yaml, String> {
         fn on_event(&mut self, event: Event, mark: Marker) {
             match event {
                 Event::SequenceStart(anchor, Some(tag)) if tag.handle == "!" => {
-                    self.loader
-                        .on_event(Event::MappingStart(0, None), mark);
+                    self.loader.on_event(Event::MappingStart(0, None), mark);
                     self.loader.on_event(
                         Event::Scalar(
                             format!("Fn::{}", tag.suffix),
@@ -482,8 +481,12 @@ mod tests {
             .unwrap()
         };
         let read = |p: &Policies, function: &str| {
-            p.decide(function, "secretsmanager:GetSecretValue", arn, &Context::new())
-                == Decision::Allowed
+            p.decide(
+                function,
+                "secretsmanager:GetSecretValue",
+                arn,
+                &Context::new(),
+            ) == Decision::Allowed
         };
         let rfc2136 = with("rfc2136", arn);
         assert!(read(&rfc2136, "complete-certificate"));

@@ -327,7 +327,9 @@ pub fn needs(sent: &Sent) -> Result<Vec<Need>, String> {
                 act(operation),
                 match id.starts_with("arn:") {
                     true => id,
-                    false => format!("arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{id}-??????"),
+                    false => {
+                        format!("arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{id}-??????")
+                    }
                 },
             )]
         }
