@@ -5,8 +5,9 @@
 
 use serde_json::{json, Value};
 
+use custom_domains::adapters::acme::OrderStatus;
 use custom_domains::domain::certificate::inspect;
-use custom_domains::domain::DomainName;
+use custom_domains::domain::{DomainName, Stage};
 
 use crate::acme_path::acm_certificates_for;
 use crate::support::*;
@@ -378,6 +379,48 @@ async fn a_certificate_of_many_names_is_served_with_every_name_mapped() {
         let (own, _) = served_names(&t, name).await;
         assert_eq!(own, names, "{name}'s copy of the served record");
     }
+}
+
+/// A certificate of several names whose order failed at the CA (one name's
+/// validation failed: the order is invalid, the other names' authorizations
+/// valid): releasing a name cancels the order before the release plans its
+/// steps, so that name's authorization is deactivated there, first. Left
+/// valid, the CA (one account for every tenant) would hand it to the name's
+/// next claimant for 30 days.
+#[tokio::test]
+async fn releasing_a_name_of_a_failed_order_deactivates_its_authorization_at_the_ca() {
+    // No time budget: each complete call moves the order one stage.
+    let t = tenant().env("COMPLETE_TIME_BUDGET_MS", "0").start().await;
+    let apex = format!("{}.example.com", unique("failed"));
+    let www = format!("www.{apex}");
+    let start = start_names(&t, json!([apex, www])).await;
+    publish_all(&start).await;
+    let body = json!({ "domain": apex }).to_string();
+    let (code, moved) = post(&t.token, &t.complete_url(), &body).await;
+    assert_eq!(code, 202, "{moved}");
+    let url = start["order_url"].as_str().unwrap();
+    let ca_status = || async { t.app.acme.order_status(url).await.unwrap() };
+    for _ in 0..200 {
+        if ca_status().await == Some(OrderStatus::Ready) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(ca_status().await, Some(OrderStatus::Ready));
+    // What the driver records when the CA answers the order invalid.
+    let lead = DomainName::parse(&apex).unwrap();
+    let mut order = t.app.store.load_order(&lead).await.unwrap().unwrap();
+    order.stage = Stage::Invalid;
+    t.app.store.save_order(&mut order).await.unwrap();
+
+    release(&t, &www).await;
+    // Pebble reads an order with a deactivated authorization `deactivated`,
+    // which Boulder (and the local CA's rules) answer `invalid`.
+    assert_eq!(
+        ca_status().await,
+        Some(OrderStatus::Invalid),
+        "www's authorization is still valid at the CA"
+    );
 }
 
 /// Releasing a name while the CA validates the certificate that would add
