@@ -54,7 +54,9 @@ PYTHON=${PYTHON:-python3}
   # shellcheck disable=SC1091
   . .local/test/env
   set +a
-  export LOCAL_ADDR=127.0.0.1:9180 LOCAL_SWEEP_INTERVAL_MS=0
+  # The browser checks' frontend page is served from 127.0.0.1:9181 (an
+  # allowed origin) and 127.0.0.1:9182 (not allowed).
+  export LOCAL_ADDR=127.0.0.1:9180 LOCAL_SWEEP_INTERVAL_MS=0 CORS_ALLOWED_ORIGINS=http://127.0.0.1:9181
   "$target_dir/debug/local-server" >.local/test/browser-server.log 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
@@ -68,5 +70,6 @@ PYTHON=${PYTHON:-python3}
     --token-command "$target_dir/debug/local-server token {org}" \
     --publish-txt "curl -sf -X POST $CHALLTESTSRV_URL/set-txt -d '{\"host\": \"{name}.\", \"value\": \"{value}\"}'"
   token=$("$target_dir/debug/local-server" token org-browser)
-  "$PYTHON" infra/browser_test.py http://127.0.0.1:9180 "$token" "$target_dir/browser"
+  "$PYTHON" infra/browser_test.py http://127.0.0.1:9180 "$token" "$target_dir/browser" \
+    http://127.0.0.1:9181 http://127.0.0.1:9182
 )

@@ -9,12 +9,14 @@
 //! Lambda functions never link it.
 
 pub mod aws_rules;
+pub mod cors;
 pub mod direct;
 pub mod iam;
 pub mod router;
 pub mod server;
 pub mod token;
 
+pub use cors::Cors;
 pub use server::serve;
 pub use token::LocalJwt;
 

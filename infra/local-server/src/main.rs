@@ -101,6 +101,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "60000".into())
         .parse()
         .map_err(|e| format!("LOCAL_SWEEP_INTERVAL_MS: {e}"))?;
+    let cors = local_server::Cors::from_env()?;
     let app = local_server::app_from_env().await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -115,7 +116,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
             Duration::from_millis(interval),
         ));
     }
-    tracing::info!(%addr, "serving every route");
-    local_server::serve(app, auth, listener).await?;
+    tracing::info!(%addr, origins = ?cors.origins, "serving every route");
+    local_server::serve(app, auth, cors, listener).await?;
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! It does what API Gateway does in front of the functions: it verifies the
 //! bearer token (with [`LocalJwt`], as the JWT authorizer would), answers
 //! 401 itself when there is none, and passes the verified claims in the
-//! request context, where the handlers read the caller's tenant.
+//! request context, where the handlers read the caller's tenant. It
+//! answers CORS as the HTTP API's `CorsConfiguration` does ([`Cors`]).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -27,19 +28,25 @@ use tokio::net::TcpListener;
 use custom_domains::routes::{dispatch, error_response, MAX_BODY_BYTES};
 use custom_domains::{App, Error};
 
+use crate::cors::Cors;
 use crate::router::{match_route, percent_decode};
 use crate::token::LocalJwt;
 
 /// Serves until the listener fails or the task is dropped.
-pub async fn serve(app: Arc<App>, auth: LocalJwt, listener: TcpListener) -> std::io::Result<()> {
-    let auth = Arc::new(auth);
+pub async fn serve(
+    app: Arc<App>,
+    auth: LocalJwt,
+    cors: Cors,
+    listener: TcpListener,
+) -> std::io::Result<()> {
+    let (auth, cors) = (Arc::new(auth), Arc::new(cors));
     loop {
         let (stream, _) = listener.accept().await?;
-        let (app, auth) = (app.clone(), auth.clone());
+        let (app, auth, cors) = (app.clone(), auth.clone(), cors.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let (app, auth) = (app.clone(), auth.clone());
-                async move { Ok::<_, Infallible>(handle(&app, &auth, req).await) }
+                let (app, auth, cors) = (app.clone(), auth.clone(), cors.clone());
+                async move { Ok::<_, Infallible>(handle(&app, &auth, &cors, req).await) }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
@@ -51,9 +58,17 @@ pub async fn serve(app: Arc<App>, auth: LocalJwt, listener: TcpListener) -> std:
 async fn handle(
     app: &App,
     auth: &LocalJwt,
+    cors: &Cors,
     req: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
-    into_hyper(answer(app, auth, req).await)
+    // API Gateway answers a preflight itself, before the authorizer.
+    if let Some(answer) = cors.preflight(req.method(), req.headers()) {
+        return into_hyper(answer);
+    }
+    let origin = req.headers().get("origin").cloned();
+    let mut response = answer(app, auth, req).await;
+    cors.grant(origin.as_ref(), &mut response);
+    into_hyper(response)
 }
 
 /// `GET /docs`, `/redoc`, their assets and `/openapi.json`, served by the

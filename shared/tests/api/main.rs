@@ -8,6 +8,7 @@ mod acm_path;
 mod acme_path;
 mod ca_limits;
 mod claims;
+mod cors;
 mod crash;
 mod delegation;
 mod drift;

@@ -256,6 +256,16 @@ fn problems(text: &str, calls: Option<&BTreeMap<String, BTreeSet<Call>>>) -> Vec
     found
 }
 
+/// The HTTP API's CORS grants exactly the routes' methods (the local
+/// server answers from the same block).
+#[test]
+fn cors_allows_exactly_the_routes_methods() {
+    let cors = local_server::Cors::from_template(TEMPLATE, &[]).unwrap();
+    let granted: BTreeSet<String> = cors.methods.into_iter().collect();
+    let routes: BTreeSet<String> = ROUTES.iter().map(|r| r.method.to_owned()).collect();
+    assert_eq!(granted, routes);
+}
+
 #[test]
 fn template_matches_routes_binaries_and_configuration() {
     assert_eq!(problems(TEMPLATE, None), Vec::<String>::new());

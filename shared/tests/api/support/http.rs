@@ -25,11 +25,19 @@ pub fn token_for(tenant: &str) -> String {
     local_jwt().mint("tenant_id", tenant, 600)
 }
 
+/// The browser origin the tests' servers allow (`CORS_ALLOWED_ORIGINS`).
+pub const FRONTEND_ORIGIN: &str = "http://frontend.test:3000";
+
 /// Serves `app` on a random local port; answers its base URL.
 pub async fn serve(app: Arc<App>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(local_server::serve(app, local_jwt(), listener));
+    let cors = local_server::Cors::from_template(
+        include_str!("../../../../template.yaml"),
+        &[FRONTEND_ORIGIN.to_owned()],
+    )
+    .unwrap();
+    tokio::spawn(local_server::serve(app, local_jwt(), cors, listener));
     format!("http://{addr}")
 }
 
