@@ -85,10 +85,11 @@ pub enum Code {
     TooManyNames,
     CertificateChangeInFlight,
     CertificateNotAccepted,
+    InvalidMetadata,
 }
 
 impl Code {
-    pub const ALL: [Code; 41] = [
+    pub const ALL: [Code; 42] = [
         Code::InvalidJson,
         Code::UnsupportedMediaType,
         Code::BodyTooLarge,
@@ -130,6 +131,7 @@ impl Code {
         Code::TooManyNames,
         Code::CertificateChangeInFlight,
         Code::CertificateNotAccepted,
+        Code::InvalidMetadata,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -175,6 +177,7 @@ impl Code {
             Code::TooManyNames => "too_many_names",
             Code::CertificateChangeInFlight => "certificate_change_in_flight",
             Code::CertificateNotAccepted => "certificate_not_accepted",
+            Code::InvalidMetadata => "invalid_metadata",
         }
     }
 }

@@ -5,7 +5,9 @@
 use serde::Serialize;
 
 use super::Timestamp;
-use super::{AcmRequest, AcmeOrder, DomainMapping, DomainName, ServedCertificate, TenantId};
+use super::{
+    AcmRequest, AcmeOrder, CustomMetadata, DomainMapping, DomainName, ServedCertificate, TenantId,
+};
 
 /// Who holds a hostname.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +31,9 @@ pub struct Owner {
     /// an unproven claim expires this long after it, not after its first
     /// write. None on claims written before it was kept.
     pub active_at: Option<Timestamp>,
+    /// The platform's own data about the hostname, as its tenant last set
+    /// it (start, request or `PATCH /domains/{domain}`).
+    pub custom_metadata: Option<CustomMetadata>,
 }
 
 impl Owner {

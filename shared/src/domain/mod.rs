@@ -9,6 +9,7 @@ pub mod certificate;
 pub mod drift;
 mod hostname;
 pub mod lifecycle;
+mod metadata;
 pub mod renewal;
 mod served;
 mod tenant;
@@ -27,6 +28,7 @@ pub use aggregate::{
 pub use drift::{DriftCheck, Pointing};
 pub use hostname::DomainName;
 pub use lifecycle::{Lifecycle, ReleaseStep};
+pub use metadata::CustomMetadata;
 pub use served::{
     RenewalState, ServedCertificate, DUPLICATE_LIMIT, DUPLICATE_PERIOD, REMINDER_LEAD_DAYS,
 };

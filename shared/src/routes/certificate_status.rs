@@ -52,6 +52,8 @@ struct StatusResponse<'a> {
     /// Whether the live hostname points at its edge (null until live).
     dns: Option<super::dns_view::DnsView>,
     next_action: NextAction,
+    /// The platform's own data about the hostname, as last set.
+    custom_metadata: Option<&'a crate::domain::CustomMetadata>,
 }
 
 #[derive(Serialize)]
@@ -153,5 +155,6 @@ fn response<'a>(
         renewal,
         dns,
         next_action: r.next_action(domain),
+        custom_metadata: r.owner.as_ref().and_then(|o| o.custom_metadata.as_ref()),
     }
 }

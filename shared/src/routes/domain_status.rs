@@ -29,6 +29,8 @@ struct StatusResponse<'a> {
     failure_reason: Option<&'a str>,
     /// Whether the live hostname points at its edge (null until live).
     dns: Option<super::dns_view::DnsView>,
+    /// The platform's own data about the hostname, as last set.
+    custom_metadata: Option<crate::domain::CustomMetadata>,
     message: String,
 }
 
@@ -90,6 +92,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             api_gateway_domain: r.api_gateway_domain.as_deref(),
             failure_reason: r.failure.as_deref(),
             dns,
+            custom_metadata: crate::flows::hostname::metadata::of(app, &caller, &r.domain).await?,
             message,
         },
     ))

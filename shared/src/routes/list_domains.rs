@@ -34,6 +34,8 @@ struct Entry {
     status: &'static str,
     not_after: Option<String>,
     next_action: NextAction,
+    /// The platform's own data about the hostname, as last set.
+    custom_metadata: Option<crate::domain::CustomMetadata>,
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
@@ -79,5 +81,6 @@ fn entry(domain: &DomainName, r: &HostnameRecords) -> Entry {
         status,
         not_after: r.not_after().map(|t| t.to_string()),
         next_action,
+        custom_metadata: r.owner.as_ref().and_then(|o| o.custom_metadata.clone()),
     }
 }

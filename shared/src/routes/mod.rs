@@ -31,6 +31,7 @@ pub mod release_domain;
 pub mod renew_certificate;
 pub mod request_domain;
 pub mod start_certificate;
+pub mod update_domain;
 
 /// Bodies larger than this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -85,6 +86,11 @@ pub const ROUTES: &[Route] = &[
         method: "DELETE",
         path: "/domains/{domain}",
         function: "release-domain",
+    },
+    Route {
+        method: "PATCH",
+        path: "/domains/{domain}",
+        function: "update-domain",
     },
 ];
 
@@ -149,6 +155,7 @@ async fn run(app: &App, function: &'static str, req: Request) -> Response<Body> 
         "request-domain" => request_domain::handle(app, req).await,
         "domain-status" => domain_status::handle(app, req).await,
         "release-domain" => release_domain::handle(app, req).await,
+        "update-domain" => update_domain::handle(app, req).await,
         "renew-certificate" => renew_certificate::handle(app, req).await,
         "certificate-status" => certificate_status::handle(app, req).await,
         "list-domains" => list_domains::handle(app, req).await,

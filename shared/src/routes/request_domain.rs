@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{json_body, json_response, tenant_domain};
 use crate::app::App;
 use crate::auth;
-use crate::domain::{AcmRequest, AcmStage, TenantId, ValidationRecord};
+use crate::domain::{AcmRequest, AcmStage, CustomMetadata, TenantId, ValidationRecord};
 use crate::error::Error;
 use crate::flows::acm::request::request_domain;
 use crate::routes::start_certificate::ClaimRecord;
@@ -16,6 +16,8 @@ use crate::routes::start_certificate::ClaimRecord;
 struct RequestBody {
     domain: String,
     workspace_id: String,
+    /// The platform's own data, kept with the hostname (`CustomMetadata`).
+    custom_metadata: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -39,7 +41,15 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let workspace = TenantId::parse("workspace_id", &body.workspace_id)?;
     auth::require_same_tenant(&caller, &workspace, &format!("workspace {workspace}"))?;
     let domain = tenant_domain(app, &body.domain)?;
+    let metadata = body
+        .custom_metadata
+        .as_ref()
+        .map(CustomMetadata::parse)
+        .transpose()?;
     let request = request_domain(app, &workspace, &domain).await?;
+    if let Some(metadata) = &metadata {
+        crate::flows::hostname::metadata::set(app, &workspace, &domain, Some(metadata)).await?;
+    }
     Ok(json_response(200, &response(&request)))
 }
 

@@ -9,7 +9,8 @@ use super::{json_body, json_response, path_param, tenant_domain};
 use crate::app::App;
 use crate::auth;
 use crate::domain::{
-    AcmeOrder, ChallengeRecord, ClaimProof, DomainName, ServedCertificate, Stage, TenantId,
+    AcmeOrder, ChallengeRecord, ClaimProof, CustomMetadata, DomainName, ServedCertificate, Stage,
+    TenantId,
 };
 use crate::error::Code;
 use crate::error::Error;
@@ -27,6 +28,9 @@ struct DomainRequest {
 struct StartRequest {
     domain: Option<String>,
     domains: Option<Vec<String>>,
+    /// The platform's own data, kept with every name started
+    /// (`CustomMetadata`).
+    custom_metadata: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -109,9 +113,16 @@ struct TxtRecord<'a> {
 /// `CERTIFICATE_MAX_NAMES` is checked by the flow).
 const MAX_NAMES: usize = 100;
 
+/// What a start asks for: the names, and the metadata to keep with them.
+struct Start {
+    org: TenantId,
+    names: Vec<DomainName>,
+    metadata: Option<CustomMetadata>,
+}
+
 /// Authenticates the caller and reads the names: `domain`, or `domains`
-/// (not both; each validated, no repeats).
-fn parse_start(app: &App, req: &Request) -> Result<(TenantId, Vec<DomainName>), Error> {
+/// (not both; each validated, no repeats), and the metadata.
+fn parse_start(app: &App, req: &Request) -> Result<Start, Error> {
     let caller = auth::caller(req, &app.config.tenant_claim)?;
     let org = TenantId::parse("org_id", &path_param(req, "org_id")?)?;
     auth::require_same_tenant(&caller, &org, &format!("organisation {org}"))?;
@@ -143,7 +154,16 @@ fn parse_start(app: &App, req: &Request) -> Result<(TenantId, Vec<DomainName>), 
         }
         names.push(name);
     }
-    Ok((org, names))
+    let metadata = body
+        .custom_metadata
+        .as_ref()
+        .map(CustomMetadata::parse)
+        .transpose()?;
+    Ok(Start {
+        org,
+        names,
+        metadata,
+    })
 }
 
 /// Authenticates the caller, who must be the organisation in the path,
@@ -158,8 +178,20 @@ pub(crate) async fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainN
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let (org, names) = parse_start(app, &req)?;
-    match start_certificate(app, &org, &names).await? {
+    let Start {
+        org,
+        names,
+        metadata,
+    } = parse_start(app, &req)?;
+    let started = start_certificate(app, &org, &names).await?;
+    // Kept once the claims are the caller's (a repeated start sets it
+    // again).
+    if let Some(metadata) = &metadata {
+        for name in &names {
+            crate::flows::hostname::metadata::set(app, &org, name, Some(metadata)).await?;
+        }
+    }
+    match started {
         Started::Order(order) => Ok(json_response(200, &response(app, &order))),
         Started::Served(served) => Ok(json_response(200, &served_response(&served))),
     }

@@ -14,6 +14,7 @@ mod delegation;
 mod drift;
 mod events;
 mod isolation;
+mod metadata;
 mod openapi;
 mod own_distribution;
 mod precheck;

@@ -13,7 +13,7 @@ use super::{
     concurrent_writer, condition_failed, domain_pk, s, unbuilt, upstream, Item, Store, ACME_ORDER,
     ACM_REQUEST, CERT, DNS, LEASE, MAPPING, ORDER_REF, OWNER, PREVIOUS_CLAIM,
 };
-use crate::domain::{DomainName, Owner, PreviousClaim, TenantId, Timestamp};
+use crate::domain::{CustomMetadata, DomainName, Owner, PreviousClaim, TenantId, Timestamp};
 use crate::error::Code;
 use crate::error::Error;
 
@@ -120,6 +120,37 @@ impl Store {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Sets (or, with `None`, removes) the platform's metadata on
+    /// `tenant`'s claim of `domain`; answers whether `tenant` holds the
+    /// claim and is not releasing it.
+    pub async fn set_metadata(
+        &self,
+        domain: &DomainName,
+        tenant: &TenantId,
+        metadata: Option<&CustomMetadata>,
+    ) -> Result<bool, Error> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(OWNER))
+            .condition_expression("tenant_id = :tenant AND attribute_not_exists(releasing_since)")
+            .expression_attribute_values(":tenant", s(tenant.as_str()));
+        request = match metadata {
+            Some(m) => request
+                .update_expression("SET custom_metadata = :metadata")
+                .expression_attribute_values(":metadata", s(m.to_json())),
+            None => request.update_expression("REMOVE custom_metadata"),
+        };
+        let result = resend_on_conflict(|| request.clone().send(), write_conflict).await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(upstream(e)),
+        }
     }
 
     /// Sets the claim's timestamp `attribute` to now, unless already set,
@@ -472,6 +503,7 @@ pub(super) fn owner_from(domain: &DomainName, item: &Item) -> Result<Owner, Erro
         active_at: text("active_at")
             .map(|t| Timestamp::parse(&t))
             .transpose()?,
+        custom_metadata: text("custom_metadata").and_then(|t| CustomMetadata::from_stored(&t)),
     })
 }
 

@@ -32,6 +32,7 @@ fn owner(proven: bool) -> Owner {
         release_done: Vec::new(),
         proven_at: proven.then(|| t("2026-05-02T00:00:00Z")),
         active_at: None,
+        custom_metadata: None,
     }
 }
 

@@ -3,5 +3,6 @@
 
 pub mod claim;
 pub mod drift;
+pub mod metadata;
 pub mod release;
 pub mod status;
