@@ -147,7 +147,21 @@ except secrets.exceptions.ResourceNotFoundException:
         Name=SECRET, SecretString=os.environ["RFC2136_TSIG_SECRET"]
     )["ARN"]
 
+# Every event the product sends, delivered by an EventBridge rule to an SQS
+# queue, where the tests read them back (as a platform's consumer would).
+sqs = boto3.client("sqs", region_name=region)
+queue_url = sqs.create_queue(QueueName="custom-domains-events")["QueueUrl"]
+queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+    "Attributes"
+]["QueueArn"]
+events = boto3.client("events", region_name=region)
+events.put_rule(
+    Name="custom-domains-to-queue", EventPattern=json.dumps({"source": ["custom-domains"]})
+)
+events.put_targets(Rule="custom-domains-to-queue", Targets=[{"Id": "queue", "Arn": queue_arn}])
+
 print(f"DYNAMODB_TABLE={TABLE}")
+print(f"EVENTS_QUEUE_URL={queue_url}")
 print(f"RFC2136_TSIG_SECRET_ARN={secret_arn}")
 print(f"KMS_KEY_ID={key_id}")
 print(f"CLOUDFRONT_DISTRIBUTION_ID={dist_id}")

@@ -1,23 +1,29 @@
 //! EventBridge: what the product tells the platform, so it can e-mail its
-//! tenant. Events go to `EVENT_BUS_NAME` with source `custom-domains`.
-//!
-//! | detail-type | when | detail |
-//! |---|---|---|
-//! | `Renewal needs DNS action` | a renewal of a hostname that is not delegated waits for its tenant's new TXT record | `domain`, `tenant_id`, `txt_record_name`, `txt_record_value`, `records` (every TXT record the renewal waits for: one per name of a certificate of several), `not_after` (the current certificate's expiry: act before it) |
-//! | `Renewal failing` | a renewal escalated (`RENEWAL_MAX_ATTEMPTS` counted failures; the sweep keeps retrying daily), and again 14, 7, 3 and 1 day(s) before `not_after` while it still fails: the platform must act before `not_after` | `domain`, `tenant_id`, `failures`, `last_error`, `not_after` |
-//! | `Hostname DNS changed` | `drift-check` saw a live hostname's DNS change state (`awaiting_dns`, `pointed`, `misconfigured`) | `domain`, `tenant_id`, `from`, `to`, `expected`, `found`, `detach_at` (when a misconfigured hostname will be detached), `delegation_missing_since` (a delegated hostname whose `_acme-challenge` CNAME is gone; also sent when only that changes) |
-//! | `Hostname detached` | a hostname misconfigured for longer than `DRIFT_GRACE_HOURS` was released by `drift-check` | `domain`, `tenant_id`, `expected`, `found`, `misconfigured_since` |
+//! tenant or act itself. Events go to `EVENT_BUS_NAME` with source
+//! `custom-domains`; every detail carries the hostname's standing
+//! (`flows::hostname::announce::standing`: `domain`, `tenant_id`, `path`,
+//! `edge`, `state`, `next_action`, `custom_metadata`), and those told
+//! through the outbox an `event_id` and `occurred_at` too. The events, what
+//! each says and its JSON Schema: `events/eventbridge/`, and the README's
+//! table (checked against the schemas by a test).
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
+use serde_json::{Map, Value};
+
+use crate::domain::announce::EventKind;
 use crate::domain::{AcmeOrder, DriftCheck, Pointing, ServedCertificate, Timestamp};
 use crate::error::{Error, Service};
 
 pub const SOURCE: &str = "custom-domains";
-pub const RENEWAL_NEEDS_DNS: &str = "Renewal needs DNS action";
-pub const RENEWAL_FAILING: &str = "Renewal failing";
-pub const DNS_CHANGED: &str = "Hostname DNS changed";
-pub const DETACHED: &str = "Hostname detached";
+
+/// `standing` with `facts` added.
+fn detail(mut standing: Map<String, Value>, facts: Value) -> Value {
+    if let Value::Object(facts) = facts {
+        standing.extend(facts);
+    }
+    Value::Object(standing)
+}
 
 #[derive(Clone, Debug)]
 pub struct Events {
@@ -39,10 +45,11 @@ impl Events {
     /// A renewal waits for the tenant to publish `order`'s TXT record.
     pub async fn renewal_needs_dns(
         &self,
+        standing: Map<String, Value>,
         served: &ServedCertificate,
         order: &AcmeOrder,
     ) -> Result<(), Error> {
-        let detail = serde_json::json!({
+        let facts = serde_json::json!({
             "domain": served.domain,
             "tenant_id": served.org_id,
             "txt_record_name": order.challenge.txt_name,
@@ -50,29 +57,36 @@ impl Events {
             "records": order.needed_records(),
             "not_after": served.certificate.not_after,
         });
-        self.put(RENEWAL_NEEDS_DNS, detail).await
+        self.put(EventKind::RenewalNeedsDns, detail(standing, facts))
+            .await
     }
 
     /// A hostname's renewal escalated, or still fails as expiry nears.
-    pub async fn renewal_failing(&self, served: &ServedCertificate) -> Result<(), Error> {
-        let detail = serde_json::json!({
+    pub async fn renewal_failing(
+        &self,
+        standing: Map<String, Value>,
+        served: &ServedCertificate,
+    ) -> Result<(), Error> {
+        let facts = serde_json::json!({
             "domain": served.domain,
             "tenant_id": served.org_id,
             "failures": served.renewal.failures,
             "last_error": served.renewal.last_error,
             "not_after": served.certificate.not_after,
         });
-        self.put(RENEWAL_FAILING, detail).await
+        self.put(EventKind::RenewalFailing, detail(standing, facts))
+            .await
     }
 
     /// A live hostname's DNS changed state.
     pub async fn dns_changed(
         &self,
+        standing: Map<String, Value>,
         health: &DriftCheck,
         from: Pointing,
         detach_at: Option<Timestamp>,
     ) -> Result<(), Error> {
-        let detail = serde_json::json!({
+        let facts = serde_json::json!({
             "domain": health.domain,
             "tenant_id": health.tenant_id,
             "from": from.as_str(),
@@ -82,22 +96,52 @@ impl Events {
             "detach_at": detach_at,
             "delegation_missing_since": health.delegation_missing_since,
         });
-        self.put(DNS_CHANGED, detail).await
+        self.put(EventKind::DnsChanged, detail(standing, facts))
+            .await
     }
 
     /// A hostname that pointed elsewhere for too long was detached.
-    pub async fn detached(&self, health: &DriftCheck) -> Result<(), Error> {
-        let detail = serde_json::json!({
+    pub async fn detached(
+        &self,
+        standing: Map<String, Value>,
+        health: &DriftCheck,
+    ) -> Result<(), Error> {
+        let facts = serde_json::json!({
             "domain": health.domain,
             "tenant_id": health.tenant_id,
             "expected": health.expected,
             "found": health.found,
             "misconfigured_since": health.misconfigured_since,
         });
-        self.put(DETACHED, detail).await
+        self.put(EventKind::HostnameDetached, detail(standing, facts))
+            .await
     }
 
-    async fn put(&self, detail_type: &str, detail: serde_json::Value) -> Result<(), Error> {
+    async fn put(&self, kind: EventKind, detail: Value) -> Result<(), Error> {
+        self.send(kind.detail_type(), &detail).await
+    }
+
+    /// Sends one event of `detail_type` with `detail`, given an
+    /// `event_id` (from the detail itself: a repeat of the same event has
+    /// the same one) and `occurred_at` if it has none.
+    pub async fn send(&self, detail_type: &str, detail: &Value) -> Result<(), Error> {
+        let mut detail = detail.clone();
+        if let Value::Object(map) = &mut detail {
+            if !map.contains_key("event_id") {
+                let digest = aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA256,
+                    format!("{detail_type}\0{}", Value::Object(map.clone())).as_bytes(),
+                );
+                let id: String = digest.as_ref()[..16]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                map.insert("event_id".into(), Value::String(id));
+            }
+            if !map.contains_key("occurred_at") {
+                map.insert("occurred_at".into(), serde_json::json!(Timestamp::now()));
+            }
+        }
         let entry = PutEventsRequestEntry::builder()
             .source(SOURCE)
             .detail_type(detail_type)

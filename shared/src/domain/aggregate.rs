@@ -115,6 +115,21 @@ pub struct HostnameRecords {
     pub dns: Option<super::DriftCheck>,
     /// The last claim that ended, kept after the others are deleted.
     pub previous: Option<PreviousClaim>,
+    /// The events told of the hostname (kept 90 days, past its claim).
+    pub told: Vec<Told>,
+}
+
+/// An event written to the hostname's outbox (`flows::hostname::announce`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Told {
+    /// The claim's start and the milestone's key.
+    pub key: String,
+    pub detail_type: String,
+    pub detail: serde_json::Value,
+    pub created_at: Timestamp,
+    /// Sent to EventBridge (else written by a call that may have died
+    /// before sending it).
+    pub sent: bool,
 }
 
 /// Who must act for a hostname to move on.

@@ -5,6 +5,7 @@
 mod acm_request;
 mod acme_order;
 mod aggregate;
+pub mod announce;
 pub mod certificate;
 pub mod drift;
 mod hostname;
@@ -23,7 +24,8 @@ pub use acme_order::{
     PendingKey, Purpose, Stage,
 };
 pub use aggregate::{
-    claim_record, Action, Actor, HostnameRecords, NextAction, Owner, PreviousClaim, CLAIM_LABEL,
+    claim_record, Action, Actor, HostnameRecords, NextAction, Owner, PreviousClaim, Told,
+    CLAIM_LABEL,
 };
 pub use drift::{DriftCheck, Pointing};
 pub use hostname::DomainName;

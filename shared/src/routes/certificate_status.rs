@@ -102,6 +102,9 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let dns = super::dns_view::dns_view(&records, app.config.drift_grace);
     let mut body = response(&domain, &records, delegation, dns);
     body.edge_status = edge_status(app, records.served.as_ref()).await;
+    // What a status read sees (CloudFront done deploying) may be a change
+    // to tell.
+    crate::flows::hostname::announce::announce(app, &domain, body.edge_status).await;
     Ok(json_response(200, &body))
 }
 

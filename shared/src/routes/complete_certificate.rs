@@ -14,6 +14,7 @@ use crate::app::App;
 use crate::domain::Stage;
 use crate::error::Error;
 use crate::flows::acme::complete::{complete_certificate, Progress};
+use crate::flows::hostname::announce::announce;
 use crate::flows::hostname::status::edge_status;
 
 #[derive(Serialize)]
@@ -35,9 +36,14 @@ struct CompleteResponse<'a> {
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (org, domain) = parse(app, &req).await?;
-    Ok(match complete_certificate(app, &org, &domain).await? {
+    let progress = complete_certificate(app, &org, &domain).await?;
+    let deployment = match &progress {
+        Progress::Done(served) => edge_status(app, Some(served)).await,
+        Progress::InProgress(_) => None,
+    };
+    announce(app, &domain, deployment).await;
+    Ok(match progress {
         Progress::Done(served) => {
-            let deployment = edge_status(app, Some(&served)).await;
             let deploying = match deployment {
                 Some(Deployment::Deploying) => {
                     " (CloudFront is deploying it to its edge locations: expect a few minutes)"

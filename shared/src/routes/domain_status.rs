@@ -56,6 +56,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     })?;
     let domain = DomainName::parse(domain)?;
     let r = domain_status(app, &caller, &request_id, &domain).await?;
+    crate::flows::hostname::announce::announce(app, &r.domain, None).await;
     let phase = AcmPhase::of(r.stage);
     // A configured hostname's DNS, as drift-check last saw it.
     let dns = match phase {

@@ -50,6 +50,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     if let Some(metadata) = &metadata {
         crate::flows::hostname::metadata::set(app, &workspace, &domain, Some(metadata)).await?;
     }
+    crate::flows::hostname::announce::announce(app, &domain, None).await;
     Ok(json_response(200, &response(&request)))
 }
 

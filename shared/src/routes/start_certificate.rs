@@ -191,6 +191,9 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             crate::flows::hostname::metadata::set(app, &org, name, Some(metadata)).await?;
         }
     }
+    for name in &names {
+        crate::flows::hostname::announce::announce(app, name, None).await;
+    }
     match started {
         Started::Order(order) => Ok(json_response(200, &response(app, &order))),
         Started::Served(served) => Ok(json_response(200, &served_response(&served))),

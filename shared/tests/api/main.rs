@@ -14,6 +14,7 @@ mod delegation;
 mod drift;
 mod events;
 mod isolation;
+mod lifecycle_events;
 mod metadata;
 mod openapi;
 mod own_distribution;

@@ -591,6 +591,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "cloudfront:GetDistributionConfig",
                 "cloudfront:ListDomainConflicts",
                 "cloudfront:GetDistributionTenantByDomain",
+                "events:PutEvents",
             ],
         ),
         (
@@ -618,6 +619,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "route53:ChangeResourceRecordSets",
                 "route53:GetChange",
                 "secretsmanager:GetSecretValue",
+                "events:PutEvents",
             ],
         ),
         (
@@ -634,6 +636,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "acm:AddTagsToCertificate",
                 "acm:DescribeCertificate",
                 "acm:DeleteCertificate",
+                "events:PutEvents",
             ],
         ),
         (
@@ -644,6 +647,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "dynamodb:Query",
                 "dynamodb:ConditionCheckItem",
                 "acm:DescribeCertificate",
+                "events:PutEvents",
             ],
         ),
         (
@@ -666,6 +670,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "cloudfront:DeleteDistributionTenant",
                 "route53:ChangeResourceRecordSets",
                 "secretsmanager:GetSecretValue",
+                "events:PutEvents",
             ],
         ),
     ]
@@ -689,6 +694,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
             ("dynamodb:Query", ""),
             ("dynamodb:ConditionCheckItem", ""),
             ("acm:DescribeCertificate", ""),
+            ("events:PutEvents", ""),
             ("apigateway:GET", "/domainnames/x.example.com"),
             ("apigateway:POST", "/domainnames"),
             ("apigateway:GET", "/domainnames/x.example.com/apimappings"),
@@ -706,7 +712,10 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
             .iter()
             .filter(|(a, _)| !matches!(a.as_str(), "acm:GetCertificate" | "acm:ListCertificates"))
             .cloned()
-            .chain(["events:PutEvents"].map(|a| (a.to_owned(), String::new())))
+            .chain(
+                ["events:PutEvents", "cloudfront:GetDistribution"]
+                    .map(|a| (a.to_owned(), String::new())),
+            )
             .collect(),
     );
     calls.get_mut("release-domain").unwrap().extend(

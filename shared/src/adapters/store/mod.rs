@@ -65,6 +65,7 @@ mod acme_account;
 mod claims;
 mod conflicts;
 mod drift;
+mod events;
 mod item;
 mod lease;
 mod limits;
@@ -239,6 +240,9 @@ impl Store {
                         if let Some(AttributeValue::S(lead)) = item.get("order_lead") {
                             records.order_ref = Some(DomainName::stored(lead)?);
                         }
+                    }
+                    other if other.starts_with(events::EVENT) => {
+                        records.told.extend(events::told_from(other, &item));
                     }
                     _ => {}
                 }

@@ -324,10 +324,17 @@ pub async fn renew_hostname(
             renew_leased(app, domain, deadline, trigger),
         )
     };
-    match with_lease(app, lease, leased).await? {
-        Some(outcome) => Ok(outcome),
-        None => Ok(Outcome::Busy),
+    let outcome = match with_lease(app, lease, leased).await? {
+        Some(outcome) => outcome,
+        None => Outcome::Busy,
+    };
+    // Every name of the renewed certificate has a new one to tell of.
+    if let Outcome::Renewed(served) = &outcome {
+        for name in served.certificate_names() {
+            crate::flows::hostname::announce::announce(app, &name, None).await;
+        }
     }
+    Ok(outcome)
 }
 
 async fn renew_leased(
@@ -478,7 +485,8 @@ async fn notify_dns_action(app: &App, served: &ServedCertificate, order: &mut Ac
     if order.notified_at.is_some() {
         return;
     }
-    if let Err(e) = app.events.renewal_needs_dns(served, order).await {
+    let standing = crate::flows::hostname::announce::standing_now(app, &served.domain).await;
+    if let Err(e) = app.events.renewal_needs_dns(standing, served, order).await {
         tracing::warn!(domain = %order.domain, error = %e, "could not send the renewal-needs-DNS event");
         return;
     }
@@ -617,7 +625,8 @@ async fn remind(app: &App, served: &mut ServedCertificate, trigger: Trigger) -> 
 }
 
 async fn send_failing(app: &App, served: &ServedCertificate) {
-    if let Err(e) = app.events.renewal_failing(served).await {
+    let standing = crate::flows::hostname::announce::standing_now(app, &served.domain).await;
+    if let Err(e) = app.events.renewal_failing(standing, served).await {
         tracing::warn!(domain = %served.domain, error = %e, "could not send the renewal-failing event");
     }
 }

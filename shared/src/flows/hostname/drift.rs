@@ -152,7 +152,8 @@ async fn check_hostname(
     match verdict {
         Verdict::Detach => {
             tracing::warn!(tenant = %health.tenant_id, found = ?health.found, "misconfigured past its grace period: detaching");
-            if let Err(e) = app.events.detached(&health).await {
+            let standing = super::announce::standing_now(app, &health.domain).await;
+            if let Err(e) = app.events.detached(standing, &health).await {
                 tracing::warn!(error = %e, "could not emit the detach event");
             }
             Box::pin(crate::flows::hostname::release::release_domain(
@@ -170,12 +171,14 @@ async fn check_hostname(
                 "hostname DNS changed"
             );
             emit(app, &health, from, grace).await;
+            super::announce::announce_asking_edge(app, domain).await;
             Ok(Checked::State(health.state))
         }
         Verdict::Unchanged => {
             if delegation_changed {
                 emit(app, &health, health.state, grace).await;
             }
+            super::announce::announce_asking_edge(app, domain).await;
             Ok(Checked::State(health.state))
         }
     }
@@ -187,9 +190,10 @@ async fn emit(
     from: crate::domain::Pointing,
     grace: std::time::Duration,
 ) {
+    let standing = super::announce::standing_now(app, &health.domain).await;
     if let Err(e) = app
         .events
-        .dns_changed(health, from, health.detach_at(grace))
+        .dns_changed(standing, health, from, health.detach_at(grace))
         .await
     {
         tracing::warn!(domain = %health.domain, error = %e, "could not emit the DNS change event");

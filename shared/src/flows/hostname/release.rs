@@ -438,6 +438,9 @@ async fn run_step(
             }
         }
         ReleaseStep::RecordsDeleted => {
+            // Told before the records go (told once: a repeat of this
+            // step finds it in the outbox, which outlives the claim).
+            crate::flows::hostname::announce::tell_released(app, domain, records).await?;
             app.store
                 .release(
                     domain,

@@ -33,7 +33,7 @@ pub async fn certificate_status(
 /// order, with this name's challenge in front; so is a name served on a
 /// certificate it shares, while its lead renews it (each name needs its own
 /// TXT record).
-async fn joining_order(
+pub(crate) async fn joining_order(
     app: &App,
     domain: &DomainName,
     records: &mut HostnameRecords,

@@ -16,13 +16,15 @@
 //! - `table`: tables of a test's own, from `template.yaml`;
 //! - `faults`: a proxy that injects faults into AWS calls;
 //! - and, by their module path, `acme_proxy` (a proxy in front of Pebble),
-//!   `aws_calls` (every AWS call recorded), `openapi` (answers checked
+//!   `aws_calls` (every AWS call recorded), `eventbridge` (the events read
+//!   back and checked against their schemas), `openapi` (answers checked
 //!   against `openapi.json`) and `tripwire` (crashes between calls).
 
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod acme_proxy;
 pub mod aws_calls;
+pub mod eventbridge;
 pub mod openapi;
 pub mod tripwire;
 

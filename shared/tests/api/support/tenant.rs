@@ -319,6 +319,21 @@ impl Tenant {
         panic!("{} was not released for drift", self.domain);
     }
 
+    /// A tenant whose EventBridge events go through `proxy`.
+    pub async fn sending_events_through(builder: TenantBuilder, proxy: &FaultProxy) -> Tenant {
+        let via_proxy = sdk_config(Some(&proxy.url)).await;
+        builder
+            .customise(move |app| {
+                let bus = app.config.event_bus.clone();
+                app.events = custom_domains::adapters::events::Events::new(
+                    aws_sdk_eventbridge::Client::new(&via_proxy),
+                    bus,
+                );
+            })
+            .start()
+            .await
+    }
+
     /// A tenant whose imports into ACM (us-east-1) go through `proxy`.
     pub async fn importing_through(builder: TenantBuilder, proxy: &FaultProxy) -> Tenant {
         let via_proxy = sdk_config(Some(&proxy.url)).await;

@@ -1,0 +1,109 @@
+//! The events told of a hostname (`EVENT#<key>` items in its partition):
+//! the outbox that makes each change told once. An event is written here
+//! (a conditional put: one caller wins) before it is sent, and marked
+//! sent after; one left unsent by a call that died is sent again by the
+//! next call that looks, with the same detail (and `event_id`). Kept while
+//! the claim lasts (its keys say what was told), and 90 days past its
+//! release (`expires_at`, DynamoDB's TTL).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{condition_failed, domain_pk, s, upstream, Item, Store};
+use crate::domain::{DomainName, Timestamp, Told};
+use crate::error::Error;
+
+pub(super) const EVENT: &str = "EVENT#";
+
+/// How long a told event's item is kept.
+const KEPT: std::time::Duration = std::time::Duration::from_secs(90 * 86400);
+
+impl Store {
+    /// Writes the event `key` of `domain` as about to be sent; answers
+    /// whether this call won it (false: told, or being told, already).
+    pub async fn hold_event(
+        &self,
+        domain: &DomainName,
+        key: &str,
+        detail_type: &str,
+        detail: &serde_json::Value,
+    ) -> Result<bool, Error> {
+        let now = Timestamp::now();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", domain_pk(domain))
+            .item("sk", s(format!("{EVENT}{key}")))
+            .item("detail_type", s(detail_type))
+            .item("detail", s(detail.to_string()))
+            .item("created_at", s(now.to_string()))
+            .condition_expression("attribute_not_exists(sk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(upstream(e)),
+        }
+    }
+
+    /// Marks the event `key` of `domain` sent.
+    pub async fn event_sent(&self, domain: &DomainName, key: &str) -> Result<(), Error> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(format!("{EVENT}{key}")))
+            .update_expression("SET sent_at = :now")
+            .condition_expression("attribute_exists(sk)")
+            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match condition_failed(&e) {
+                true => Ok(()),
+                false => Err(upstream(e)),
+            })
+    }
+}
+
+impl Store {
+    /// Gives the events `keys` of `domain` their end (90 days from now):
+    /// the claim they were told for is going.
+    pub async fn expire_events(&self, domain: &DomainName, keys: &[&str]) -> Result<(), Error> {
+        let expires = Timestamp::now().plus(KEPT).unix().to_string();
+        for key in keys {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", domain_pk(domain))
+                .key("sk", s(format!("{EVENT}{key}")))
+                .update_expression("SET expires_at = if_not_exists(expires_at, :end)")
+                .condition_expression("attribute_exists(sk)")
+                .expression_attribute_values(":end", AttributeValue::N(expires.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .or_else(|e| match condition_failed(&e) {
+                    true => Ok(()),
+                    false => Err(upstream(e)),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// The event an `EVENT#` item holds.
+pub(super) fn told_from(sk: &str, item: &Item) -> Option<Told> {
+    let text = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    Some(Told {
+        key: sk.strip_prefix(EVENT)?.to_owned(),
+        detail_type: text("detail_type")?,
+        detail: serde_json::from_str(&text("detail")?).ok()?,
+        created_at: Timestamp::parse(&text("created_at")?).ok()?,
+        sent: item.contains_key("sent_at"),
+    })
+}

@@ -1,0 +1,224 @@
+//! Tells the platform of every change of a hostname's life, once: one
+//! EventBridge event per change (`domain::announce::EventKind`), each
+//! carrying the hostname's standing (`standing`): domain, tenant, path,
+//! edge, the state reached, who must act next, and the platform's
+//! `custom_metadata`.
+//!
+//! The changes are read from the hostname's records after a call
+//! (`HostnameRecords::milestones`), not told by the code path that made
+//! them: a change a call made and died before telling is told by the next
+//! call that looks, and a repeated call tells nothing twice. Each event is
+//! written to the hostname's outbox before it is sent (one caller wins it:
+//! `Store::hold_event`) and marked sent after; one a call wrote and died
+//! before sending is sent again, with the same `event_id`, by a call that
+//! finds it unsent `LEASE_GRACE_MS` later (a call that dies is known dead
+//! by then: its lease ran out). Delivery is therefore at least
+//! once, and `event_id` is the consumer's key to drop a repeat.
+//!
+//! A failure here never fails the caller's call: the event stays to be
+//! told by the next look.
+
+use serde_json::{json, Map, Value};
+
+use crate::adapters::cloudfront::Deployment;
+use crate::app::App;
+use crate::domain::announce::{EventKind, CERTIFICATE_KEY};
+use crate::domain::{DomainName, Edge, HostnameRecords, Timestamp};
+use crate::error::Error;
+
+/// The hostname's standing, carried by every event.
+pub fn standing(domain: &DomainName, records: &HostnameRecords) -> Map<String, Value> {
+    let (state, next_action) = records.status(domain);
+    let owner = records.owner.as_ref();
+    let value = json!({
+        "domain": domain,
+        "tenant_id": owner.map(|o| o.tenant_id.as_str()),
+        "path": records.path(),
+        "edge": records.edge().map(edge_name),
+        "state": state,
+        "next_action": next_action,
+        "custom_metadata": owner.and_then(|o| o.custom_metadata.as_ref()),
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+pub fn edge_name(edge: Edge) -> &'static str {
+    match edge {
+        Edge::CloudfrontTenant => "cloudfront_tenant",
+        Edge::Cloudfront => "cloudfront",
+        Edge::ApiGateway => "api_gateway",
+    }
+}
+
+/// The hostname's standing, read now (for an event told where it
+/// happens: a renewal's trouble, DNS drift).
+pub async fn standing_now(app: &App, domain: &DomainName) -> Map<String, Value> {
+    match load(app, domain).await {
+        Ok(records) => standing(domain, &records),
+        Err(e) => {
+            tracing::warn!(%domain, error = %e, "could not read the hostname's standing for its event");
+            let mut m = Map::new();
+            m.insert("domain".into(), json!(domain));
+            m
+        }
+    }
+}
+
+async fn load(app: &App, domain: &DomainName) -> Result<HostnameRecords, Error> {
+    let mut records = app.store.load_hostname(domain).await?;
+    super::status::joining_order(app, domain, &mut records).await?;
+    Ok(records)
+}
+
+/// Tells what changed for `domain` and was not told yet. `deployed` is
+/// whether its edge serves its last change everywhere, when the caller
+/// asked CloudFront (`Hostname active` waits for it).
+pub async fn announce(app: &App, domain: &DomainName, deployed: Option<Deployment>) {
+    if let Err(e) = tell_changes(app, domain, Deployed::Seen(deployed)).await {
+        tracing::warn!(%domain, error = %e, "could not tell the hostname's changes; the next look tells them");
+    }
+}
+
+/// As [`announce`], asking CloudFront itself whether the edge has
+/// deployed the hostname when that is still to tell (`drift-check`: the
+/// hostname becomes active even if nobody polls its status).
+pub async fn announce_asking_edge(app: &App, domain: &DomainName) {
+    if let Err(e) = tell_changes(app, domain, Deployed::Ask).await {
+        tracing::warn!(%domain, error = %e, "could not tell the hostname's changes; the next look tells them");
+    }
+}
+
+/// What the caller knows of the edge's deployment.
+enum Deployed {
+    Seen(Option<Deployment>),
+    Ask,
+}
+
+async fn tell_changes(app: &App, domain: &DomainName, deployed: Deployed) -> Result<(), Error> {
+    let records = load(app, domain).await?;
+    resend_unsent(app, domain, &records).await?;
+    let Some(owner) = &records.owner else {
+        return Ok(());
+    };
+    let claim = &owner.claimed_at;
+    let told = |key: &str| records.told.iter().any(|t| t.key == key);
+    let certificate_prefix = format!("{claim}#{CERTIFICATE_KEY}");
+    let mut certificate_told = records
+        .told
+        .iter()
+        .any(|t| t.key.starts_with(&certificate_prefix));
+    let standing = standing(domain, &records);
+    for m in records.milestones() {
+        let key = format!("{claim}#{}", m.key);
+        if told(&key) {
+            continue;
+        }
+        if m.needs_deployed {
+            let seen = match &deployed {
+                Deployed::Seen(seen) => *seen,
+                Deployed::Ask => super::status::edge_status(app, records.served.as_ref()).await,
+            };
+            if seen != Some(Deployment::Deployed) {
+                continue;
+            }
+        }
+        let kind = match m.kind {
+            EventKind::CertificateIssued if certificate_told => EventKind::CertificateRenewed,
+            kind => kind,
+        };
+        let mut detail = standing.clone();
+        detail.extend(m.facts);
+        tell_once(app, domain, &key, kind, detail).await?;
+        if kind == EventKind::CertificateIssued || kind == EventKind::CertificateRenewed {
+            certificate_told = true;
+            // The earlier certificates' and DNS records' events are
+            // history now: kept 90 days, so a hostname's outbox stays
+            // small however often it renews.
+            let dns_prefix = format!("{claim}#dns:");
+            let past: Vec<&str> = records
+                .told
+                .iter()
+                .map(|t| t.key.as_str())
+                .filter(|k| k.starts_with(&certificate_prefix) || k.starts_with(&dns_prefix))
+                .collect();
+            app.store.expire_events(domain, &past).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Tells `kind` with `detail` once under `key` (unique for the hostname):
+/// written to the outbox, sent, marked sent.
+pub async fn tell_once(
+    app: &App,
+    domain: &DomainName,
+    key: &str,
+    kind: EventKind,
+    mut detail: Map<String, Value>,
+) -> Result<(), Error> {
+    detail.insert("event_id".into(), json!(event_id(domain, key)));
+    detail.insert("occurred_at".into(), json!(Timestamp::now()));
+    let detail = Value::Object(detail);
+    if app
+        .store
+        .hold_event(domain, key, kind.detail_type(), &detail)
+        .await?
+    {
+        app.events.send(kind.detail_type(), &detail).await?;
+        app.store.event_sent(domain, key).await?;
+    }
+    Ok(())
+}
+
+/// Tells that `domain` is released, once per claim, before its last
+/// records are deleted; the claim's events are then kept 90 days more.
+pub async fn tell_released(
+    app: &App,
+    domain: &DomainName,
+    records: &HostnameRecords,
+) -> Result<(), Error> {
+    let Some(owner) = &records.owner else {
+        return Ok(());
+    };
+    let mut detail = standing(domain, records);
+    detail.insert("state".into(), json!("released"));
+    detail.insert("next_action".into(), Value::Null);
+    let key = format!("{}#released", owner.claimed_at);
+    tell_once(app, domain, &key, EventKind::HostnameReleased, detail).await?;
+    let keys: Vec<&str> = records.told.iter().map(|t| t.key.as_str()).collect();
+    app.store.expire_events(domain, &keys).await
+}
+
+/// Sends again what a call wrote and died before sending.
+async fn resend_unsent(
+    app: &App,
+    domain: &DomainName,
+    records: &HostnameRecords,
+) -> Result<(), Error> {
+    let now = Timestamp::now();
+    for t in records
+        .told
+        .iter()
+        .filter(|t| !t.sent && t.created_at.plus(app.config.lease_grace) < now)
+    {
+        tracing::info!(%domain, key = %t.key, "sending an event a call left unsent");
+        app.events.send(&t.detail_type, &t.detail).await?;
+        app.store.event_sent(domain, &t.key).await?;
+    }
+    Ok(())
+}
+
+/// The event's stable identity: the same for a repeat of it.
+fn event_id(domain: &DomainName, key: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{domain}\0{key}").as_bytes(),
+    );
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
