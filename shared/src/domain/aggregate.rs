@@ -34,6 +34,9 @@ pub struct Owner {
     /// The platform's own data about the hostname, as its tenant last set
     /// it (start, request or `PATCH /domains/{domain}`).
     pub custom_metadata: Option<CustomMetadata>,
+    /// The keys of the events told of this claim (`flows::hostname::announce`;
+    /// the outbox items are the record, this the quick look).
+    pub told: Vec<String>,
 }
 
 impl Owner {

@@ -104,7 +104,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     body.edge_status = edge_status(app, records.served.as_ref()).await;
     // What a status read sees (CloudFront done deploying) may be a change
     // to tell.
-    crate::flows::hostname::announce::announce(app, &domain, body.edge_status).await;
+    use crate::flows::hostname::announce::{announce_seen, Deployed};
+    announce_seen(app, &domain, &records, Deployed::Seen(body.edge_status)).await;
     Ok(json_response(200, &body))
 }
 

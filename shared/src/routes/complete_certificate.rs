@@ -41,7 +41,11 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         Progress::Done(served) => edge_status(app, Some(served)).await,
         Progress::InProgress(_) => None,
     };
-    announce(app, &domain, deployment).await;
+    // Done: validated, issued (and maybe active) to tell. A call that
+    // stops short tells them at the next that finishes, or a status read.
+    if matches!(progress, Progress::Done(_)) {
+        announce(app, &domain, deployment).await;
+    }
     Ok(match progress {
         Progress::Done(served) => {
             let deploying = match deployment {

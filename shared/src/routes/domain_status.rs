@@ -56,7 +56,22 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     })?;
     let domain = DomainName::parse(domain)?;
     let r = domain_status(app, &caller, &request_id, &domain).await?;
-    crate::flows::hostname::announce::announce(app, &r.domain, None).await;
+    let owner = app
+        .store
+        .load_owner(&r.domain)
+        .await?
+        .filter(|o| o.tenant_id == caller);
+    let custom_metadata = owner.as_ref().and_then(|o| o.custom_metadata.clone());
+    // A poll tells what it moved (issued, configured), reading nothing more
+    // when there is nothing new.
+    let seen = crate::domain::HostnameRecords {
+        owner,
+        acm_request: Some(r.clone()),
+        ..Default::default()
+    };
+    if crate::flows::hostname::announce::has_news(&seen) {
+        crate::flows::hostname::announce::announce(app, &r.domain, None).await;
+    }
     let phase = AcmPhase::of(r.stage);
     // A configured hostname's DNS, as drift-check last saw it.
     let dns = match phase {
@@ -93,7 +108,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             api_gateway_domain: r.api_gateway_domain.as_deref(),
             failure_reason: r.failure.as_deref(),
             dns,
-            custom_metadata: crate::flows::hostname::metadata::of(app, &caller, &r.domain).await?,
+            custom_metadata,
             message,
         },
     ))

@@ -144,7 +144,7 @@ async fn the_sweep_renews_a_due_certificate_after_the_tenant_publishes() {
     let events_for = || {
         crate::support::aws_calls::sent_events()
             .into_iter()
-            .filter(|e| e.contains(&t.domain))
+            .filter(|e| e.contains(&t.domain) && e.contains("Renewal needs DNS action"))
             .collect::<Vec<_>>()
     };
     let sent = events_for();

@@ -504,6 +504,10 @@ pub(super) fn owner_from(domain: &DomainName, item: &Item) -> Result<Owner, Erro
             .map(|t| Timestamp::parse(&t))
             .transpose()?,
         custom_metadata: text("custom_metadata").and_then(|t| CustomMetadata::from_stored(&t)),
+        told: match item.get("told") {
+            Some(AttributeValue::Ss(keys)) => keys.clone(),
+            _ => Vec::new(),
+        },
     })
 }
 

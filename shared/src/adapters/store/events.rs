@@ -68,6 +68,28 @@ impl Store {
 }
 
 impl Store {
+    /// Adds `keys` to the claim's list of told events (`Owner::told`).
+    pub async fn note_told(&self, domain: &DomainName, keys: &[String]) -> Result<(), Error> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", domain_pk(domain))
+            .key("sk", s(super::OWNER))
+            .update_expression("ADD told :keys")
+            .condition_expression("attribute_exists(sk)")
+            .expression_attribute_values(":keys", AttributeValue::Ss(keys.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match condition_failed(&e) {
+                true => Ok(()),
+                false => Err(upstream(e)),
+            })
+    }
+
     /// Gives the events `keys` of `domain` their end (90 days from now):
     /// the claim they were told for is going.
     pub async fn expire_events(&self, domain: &DomainName, keys: &[&str]) -> Result<(), Error> {

@@ -33,6 +33,7 @@ fn owner(proven: bool) -> Owner {
         proven_at: proven.then(|| t("2026-05-02T00:00:00Z")),
         active_at: None,
         custom_metadata: None,
+        told: Vec::new(),
     }
 }
 

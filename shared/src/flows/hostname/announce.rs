@@ -82,24 +82,57 @@ pub async fn announce(app: &App, domain: &DomainName, deployed: Option<Deploymen
     }
 }
 
-/// As [`announce`], asking CloudFront itself whether the edge has
-/// deployed the hostname when that is still to tell (`drift-check`: the
-/// hostname becomes active even if nobody polls its status).
-pub async fn announce_asking_edge(app: &App, domain: &DomainName) {
-    if let Err(e) = tell_changes(app, domain, Deployed::Ask).await {
+/// As [`announce`], with the hostname's records as the caller just read
+/// them (the ACME status route, a drift check): no read of its own when
+/// nothing is new.
+pub async fn announce_seen(
+    app: &App,
+    domain: &DomainName,
+    records: &HostnameRecords,
+    deployed: Deployed,
+) {
+    if let Err(e) = tell_from(app, domain, records, deployed).await {
         tracing::warn!(%domain, error = %e, "could not tell the hostname's changes; the next look tells them");
     }
 }
 
-/// What the caller knows of the edge's deployment.
-enum Deployed {
+/// Whether `records` (an ACM request and its claim, as the ACM status
+/// route reads them) show a change not told yet, by the claim's own list
+/// of what was told (`Owner::told`): the poll reads nothing more when
+/// there is none.
+pub fn has_news(records: &HostnameRecords) -> bool {
+    let Some(owner) = &records.owner else {
+        return false;
+    };
+    records.milestones().iter().any(|m| {
+        !owner
+            .told
+            .contains(&format!("{}#{}", owner.claimed_at, m.key))
+    })
+}
+
+/// What the caller knows of the edge's deployment (`Hostname active`
+/// waits for CloudFront to have deployed the hostname).
+pub enum Deployed {
+    /// What the caller read (`None`: not asked, or CloudFront did not say).
     Seen(Option<Deployment>),
+    /// Ask CloudFront if that is still to tell (`drift-check`: a hostname
+    /// becomes active even if nobody polls its status).
     Ask,
 }
 
 async fn tell_changes(app: &App, domain: &DomainName, deployed: Deployed) -> Result<(), Error> {
     let records = load(app, domain).await?;
-    resend_unsent(app, domain, &records).await?;
+    tell_from(app, domain, &records, deployed).await
+}
+
+async fn tell_from(
+    app: &App,
+    domain: &DomainName,
+    records: &HostnameRecords,
+    deployed: Deployed,
+) -> Result<(), Error> {
+    resend_unsent(app, domain, records).await?;
     let Some(owner) = &records.owner else {
         return Ok(());
     };
@@ -110,7 +143,16 @@ async fn tell_changes(app: &App, domain: &DomainName, deployed: Deployed) -> Res
         .told
         .iter()
         .any(|t| t.key.starts_with(&certificate_prefix));
-    let standing = standing(domain, &records);
+    let standing = standing(domain, records);
+    // The claim's quick list of what was told, mended where a call died
+    // between telling and noting (`has_news` reads it).
+    let unnoted: Vec<String> = records
+        .told
+        .iter()
+        .filter(|t| t.key.starts_with(&format!("{claim}#")) && !owner.told.contains(&t.key))
+        .map(|t| t.key.clone())
+        .collect();
+    app.store.note_told(domain, &unnoted).await?;
     for m in records.milestones() {
         let key = format!("{claim}#{}", m.key);
         if told(&key) {
@@ -132,6 +174,9 @@ async fn tell_changes(app: &App, domain: &DomainName, deployed: Deployed) -> Res
         let mut detail = standing.clone();
         detail.extend(m.facts);
         tell_once(app, domain, &key, kind, detail).await?;
+        app.store
+            .note_told(domain, std::slice::from_ref(&key))
+            .await?;
         if kind == EventKind::CertificateIssued || kind == EventKind::CertificateRenewed {
             certificate_told = true;
             // The earlier certificates' and DNS records' events are

@@ -17,6 +17,7 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::announce::Deployed;
 use crate::app::App;
 use crate::domain::drift::Verdict;
 use crate::domain::{DomainName, Timestamp};
@@ -171,14 +172,14 @@ async fn check_hostname(
                 "hostname DNS changed"
             );
             emit(app, &health, from, grace).await;
-            super::announce::announce_asking_edge(app, domain).await;
+            super::announce::announce_seen(app, domain, &records, Deployed::Ask).await;
             Ok(Checked::State(health.state))
         }
         Verdict::Unchanged => {
             if delegation_changed {
                 emit(app, &health, health.state, grace).await;
             }
-            super::announce::announce_asking_edge(app, domain).await;
+            super::announce::announce_seen(app, domain, &records, Deployed::Ask).await;
             Ok(Checked::State(health.state))
         }
     }

@@ -28,17 +28,3 @@ pub async fn set(
         ))),
     }
 }
-
-/// `tenant`'s metadata on `domain`, if the name is its.
-pub async fn of(
-    app: &App,
-    tenant: &TenantId,
-    domain: &DomainName,
-) -> Result<Option<CustomMetadata>, Error> {
-    Ok(app
-        .store
-        .load_owner(domain)
-        .await?
-        .filter(|o| &o.tenant_id == tenant)
-        .and_then(|o| o.custom_metadata))
-}
