@@ -143,6 +143,17 @@ impl std::fmt::Debug for DelegationProvider {
     }
 }
 
+/// Who is one of the platform's operators (the operator routes): a verified
+/// token whose claim `claim` (`OPERATOR_CLAIM`, default
+/// `custom_domains_role`) is `value` (`OPERATOR_CLAIM_VALUE`, default
+/// `operator`), or lists it (a groups claim, as Cognito's
+/// `cognito:groups`, reaches a function as `[a b]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorClaim {
+    pub claim: String,
+    pub value: String,
+}
+
 /// Everything the functions need to know about their deployment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -224,6 +235,8 @@ pub struct Config {
     /// `TENANT_CLAIM`: the verified token claim that names the caller's
     /// tenant (default `tenant_id`).
     pub tenant_claim: String,
+    /// `OPERATOR_CLAIM`, `OPERATOR_CLAIM_VALUE`: the operator routes' caller.
+    pub operator: OperatorClaim,
     /// `PLATFORM_DOMAINS`: the platform's own domains (comma-separated); no
     /// tenant may claim them or any name under them.
     pub platform_domains: Vec<String>,
@@ -488,6 +501,10 @@ impl Config {
             api_gateway_stage: get("API_GATEWAY_STAGE").unwrap_or_else(|| "$default".to_owned()),
             acm_records_wait: millis("ACM_RECORDS_WAIT_MS", 5_000)?,
             tenant_claim: get("TENANT_CLAIM").unwrap_or_else(|| "tenant_id".to_owned()),
+            operator: OperatorClaim {
+                claim: get("OPERATOR_CLAIM").unwrap_or_else(|| "custom_domains_role".to_owned()),
+                value: get("OPERATOR_CLAIM_VALUE").unwrap_or_else(|| "operator".to_owned()),
+            },
             platform_domains: get("PLATFORM_DOMAINS")
                 .map(|list| {
                     list.split(',')

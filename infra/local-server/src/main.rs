@@ -43,6 +43,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Vec<_>>()
         .as_slice()
     {
+        ["token", "--operator", name] => {
+            let auth = LocalJwt::from_env()?;
+            let config = custom_domains::config::Config::from_env()?;
+            println!("{}", auth.mint_operator(&config.operator, name, 24 * 3600));
+            Ok(())
+        }
         ["token", tenant] => {
             let auth = LocalJwt::from_env()?;
             let claim = std::env::var("TENANT_CLAIM").unwrap_or_else(|_| "tenant_id".into());
@@ -85,7 +91,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         [] => serve().await,
         _ => Err(
-            "usage: local-server [token <tenant> | sweep | drift-check | renew <hostname>]".into(),
+            "usage: local-server [token <tenant> | token --operator <name> | sweep | drift-check | renew <hostname>]".into(),
         ),
     }
 }

@@ -66,6 +66,23 @@ impl LocalJwt {
             .unwrap_or_else(|e| panic!("an HS256 token could not be made: {e}"))
     }
 
+    /// A token for the platform's operator `name` (`sub`), carrying the
+    /// operator claim and no tenant.
+    pub fn mint_operator(
+        &self,
+        rule: &custom_domains::config::OperatorClaim,
+        name: &str,
+        ttl_secs: u64,
+    ) -> String {
+        let now = now_secs();
+        let payload = serde_json::json!({
+            "iss": self.issuer, "aud": self.audience, "sub": name, &rule.claim: rule.value,
+            "iat": now, "exp": now + ttl_secs,
+        });
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &payload, &self.encoding)
+            .unwrap_or_else(|e| panic!("an HS256 token could not be made: {e}"))
+    }
+
     /// Verifies `Authorization: Bearer <token>` as API Gateway's JWT
     /// authorizer would (signature, `exp`, `nbf`, `iss`, `aud`); answers the
     /// claims as API Gateway passes them (string values).

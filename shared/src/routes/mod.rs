@@ -27,6 +27,8 @@ pub mod complete_certificate;
 pub mod dns_view;
 pub mod domain_status;
 pub mod list_domains;
+pub mod operator_hostnames;
+pub mod operator_renew;
 pub mod release_domain;
 pub mod renew_certificate;
 pub mod request_domain;
@@ -92,6 +94,16 @@ pub const ROUTES: &[Route] = &[
         path: "/domains/{domain}",
         function: "update-domain",
     },
+    Route {
+        method: "GET",
+        path: "/operator/hostnames",
+        function: "operator-hostnames",
+    },
+    Route {
+        method: "POST",
+        path: "/operator/hostnames/{domain}/renew",
+        function: "operator-renew",
+    },
 ];
 
 /// Functions run by a schedule, not by a route (the function crate and
@@ -156,6 +168,8 @@ async fn run(app: &App, function: &'static str, req: Request) -> Response<Body> 
         "domain-status" => domain_status::handle(app, req).await,
         "release-domain" => release_domain::handle(app, req).await,
         "update-domain" => update_domain::handle(app, req).await,
+        "operator-hostnames" => operator_hostnames::handle(app, req).await,
+        "operator-renew" => operator_renew::handle(app, req).await,
         "renew-certificate" => renew_certificate::handle(app, req).await,
         "certificate-status" => certificate_status::handle(app, req).await,
         "list-domains" => list_domains::handle(app, req).await,

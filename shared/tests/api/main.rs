@@ -17,6 +17,7 @@ mod isolation;
 mod lifecycle_events;
 mod metadata;
 mod openapi;
+mod operator;
 mod own_distribution;
 mod precheck;
 mod proof;

@@ -20,7 +20,7 @@ use crate::error::Error;
 /// The ownership claim (both paths): the tenant, the tenant index key, the
 /// claimant's last action, and, kept from the claim's first write until
 /// its release, when it began and its delegation label.
-const CLAIM: &str = "SET tenant_id = :tenant, owner_tenant = :tenant, active_at = :now, claimed_at = if_not_exists(claimed_at, :now), delegation_label = if_not_exists(delegation_label, :label)";
+const CLAIM: &str = "SET tenant_id = :tenant, owner_tenant = :tenant, listing = :listing, active_at = :now, claimed_at = if_not_exists(claimed_at, :now), delegation_label = if_not_exists(delegation_label, :label)";
 /// A claim succeeds on a free name or the tenant's own, unless its owner is
 /// releasing it.
 const CLAIM_CONDITION: &str =
@@ -43,6 +43,7 @@ impl Store {
             .key("sk", s(OWNER))
             .update_expression(CLAIM)
             .condition_expression(CLAIM_CONDITION)
+            .expression_attribute_values(":listing", s(super::tenants::LISTING))
             .expression_attribute_values(":tenant", s(tenant.as_str()))
             .expression_attribute_values(":now", s(Timestamp::now().to_string()))
             .expression_attribute_values(":label", s(new_delegation_label()?))
@@ -337,6 +338,7 @@ impl Store {
             .key("sk", s(OWNER))
             .update_expression(CLAIM)
             .condition_expression(CLAIM_CONDITION)
+            .expression_attribute_values(":listing", s(super::tenants::LISTING))
             .expression_attribute_values(":tenant", s(tenant.as_str()))
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":label", s(new_delegation_label()?))

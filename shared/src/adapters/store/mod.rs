@@ -28,6 +28,11 @@
 //!   the index over [`DUE_SHARDS`] partitions.
 //! - `ByTenant` (`owner_tenant`, `pk`): every `OWNER` item, so a tenant's
 //!   hostnames are listed page by page ([`Store::hostnames_of`]).
+//! - `Hostnames` (`listing`, `pk`): every `OWNER` item again, under one
+//!   key, so the platform's operators list every tenant's hostnames page by
+//!   page ([`Store::all_hostnames`]). One partition: it is written once per
+//!   claim and once per release, far under a partition's 1,000 writes a
+//!   second.
 //! - `PendingByTenant` (`pending_tenant`, `pk`): first orders and ACM
 //!   requests not yet served. The pending limit is not read from it (an
 //!   index answers up to a second behind its table, and a count read there
@@ -97,6 +102,8 @@ const PREVIOUS_CLAIM: &str = "PREVIOUS_CLAIM";
 pub const RENEWAL_INDEX: &str = "RenewalDue";
 /// The tenant index and its hash key attribute (its range key is `pk`).
 pub const TENANT_INDEX: &str = "ByTenant";
+/// Every claim, for the platform's operators.
+pub const HOSTNAMES_INDEX: &str = "Hostnames";
 /// The index of first orders and ACM requests not yet served, by tenant.
 const PENDING_INDEX: &str = "PendingByTenant";
 /// Partitions of the renewal index: a sweep queries each.

@@ -416,6 +416,57 @@ impl Store {
     }
 }
 
+/// The `Hostnames` index's one partition: every claim (`listing`).
+pub(super) const LISTING: &str = "HOSTNAME";
+
+impl Store {
+    /// A page of every tenant's hostnames, in name order, from the
+    /// `Hostnames` index (the platform's operators).
+    pub async fn all_hostnames(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<HostnamePage, Error> {
+        let start = match after {
+            None => None,
+            Some(cursor) => {
+                let domain = decode_cursor(cursor)?;
+                Some(HashMap::from([
+                    ("listing".to_owned(), s(LISTING)),
+                    ("pk".to_owned(), domain_pk(&domain)),
+                    ("sk".to_owned(), s(OWNER)),
+                ]))
+            }
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::HOSTNAMES_INDEX)
+            .key_condition_expression("listing = :listing")
+            .expression_attribute_values(":listing", s(LISTING))
+            .limit(i32::try_from(limit).unwrap_or(100))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(upstream)?;
+        self.count_read(out.items().len());
+        let mut domains = Vec::new();
+        for item in out.items() {
+            if let Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)) = item.get("pk") {
+                if let Some(host) = pk.strip_prefix("DOMAIN#") {
+                    domains.push(DomainName::stored(host)?);
+                }
+            }
+        }
+        let next = match &out.last_evaluated_key {
+            Some(k) if !k.is_empty() => domains.last().map(encode_cursor),
+            _ => None,
+        };
+        Ok(HostnamePage { domains, next })
+    }
+}
+
 /// A page cursor: the last hostname of the page, base64url (opaque to
 /// callers, and checked when it comes back).
 fn encode_cursor(domain: &DomainName) -> String {

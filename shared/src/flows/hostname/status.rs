@@ -104,6 +104,37 @@ pub async fn list_hostnames(
     Ok((entries, page.next))
 }
 
+/// A page of every tenant's hostnames with their records (the platform's
+/// operators), in name order.
+pub async fn list_all_hostnames(
+    app: &App,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<(DomainName, HostnameRecords)>, Option<String>), Error> {
+    let page = app
+        .store
+        .all_hostnames(cursor, limit.clamp(1, MAX_PAGE))
+        .await?;
+    let loaded: Vec<Result<(DomainName, HostnameRecords), Error>> = stream::iter(page.domains)
+        .map(|domain| async move {
+            let mut records = app.store.load_hostname(&domain).await?;
+            joining_order(app, &domain, &mut records).await?;
+            Ok((domain, records))
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut entries = Vec::new();
+    for entry in loaded {
+        let (domain, records) = entry?;
+        // Released between the index read and the load.
+        if records.owner.is_some() {
+            entries.push((domain, records));
+        }
+    }
+    Ok((entries, page.next))
+}
+
 /// Whether CloudFront has deployed the served hostname's last change
 /// (`None` off CloudFront, or when CloudFront could not be asked: a status
 /// read does not fail for it).
