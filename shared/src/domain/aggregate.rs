@@ -34,8 +34,8 @@ pub struct Owner {
     /// The platform's own data about the hostname, as its tenant last set
     /// it (start, request or `PATCH /domains/{domain}`).
     pub custom_metadata: Option<CustomMetadata>,
-    /// The keys of the events told of this claim (`flows::hostname::announce`;
-    /// the outbox items are the record, this the quick look).
+    /// The keys of the events told of this claim
+    /// (`flows::hostname::announce`), for as long as the claim lasts.
     pub told: Vec<String>,
 }
 
@@ -118,7 +118,7 @@ pub struct HostnameRecords {
     pub dns: Option<super::DriftCheck>,
     /// The last claim that ended, kept after the others are deleted.
     pub previous: Option<PreviousClaim>,
-    /// The events told of the hostname (kept 90 days, past its claim).
+    /// The hostname's event outbox (kept 90 days).
     pub told: Vec<Told>,
 }
 
@@ -130,9 +130,6 @@ pub struct Told {
     pub detail_type: String,
     pub detail: serde_json::Value,
     pub created_at: Timestamp,
-    /// Sent to EventBridge (else written by a call that may have died
-    /// before sending it).
-    pub sent: bool,
 }
 
 /// Who must act for a hostname to move on.

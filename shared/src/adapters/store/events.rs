@@ -1,20 +1,21 @@
 //! The events told of a hostname (`EVENT#<key>` items in its partition):
 //! the outbox that makes each change told once. An event is written here
-//! (a conditional put: one caller wins) before it is sent, and marked
-//! sent after; one left unsent by a call that died is sent again by the
-//! next call that looks, with the same detail (and `event_id`). Kept while
-//! the claim lasts (its keys say what was told), and 90 days past its
-//! release (`expires_at`, DynamoDB's TTL).
+//! (a conditional put: one caller wins) before it is sent, and its key
+//! noted on the claim (`told`) after; one left not noted by a call that
+//! died is sent again by the next call that looks, with the same detail
+//! (and `event_id`). The claim's `told` list says what was told for as
+//! long as the claim lasts; the items are only the outbox, kept 90 days
+//! (`expires_at`, DynamoDB's TTL).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{condition_failed, domain_pk, s, upstream, Item, Store};
+use super::{condition_failed, domain_pk, s, upstream, Item, Store, OWNER};
 use crate::domain::{DomainName, Timestamp, Told};
 use crate::error::Error;
 
 pub(super) const EVENT: &str = "EVENT#";
 
-/// How long a told event's item is kept.
+/// How long an event's outbox item is kept.
 const KEPT: std::time::Duration = std::time::Duration::from_secs(90 * 86400);
 
 impl Store {
@@ -37,6 +38,10 @@ impl Store {
             .item("detail_type", s(detail_type))
             .item("detail", s(detail.to_string()))
             .item("created_at", s(now.to_string()))
+            .item(
+                "expires_at",
+                AttributeValue::N(now.plus(KEPT).unix().to_string()),
+            )
             .condition_expression("attribute_not_exists(sk)")
             .send()
             .await;
@@ -47,40 +52,16 @@ impl Store {
         }
     }
 
-    /// Marks the event `key` of `domain` sent.
-    pub async fn event_sent(&self, domain: &DomainName, key: &str) -> Result<(), Error> {
+    /// Notes on the claim that the event `key` was told (`Owner::told`).
+    pub async fn note_told(&self, domain: &DomainName, key: &str) -> Result<(), Error> {
         self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", domain_pk(domain))
-            .key("sk", s(format!("{EVENT}{key}")))
-            .update_expression("SET sent_at = :now")
-            .condition_expression("attribute_exists(sk)")
-            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| match condition_failed(&e) {
-                true => Ok(()),
-                false => Err(upstream(e)),
-            })
-    }
-}
-
-impl Store {
-    /// Adds `keys` to the claim's list of told events (`Owner::told`).
-    pub async fn note_told(&self, domain: &DomainName, keys: &[String]) -> Result<(), Error> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", domain_pk(domain))
-            .key("sk", s(super::OWNER))
+            .key("sk", s(OWNER))
             .update_expression("ADD told :keys")
             .condition_expression("attribute_exists(sk)")
-            .expression_attribute_values(":keys", AttributeValue::Ss(keys.to_vec()))
+            .expression_attribute_values(":keys", AttributeValue::Ss(vec![key.to_owned()]))
             .send()
             .await
             .map(|_| ())
@@ -88,30 +69,6 @@ impl Store {
                 true => Ok(()),
                 false => Err(upstream(e)),
             })
-    }
-
-    /// Gives the events `keys` of `domain` their end (90 days from now):
-    /// the claim they were told for is going.
-    pub async fn expire_events(&self, domain: &DomainName, keys: &[&str]) -> Result<(), Error> {
-        let expires = Timestamp::now().plus(KEPT).unix().to_string();
-        for key in keys {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", domain_pk(domain))
-                .key("sk", s(format!("{EVENT}{key}")))
-                .update_expression("SET expires_at = if_not_exists(expires_at, :end)")
-                .condition_expression("attribute_exists(sk)")
-                .expression_attribute_values(":end", AttributeValue::N(expires.clone()))
-                .send()
-                .await
-                .map(|_| ())
-                .or_else(|e| match condition_failed(&e) {
-                    true => Ok(()),
-                    false => Err(upstream(e)),
-                })?;
-        }
-        Ok(())
     }
 }
 
@@ -126,6 +83,5 @@ pub(super) fn told_from(sk: &str, item: &Item) -> Option<Told> {
         detail_type: text("detail_type")?,
         detail: serde_json::from_str(&text("detail")?).ok()?,
         created_at: Timestamp::parse(&text("created_at")?).ok()?,
-        sent: item.contains_key("sent_at"),
     })
 }

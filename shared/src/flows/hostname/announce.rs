@@ -9,10 +9,11 @@
 //! them: a change a call made and died before telling is told by the next
 //! call that looks, and a repeated call tells nothing twice. Each event is
 //! written to the hostname's outbox before it is sent (one caller wins it:
-//! `Store::hold_event`) and marked sent after; one a call wrote and died
-//! before sending is sent again, with the same `event_id`, by a call that
-//! finds it unsent `LEASE_GRACE_MS` later (a call that dies is known dead
-//! by then: its lease ran out). Delivery is therefore at least
+//! `Store::hold_event`) and noted on the claim after (`Owner::told`, the
+//! claim's list of what was told); one a call wrote and died before
+//! sending is sent again, with the same `event_id`, by a call that finds
+//! it not noted `LEASE_GRACE_MS` later (a call that dies is known dead by
+//! then: its lease ran out). Delivery is therefore at least
 //! once, and `event_id` is the consumer's key to drop a repeat.
 //!
 //! A failure here never fails the caller's call: the event stays to be
@@ -97,9 +98,9 @@ pub async fn announce_seen(
 }
 
 /// Whether `records` (an ACM request and its claim, as the ACM status
-/// route reads them) show a change not told yet, by the claim's own list
-/// of what was told (`Owner::told`): the poll reads nothing more when
-/// there is none.
+/// route reads them) show a change not told yet, by the claim's list of
+/// what was told (`Owner::told`): the poll reads nothing more when there
+/// is none.
 pub fn has_news(records: &HostnameRecords) -> bool {
     let Some(owner) = &records.owner else {
         return false;
@@ -132,27 +133,18 @@ async fn tell_from(
     records: &HostnameRecords,
     deployed: Deployed,
 ) -> Result<(), Error> {
-    resend_unsent(app, domain, records).await?;
     let Some(owner) = &records.owner else {
         return Ok(());
     };
+    resend_unsent(app, domain, records).await?;
     let claim = &owner.claimed_at;
-    let told = |key: &str| records.told.iter().any(|t| t.key == key);
+    let told = |key: &str| owner.told.iter().any(|k| k == key);
     let certificate_prefix = format!("{claim}#{CERTIFICATE_KEY}");
-    let mut certificate_told = records
+    let mut certificate_told = owner
         .told
         .iter()
-        .any(|t| t.key.starts_with(&certificate_prefix));
+        .any(|k| k.starts_with(&certificate_prefix));
     let standing = standing(domain, records);
-    // The claim's quick list of what was told, mended where a call died
-    // between telling and noting (`has_news` reads it).
-    let unnoted: Vec<String> = records
-        .told
-        .iter()
-        .filter(|t| t.key.starts_with(&format!("{claim}#")) && !owner.told.contains(&t.key))
-        .map(|t| t.key.clone())
-        .collect();
-    app.store.note_told(domain, &unnoted).await?;
     for m in records.milestones() {
         let key = format!("{claim}#{}", m.key);
         if told(&key) {
@@ -174,29 +166,16 @@ async fn tell_from(
         let mut detail = standing.clone();
         detail.extend(m.facts);
         tell_once(app, domain, &key, kind, detail).await?;
-        app.store
-            .note_told(domain, std::slice::from_ref(&key))
-            .await?;
         if kind == EventKind::CertificateIssued || kind == EventKind::CertificateRenewed {
             certificate_told = true;
-            // The earlier certificates' and DNS records' events are
-            // history now: kept 90 days, so a hostname's outbox stays
-            // small however often it renews.
-            let dns_prefix = format!("{claim}#dns:");
-            let past: Vec<&str> = records
-                .told
-                .iter()
-                .map(|t| t.key.as_str())
-                .filter(|k| k.starts_with(&certificate_prefix) || k.starts_with(&dns_prefix))
-                .collect();
-            app.store.expire_events(domain, &past).await?;
         }
     }
     Ok(())
 }
 
 /// Tells `kind` with `detail` once under `key` (unique for the hostname):
-/// written to the outbox, sent, marked sent.
+/// written to the outbox (the caller that writes it sends it), sent, and
+/// noted on the claim (`Owner::told`: what was told).
 pub async fn tell_once(
     app: &App,
     domain: &DomainName,
@@ -213,13 +192,15 @@ pub async fn tell_once(
         .await?
     {
         app.events.send(kind.detail_type(), &detail).await?;
-        app.store.event_sent(domain, key).await?;
+        app.store.note_told(domain, key).await?;
     }
     Ok(())
 }
 
 /// Tells that `domain` is released, once per claim, before its last
-/// records are deleted; the claim's events are then kept 90 days more.
+/// records (the claim, and its list of what was told) are deleted. A
+/// repeat of the release's last step sends it if an earlier one wrote it
+/// and failed to send it.
 pub async fn tell_released(
     app: &App,
     domain: &DomainName,
@@ -228,30 +209,40 @@ pub async fn tell_released(
     let Some(owner) = &records.owner else {
         return Ok(());
     };
+    let key = format!("{}#released", owner.claimed_at);
+    if owner.told.contains(&key) {
+        return Ok(());
+    }
+    if let Some(held) = records.told.iter().find(|t| t.key == key) {
+        app.events.send(&held.detail_type, &held.detail).await?;
+        return app.store.note_told(domain, &key).await;
+    }
     let mut detail = standing(domain, records);
     detail.insert("state".into(), json!("released"));
     detail.insert("next_action".into(), Value::Null);
-    let key = format!("{}#released", owner.claimed_at);
-    tell_once(app, domain, &key, EventKind::HostnameReleased, detail).await?;
-    let keys: Vec<&str> = records.told.iter().map(|t| t.key.as_str()).collect();
-    app.store.expire_events(domain, &keys).await
+    tell_once(app, domain, &key, EventKind::HostnameReleased, detail).await
 }
 
-/// Sends again what a call wrote and died before sending.
+/// Sends again what a call wrote to the outbox and died before sending
+/// (not noted on the claim `LEASE_GRACE_MS` after it was written).
 async fn resend_unsent(
     app: &App,
     domain: &DomainName,
     records: &HostnameRecords,
 ) -> Result<(), Error> {
+    let Some(owner) = &records.owner else {
+        return Ok(());
+    };
     let now = Timestamp::now();
-    for t in records
-        .told
-        .iter()
-        .filter(|t| !t.sent && t.created_at.plus(app.config.lease_grace) < now)
-    {
+    let mine = format!("{}#", owner.claimed_at);
+    for t in records.told.iter().filter(|t| {
+        t.key.starts_with(&mine)
+            && !owner.told.contains(&t.key)
+            && t.created_at.plus(app.config.lease_grace) < now
+    }) {
         tracing::info!(%domain, key = %t.key, "sending an event a call left unsent");
         app.events.send(&t.detail_type, &t.detail).await?;
-        app.store.event_sent(domain, &t.key).await?;
+        app.store.note_told(domain, &t.key).await?;
     }
     Ok(())
 }

@@ -134,7 +134,7 @@ pub async fn told_types(domain: &str) -> Vec<String> {
 /// Waits (a few seconds at most) until `domain` has been told
 /// `detail_type`; answers its detail.
 pub async fn told_eventually(domain: &str, detail_type: &str) -> Value {
-    for _ in 0..100 {
+    for _ in 0..50 {
         if let Some((_, d)) = told(domain)
             .await
             .into_iter()
@@ -142,7 +142,7 @@ pub async fn told_eventually(domain: &str, detail_type: &str) -> Value {
         {
             return d;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!(
         "{domain} was never told {detail_type:?}; told {:?}",
