@@ -125,33 +125,19 @@ impl Events {
     /// `event_id` (from the detail itself: a repeat of the same event has
     /// the same one) and `occurred_at` if it has none.
     pub async fn send(&self, detail_type: &str, detail: &Value) -> Result<(), Error> {
-        let mut detail = detail.clone();
-        if let Value::Object(map) = &mut detail {
-            if !map.contains_key("event_id") {
-                let digest = aws_lc_rs::digest::digest(
-                    &aws_lc_rs::digest::SHA256,
-                    format!("{detail_type}\0{}", Value::Object(map.clone())).as_bytes(),
-                );
-                let id: String = digest.as_ref()[..16]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                map.insert("event_id".into(), Value::String(id));
-            }
-            if !map.contains_key("occurred_at") {
-                map.insert("occurred_at".into(), serde_json::json!(Timestamp::now()));
-            }
+        self.send_all(&[(detail_type, detail)]).await
+    }
+
+    /// Sends several events in one request (at most 10, PutEvents' limit).
+    pub async fn send_all(&self, events: &[(&str, &Value)]) -> Result<(), Error> {
+        let mut entries = Vec::with_capacity(events.len());
+        for (detail_type, detail) in events {
+            entries.push(self.entry(detail_type, detail));
         }
-        let entry = PutEventsRequestEntry::builder()
-            .source(SOURCE)
-            .detail_type(detail_type)
-            .detail(detail.to_string())
-            .event_bus_name(&self.bus)
-            .build();
         let out = self
             .client
             .put_events()
-            .entries(entry)
+            .set_entries(Some(entries))
             .send()
             .await
             .map_err(|e| {
@@ -170,5 +156,31 @@ impl Events {
             ));
         }
         Ok(())
+    }
+
+    fn entry(&self, detail_type: &str, detail: &Value) -> PutEventsRequestEntry {
+        let mut detail = detail.clone();
+        if let Value::Object(map) = &mut detail {
+            if !map.contains_key("event_id") {
+                let digest = aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA256,
+                    format!("{detail_type}\0{}", Value::Object(map.clone())).as_bytes(),
+                );
+                let id: String = digest.as_ref()[..16]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                map.insert("event_id".into(), Value::String(id));
+            }
+            if !map.contains_key("occurred_at") {
+                map.insert("occurred_at".into(), serde_json::json!(Timestamp::now()));
+            }
+        }
+        PutEventsRequestEntry::builder()
+            .source(SOURCE)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .event_bus_name(&self.bus)
+            .build()
     }
 }

@@ -52,8 +52,56 @@ impl Store {
         }
     }
 
+    /// Writes several events of `domain` as about to be sent, all or none
+    /// (one transaction); answers whether this call won them all (false:
+    /// one is told, or being told, already).
+    pub async fn hold_events(
+        &self,
+        domain: &DomainName,
+        events: &[(String, &str, serde_json::Value)],
+    ) -> Result<bool, Error> {
+        let now = Timestamp::now();
+        let mut tx = self.client.transact_write_items();
+        for (key, detail_type, detail) in events {
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .item("pk", domain_pk(domain))
+                .item("sk", s(format!("{EVENT}{key}")))
+                .item("detail_type", s(*detail_type))
+                .item("detail", s(detail.to_string()))
+                .item("created_at", s(now.to_string()))
+                .item(
+                    "expires_at",
+                    AttributeValue::N(now.plus(KEPT).unix().to_string()),
+                )
+                .condition_expression("attribute_not_exists(sk)")
+                .build()
+                .map_err(super::unbuilt)?;
+            tx = tx.transact_items(
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .put(put)
+                    .build(),
+            );
+        }
+        match tx.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(upstream(e)),
+        }
+    }
+
     /// Notes on the claim that the event `key` was told (`Owner::told`).
     pub async fn note_told(&self, domain: &DomainName, key: &str) -> Result<(), Error> {
+        self.note_all_told(domain, &[key.to_owned()]).await
+    }
+
+    /// Notes on the claim that the events `keys` were told.
+    pub async fn note_all_told(&self, domain: &DomainName, keys: &[String]) -> Result<(), Error> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -61,7 +109,7 @@ impl Store {
             .key("sk", s(OWNER))
             .update_expression("ADD told :keys")
             .condition_expression("attribute_exists(sk)")
-            .expression_attribute_values(":keys", AttributeValue::Ss(vec![key.to_owned()]))
+            .expression_attribute_values(":keys", AttributeValue::Ss(keys.to_vec()))
             .send()
             .await
             .map(|_| ())

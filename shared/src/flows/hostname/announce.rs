@@ -145,6 +145,7 @@ async fn tell_from(
         .iter()
         .any(|k| k.starts_with(&certificate_prefix));
     let standing = standing(domain, records);
+    let mut news: Vec<(String, EventKind, Map<String, Value>)> = Vec::new();
     for m in records.milestones() {
         let key = format!("{claim}#{}", m.key);
         if told(&key) {
@@ -165,12 +166,50 @@ async fn tell_from(
         };
         let mut detail = standing.clone();
         detail.extend(m.facts);
-        tell_once(app, domain, &key, kind, detail).await?;
+        news.push((key, kind, detail));
         if kind == EventKind::CertificateIssued || kind == EventKind::CertificateRenewed {
             certificate_told = true;
         }
     }
-    Ok(())
+    tell_all(app, domain, news).await
+}
+
+/// Tells several changes at once: one transaction writes them all to the
+/// outbox, one PutEvents sends them, one update notes them (a call that
+/// finds one of them held by another caller tells each on its own).
+async fn tell_all(
+    app: &App,
+    domain: &DomainName,
+    news: Vec<(String, EventKind, Map<String, Value>)>,
+) -> Result<(), Error> {
+    match news.len() {
+        0 => return Ok(()),
+        1 => {
+            let (key, kind, detail) = news.into_iter().next().unwrap_or_else(|| unreachable!());
+            return tell_once(app, domain, &key, kind, detail).await;
+        }
+        _ => {}
+    }
+    let now = Timestamp::now();
+    let events: Vec<(String, &str, Value)> = news
+        .iter()
+        .map(|(key, kind, detail)| {
+            let mut detail = detail.clone();
+            detail.insert("event_id".into(), json!(event_id(domain, key)));
+            detail.insert("occurred_at".into(), json!(now));
+            (key.clone(), kind.detail_type(), Value::Object(detail))
+        })
+        .collect();
+    if !app.store.hold_events(domain, &events).await? {
+        for (key, kind, detail) in news {
+            tell_once(app, domain, &key, kind, detail).await?;
+        }
+        return Ok(());
+    }
+    let sent: Vec<(&str, &Value)> = events.iter().map(|(_, t, d)| (*t, d)).collect();
+    app.events.send_all(&sent).await?;
+    let keys: Vec<String> = events.into_iter().map(|(k, _, _)| k).collect();
+    app.store.note_all_told(domain, &keys).await
 }
 
 /// Tells `kind` with `detail` once under `key` (unique for the hostname):
