@@ -153,7 +153,7 @@ async fn check_hostname(
     match verdict {
         Verdict::Detach => {
             tracing::warn!(tenant = %health.tenant_id, found = ?health.found, "misconfigured past its grace period: detaching");
-            let standing = super::announce::standing_now(app, &health.domain).await;
+            let standing = super::announce::standing(domain, &records);
             if let Err(e) = app.events.detached(standing, &health).await {
                 tracing::warn!(error = %e, "could not emit the detach event");
             }
@@ -171,13 +171,13 @@ async fn check_hostname(
                 to = health.state.as_str(),
                 "hostname DNS changed"
             );
-            emit(app, &health, from, grace).await;
+            emit(app, &records, &health, from, grace).await;
             super::announce::announce_seen(app, domain, &records, Deployed::Ask).await;
             Ok(Checked::State(health.state))
         }
         Verdict::Unchanged => {
             if delegation_changed {
-                emit(app, &health, health.state, grace).await;
+                emit(app, &records, &health, health.state, grace).await;
             }
             super::announce::announce_seen(app, domain, &records, Deployed::Ask).await;
             Ok(Checked::State(health.state))
@@ -187,11 +187,12 @@ async fn check_hostname(
 
 async fn emit(
     app: &App,
+    records: &crate::domain::HostnameRecords,
     health: &crate::domain::DriftCheck,
     from: crate::domain::Pointing,
     grace: std::time::Duration,
 ) {
-    let standing = super::announce::standing_now(app, &health.domain).await;
+    let standing = super::announce::standing(&health.domain, records);
     if let Err(e) = app
         .events
         .dns_changed(standing, health, from, health.detach_at(grace))

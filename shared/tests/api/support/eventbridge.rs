@@ -91,6 +91,11 @@ async fn drain() {
         if messages.is_empty() {
             return;
         }
+        let receipts: Vec<Value> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| json!({"Id": i.to_string(), "ReceiptHandle": m["ReceiptHandle"]}))
+            .collect();
         for m in messages {
             let event: Value = serde_json::from_str(m["Body"].as_str().unwrap()).unwrap();
             let detail_type = event["detail-type"].as_str().unwrap().to_owned();
@@ -105,12 +110,12 @@ async fn drain() {
                 "{detail_type} does not conform to its schema: {problems:?}\n{detail:#}"
             );
             SEEN.lock().unwrap().push((detail_type, detail));
-            sqs(
-                "DeleteMessage",
-                json!({"QueueUrl": queue, "ReceiptHandle": m["ReceiptHandle"]}),
-            )
-            .await;
         }
+        sqs(
+            "DeleteMessageBatch",
+            json!({"QueueUrl": queue, "Entries": receipts}),
+        )
+        .await;
     }
 }
 
