@@ -8,6 +8,7 @@
 //! - [`app`]: the clients, built once per Lambda container.
 //! - [`auth`]: who is calling, and whether they may touch a tenant's things.
 //! - [`config`]: the environment variables, read once.
+//! - [`metrics`]: the CloudWatch metrics (Embedded Metric Format lines).
 //! - `random`: randomness that is no secret (jitter, spread), for flows and adapters alike.
 //!
 //! The local server (every route on one port, local tokens) is not here: it
@@ -20,6 +21,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod flows;
+pub mod metrics;
 mod random;
 pub mod routes;
 

@@ -37,6 +37,9 @@ pub struct Owner {
     /// The keys of the events told of this claim
     /// (`flows::hostname::announce`), for as long as the claim lasts.
     pub told: Vec<String>,
+    /// The state the hostname is counted in (`domain::census`), if it was
+    /// counted yet.
+    pub counted: Option<super::census::CountedState>,
 }
 
 impl Owner {

@@ -6,6 +6,7 @@ mod acm_request;
 mod acme_order;
 mod aggregate;
 pub mod announce;
+pub mod census;
 pub mod certificate;
 pub mod drift;
 mod hostname;

@@ -254,6 +254,21 @@ impl ServedCertificate {
         self.names.len() > 1
     }
 
+    /// When the certificate is *overdue*: past its renewal time by more
+    /// than a grace of a sixth of its lifetime (never after `not_after`).
+    /// Relative to the lifetime, as the renewal time is: a 90-day
+    /// certificate renewing with 30 days left is overdue with 15 left, a
+    /// 6-day one renewing with 2 days left is overdue with 1 left. (A fixed
+    /// number of days would flag every short-lived certificate, or none.)
+    pub fn overdue_at(&self) -> Timestamp {
+        let c = &self.certificate;
+        let lifetime = (c.not_after.unix() - c.not_before.unix()).max(0) as u64;
+        self.renewal
+            .renew_after
+            .plus(std::time::Duration::from_secs(lifetime / 6))
+            .min(c.not_after)
+    }
+
     /// Whether a renewal is due at `now` (not merely an ARI re-check).
     pub fn renewal_due(&self, now: Timestamp) -> bool {
         (self.renewal.in_flight_since.is_some() || now >= self.renewal.renew_after)

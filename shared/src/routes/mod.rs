@@ -129,19 +129,36 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
             "no handler for function {function}"
         )));
     };
-    FUNCTION
+    let started = std::time::Instant::now();
+    let response = FUNCTION
         .scope(route.function, run(app, route.function, req))
-        .await
+        .await;
+    measured(route.function, started, response)
+}
+
+/// Records a route call's metrics (`crate::metrics`) and writes them, as
+/// the invocation ends.
+fn measured(
+    function: &'static str,
+    started: std::time::Instant,
+    response: Response<Body>,
+) -> Response<Body> {
+    crate::metrics::request(function, response.status().as_u16(), started.elapsed());
+    crate::metrics::flush();
+    response
 }
 
 /// Runs `work` as the function `function` (so its AWS calls are attributed
-/// to it): what the local server does for the scheduled sweep.
+/// to it), then writes the metrics it recorded: what a scheduled function
+/// does, and the local server for the scheduled sweep.
 pub async fn scoped<F: std::future::Future>(function: &'static str, work: F) -> F::Output {
     use tracing::Instrument;
-    FUNCTION
+    let output = FUNCTION
         .scope(function, work)
         .instrument(tracing::info_span!("function", name = function))
-        .await
+        .await;
+    crate::metrics::flush();
+    output
 }
 
 /// Runs one handler's future as the function `function` (what a Lambda
@@ -152,12 +169,14 @@ pub async fn serve_as(
     handler: impl std::future::Future<Output = Result<Response<Body>, Error>>,
 ) -> Response<Body> {
     use tracing::Instrument;
-    FUNCTION
+    let started = std::time::Instant::now();
+    let response = FUNCTION
         .scope(function, async move {
             handler.await.unwrap_or_else(|e| error_response(&e))
         })
         .instrument(tracing::info_span!("function", name = function))
-        .await
+        .await;
+    measured(function, started, response)
 }
 
 async fn run(app: &App, function: &'static str, req: Request) -> Response<Body> {

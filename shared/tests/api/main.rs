@@ -16,6 +16,7 @@ mod events;
 mod isolation;
 mod lifecycle_events;
 mod metadata;
+mod metrics;
 mod openapi;
 mod operator;
 mod own_distribution;

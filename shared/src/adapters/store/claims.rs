@@ -8,11 +8,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update}
 
 use super::acm_requests::id_pk;
 use super::conflicts::{resend_on_conflict, transaction_conflict, write_conflict};
+use super::counts::{uncounted_condition, with_counted};
 use super::tenants::PendingPlace;
 use super::{
     concurrent_writer, condition_failed, domain_pk, s, unbuilt, upstream, Item, Store, ACME_ORDER,
     ACM_REQUEST, CERT, DNS, LEASE, MAPPING, ORDER_REF, OWNER, PREVIOUS_CLAIM,
 };
+use crate::domain::census::CountedState;
 use crate::domain::{CustomMetadata, DomainName, Owner, PreviousClaim, TenantId, Timestamp};
 use crate::error::Code;
 use crate::error::Error;
@@ -230,16 +232,21 @@ impl Store {
         };
         // Conditional on exactly the claim seen: its tenant, its first
         // write and its last action.
+        let active = match owner.active_at {
+            Some(_) => "active_at = :active",
+            None => "attribute_not_exists(active_at)",
+        };
         let mut claim = delete(domain_pk(domain), OWNER)
-            .condition_expression(match owner.active_at {
-                Some(_) => "tenant_id = :old AND claimed_at = :began AND active_at = :active AND attribute_not_exists(proven_at) AND attribute_not_exists(releasing_since)",
-                None => "tenant_id = :old AND claimed_at = :began AND attribute_not_exists(active_at) AND attribute_not_exists(proven_at) AND attribute_not_exists(releasing_since)",
-            })
+            .condition_expression(format!(
+                "tenant_id = :old AND claimed_at = :began AND {active} AND {} AND attribute_not_exists(proven_at) AND attribute_not_exists(releasing_since)",
+                uncounted_condition(owner.counted)
+            ))
             .expression_attribute_values(":old", s(owner.tenant_id.as_str()))
             .expression_attribute_values(":began", s(owner.claimed_at.clone()));
         if let Some(active) = owner.active_at {
             claim = claim.expression_attribute_values(":active", s(active.to_string()));
         }
+        claim = with_counted(claim, owner.counted);
         let mut deletes = vec![
             claim,
             delete(domain_pk(domain), ACME_ORDER),
@@ -254,6 +261,9 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(self.previous_claim(domain, &owner.tenant_id)?);
+        if let Some(uncount) = self.uncount(domain, owner.counted)? {
+            tx = tx.transact_items(uncount);
+        }
         for d in deletes {
             let d = d.build().map_err(unbuilt)?;
             tx = tx.transact_items(TransactWriteItem::builder().delete(d).build());
@@ -397,6 +407,7 @@ impl Store {
         domain: &DomainName,
         tenant: &TenantId,
         request_id: Option<&str>,
+        counted: Option<CountedState>,
     ) -> Result<(), Error> {
         let delete = |pk: AttributeValue, sk: &str| {
             Delete::builder()
@@ -404,9 +415,14 @@ impl Store {
                 .key("pk", pk)
                 .key("sk", s(sk))
         };
+        // Taken off the counts where it is counted (`counts`).
         let claim = delete(domain_pk(domain), OWNER)
-            .condition_expression("tenant_id = :tenant")
+            .condition_expression(format!(
+                "tenant_id = :tenant AND {}",
+                uncounted_condition(counted)
+            ))
             .expression_attribute_values(":tenant", s(tenant.as_str()));
+        let claim = with_counted(claim, counted);
         let mut deletes = vec![
             claim,
             delete(domain_pk(domain), ACME_ORDER),
@@ -424,6 +440,9 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(self.previous_claim(domain, tenant)?);
+        if let Some(uncount) = self.uncount(domain, counted)? {
+            tx = tx.transact_items(uncount);
+        }
         for d in deletes {
             let d = d.build().map_err(unbuilt)?;
             tx = tx.transact_items(TransactWriteItem::builder().delete(d).build());
@@ -510,6 +529,7 @@ pub(super) fn owner_from(domain: &DomainName, item: &Item) -> Result<Owner, Erro
             Some(AttributeValue::Ss(keys)) => keys.clone(),
             _ => Vec::new(),
         },
+        counted: text("counted_state").and_then(|s| CountedState::parse(&s)),
     })
 }
 

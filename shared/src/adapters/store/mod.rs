@@ -17,15 +17,21 @@
 //! | the ACME account (sealed credentials) | `ACME_ACCOUNT` | `<directory URL>` | `acme_account` |
 //! | when a tenant started its recent new hostnames | `TENANT#<tenant>` | `NEW_ORDERS` | `tenants` |
 //! | the hostnames holding a tenant's pending places (its pending limit) | `TENANT#<tenant>` | `PENDING` | `tenants` |
+//! | how many hostnames are in each state | `COUNTS` | `HOSTNAMES#<shard>` | `counts` |
 //! | the CA's limits, counted per ACME directory | `ACME_LIMITS#<directory URL>` | `NEW_ORDERS`, `DOMAIN#<registered domain>`, `NAMES#<host>`, `FAILED#<host>` | `limits` |
 //!
-//! Four global secondary indexes, all sparse (only the items that carry their
-//! key attributes are in them) and all keys-only:
+//! Six global secondary indexes, all sparse (only the items that carry their
+//! key attributes are in them) and keys-only but for `Overdue`:
 //! - `RenewalDue` (`due_shard`, `due_at`): every `CERT` item (of a
 //!   certificate with several names, the lead's copy only), keyed on when
 //!   the renewal sweep should next look at it ([`Store::due_hostnames`]);
 //!   the sweep reads O(due) items, never the whole table. `due_shard` spreads
 //!   the index over [`DUE_SHARDS`] partitions.
+//! - `Overdue` (`due_shard`, `overdue_at`): the same `CERT` items, keyed
+//!   on when each is overdue (`ServedCertificate::overdue_at`), with their
+//!   `not_after`: the sweep counts the overdue ones (a `Select COUNT`
+//!   Query per shard, reading O(overdue) keys) and reads the most urgent
+//!   one per shard, for its metrics ([`Store::overdue_certificates`]).
 //! - `ByTenant` (`owner_tenant`, `pk`): every `OWNER` item, so a tenant's
 //!   hostnames are listed page by page ([`Store::hostnames_of`]).
 //! - `Hostnames` (`listing`, `pk`): every `OWNER` item again, under one
@@ -69,6 +75,7 @@ mod acm_requests;
 mod acme_account;
 mod claims;
 mod conflicts;
+mod counts;
 mod drift;
 mod events;
 mod item;
@@ -100,6 +107,9 @@ const PREVIOUS_CLAIM: &str = "PREVIOUS_CLAIM";
 
 /// The renewal index and its key attributes.
 pub const RENEWAL_INDEX: &str = "RenewalDue";
+/// Served certificates by when they are overdue (sharded as the renewal
+/// index).
+pub const OVERDUE_INDEX: &str = "Overdue";
 /// The tenant index and its hash key attribute (its range key is `pk`).
 pub const TENANT_INDEX: &str = "ByTenant";
 /// Every claim, for the platform's operators.

@@ -3,14 +3,14 @@
 //! The promotion of an order's certificate to the served one is here too.
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Select, TransactWriteItem};
 
 use super::item::stored_item;
 use super::mappings::{mapping_refusal, MAPPING_ITEMS};
 use super::versioned::{lock_fields, next_version, Expected};
 use super::{
     concurrent_writer, domain_pk, due_shard, s, upstream, Store, Versioned, ACME_ORDER, CERT,
-    RENEWAL_INDEX,
+    DUE_SHARDS, OVERDUE_INDEX, RENEWAL_INDEX,
 };
 use crate::domain::{AcmeOrder, DomainMapping, DomainName, ServedCertificate, Timestamp};
 use crate::error::Error;
@@ -20,16 +20,22 @@ const TRANSACTION_ITEMS: usize = 100;
 
 impl Versioned for ServedCertificate {
     lock_fields!();
-    /// In the renewal index while the sweep has something to do for it (a
-    /// certificate of several names: its lead's copy).
+    /// In the renewal index while the sweep has something to do for it,
+    /// and in the overdue index by when it is overdue (a certificate of
+    /// several names: its lead's copy).
     fn index_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
-        match self.renewal.due_at().filter(|_| self.is_lead()) {
-            Some(at) => vec![
-                ("due_shard", s(due_shard(&self.domain))),
-                ("due_at", s(at.index_key())),
-            ],
-            None => Vec::new(),
+        if !self.is_lead() {
+            return Vec::new();
         }
+        let mut attributes = vec![
+            ("due_shard", s(due_shard(&self.domain))),
+            ("overdue_at", s(self.overdue_at().index_key())),
+            ("not_after", s(self.certificate.not_after.index_key())),
+        ];
+        if let Some(at) = self.renewal.due_at() {
+            attributes.push(("due_at", s(at.index_key())));
+        }
+        attributes
     }
 }
 
@@ -131,6 +137,63 @@ impl Store {
     ) -> Result<Vec<DomainName>, Error> {
         self.due_in(RENEWAL_INDEX, "due_shard", "due_at", now, limit)
             .await
+    }
+
+    /// How many served certificates are overdue at `now`
+    /// (`ServedCertificate::overdue_at`), and the `not_after` of the most
+    /// urgent one (the soonest overdue) if any is served: from the overdue
+    /// index, a count and one item per shard (reads only the overdue
+    /// keys).
+    pub async fn overdue_certificates(
+        &self,
+        now: Timestamp,
+    ) -> Result<(u64, Option<Timestamp>), Error> {
+        let mut overdue = 0u64;
+        let mut soonest: Option<Timestamp> = None;
+        for shard in 0..DUE_SHARDS {
+            let query = || {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(OVERDUE_INDEX)
+                    .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
+            };
+            let mut start = None;
+            loop {
+                let out = query()
+                    .key_condition_expression("due_shard = :shard AND overdue_at <= :now")
+                    .expression_attribute_values(":now", s(now.index_key()))
+                    .select(Select::Count)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(upstream)?;
+                overdue += u64::try_from(out.count()).unwrap_or(0);
+                match out.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+            let first = query()
+                .key_condition_expression("due_shard = :shard")
+                .limit(1)
+                .send()
+                .await
+                .map_err(upstream)?;
+            self.count_read(first.items().len());
+            let not_after = first
+                .items()
+                .first()
+                .and_then(|item| match item.get("not_after") {
+                    Some(AttributeValue::S(v)) => Timestamp::parse(v).ok(),
+                    _ => None,
+                });
+            soonest = match (soonest, not_after) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok((overdue, soonest))
     }
 }
 

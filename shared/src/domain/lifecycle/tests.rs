@@ -34,6 +34,7 @@ fn owner(proven: bool) -> Owner {
         active_at: None,
         custom_metadata: None,
         told: Vec::new(),
+        counted: None,
     }
 }
 

@@ -75,9 +75,12 @@ pub struct SweepReport {
     pub busy: usize,
     /// Left for the next run: the sweep's time budget was spent.
     pub deferred: usize,
-    /// Items read from the table during the sweep.
+    /// Items read from the table by the sweep's renewal work (not by its
+    /// figures: a fixed few reads per run).
     pub items_read: u64,
     pub elapsed_ms: u128,
+    /// The figures published as its metrics.
+    pub figures: crate::metrics::SweepFigures,
 }
 
 /// One run of the scheduled sweep: every due hostname, a bounded number at
@@ -128,10 +131,58 @@ pub async fn sweep(app: &App) -> Result<SweepReport, Error> {
             }
         }
     }
+    // The renewal work's reads: the figures' own (a Query of the counts,
+    // one item per shard of the overdue index) are a fixed few per run.
     report.items_read = app.store.items_read() - reads_before;
+    report.figures = publish_figures(app, &report).await;
     report.elapsed_ms = started.elapsed().as_millis();
     tracing::info!(?report, "renewal sweep done");
     Ok(report)
+}
+
+/// The sweep's metrics (`crate::metrics::sweep`): what it did, the
+/// hostnames by state (the product's counts, `domain::census`) and the
+/// overdue certificates (the `Overdue` index), all read without a Scan. A
+/// failed read leaves its figures out of this run's metrics (the
+/// not-running alarm still sees the run).
+async fn publish_figures(app: &App, report: &SweepReport) -> crate::metrics::SweepFigures {
+    crate::metrics::job_run("renewal-sweep");
+    let now = Timestamp::now();
+    let (counts, overdue) = tokio::join!(
+        app.store.hostname_counts(),
+        app.store.overdue_certificates(now)
+    );
+    let mut figures = crate::metrics::SweepFigures {
+        attempts_failed: report.failed,
+        renewed: report.renewed,
+        due: report.due,
+        ..Default::default()
+    };
+    match counts {
+        Ok(counts) => {
+            figures.served = counts
+                .iter()
+                .filter(|(state, _)| state.is_served())
+                .map(|(_, n)| n)
+                .sum();
+            figures.renewals_failing = counts
+                .get(&crate::domain::census::CountedState::RenewalFailing)
+                .copied()
+                .unwrap_or(0);
+            figures.hostnames = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the hostname counts"),
+    }
+    match overdue {
+        Ok((overdue, soonest)) => {
+            figures.overdue = overdue;
+            figures.days_to_soonest_expiry =
+                soonest.map(|t| (t.unix() - now.unix()) as f64 / 86400.0);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the overdue certificates"),
+    }
+    crate::metrics::sweep(&figures);
+    figures
 }
 
 /// What the renewal-sweep function did.

@@ -24,6 +24,7 @@ use serde_json::{json, Map, Value};
 use crate::adapters::cloudfront::Deployment;
 use crate::app::App;
 use crate::domain::announce::{EventKind, CERTIFICATE_KEY};
+use crate::domain::census::CountedState;
 use crate::domain::{DomainName, Edge, HostnameRecords, Timestamp};
 use crate::error::Error;
 
@@ -54,11 +55,26 @@ pub fn edge_name(edge: Edge) -> &'static str {
     }
 }
 
+/// Counts the hostname in the state its records put it in
+/// (`domain::census`: the counts move where the changes are told). A
+/// failure is logged: the next look counts it.
+async fn count(app: &App, domain: &DomainName, records: &HostnameRecords) {
+    let (Some(owner), Some(state)) = (&records.owner, CountedState::of(records)) else {
+        return;
+    };
+    if let Err(e) = app.store.count_state(domain, owner, state).await {
+        tracing::warn!(%domain, error = %e, "could not count the hostname's state; the next look does");
+    }
+}
+
 /// The hostname's standing, read now (for an event told where it
-/// happens: a renewal's trouble, DNS drift).
+/// happens: a renewal's trouble), and the hostname counted where it now is.
 pub async fn standing_now(app: &App, domain: &DomainName) -> Map<String, Value> {
     match load(app, domain).await {
-        Ok(records) => standing(domain, &records),
+        Ok(records) => {
+            count(app, domain, &records).await;
+            standing(domain, &records)
+        }
         Err(e) => {
             tracing::warn!(%domain, error = %e, "could not read the hostname's standing for its event");
             let mut m = Map::new();
@@ -136,6 +152,7 @@ async fn tell_from(
     let Some(owner) = &records.owner else {
         return Ok(());
     };
+    count(app, domain, records).await;
     resend_unsent(app, domain, records).await?;
     let claim = &owner.claimed_at;
     let told = |key: &str| owner.told.iter().any(|k| k == key);

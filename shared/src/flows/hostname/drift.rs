@@ -93,6 +93,12 @@ pub async fn drift_check(app: &App) -> Result<CheckReport, Error> {
     report.items_read = app.store.items_read() - reads_before;
     report.elapsed_ms = started.elapsed().as_millis();
     tracing::info!(?report, "DNS checks done");
+    crate::metrics::job_run("drift-check");
+    crate::metrics::drift_check(
+        report.due - report.deferred,
+        report.misconfigured,
+        report.detached,
+    );
     Ok(report)
 }
 

@@ -446,6 +446,7 @@ async fn run_step(
                     domain,
                     caller,
                     records.acm_request.as_ref().map(|r| r.request_id.as_str()),
+                    records.owner.as_ref().and_then(|o| o.counted),
                 )
                 .await?;
             Ok(StepDone::Done)

@@ -55,6 +55,11 @@ pub fn stack() -> &'static Stack {
                     .unwrap_or_else(|_| "info,custom_domains=debug".into()),
             )
             .try_init();
+        // The product's metric lines (EMF) are kept with its logs.
+        custom_domains::metrics::write_to(|lines| {
+            use std::io::Write;
+            let _ = LogCapture.write(lines);
+        });
         let mut vars = HashMap::new();
         let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../.local/test/env");
         if let Ok(text) = std::fs::read_to_string(file) {
