@@ -132,6 +132,8 @@ impl App {
     /// Builds the application from configuration and an SDK configuration
     /// (tests pass one pointing at their local AWS).
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
+        // The process's metrics, under the first application's namespace.
+        crate::metrics::init(&config.metrics_namespace);
         // Every AWS request ends inside the call's budget, whatever AWS does.
         let sdk = &with_timeouts(&config, sdk);
         // Each SDK client is built on first use (`adapters::lazy`): a

@@ -237,6 +237,9 @@ pub struct Config {
     pub tenant_claim: String,
     /// `OPERATOR_CLAIM`, `OPERATOR_CLAIM_VALUE`: the operator routes' caller.
     pub operator: OperatorClaim,
+    /// `METRICS_NAMESPACE`: the CloudWatch namespace of the product's
+    /// metrics (`crate::metrics`; default `CustomDomains`).
+    pub metrics_namespace: String,
     /// `PLATFORM_DOMAINS`: the platform's own domains (comma-separated); no
     /// tenant may claim them or any name under them.
     pub platform_domains: Vec<String>,
@@ -505,6 +508,8 @@ impl Config {
                 claim: get("OPERATOR_CLAIM").unwrap_or_else(|| "custom_domains_role".to_owned()),
                 value: get("OPERATOR_CLAIM_VALUE").unwrap_or_else(|| "operator".to_owned()),
             },
+            metrics_namespace: get("METRICS_NAMESPACE")
+                .unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_owned()),
             platform_domains: get("PLATFORM_DOMAINS")
                 .map(|list| {
                     list.split(',')

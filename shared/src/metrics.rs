@@ -14,7 +14,7 @@
 //! under its own dimensions.
 //!
 //! What is written (namespace `METRICS_NAMESPACE`, default
-//! `CustomDomains`; README "Metrics and alarms"):
+//! `CustomDomains`; README "Metrics and alarms"; [`WRITTEN`]):
 //! - every route call: `Requests` (dimensions `Route`, `Status`) and
 //!   `Latency` in milliseconds (`Route`);
 //! - every scheduled run: `JobRuns` (`Job`), and the job's figures
@@ -26,6 +26,25 @@ use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use metrics_cloudwatch_embedded::Collector;
+
+/// Every metric written, with its dimensions: what the template's alarms
+/// and dashboard may name (a test holds them to it).
+pub const WRITTEN: &[(&str, &[&str])] = &[
+    ("Requests", &["Route", "Status"]),
+    ("Latency", &["Route"]),
+    ("JobRuns", &["Job"]),
+    ("Hostnames", &["State"]),
+    ("HostnamesServed", &["Job"]),
+    ("RenewalsFailing", &["Job"]),
+    ("CertificatesOverdue", &["Job"]),
+    ("DaysToSoonestExpiry", &["Job"]),
+    ("RenewalAttemptsFailed", &["Job"]),
+    ("Renewed", &["Job"]),
+    ("HostnamesDue", &["Job"]),
+    ("DnsChecked", &["Job"]),
+    ("DnsMisconfigured", &["Job"]),
+    ("HostnamesDetached", &["Job"]),
+];
 
 /// The namespace when `METRICS_NAMESPACE` is not set.
 pub const DEFAULT_NAMESPACE: &str = "CustomDomains";
@@ -44,24 +63,27 @@ pub fn write_to(sink: Sink) {
     }
 }
 
-/// The process's collector, made on first use: `None` if another `metrics`
-/// recorder is installed already (then no metric is written).
-fn collector() -> Option<&'static Collector> {
-    static COLLECTOR: OnceLock<Option<&'static Collector>> = OnceLock::new();
-    *COLLECTOR.get_or_init(|| {
-        let namespace = std::env::var("METRICS_NAMESPACE")
-            .ok()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+static COLLECTOR: OnceLock<Option<&'static Collector>> = OnceLock::new();
+
+/// Makes the process's collector, writing under `namespace`
+/// (`Config::metrics_namespace`), once: `App::new` calls it. Until then,
+/// and if another `metrics` recorder is installed already, nothing is
+/// recorded.
+pub fn init(namespace: &str) {
+    COLLECTOR.get_or_init(|| {
         let collector = metrics_cloudwatch_embedded::Builder::new()
-            .cloudwatch_namespace(namespace)
+            .cloudwatch_namespace(namespace.to_owned())
             .init()
             .ok()?;
         metrics::describe_histogram!("Latency", metrics::Unit::Milliseconds, "a route's latency");
         metrics::describe_counter!("Requests", metrics::Unit::Count, "route calls");
         metrics::describe_counter!("JobRuns", metrics::Unit::Count, "scheduled runs");
         Some(collector)
-    })
+    });
+}
+
+fn collector() -> Option<&'static Collector> {
+    COLLECTOR.get().copied().flatten()
 }
 
 /// Records one call of the route served by `function`.

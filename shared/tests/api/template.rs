@@ -833,3 +833,73 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
         );
     }
 }
+
+/// The alarms and the dashboard watch what the product writes: every alarm
+/// on the product's namespace names a metric the code writes
+/// (`custom_domains::metrics::WRITTEN`) with exactly its dimensions, every
+/// alarm notifies the topic parameter, the dashboard names only written
+/// metrics, and each scheduled function keeps its failed runs.
+#[test]
+fn the_alarms_and_dashboard_watch_metrics_the_code_writes() {
+    use custom_domains::metrics::WRITTEN;
+    let doc = &local_server::iam::policy::load_template(TEMPLATE).expect("template.yaml parses");
+    let resources = doc["Resources"].as_hash().expect("Resources");
+    let mut alarms = 0;
+    for (name, resource) in resources {
+        let name = name.as_str().unwrap_or_default();
+        let props = &resource["Properties"];
+        match resource["Type"].as_str() {
+            Some("AWS::CloudWatch::Alarm") => {
+                alarms += 1;
+                assert!(
+                    !props["AlarmActions"].is_badvalue(),
+                    "{name} notifies no one"
+                );
+                if props["Namespace"]["Ref"].as_str() != Some("MetricsNamespace") {
+                    continue;
+                }
+                let metric = props["MetricName"].as_str().unwrap_or_default();
+                let dimensions: Vec<&str> = props["Dimensions"]
+                    .as_vec()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d["Name"].as_str())
+                    .collect();
+                assert!(
+                    WRITTEN
+                        .iter()
+                        .any(|(m, dims)| *m == metric && *dims == dimensions.as_slice()),
+                    "{name} watches {metric} {dimensions:?}, which the product does not write"
+                );
+            }
+            Some("AWS::CloudWatch::Dashboard") => {
+                let body = props["DashboardBody"]["Fn::Sub"]
+                    .as_str()
+                    .unwrap_or_default();
+                for (i, _) in body.match_indices("\"${MetricsNamespace}\", \"") {
+                    let rest = &body[i + "\"${MetricsNamespace}\", \"".len()..];
+                    let metric = &rest[..rest.find('"').unwrap()];
+                    assert!(
+                        WRITTEN.iter().any(|(m, _)| *m == metric),
+                        "the dashboard shows {metric}, which the product does not write"
+                    );
+                }
+            }
+            Some("AWS::Serverless::Function") => {
+                let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .unwrap_or_default();
+                if SCHEDULED.contains(&binary) {
+                    assert!(
+                        !props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+                            ["Destination"]
+                            .is_badvalue(),
+                        "{binary} keeps no failed run"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(alarms >= 6, "{alarms} alarms");
+}
