@@ -72,6 +72,10 @@ $((LOCAL_SWEEP_INTERVAL_MS / 1000)) s; \`make sweep\` and \`make drift-check\` r
        -H 'content-type: application/json' -d '{"domain": "shop.example.com"}'
   curl -s "http://127.0.0.1:9000/domains" -H "authorization: Bearer \$TOKEN"
 
+The metric lines (CloudWatch Embedded Metric Format, as the functions write
+them in Lambda: lines starting {"_aws":...) print here after every call and
+every scheduled run.
+
 Serving every route on http://127.0.0.1:9000 (Ctrl-C stops it and the stack).
 TXT
 "$target_dir/debug/local-server" &
