@@ -189,7 +189,8 @@ fn the_readme_lists_every_event_as_its_schema_says() {
     let rows: Vec<(String, String)> = readme
         .lines()
         .skip_while(|l| *l != "## Events")
-        .take_while(|l| !l.starts_with("## Configuration"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
         .filter_map(|l| {
             let cells: Vec<&str> = l.split(" | ").collect();
             let name = cells.first()?.strip_prefix("| `")?.strip_suffix('`')?;

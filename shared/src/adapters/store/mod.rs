@@ -17,7 +17,7 @@
 //! | the ACME account (sealed credentials) | `ACME_ACCOUNT` | `<directory URL>` | `acme_account` |
 //! | when a tenant started its recent new hostnames | `TENANT#<tenant>` | `NEW_ORDERS` | `tenants` |
 //! | the hostnames holding a tenant's pending places (its pending limit) | `TENANT#<tenant>` | `PENDING` | `tenants` |
-//! | how many hostnames are in each state | `COUNTS` | `HOSTNAMES#<shard>` | `counts` |
+//! | how many hostnames are in each state | `COUNTS` | `HOSTNAMES#<n>` (64 shards) | `counts` |
 //! | the CA's limits, counted per ACME directory | `ACME_LIMITS#<directory URL>` | `NEW_ORDERS`, `DOMAIN#<registered domain>`, `NAMES#<host>`, `FAILED#<host>` | `limits` |
 //!
 //! Six global secondary indexes, all sparse (only the items that carry their
@@ -179,10 +179,14 @@ fn concurrent_writer() -> Error {
 /// The partition of a sharded due index (`RenewalDue`, `DriftCheck`) a
 /// hostname's item goes to (a stable hash of its name).
 fn due_shard(domain: &DomainName) -> String {
-    let hash = domain.as_str().bytes().fold(2166136261u32, |h, b| {
+    format!("DUE#{}", name_hash(domain) % DUE_SHARDS)
+}
+
+/// A stable hash of a hostname's name (FNV-1a), to shard by.
+fn name_hash(domain: &DomainName) -> u32 {
+    domain.as_str().bytes().fold(2166136261u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(16777619)
-    });
-    format!("DUE#{}", hash % DUE_SHARDS)
+    })
 }
 
 impl Store {

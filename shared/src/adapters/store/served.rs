@@ -142,8 +142,9 @@ impl Store {
     /// How many served certificates are overdue at `now`
     /// (`ServedCertificate::overdue_at`), and the `not_after` of the most
     /// urgent one (the soonest overdue) if any is served: from the overdue
-    /// index, a count and one item per shard (reads only the overdue
-    /// keys).
+    /// index, one item per shard, and a count of the overdue keys only in a
+    /// shard whose first item is overdue (so a run with none overdue reads
+    /// one item per shard, whatever the table holds).
     pub async fn overdue_certificates(
         &self,
         now: Timestamp,
@@ -158,6 +159,26 @@ impl Store {
                     .index_name(OVERDUE_INDEX)
                     .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
             };
+            let first = query()
+                .key_condition_expression("due_shard = :shard")
+                .limit(1)
+                .send()
+                .await
+                .map_err(upstream)?;
+            self.count_read(first.items().len());
+            let Some(item) = first.items().first() else {
+                continue;
+            };
+            let text = |k: &str| match item.get(k) {
+                Some(AttributeValue::S(v)) => Timestamp::parse(v).ok(),
+                _ => None,
+            };
+            if let Some(not_after) = text("not_after") {
+                soonest = Some(soonest.map_or(not_after, |s| s.min(not_after)));
+            }
+            if text("overdue_at").is_none_or(|at| at > now) {
+                continue;
+            }
             let mut start = None;
             loop {
                 let out = query()
@@ -174,24 +195,6 @@ impl Store {
                     _ => break,
                 }
             }
-            let first = query()
-                .key_condition_expression("due_shard = :shard")
-                .limit(1)
-                .send()
-                .await
-                .map_err(upstream)?;
-            self.count_read(first.items().len());
-            let not_after = first
-                .items()
-                .first()
-                .and_then(|item| match item.get("not_after") {
-                    Some(AttributeValue::S(v)) => Timestamp::parse(v).ok(),
-                    _ => None,
-                });
-            soonest = match (soonest, not_after) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
         }
         Ok((overdue, soonest))
     }
