@@ -131,9 +131,9 @@ impl TenantBuilder {
 /// client should: a `502 upstream_unavailable` (moto serves DynamoDB one
 /// request at a time, and the whole suite shares it: under load a request
 /// can pass its timeout), at most 3 times in one walk. Anything else, or
-/// more, fails the test. complete-certificate is not repeated here: its
-/// timeouts answer 202, and the lost-answer tests expect its 502.
-fn to_repeat(status: u16, answer: &Value, repeats: &mut u32) -> bool {
+/// more, fails the test. `complete_until_done` does not repeat it: the
+/// lost-answer tests expect complete-certificate's 502.
+pub fn to_repeat(status: u16, answer: &Value, repeats: &mut u32) -> bool {
     let timed_out = status == 502
         && answer["code"] == "upstream_unavailable"
         && answer["message"]
