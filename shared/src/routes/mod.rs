@@ -29,6 +29,7 @@ pub mod domain_status;
 pub mod list_domains;
 pub mod operator_hostnames;
 pub mod operator_renew;
+pub mod operator_usage;
 pub mod release_domain;
 pub mod renew_certificate;
 pub mod request_domain;
@@ -103,6 +104,11 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/operator/hostnames/{domain}/renew",
         function: "operator-renew",
+    },
+    Route {
+        method: "GET",
+        path: "/operator/usage",
+        function: "operator-usage",
     },
 ];
 
@@ -189,6 +195,7 @@ async fn run(app: &App, function: &'static str, req: Request) -> Response<Body> 
         "update-domain" => update_domain::handle(app, req).await,
         "operator-hostnames" => operator_hostnames::handle(app, req).await,
         "operator-renew" => operator_renew::handle(app, req).await,
+        "operator-usage" => operator_usage::handle(app, req).await,
         "renew-certificate" => renew_certificate::handle(app, req).await,
         "certificate-status" => certificate_status::handle(app, req).await,
         "list-domains" => list_domains::handle(app, req).await,

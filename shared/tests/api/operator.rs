@@ -102,3 +102,45 @@ async fn an_operator_renews_any_tenants_hostname_now() {
     let (code, err) = post(&operator_token(), &url, "").await;
     assert_eq!(code, 404, "{err}");
 }
+
+#[tokio::test]
+async fn operators_read_the_usage_from_counters_and_indexes_and_tenants_may_not() {
+    // The CA's limit on (the local stack has none), on a ledger of its own.
+    let t = tenant()
+        .own_table()
+        .env("ACME_LIMIT_NEW_ORDERS", "300")
+        .start()
+        .await;
+    let url = format!("{}/operator/usage", t.base);
+    let (code, refused) = get(&t.token, &url).await;
+    assert_eq!(code, 403, "{refused}");
+
+    let (start, (code, done)) = t.start_and_complete().await;
+    assert_eq!(code, 200, "{start} {done}");
+    let (code, usage) = get(&operator_token(), &url).await;
+    assert_eq!(code, 200, "{usage}");
+    assert_eq!(usage["hostnames_by_state"]["active"], 1, "{usage}");
+    assert_eq!(
+        usage["hostnames_by_state"]["pending_validation"], 0,
+        "{usage}"
+    );
+    assert_eq!(usage["certificates_due_7d"], 0, "{usage}");
+    assert_eq!(usage["renewals_failing"], 0, "{usage}");
+    assert_eq!(usage["certificates_overdue"], 0, "{usage}");
+    let orders = usage["quotas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "acme_new_orders")
+        .unwrap_or_else(|| panic!("{usage}"));
+    // The one order this tenant's table's ledger counted.
+    assert_eq!(orders["used"], 1, "{usage}");
+    assert_eq!(orders["limit"], 300, "{usage}");
+    assert_eq!(orders["window"], "3h");
+
+    // Its renewal due now: due within the week.
+    t.make_due().await;
+    index_caught_up().await;
+    let (_, usage) = get(&operator_token(), &url).await;
+    assert_eq!(usage["certificates_due_7d"], 1, "{usage}");
+}

@@ -58,6 +58,23 @@ impl Store {
             .await
     }
 
+    /// How many events `counter` holds within `window` on the ledger of
+    /// `directory` (one read; the operator's usage figures).
+    pub async fn ca_limit_used(
+        &self,
+        directory: &str,
+        counter: CaCounter<'_>,
+        window: Duration,
+    ) -> Result<usize, Error> {
+        let pk = s(format!("ACME_LIMITS#{directory}"));
+        let item = self.get(pk, &counter.sort_key()).await?;
+        let now = Timestamp::now();
+        Ok(recent_times(item.as_ref())
+            .into_iter()
+            .filter(|t| now.minus(window) < *t)
+            .count())
+    }
+
     /// A sliding-window counter on one item (`pk`, `sk`): the times of the
     /// events within `window`. With `limit` of them already, answers how
     /// many and when the oldest leaves the window (`Some`), changing
@@ -80,20 +97,9 @@ impl Store {
                 tokio::time::sleep(wait.mul_f64(0.5 + crate::random::random_unit())).await;
             }
             let item = self.get(pk.clone(), sk).await?;
-            let stored: Vec<String> = match item.as_ref().and_then(|i| i.get("started")) {
-                Some(AttributeValue::L(l)) => l
-                    .iter()
-                    .filter_map(|v| match v {
-                        AttributeValue::S(t) => Some(t.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
             let now = Timestamp::now();
-            let mut recent: Vec<Timestamp> = stored
-                .iter()
-                .filter_map(|t| Timestamp::parse(t).ok())
+            let mut recent: Vec<Timestamp> = recent_times(item.as_ref())
+                .into_iter()
                 .filter(|t| now.minus(window) < *t)
                 .collect();
             recent.sort();
@@ -131,6 +137,20 @@ impl Store {
             }
         }
         Err(concurrent_writer())
+    }
+}
+
+/// The event times a window counter's item holds.
+fn recent_times(item: Option<&Item>) -> Vec<Timestamp> {
+    match item.and_then(|i| i.get("started")) {
+        Some(AttributeValue::L(l)) => l
+            .iter()
+            .filter_map(|v| match v {
+                AttributeValue::S(t) => Timestamp::parse(t).ok(),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -139,6 +139,37 @@ impl Store {
             .await
     }
 
+    /// How many certificates the sweep will look at by `until` (renewal
+    /// due, a backoff over, or an ARI window to re-check): a `Select COUNT`
+    /// Query per shard of the renewal index.
+    pub async fn due_by(&self, until: Timestamp) -> Result<u64, Error> {
+        let mut due = 0u64;
+        for shard in 0..DUE_SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(RENEWAL_INDEX)
+                    .key_condition_expression("due_shard = :shard AND due_at <= :until")
+                    .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
+                    .expression_attribute_values(":until", s(until.index_key()))
+                    .select(Select::Count)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(upstream)?;
+                due += u64::try_from(out.count()).unwrap_or(0);
+                match out.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+        }
+        Ok(due)
+    }
+
     /// How many served certificates are overdue at `now`
     /// (`ServedCertificate::overdue_at`), and the `not_after` of the most
     /// urgent one (the soonest overdue) if any is served: from the overdue

@@ -7,3 +7,4 @@ pub mod drift;
 pub mod metadata;
 pub mod release;
 pub mod status;
+pub mod usage;
