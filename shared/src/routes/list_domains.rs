@@ -10,9 +10,8 @@ use super::json_response;
 use crate::app::App;
 use crate::auth;
 use crate::domain::{DomainName, Edge, HostnameRecords, NextAction, TenantId};
-use crate::error::Code;
 use crate::error::Error;
-use crate::flows::hostname::status::{list_hostnames, MAX_PAGE};
+use crate::flows::hostname::status::list_hostnames;
 
 const DEFAULT_PAGE: usize = 50;
 
@@ -46,16 +45,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         None => caller.clone(),
     };
     auth::require_same_tenant(&caller, &tenant, &format!("tenant {tenant}'s list"))?;
-    let limit = match query.first("limit") {
-        None => DEFAULT_PAGE,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                Error::validation(Code::InvalidLimit, format!("limit must be 1 to {MAX_PAGE}"))
-            })?,
-    };
+    let limit = super::page_limit(query.first("limit"), DEFAULT_PAGE)?;
     let cursor = query.first("cursor");
     let (entries, next_cursor) = list_hostnames(app, &tenant, cursor, limit).await?;
     Ok(json_response(

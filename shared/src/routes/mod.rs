@@ -245,6 +245,22 @@ pub(crate) async fn held_domain(
     }
 }
 
+/// A list route's `limit`: `default` when not given, else 1 to
+/// [`MAX_PAGE`](crate::flows::hostname::status::MAX_PAGE).
+pub(crate) fn page_limit(given: Option<&str>, default: usize) -> Result<usize, Error> {
+    use crate::flows::hostname::status::MAX_PAGE;
+    match given {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                Error::validation(Code::InvalidLimit, format!("limit must be 1 to {MAX_PAGE}"))
+            }),
+    }
+}
+
 /// A path parameter API Gateway (or the local server) extracted.
 pub fn path_param(req: &Request, name: &str) -> Result<String, Error> {
     req.path_parameters()

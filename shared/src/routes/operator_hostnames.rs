@@ -14,7 +14,7 @@ use crate::auth;
 use crate::domain::{CustomMetadata, DomainName, HostnameRecords, NextAction};
 use crate::error::{Code, Error};
 use crate::flows::hostname::announce::edge_name;
-use crate::flows::hostname::status::{list_all_hostnames, MAX_PAGE};
+use crate::flows::hostname::status::list_all_hostnames;
 
 const DEFAULT_PAGE: usize = 50;
 
@@ -39,16 +39,7 @@ struct Entry {
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     auth::operator(&req, &app.config.operator)?;
     let query = req.query_string_parameters();
-    let limit = match query.first("limit") {
-        None => DEFAULT_PAGE,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                Error::validation(Code::InvalidLimit, format!("limit must be 1 to {MAX_PAGE}"))
-            })?,
-    };
+    let limit = super::page_limit(query.first("limit"), DEFAULT_PAGE)?;
     let status = query.first("status");
     let path = match query.first("path") {
         None => None,

@@ -1,5 +1,6 @@
 //! The product's CloudWatch metrics, as the lines (Embedded Metric Format)
-//! a function writes: a route call's, and a sweep's aggregate figures
+//! a function writes: a route call's, a drift check's, and a sweep's
+//! aggregate figures
 //! (hostnames by state, kept as the states change; the overdue
 //! certificates, from their index), never counted by a Scan.
 
@@ -160,4 +161,22 @@ async fn a_sweep_writes_hostnames_by_state_and_the_overdue_certificate_a_backoff
     assert!(lines
         .iter()
         .any(|l| l["Job"] == "renewal-sweep" && !l["JobRuns"].is_null()));
+
+    // A drift check writes its own run and figures.
+    t.drift_check().await;
+    let lines = emf_lines();
+    let drift = lines
+        .iter()
+        .find(|l| l["Job"] == "drift-check" && !l["DnsChecked"].is_null())
+        .unwrap_or_else(|| panic!("no drift-check line: {lines:#?}"));
+    let names: Vec<String> = definitions(drift).into_iter().map(|(n, _)| n).collect();
+    for metric in ["DnsChecked", "DnsMisconfigured", "HostnamesDetached"] {
+        assert!(
+            names.iter().any(|n| n == metric),
+            "{metric} missing: {drift}"
+        );
+    }
+    assert!(lines
+        .iter()
+        .any(|l| l["Job"] == "drift-check" && !l["JobRuns"].is_null()));
 }

@@ -376,12 +376,41 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<HostnamePage, Error> {
+        self.claims_page(
+            TENANT_INDEX,
+            ("owner_tenant", tenant.as_str()),
+            after,
+            limit,
+        )
+        .await
+    }
+
+    /// A page of every tenant's hostnames, in name order, from the
+    /// `Hostnames` index (the platform's operators).
+    pub async fn all_hostnames(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<HostnamePage, Error> {
+        self.claims_page(super::HOSTNAMES_INDEX, ("listing", LISTING), after, limit)
+            .await
+    }
+
+    /// One page of the claims an index of `OWNER` items (keyed on `key`,
+    /// then `pk`) holds under `key`'s value, in name order.
+    async fn claims_page(
+        &self,
+        index: &str,
+        (key, value): (&str, &str),
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<HostnamePage, Error> {
         let start = match after {
             None => None,
             Some(cursor) => {
                 let domain = decode_cursor(cursor)?;
                 Some(HashMap::from([
-                    ("owner_tenant".to_owned(), s(tenant.as_str())),
+                    (key.to_owned(), s(value)),
                     ("pk".to_owned(), domain_pk(&domain)),
                     ("sk".to_owned(), s(OWNER)),
                 ]))
@@ -391,9 +420,10 @@ impl Store {
             .client
             .query()
             .table_name(&self.table)
-            .index_name(TENANT_INDEX)
-            .key_condition_expression("owner_tenant = :tenant")
-            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .index_name(index)
+            .key_condition_expression("#key = :value")
+            .expression_attribute_names("#key", key)
+            .expression_attribute_values(":value", s(value))
             .limit(i32::try_from(limit).unwrap_or(100))
             .set_exclusive_start_key(start)
             .send()
@@ -418,54 +448,6 @@ impl Store {
 
 /// The `Hostnames` index's one partition: every claim (`listing`).
 pub(super) const LISTING: &str = "HOSTNAME";
-
-impl Store {
-    /// A page of every tenant's hostnames, in name order, from the
-    /// `Hostnames` index (the platform's operators).
-    pub async fn all_hostnames(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<HostnamePage, Error> {
-        let start = match after {
-            None => None,
-            Some(cursor) => {
-                let domain = decode_cursor(cursor)?;
-                Some(HashMap::from([
-                    ("listing".to_owned(), s(LISTING)),
-                    ("pk".to_owned(), domain_pk(&domain)),
-                    ("sk".to_owned(), s(OWNER)),
-                ]))
-            }
-        };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(super::HOSTNAMES_INDEX)
-            .key_condition_expression("listing = :listing")
-            .expression_attribute_values(":listing", s(LISTING))
-            .limit(i32::try_from(limit).unwrap_or(100))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(upstream)?;
-        self.count_read(out.items().len());
-        let mut domains = Vec::new();
-        for item in out.items() {
-            if let Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)) = item.get("pk") {
-                if let Some(host) = pk.strip_prefix("DOMAIN#") {
-                    domains.push(DomainName::stored(host)?);
-                }
-            }
-        }
-        let next = match &out.last_evaluated_key {
-            Some(k) if !k.is_empty() => domains.last().map(encode_cursor),
-            _ => None,
-        };
-        Ok(HostnamePage { domains, next })
-    }
-}
 
 /// A page cursor: the last hostname of the page, base64url (opaque to
 /// callers, and checked when it comes back).

@@ -84,24 +84,8 @@ pub async fn list_hostnames(
         .store
         .hostnames_of(tenant, cursor, limit.clamp(1, MAX_PAGE))
         .await?;
-    let loaded: Vec<Result<(DomainName, HostnameRecords), Error>> = stream::iter(page.domains)
-        .map(|domain| async move {
-            let mut records = app.store.load_hostname(&domain).await?;
-            joining_order(app, &domain, &mut records).await?;
-            Ok((domain, records))
-        })
-        .buffered(8)
-        .collect()
-        .await;
-    let mut entries = Vec::new();
-    for entry in loaded {
-        let (domain, records) = entry?;
-        // Released (or taken over) between the index read and the load.
-        if records.is_owned_by(tenant) {
-            entries.push((domain, records));
-        }
-    }
-    Ok((entries, page.next))
+    // Released (or taken over) between the index read and the load.
+    with_records(app, page, |records| records.is_owned_by(tenant)).await
 }
 
 /// A page of every tenant's hostnames with their records (the platform's
@@ -115,6 +99,17 @@ pub async fn list_all_hostnames(
         .store
         .all_hostnames(cursor, limit.clamp(1, MAX_PAGE))
         .await?;
+    // Released between the index read and the load.
+    with_records(app, page, |records| records.owner.is_some()).await
+}
+
+/// A page's hostnames with their records (loaded eight at a time), those
+/// `keep` keeps, and the page's cursor.
+async fn with_records(
+    app: &App,
+    page: crate::adapters::store::HostnamePage,
+    keep: impl Fn(&HostnameRecords) -> bool,
+) -> Result<(Vec<(DomainName, HostnameRecords)>, Option<String>), Error> {
     let loaded: Vec<Result<(DomainName, HostnameRecords), Error>> = stream::iter(page.domains)
         .map(|domain| async move {
             let mut records = app.store.load_hostname(&domain).await?;
@@ -127,8 +122,7 @@ pub async fn list_all_hostnames(
     let mut entries = Vec::new();
     for entry in loaded {
         let (domain, records) = entry?;
-        // Released between the index read and the load.
-        if records.owner.is_some() {
+        if keep(&records) {
             entries.push((domain, records));
         }
     }
