@@ -207,6 +207,7 @@ async fn the_tsig_secret_is_read_from_secrets_manager_by_the_functions_that_writ
     for function in [
         "complete-certificate",
         "renew-certificate",
+        "operator-renew",
         "renewal-sweep",
         "release-domain",
         "drift-check",
@@ -323,7 +324,12 @@ async fn route53_publishes_waits_for_insync_and_removes() {
     // Each function that validates through the delegation zone makes the
     // same calls; run them as each, so the template's policies are checked
     // against them.
-    for function in ["complete-certificate", "renew-certificate", "renewal-sweep"] {
+    for function in [
+        "complete-certificate",
+        "renew-certificate",
+        "operator-renew",
+        "renewal-sweep",
+    ] {
         custom_domains::routes::scoped(function, async {
             let published = delegation.publish_txt(&name, "token-1").await.unwrap();
             let deadline = Instant::now() + Duration::from_secs(5);

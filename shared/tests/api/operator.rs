@@ -144,3 +144,52 @@ async fn operators_read_the_usage_from_counters_and_indexes_and_tenants_may_not(
     let (_, usage) = get(&operator_token(), &url).await;
     assert_eq!(usage["certificates_due_7d"], 1, "{usage}");
 }
+
+/// An operator's renewal in a fresh container (it loads the ACME account)
+/// whose ACM is unreachable stops at the import, served certificate
+/// untouched; the next one resumes at the import (the order's sealed key)
+/// and renews, as renew-certificate does.
+#[tokio::test]
+async fn an_operators_renewal_resumes_at_a_failed_import() {
+    let t = tenant().start().await;
+    let (start, (code, done)) = t.start_and_complete().await;
+    assert_eq!(code, 200, "{start} {done}");
+    let before = t.served().await.certificate.serial;
+
+    let dead = sdk_config(Some("http://127.0.0.1:9")).await;
+    let mut broken = custom_domains::App::new(config(&[]), &sdk_config(None).await).unwrap();
+    broken.edge_certificates = custom_domains::adapters::acm::Certificates::new(
+        aws_sdk_acm::Client::from_conf(
+            aws_sdk_acm::config::Builder::from(&dead)
+                .region(aws_sdk_acm::config::Region::new("us-east-1"))
+                .build(),
+        ),
+        broken.config.stack_name.clone(),
+    );
+    let base = serve(std::sync::Arc::new(broken)).await;
+    let renew = |base: &str| format!("{base}/operator/hostnames/{}/renew", t.domain);
+    // (The CA may reuse the authorization the issuance validated: the
+    // order is then ready at once.)
+    let mut last = post(&operator_token(), &renew(&base), "").await;
+    for _ in 0..20 {
+        match (last.0, last.1["outcome"].as_str()) {
+            (200, Some("awaiting_dns")) => {
+                set_txt(
+                    last.1["txt_record_name"].as_str().unwrap(),
+                    last.1["txt_record_value"].as_str().unwrap(),
+                )
+                .await
+            }
+            (200, Some("in_progress")) => {}
+            _ => break,
+        }
+        last = post(&operator_token(), &renew(&base), "").await;
+    }
+    assert_eq!(last.0, 502, "{}", last.1);
+    assert_eq!(t.served().await.certificate.serial, before);
+
+    let (code, renewed) = post(&operator_token(), &renew(&t.base), "").await;
+    assert_eq!(code, 200, "{renewed}");
+    assert_eq!(renewed["outcome"], "renewed", "{renewed}");
+    assert_ne!(t.served().await.certificate.serial, before);
+}
