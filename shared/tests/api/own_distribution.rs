@@ -357,7 +357,15 @@ async fn a_certificate_of_many_names_is_served_with_every_name_mapped() {
     names.push(apex.clone());
     names.sort();
     let body = json!({ "domains": names }).to_string();
-    let (code, start) = post(&t.token, &t.start_url(), &body).await;
+    // An order of 34 names can pass the call's budget at the CA under the
+    // suite's load: repeated, as the API tells a client.
+    let mut repeats = 0;
+    let (code, start) = loop {
+        let (code, start) = post(&t.token, &t.start_url(), &body).await;
+        if !to_repeat(code, &start, &mut repeats) {
+            break (code, start);
+        }
+    };
     assert_eq!(code, 200, "{start}");
     assert_eq!(start["records"].as_array().unwrap().len(), NAMES, "{start}");
     publish_all(&start).await;
