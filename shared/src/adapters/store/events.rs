@@ -28,20 +28,11 @@ impl Store {
         detail_type: &str,
         detail: &serde_json::Value,
     ) -> Result<bool, Error> {
-        let now = Timestamp::now();
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", domain_pk(domain))
-            .item("sk", s(format!("{EVENT}{key}")))
-            .item("detail_type", s(detail_type))
-            .item("detail", s(detail.to_string()))
-            .item("created_at", s(now.to_string()))
-            .item(
-                "expires_at",
-                AttributeValue::N(now.plus(KEPT).unix().to_string()),
-            )
+            .set_item(Some(event_item(domain, key, detail_type, detail)))
             .condition_expression("attribute_not_exists(sk)")
             .send()
             .await;
@@ -60,20 +51,11 @@ impl Store {
         domain: &DomainName,
         events: &[(String, &str, serde_json::Value)],
     ) -> Result<bool, Error> {
-        let now = Timestamp::now();
         let mut tx = self.client.transact_write_items();
         for (key, detail_type, detail) in events {
             let put = aws_sdk_dynamodb::types::Put::builder()
                 .table_name(&self.table)
-                .item("pk", domain_pk(domain))
-                .item("sk", s(format!("{EVENT}{key}")))
-                .item("detail_type", s(*detail_type))
-                .item("detail", s(detail.to_string()))
-                .item("created_at", s(now.to_string()))
-                .item(
-                    "expires_at",
-                    AttributeValue::N(now.plus(KEPT).unix().to_string()),
-                )
+                .set_item(Some(event_item(domain, key, detail_type, detail)))
                 .condition_expression("attribute_not_exists(sk)")
                 .build()
                 .map_err(super::unbuilt)?;
@@ -118,6 +100,27 @@ impl Store {
                 false => Err(upstream(e)),
             })
     }
+}
+
+/// The outbox item of the event `key` of `domain`, written now.
+fn event_item(
+    domain: &DomainName,
+    key: &str,
+    detail_type: &str,
+    detail: &serde_json::Value,
+) -> Item {
+    let now = Timestamp::now();
+    Item::from([
+        ("pk".to_owned(), domain_pk(domain)),
+        ("sk".to_owned(), s(format!("{EVENT}{key}"))),
+        ("detail_type".to_owned(), s(detail_type)),
+        ("detail".to_owned(), s(detail.to_string())),
+        ("created_at".to_owned(), s(now.to_string())),
+        (
+            "expires_at".to_owned(),
+            AttributeValue::N(now.plus(KEPT).unix().to_string()),
+        ),
+    ])
 }
 
 /// The event an `EVENT#` item holds.
