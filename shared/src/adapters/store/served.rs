@@ -145,29 +145,46 @@ impl Store {
     pub async fn due_by(&self, until: Timestamp) -> Result<u64, Error> {
         let mut due = 0u64;
         for shard in 0..DUE_SHARDS {
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(RENEWAL_INDEX)
-                    .key_condition_expression("due_shard = :shard AND due_at <= :until")
-                    .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
-                    .expression_attribute_values(":until", s(until.index_key()))
-                    .select(Select::Count)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(upstream)?;
-                due += u64::try_from(out.count()).unwrap_or(0);
-                match out.last_evaluated_key {
-                    Some(k) if !k.is_empty() => start = Some(k),
-                    _ => break,
-                }
-            }
+            due += self
+                .count_until(RENEWAL_INDEX, "due_at", shard, until)
+                .await?;
         }
         Ok(due)
+    }
+
+    /// How many items `shard` of a sharded index (keyed on `due_shard` and
+    /// `at_key`) holds at or before `until`: a `Select COUNT` Query, paged
+    /// (reads only the keys counted).
+    async fn count_until(
+        &self,
+        index: &str,
+        at_key: &str,
+        shard: u32,
+        until: Timestamp,
+    ) -> Result<u64, Error> {
+        let mut counted = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("due_shard = :shard AND #at <= :until")
+                .expression_attribute_names("#at", at_key)
+                .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
+                .expression_attribute_values(":until", s(until.index_key()))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(upstream)?;
+            counted += u64::try_from(out.count()).unwrap_or(0);
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(counted),
+            }
+        }
     }
 
     /// How many served certificates are overdue at `now`
@@ -183,15 +200,13 @@ impl Store {
         let mut overdue = 0u64;
         let mut soonest: Option<Timestamp> = None;
         for shard in 0..DUE_SHARDS {
-            let query = || {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(OVERDUE_INDEX)
-                    .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
-            };
-            let first = query()
+            let first = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(OVERDUE_INDEX)
                 .key_condition_expression("due_shard = :shard")
+                .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
                 .limit(1)
                 .send()
                 .await
@@ -210,22 +225,9 @@ impl Store {
             if text("overdue_at").is_none_or(|at| at > now) {
                 continue;
             }
-            let mut start = None;
-            loop {
-                let out = query()
-                    .key_condition_expression("due_shard = :shard AND overdue_at <= :now")
-                    .expression_attribute_values(":now", s(now.index_key()))
-                    .select(Select::Count)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(upstream)?;
-                overdue += u64::try_from(out.count()).unwrap_or(0);
-                match out.last_evaluated_key {
-                    Some(k) if !k.is_empty() => start = Some(k),
-                    _ => break,
-                }
-            }
+            overdue += self
+                .count_until(OVERDUE_INDEX, "overdue_at", shard, now)
+                .await?;
         }
         Ok((overdue, soonest))
     }
