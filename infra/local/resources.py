@@ -127,6 +127,22 @@ if mt_id is None:
         }
     )["Distribution"]["Id"]
 
+# The account's default connection group, which CloudFront creates with the
+# account's first distribution tenant: a platform on SaaS Manager has one,
+# and a managed certificate's start tells the tenant its routing endpoint.
+# Made here by a throwaway tenant, as that first tenant would.
+groups = cloudfront.list_connection_groups().get("ConnectionGroups", [])
+if not any(g.get("IsDefault") for g in groups):
+    made = cloudfront.create_distribution_tenant(
+        DistributionId=mt_id,
+        Name="custom-domains-setup",
+        Domains=[{"Domain": "custom-domains-setup.invalid"}],
+        Enabled=False,
+    )
+    cloudfront.delete_distribution_tenant(
+        Id=made["DistributionTenant"]["Id"], IfMatch=made["ETag"]
+    )
+
 apigw = boto3.client("apigatewayv2", region_name=region)
 api_id = next(
     (a["ApiId"] for a in apigw.get_apis()["Items"] if a["Name"] == "custom-domains-platform"), None

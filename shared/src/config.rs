@@ -67,6 +67,17 @@ impl AcmeLimits {
     };
 }
 
+/// Which certificate serves a hostname on the shared edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateKind {
+    /// Let's Encrypt over DNS-01, imported into ACM, renewed by the product.
+    Acme,
+    /// CloudFront-managed (CloudFront SaaS Manager): validated over HTTP
+    /// once the hostname points at the edge, renewed by ACM.
+    Managed,
+}
+
 /// The platform's `_acme-challenge` delegation zone: a tenant points
 /// `_acme-challenge.<host>` at a name in it (CNAME), once, and the product
 /// writes every validation's TXT record there itself.
@@ -176,6 +187,19 @@ pub struct Config {
     /// SaaS Manager). Preferred over `CLOUDFRONT_DISTRIBUTION_ID`, whose one
     /// viewer certificate can serve one hostname only.
     pub multi_tenant_distribution_id: Option<String>,
+    /// `DEFAULT_CERTIFICATE`: the certificate a hostname on the shared edge
+    /// gets when its start names none, `acme` (default) or `managed`.
+    pub default_certificate: CertificateKind,
+    /// `MANAGED_VALIDATION_TOKEN_HOST`: who serves a managed certificate's
+    /// HTTP validation token, `cloudfront` (default: once the hostname
+    /// points at the edge) or `self-hosted` (the platform's origin serves
+    /// it before the tenant changes DNS; CloudFront reads it only for the
+    /// first certificate).
+    pub managed_validation_token_host: String,
+    /// `HANDOFF_TO_MANAGED`: an ACME hostname on the shared edge is handed
+    /// off to a managed certificate once it points at the edge. Default:
+    /// on when `DEFAULT_CERTIFICATE` is `managed`.
+    pub handoff_to_managed: bool,
     /// `CLOUDFRONT_CONNECTION_GROUP_ID`: the connection group the
     /// distribution tenants use (default: the account's default one).
     pub connection_group_id: Option<String>,
@@ -464,7 +488,41 @@ impl Config {
                 defaults.failed_validations,
             )?,
         };
+        let default_certificate = match get("DEFAULT_CERTIFICATE").as_deref() {
+            None | Some("acme") => CertificateKind::Acme,
+            Some("managed") => CertificateKind::Managed,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "DEFAULT_CERTIFICATE",
+                    problem: format!("expected acme or managed, got {other:?}"),
+                })
+            }
+        };
+        let managed_validation_token_host = match get("MANAGED_VALIDATION_TOKEN_HOST").as_deref() {
+            None | Some("cloudfront") => "cloudfront".to_owned(),
+            Some("self-hosted") => "self-hosted".to_owned(),
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "MANAGED_VALIDATION_TOKEN_HOST",
+                    problem: format!("expected cloudfront or self-hosted, got {other:?}"),
+                })
+            }
+        };
+        let handoff_to_managed = match get("HANDOFF_TO_MANAGED").as_deref() {
+            None => default_certificate == CertificateKind::Managed,
+            Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "HANDOFF_TO_MANAGED",
+                    problem: format!("expected true or false, got {other:?}"),
+                })
+            }
+        };
         Ok(Self {
+            default_certificate,
+            managed_validation_token_host,
+            handoff_to_managed,
             acme_limits,
             dns_precheck_allow: allowed,
             acme_caa_identities: caa_identities,

@@ -86,10 +86,13 @@ pub enum Code {
     CertificateChangeInFlight,
     CertificateNotAccepted,
     InvalidMetadata,
+    ManagedUnavailable,
+    DnsNotPointed,
+    OnOtherCertificate,
 }
 
 impl Code {
-    pub const ALL: [Code; 42] = [
+    pub const ALL: [Code; 45] = [
         Code::InvalidJson,
         Code::UnsupportedMediaType,
         Code::BodyTooLarge,
@@ -132,6 +135,9 @@ impl Code {
         Code::CertificateChangeInFlight,
         Code::CertificateNotAccepted,
         Code::InvalidMetadata,
+        Code::ManagedUnavailable,
+        Code::DnsNotPointed,
+        Code::OnOtherCertificate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -178,6 +184,9 @@ impl Code {
             Code::CertificateChangeInFlight => "certificate_change_in_flight",
             Code::CertificateNotAccepted => "certificate_not_accepted",
             Code::InvalidMetadata => "invalid_metadata",
+            Code::ManagedUnavailable => "managed_unavailable",
+            Code::DnsNotPointed => "dns_not_pointed",
+            Code::OnOtherCertificate => "on_other_certificate",
         }
     }
 }

@@ -109,6 +109,15 @@ pub enum Attached {
     AlreadyInPlace,
 }
 
+/// A managed certificate as CloudFront reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedDetails {
+    /// `pending-validation`, `issued`, `validation-timed-out`, `failed`,
+    /// `revoked`, `expired` or `inactive`.
+    pub status: String,
+    pub certificate_arn: Option<String>,
+}
+
 /// A distribution tenant serving a hostname.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TenantAttached {
@@ -417,6 +426,143 @@ impl Distributions {
         ))
     }
 
+    /// Asks CloudFront for a managed certificate for `domain` on its
+    /// distribution tenant of `distribution_id` (`ManagedCertificateRequest`,
+    /// its HTTP validation token served by `token_host`): creates the
+    /// tenant with the request, or sends the request to the existing
+    /// tenant keeping everything else, its certificate customization
+    /// included (a hand-off's imported certificate serves on until the
+    /// managed one is attached, `attach_tenant`). Answers the tenant's ID
+    /// and the routing endpoint. Each call is a new request.
+    pub async fn request_managed(
+        &self,
+        distribution_id: &str,
+        domain: &DomainName,
+        connection_group: Option<&str>,
+        token_host: &str,
+    ) -> Result<TenantAttached, Error> {
+        use aws_sdk_cloudfront::types::{DomainItem, ManagedCertificateRequest, ValidationTokenHost};
+        let request = ManagedCertificateRequest::builder()
+            .validation_token_host(ValidationTokenHost::from(token_host))
+            .primary_domain_name(domain.as_str())
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let item = DomainItem::builder()
+            .domain(domain.as_str())
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        for attempt in 1..=ATTEMPTS {
+            let tenant = match self.tenant_by_domain(domain).await? {
+                None => {
+                    let created = self
+                        .client
+                        .create_distribution_tenant()
+                        .distribution_id(distribution_id)
+                        .name(tenant_name(domain))
+                        .domains(item.clone())
+                        .managed_certificate_request(request.clone())
+                        .set_connection_group_id(connection_group.map(str::to_owned))
+                        .enabled(true)
+                        .send()
+                        .await;
+                    match created {
+                        Ok(out) => out.distribution_tenant,
+                        Err(e) => match e.as_service_error() {
+                            Some(se) if se.is_cname_already_exists() => {
+                                return Err(cname_taken(domain))
+                            }
+                            Some(se) if se.is_entity_already_exists() => continue,
+                            Some(se) if se.is_entity_limit_exceeded() => {
+                                return Err(Error::conflict(
+                                    Code::EdgeFull,
+                                    format!("the multi-tenant distribution {distribution_id} has as many distribution tenants as CloudFront allows; the platform must raise the quota or add a distribution"),
+                                ))
+                            }
+                            _ => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+                        },
+                    }
+                }
+                Some((tenant, etag)) => {
+                    if tenant.distribution_id() != Some(distribution_id) {
+                        return Err(cname_taken(domain));
+                    }
+                    let updated = self
+                        .client
+                        .update_distribution_tenant()
+                        .id(tenant.id().unwrap_or_default())
+                        .set_if_match(etag)
+                        .distribution_id(distribution_id)
+                        .domains(item.clone())
+                        .set_customizations(tenant.customizations().cloned())
+                        .set_connection_group_id(tenant.connection_group_id().map(str::to_owned))
+                        .managed_certificate_request(request.clone())
+                        .enabled(true)
+                        .send()
+                        .await;
+                    match updated {
+                        Ok(out) => out.distribution_tenant,
+                        Err(e)
+                            if e.as_service_error().is_some_and(|se| {
+                                se.is_precondition_failed() || se.is_invalid_if_match_version()
+                            }) =>
+                        {
+                            tracing::info!(attempt, %domain, "distribution tenant changed under us; reading it again");
+                            continue;
+                        }
+                        Err(e) => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+                    }
+                }
+            };
+            let tenant = tenant.ok_or_else(|| {
+                Error::upstream(Service::CloudFront, "no distribution tenant in the answer")
+            })?;
+            let routing_endpoint = match tenant.connection_group_id() {
+                Some(group) => self.routing_endpoint(group).await?,
+                None => None,
+            };
+            return Ok(TenantAttached {
+                tenant_id: tenant.id().unwrap_or_default().to_owned(),
+                routing_endpoint,
+            });
+        }
+        Err(Error::conflict(
+            Code::DistributionBusy,
+            format!("the distribution tenant for {domain} kept changing; try again"),
+        ))
+    }
+
+    /// The managed certificate of the distribution tenant `tenant_id`
+    /// (`GetManagedCertificateDetails`): CloudFront's `CertificateStatus`
+    /// and the certificate's ARN; `None` when the tenant has none (or is
+    /// gone).
+    pub async fn managed_certificate(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Option<ManagedDetails>, Error> {
+        match self
+            .client
+            .get_managed_certificate_details()
+            .identifier(tenant_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.managed_certificate_details.and_then(|d| {
+                let status = d.certificate_status()?.as_str().to_owned();
+                Some(ManagedDetails {
+                    status,
+                    certificate_arn: d.certificate_arn().map(str::to_owned),
+                })
+            })),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_entity_not_found()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+        }
+    }
+
     /// Takes `domain`'s distribution tenant off CloudFront: disabled first
     /// (ETag-guarded), deleted once CloudFront reports it deployed. Answers
     /// `false` while it still has to wait (call again); `true` once gone.
@@ -529,6 +675,37 @@ impl Distributions {
                 Ok(None)
             }
             Err(e) => Err(upstream(aws_sdk_cloudfront::Error::from(e))),
+        }
+    }
+
+    /// Where a tenant's hostname must point: the routing endpoint of
+    /// `connection_group`, or of the account's default connection group
+    /// (`ListConnectionGroups`, `IsDefault`) when none is configured.
+    pub async fn dns_target(&self, connection_group: Option<&str>) -> Result<Option<String>, Error> {
+        if let Some(group) = connection_group {
+            return self.routing_endpoint(group).await;
+        }
+        let mut marker = None;
+        loop {
+            let out = self
+                .client
+                .list_connection_groups()
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| upstream(aws_sdk_cloudfront::Error::from(e)))?;
+            if let Some(default) = out
+                .connection_groups()
+                .iter()
+                .find(|g| g.is_default() == Some(true))
+            {
+                let endpoint = default.routing_endpoint().trim_end_matches('.');
+                return Ok(Some(endpoint.to_ascii_lowercase()).filter(|e| !e.is_empty()));
+            }
+            match out.next_marker {
+                Some(m) if !m.is_empty() => marker = Some(m),
+                _ => return Ok(None),
+            }
         }
     }
 

@@ -149,6 +149,10 @@ pub enum ClaimProof {
     /// The validation record asked for (the ACME path's TXT value, ACM's
     /// CNAME) already answered when it was first shown.
     RecordAlreadyAnswers,
+    /// A CloudFront-managed certificate: the name's CNAME points at the
+    /// same routing endpoint for every tenant, so it proves nothing about
+    /// who claims the name.
+    SharedRoutingTarget,
 }
 
 impl ClaimProof {
@@ -157,6 +161,7 @@ impl ClaimProof {
             ClaimProof::RecentClaimant => "recent_claimant",
             ClaimProof::AuthorizationReused => "authorization_reused",
             ClaimProof::RecordAlreadyAnswers => "record_already_answers",
+            ClaimProof::SharedRoutingTarget => "shared_routing_target",
         }
     }
 
@@ -169,6 +174,9 @@ impl ClaimProof {
             }
             ClaimProof::RecordAlreadyAnswers => {
                 "the validation record asked for was already published before it was shown to you"
+            }
+            ClaimProof::SharedRoutingTarget => {
+                "every tenant's hostname points at the same edge, so pointing it there proves nothing about who claims it"
             }
         }
     }

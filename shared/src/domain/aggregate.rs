@@ -115,6 +115,9 @@ pub struct HostnameRecords {
     pub served: Option<ServedCertificate>,
     /// The ACM path's request.
     pub acm_request: Option<AcmRequest>,
+    /// The CloudFront-managed certificate on the shared edge (a first
+    /// request, or a hand-off from the served ACME certificate).
+    pub managed: Option<super::ManagedCertificate>,
     /// The live domain → tenant mapping (both paths).
     pub mapping: Option<DomainMapping>,
     /// Whether the live hostname points at its edge (`drift-check`).

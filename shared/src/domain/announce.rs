@@ -10,7 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{AcmStage, HostnameRecords, Stage};
+use super::{AcmStage, HostnameRecords, ManagedStage, Stage};
 
 /// Every event the product sends (source `custom-domains`), by its
 /// `detail-type`.
@@ -24,13 +24,14 @@ pub enum EventKind {
     CertificateRenewed,
     RenewalNeedsDns,
     RenewalFailing,
+    CertificateFailed,
     DnsChanged,
     HostnameDetached,
     HostnameReleased,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::HostnameClaimed,
         EventKind::DnsRecordNeeded,
         EventKind::HostnameValidated,
@@ -39,6 +40,7 @@ impl EventKind {
         EventKind::CertificateRenewed,
         EventKind::RenewalNeedsDns,
         EventKind::RenewalFailing,
+        EventKind::CertificateFailed,
         EventKind::DnsChanged,
         EventKind::HostnameDetached,
         EventKind::HostnameReleased,
@@ -55,6 +57,7 @@ impl EventKind {
             EventKind::CertificateRenewed => "Certificate renewed",
             EventKind::RenewalNeedsDns => "Renewal needs DNS action",
             EventKind::RenewalFailing => "Renewal failing",
+            EventKind::CertificateFailed => "Certificate failed",
             EventKind::DnsChanged => "Hostname DNS changed",
             EventKind::HostnameDetached => "Hostname detached",
             EventKind::HostnameReleased => "Hostname released",
@@ -132,6 +135,24 @@ impl HostnameRecords {
                 ));
             }
         }
+        if let Some(m) = &self.managed {
+            match m.stage {
+                ManagedStage::Proving if owner.proven_at.is_none() => {
+                    let (name, value) = super::claim_record(&m.domain, &m.org_id);
+                    all.push(milestone(
+                        EventKind::DnsRecordNeeded,
+                        "dns:managed-claim".into(),
+                        json!({ "records": [{ "name": name, "type": "TXT", "value": value }] }),
+                    ));
+                }
+                ManagedStage::Requested if !m.handoff => all.push(milestone(
+                    EventKind::DnsRecordNeeded,
+                    format!("dns:managed:{}", m.requests),
+                    json!({ "records": [{ "name": m.domain, "type": "CNAME", "value": m.dns_target }] }),
+                )),
+                _ => {}
+            }
+        }
         if owner.proven_at.is_some() {
             all.push(milestone(
                 EventKind::HostnameValidated,
@@ -156,6 +177,31 @@ impl HostnameRecords {
             );
             active.needs_deployed = true;
             all.push(active);
+        }
+        if let Some(m) = &self.managed {
+            if m.stage == ManagedStage::Failed {
+                all.push(milestone(
+                    EventKind::CertificateFailed,
+                    format!("managed-failed:{}", m.requests),
+                    json!({ "reason": m.failure, "dns_target": m.dns_target, "handoff": m.handoff }),
+                ));
+            }
+            if let (true, Some(arn)) = (m.is_attached(), &m.certificate_arn) {
+                // Its own key: a hand-off's managed certificate is issued,
+                // not a renewal of the ACME one it replaces.
+                all.push(milestone(
+                    EventKind::CertificateIssued,
+                    format!("managed-certificate:{arn}"),
+                    json!({ "certificate_arn": arn }),
+                ));
+            }
+            if m.stage == ManagedStage::Served {
+                all.push(milestone(
+                    EventKind::HostnameActive,
+                    "active".into(),
+                    json!({ "dns_target": m.dns_target, "certificate_arn": m.certificate_arn }),
+                ));
+            }
         }
         if let Some(r) = &self.acm_request {
             if !matches!(r.stage, AcmStage::Requested | AcmStage::Failed) {

@@ -11,6 +11,7 @@ pub mod certificate;
 pub mod drift;
 mod hostname;
 pub mod lifecycle;
+mod managed;
 mod metadata;
 pub mod renewal;
 mod served;
@@ -31,6 +32,7 @@ pub use aggregate::{
 pub use drift::{DriftCheck, Pointing};
 pub use hostname::DomainName;
 pub use lifecycle::{Lifecycle, ReleaseStep};
+pub use managed::{CertificateVerdict, ManagedCertificate, ManagedStage};
 pub use metadata::CustomMetadata;
 pub use served::{
     RenewalState, ServedCertificate, DUPLICATE_LIMIT, DUPLICATE_PERIOD, REMINDER_LEAD_DAYS,

@@ -11,7 +11,10 @@
 //! - [`acm`]: the ACM path. [`acm::request`] (request-domain),
 //!   [`acm::advance`] (domain-status: ACM's progress and the setup after);
 //!   `acm::records` learns ACM's validation records for both.
-//! - [`hostname`]: both paths. [`hostname::claim`] (claims, expiry,
+//! - [`managed`]: CloudFront-managed certificates on the shared edge, a
+//!   first request or a hand-off from the ACME path (start, advance,
+//!   hand-off in one file).
+//! - [`hostname`]: every path. [`hostname::claim`] (claims, expiry,
 //!   takeover), [`hostname::release`] (release-domain, and the
 //!   `domain_releasing` error the other flows answer), [`hostname::drift`]
 //!   (the scheduled DNS checks of live hostnames), [`hostname::status`]
@@ -26,4 +29,5 @@
 pub mod acm;
 pub mod acme;
 pub mod hostname;
+pub mod managed;
 pub(crate) mod lease;

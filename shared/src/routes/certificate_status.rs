@@ -19,6 +19,9 @@ use crate::flows::hostname::status::{certificate_status, edge_status};
 #[derive(Serialize)]
 struct StatusResponse<'a> {
     domain: &'a str,
+    /// `acme`: Let's Encrypt over DNS-01, renewed by the product (a
+    /// managed certificate answers in `ManagedView`'s shape).
+    certificate: &'static str,
     status: &'static str,
     proxy_status: &'static str,
     certificate_arn: Option<&'a str>,
@@ -92,6 +95,26 @@ async fn parse(app: &App, req: &Request) -> Result<(TenantId, DomainName), Error
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (org, domain) = parse(app, &req).await?;
+    let known = app.store.load_hostname(&domain).await?;
+    if known.is_owned_by(&org) && known.path() == Some("managed") {
+        // Moved on as far as it goes without the tenant (CloudFront's
+        // verdict read, an issued certificate attached): 202 until served.
+        use crate::flows::managed::{advance, Caller};
+        let progress = advance(app, &org, &domain, Caller::Status).await?;
+        let records = app.store.load_hostname(&domain).await?;
+        let mut view = super::managed_view::ManagedView::of(&domain, &records, &progress.record);
+        let status = match progress.done() {
+            true => {
+                view.edge_status =
+                    super::complete_certificate::managed_edge_status(app, &progress.record).await;
+                200
+            }
+            false => 202,
+        };
+        use crate::flows::hostname::announce::{announce_seen, Deployed};
+        announce_seen(app, &domain, &records, Deployed::Seen(view.edge_status)).await;
+        return Ok(json_response(status, &view));
+    }
     let records = certificate_status(app, &org, &domain).await?;
     let delegation = match (&app.delegation, &records.served, &records.order) {
         (None, _, _) => "not_configured",
@@ -131,6 +154,7 @@ fn response<'a>(
     });
     StatusResponse {
         domain: domain.as_str(),
+        certificate: "acme",
         status: r.acme_status(),
         proxy_status: r.proxy_status(),
         certificate_arn: served.map(|s| s.certificate_arn.as_str()),

@@ -36,6 +36,9 @@ struct CompleteResponse<'a> {
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (org, domain) = parse(app, &req).await?;
+    if let Some(answer) = managed(app, &org, &domain).await? {
+        return Ok(answer);
+    }
     let progress = complete_certificate(app, &org, &domain).await?;
     let deployment = match &progress {
         Progress::Done(served) => edge_status(app, Some(served)).await,
@@ -93,4 +96,54 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             },
         ),
     })
+}
+
+/// A hostname on a CloudFront-managed certificate (not a hand-off still
+/// serving its ACME certificate): moved on (`flows::managed::advance`);
+/// 202 until the certificate is attached, then 200 `SSL_VALIDATED`, as the
+/// ACME path answers. What the tenant must do first is the error.
+async fn managed(
+    app: &App,
+    org: &crate::domain::TenantId,
+    domain: &crate::domain::DomainName,
+) -> Result<Option<Response<Body>>, Error> {
+    let records = app.store.load_hostname(domain).await?;
+    if records.path() != Some("managed") {
+        return Ok(None);
+    }
+    let progress =
+        crate::flows::managed::advance(app, org, domain, crate::flows::managed::Caller::Tenant)
+            .await?;
+    announce(app, domain, None).await;
+    if let Some(why) = progress.waiting_for {
+        return Err(why);
+    }
+    let records = app.store.load_hostname(domain).await?;
+    let mut view = super::managed_view::ManagedView::of(domain, &records, &progress.record);
+    let status = match progress.done() {
+        true => {
+            view.edge_status = managed_edge_status(app, &progress.record).await;
+            200
+        }
+        false => 202,
+    };
+    Ok(Some(json_response(status, &view)))
+}
+
+/// Whether CloudFront has deployed the managed hostname's tenant.
+pub(crate) async fn managed_edge_status(
+    app: &App,
+    m: &crate::domain::ManagedCertificate,
+) -> Option<Deployment> {
+    match app
+        .distributions
+        .deployment(&m.distribution_id, &m.domain, true)
+        .await
+    {
+        Ok(deployment) => deployment,
+        Err(e) => {
+            tracing::warn!(domain = %m.domain, error = %e, "could not read the edge's deployment");
+            None
+        }
+    }
 }

@@ -25,9 +25,12 @@ struct ListResponse {
 #[derive(Serialize)]
 struct Entry {
     domain: String,
-    /// `acme` (Let's Encrypt, DNS-01) or `acm` (ACM, CNAME validation);
-    /// `null` for a bare claim.
+    /// `acme` (Let's Encrypt, DNS-01), `acm` (ACM, CNAME validation) or
+    /// `managed` (CloudFront-managed, shared edge); `null` for a bare claim.
     path: Option<&'static str>,
+    /// The shared edge's certificate: `acme` or `managed` (`null` on the
+    /// ACM path, and for a bare claim).
+    certificate: Option<&'static str>,
     /// `cloudfront` or `api_gateway`.
     edge: Option<&'static str>,
     status: &'static str,
@@ -63,6 +66,7 @@ fn entry(domain: &DomainName, r: &HostnameRecords) -> Entry {
     Entry {
         domain: domain.to_string(),
         path: r.path(),
+        certificate: r.path().filter(|p| *p != "acm"),
         edge: r.edge().map(|edge| match edge {
             Edge::CloudfrontTenant => "cloudfront_tenant",
             Edge::Cloudfront => "cloudfront",

@@ -27,6 +27,7 @@ pub mod complete_certificate;
 pub mod dns_view;
 pub mod domain_status;
 pub mod list_domains;
+pub(crate) mod managed_view;
 pub mod operator_hostnames;
 pub mod operator_renew;
 pub mod operator_usage;

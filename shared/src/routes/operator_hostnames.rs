@@ -43,11 +43,11 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let status = query.first("status");
     let path = match query.first("path") {
         None => None,
-        Some(p @ ("acme" | "acm")) => Some(p),
+        Some(p @ ("acme" | "acm" | "managed")) => Some(p),
         Some(other) => {
             return Err(Error::validation(
                 Code::InvalidJson,
-                format!("path must be acme or acm, not {other:?}"),
+                format!("path must be acme, acm or managed, not {other:?}"),
             ))
         }
     };

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{json_body, json_response, path_param, tenant_domain};
 use crate::app::App;
 use crate::auth;
+use crate::config::CertificateKind;
 use crate::domain::{
     AcmeOrder, ChallengeRecord, ClaimProof, CustomMetadata, DomainName, ServedCertificate, Stage,
     TenantId,
@@ -31,6 +32,9 @@ struct StartRequest {
     /// The platform's own data, kept with every name started
     /// (`CustomMetadata`).
     custom_metadata: Option<serde_json::Value>,
+    /// `acme` or `managed` (a CloudFront-managed certificate on the shared
+    /// edge); default `DEFAULT_CERTIFICATE`.
+    certificate: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -118,6 +122,8 @@ struct Start {
     org: TenantId,
     names: Vec<DomainName>,
     metadata: Option<CustomMetadata>,
+    /// Asked for by name (`None`: the configured default).
+    certificate: Option<CertificateKind>,
 }
 
 /// Authenticates the caller and reads the names: `domain`, or `domains`
@@ -159,10 +165,28 @@ fn parse_start(app: &App, req: &Request) -> Result<Start, Error> {
         .as_ref()
         .map(CustomMetadata::parse)
         .transpose()?;
+    let certificate = match body.certificate.as_deref() {
+        None => None,
+        Some("acme") => Some(CertificateKind::Acme),
+        Some("managed") => Some(CertificateKind::Managed),
+        Some(other) => {
+            return Err(Error::validation(
+                Code::InvalidJson,
+                format!("`certificate` must be \"acme\" or \"managed\", not {other:?}"),
+            ))
+        }
+    };
+    if certificate == Some(CertificateKind::Managed) && names.len() > 1 {
+        return Err(Error::validation(
+            Code::InvalidJson,
+            "a managed certificate covers one hostname: start each name by itself",
+        ));
+    }
     Ok(Start {
         org,
         names,
         metadata,
+        certificate,
     })
 }
 
@@ -182,7 +206,20 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         org,
         names,
         metadata,
+        certificate,
     } = parse_start(app, &req)?;
+    if managed_wanted(app, &org, &names, certificate).await? {
+        let record = crate::flows::managed::start(app, &org, &names[0]).await?;
+        if let Some(metadata) = &metadata {
+            crate::flows::hostname::metadata::set(app, &org, &names[0], Some(metadata)).await?;
+        }
+        crate::flows::hostname::announce::announce(app, &names[0], None).await;
+        let records = app.store.load_hostname(&names[0]).await?;
+        return Ok(json_response(
+            200,
+            &super::managed_view::ManagedView::of(&names[0], &records, &record),
+        ));
+    }
     let started = start_certificate(app, &org, &names).await?;
     // Kept once the claims are the caller's (a repeated start sets it
     // again).
@@ -198,6 +235,33 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         Started::Order(order) => Ok(json_response(200, &response(app, &order))),
         Started::Served(served) => Ok(json_response(200, &served_response(&served))),
     }
+}
+
+/// Whether this start is for a managed certificate: asked for by name, or
+/// the configured default for one hostname on the shared edge (not a
+/// wildcard; one the tenant holds on a path already stays on it).
+async fn managed_wanted(
+    app: &App,
+    org: &TenantId,
+    names: &[DomainName],
+    asked: Option<CertificateKind>,
+) -> Result<bool, Error> {
+    match asked {
+        Some(kind) => return Ok(kind == CertificateKind::Managed),
+        None if names.len() != 1 => return Ok(false),
+        None => {}
+    }
+    let known = app.store.load_hostname(&names[0]).await?;
+    if known.is_owned_by(org) && known.path().is_some() {
+        return Ok(known.path() == Some("managed"));
+    }
+    if app.config.default_certificate != CertificateKind::Managed
+        || names[0].as_str().starts_with("*.")
+    {
+        return Ok(false);
+    }
+    let target = crate::flows::acme::order::edge_for(app, org).await?;
+    Ok(!target.own && target.edge == crate::domain::Edge::CloudfrontTenant)
 }
 
 #[derive(Serialize)]

@@ -15,6 +15,7 @@ mod drift;
 mod events;
 mod isolation;
 mod lifecycle_events;
+mod managed;
 mod metadata;
 mod metrics;
 mod openapi;

@@ -42,6 +42,9 @@ fn variables_read_with(provider: &str) -> BTreeSet<String> {
                 "127.0.0.1:53".to_owned()
             }
             "DELEGATION_PROVIDER" => provider.to_owned(),
+            "DEFAULT_CERTIFICATE" => "acme".to_owned(),
+            "MANAGED_VALIDATION_TOKEN_HOST" => "cloudfront".to_owned(),
+            "HANDOFF_TO_MANAGED" => "true".to_owned(),
             n if n.starts_with("ACME_LIMIT_") => "none".to_owned(),
             _ => "x".to_owned(),
         })
@@ -591,6 +594,8 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "cloudfront:GetDistributionConfig",
                 "cloudfront:ListDomainConflicts",
                 "cloudfront:GetDistributionTenantByDomain",
+                "cloudfront:ListConnectionGroups",
+                "cloudfront:GetConnectionGroup",
                 "events:PutEvents",
             ],
         ),
@@ -616,6 +621,7 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
                 "cloudfront:GetDistributionTenantByDomain",
                 "cloudfront:UpdateDistributionTenant",
                 "cloudfront:GetConnectionGroup",
+                "cloudfront:GetManagedCertificateDetails",
                 "route53:ChangeResourceRecordSets",
                 "route53:GetChange",
                 "secretsmanager:GetSecretValue",
@@ -713,8 +719,13 @@ fn removing_a_route_a_variable_or_a_permission_on_one_side_is_caught() {
             .filter(|(a, _)| !matches!(a.as_str(), "acm:GetCertificate" | "acm:ListCertificates"))
             .cloned()
             .chain(
-                ["events:PutEvents", "cloudfront:GetDistribution"]
-                    .map(|a| (a.to_owned(), String::new())),
+                [
+                    "events:PutEvents",
+                    "cloudfront:GetDistribution",
+                    "cloudfront:GetManagedCertificateDetails",
+                    "cloudfront:GetConnectionGroup",
+                ]
+                .map(|a| (a.to_owned(), String::new())),
             )
             .collect(),
     );

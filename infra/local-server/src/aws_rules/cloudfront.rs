@@ -3,7 +3,9 @@
 //! (`IllegalUpdate`); a certificate imported seconds ago is not yet
 //! accepted (`InvalidViewerCertificate`); an alternate domain name is
 //! served by one distribution or tenant only (`CNAMEAlreadyExists`); and a
-//! tenant's `Name` pattern.
+//! tenant's `Name` pattern; a CloudFront-managed certificate is issued
+//! only once its hostname points at the edge (ministack issues it at once),
+//! and times out after 72 hours without.
 //!
 //! The state is what this process has seen go through it: the changes,
 //! certificates and names set by requests made with the local AWS client
@@ -41,6 +43,119 @@ struct Resource {
 }
 
 static RESOURCES: Mutex<Option<HashMap<String, Resource>>> = Mutex::new(None);
+
+/// How long CloudFront tries to validate a managed certificate before it
+/// reads `validation-timed-out`. AWS publishes no figure for managed
+/// certificates; ACM's own validation gives up after 72 hours ("Requests
+/// for ACM certificates time out if they are not validated within 72
+/// hours", ACM User Guide, Troubleshooting), which the model takes.
+const MANAGED_TIMEOUT: Duration = Duration::from_secs(72 * 3600);
+
+/// A managed-certificate request sent to a tenant: when, and whether this
+/// process has reported it issued (issued stays issued). `self_hosted`: the
+/// platform's origin serves the token, which this model cannot see, so
+/// ministack's answer stands.
+#[derive(Clone, Copy, Debug)]
+struct ManagedRequest {
+    requested: Instant,
+    issued: bool,
+    self_hosted: bool,
+}
+
+/// Managed-certificate requests by tenant ID, and each tenant's connection
+/// group; the routing endpoint of each connection group seen.
+#[derive(Default)]
+struct Managed {
+    requests: HashMap<String, ManagedRequest>,
+    tenant_group: HashMap<String, String>,
+    endpoints: HashMap<String, String>,
+}
+
+static MANAGED: Mutex<Option<Managed>> = Mutex::new(None);
+
+fn with_managed<T>(f: impl FnOnce(&mut Managed) -> T) -> T {
+    let mut guard = MANAGED.lock().unwrap_or_else(|p| p.into_inner());
+    f(guard.get_or_insert_with(Managed::default))
+}
+
+/// Records the connection groups an answer describes (`GetConnectionGroup`,
+/// `ListConnectionGroups`): their routing endpoints.
+fn learn_endpoints(answer: &str) {
+    let mut groups = xml_all(answer, "ConnectionGroupSummary");
+    if groups.is_empty() {
+        groups.push(answer);
+    }
+    with_managed(|m| {
+        for group in groups {
+            if let (Some(id), Some(endpoint)) =
+                (xml_text(group, "Id"), xml_text(group, "RoutingEndpoint"))
+            {
+                m.endpoints
+                    .insert(id.to_owned(), super::public_dns::bare(endpoint));
+            }
+        }
+    });
+}
+
+/// CloudFront's verdict on tenant `id`'s managed certificate now: issued
+/// once its first domain's CNAME reaches the tenant's routing endpoint (any
+/// routing endpoint seen, when its group's is unknown), timed out 72 hours
+/// (scaled) after the request without; `None`: not a request this process
+/// saw, or one it does not model (ministack's answer stands).
+async fn managed_verdict(id: &str) -> Option<&'static str> {
+    let (request, endpoints) = with_managed(|m| {
+        let request = m.requests.get(id).copied();
+        let endpoints: Vec<String> = match m.tenant_group.get(id).and_then(|g| m.endpoints.get(g)) {
+            Some(one) => vec![one.clone()],
+            None => m.endpoints.values().cloned().collect(),
+        };
+        (request, endpoints)
+    });
+    let request = request.filter(|r| !r.self_hosted)?;
+    if request.issued {
+        return Some("issued");
+    }
+    if request.requested.elapsed() >= scaled(MANAGED_TIMEOUT) {
+        return Some("validation-timed-out");
+    }
+    let domain = with_resources(|all| all.get(id).and_then(|r| r.names.first().cloned()))?;
+    let pointed = match super::public_dns::cname(&domain).await {
+        super::public_dns::Cname::Targets(targets) => {
+            targets.iter().any(|t| endpoints.contains(t))
+        }
+        super::public_dns::Cname::NoResolver => return None,
+        super::public_dns::Cname::Failed(_) => false,
+    };
+    if !pointed {
+        return Some("pending-validation");
+    }
+    with_managed(|m| {
+        if let Some(r) = m.requests.get_mut(id) {
+            r.issued = true;
+        }
+    });
+    Some("issued")
+}
+
+/// A `GetManagedCertificateDetails` answer with the model's verdict.
+async fn managed_answer(id: String, status: u16, answer: String) -> String {
+    if status != 200 {
+        return answer;
+    }
+    let Some(verdict) = managed_verdict(&id).await else {
+        return answer;
+    };
+    // Only an issuance ministack gives too early is withheld: any other
+    // status is CloudFront's (or a test's fault) to give.
+    match xml_text(&answer, "CertificateStatus").filter(|s| *s == "issued") {
+        Some(stated) => answer.replacen(
+            &format!("<CertificateStatus>{stated}</CertificateStatus>"),
+            &format!("<CertificateStatus>{verdict}</CertificateStatus>"),
+            1,
+        ),
+        None => answer,
+    }
+}
 
 fn with_resources<T>(f: impl FnOnce(&mut HashMap<String, Resource>) -> T) -> T {
     let mut guard = RESOURCES.lock().unwrap_or_else(|p| p.into_inner());
@@ -116,6 +231,13 @@ fn unsettled(certificate: Option<&str>) -> Option<Refusal> {
 fn changed(flight: &mut InFlight, id: Option<String>, tenant: bool, body: &str) {
     let certificate = certificate_of(body, tenant);
     let names = names_of(body, tenant);
+    // A tenant created or updated with a managed-certificate request: a
+    // new request, pending until its hostname points at the edge.
+    let managed = xml_text(body, "ManagedCertificateRequest").map(|r| ManagedRequest {
+        requested: Instant::now(),
+        issued: false,
+        self_hosted: xml_text(r, "ValidationTokenHost") == Some("self-hosted"),
+    });
     flight.on_answer(move |status, answer| {
         if !(200..300).contains(&status) {
             return;
@@ -123,6 +245,17 @@ fn changed(flight: &mut InFlight, id: Option<String>, tenant: bool, body: &str) 
         let Some(id) = id.or_else(|| xml_text(answer, "Id").map(str::to_owned)) else {
             return;
         };
+        if tenant {
+            let group = xml_text(answer, "ConnectionGroupId").map(str::to_owned);
+            with_managed(|m| {
+                if let Some(request) = managed {
+                    m.requests.insert(id.clone(), request);
+                }
+                if let Some(group) = group {
+                    m.tenant_group.insert(id.clone(), group);
+                }
+            });
+        }
         let now = Instant::now();
         with_resources(|all| {
             let r = all.entry(id).or_default();
@@ -242,6 +375,27 @@ pub(super) fn before(sent: &Sent, flight: &mut InFlight) -> Result<(), Refusal> 
                     if let Some(id) = id {
                         with_resources(|all| all.remove(&id));
                     }
+                }
+            });
+        }
+        // GetManagedCertificateDetails: the model's verdict.
+        ("GET", p) if p.starts_with("/managed-certificate/") => {
+            let id = id_after("/managed-certificate/").unwrap_or_default();
+            let id = id.replace("%3A", ":").replace("%2F", "/");
+            flight.rewrite_answer(move |status, answer| Box::pin(managed_answer(id, status, answer)));
+        }
+        // GetConnectionGroup, ListConnectionGroups: routing endpoints.
+        ("GET", p) if p.starts_with("/connection-group/") => {
+            flight.on_answer(|status, answer| {
+                if status == 200 {
+                    learn_endpoints(answer)
+                }
+            });
+        }
+        ("POST", "/connection-groups") => {
+            flight.on_answer(|status, answer| {
+                if status == 200 {
+                    learn_endpoints(answer)
                 }
             });
         }

@@ -270,6 +270,11 @@ pub fn needs(sent: &Sent) -> Result<Vec<Need>, String> {
                     arn("distribution-tenant", &id("/distribution-tenant/")),
                 ),
                 ("POST", "/domain-conflicts") => one("ListDomainConflicts", "*".to_owned()),
+                ("GET", p) if p.starts_with("/managed-certificate/") => one(
+                    "GetManagedCertificateDetails",
+                    arn("distribution-tenant", &id("/managed-certificate/")),
+                ),
+                ("POST", "/connection-groups") => one("ListConnectionGroups", "*".to_owned()),
                 ("GET", p) if p.starts_with("/connection-group/") => one(
                     "GetConnectionGroup",
                     arn("connection-group", &id("/connection-group/")),

@@ -428,6 +428,7 @@ impl Store {
             delete(domain_pk(domain), ACME_ORDER),
             delete(domain_pk(domain), ACM_REQUEST),
             delete(domain_pk(domain), CERT),
+            delete(domain_pk(domain), super::MANAGED),
             delete(domain_pk(domain), LEASE),
             delete(domain_pk(domain), MAPPING),
             delete(domain_pk(domain), DNS),

@@ -81,6 +81,7 @@ mod events;
 mod item;
 mod lease;
 mod limits;
+mod managed;
 mod mappings;
 mod orders;
 mod served;
@@ -98,6 +99,7 @@ const ACME_ORDER: &str = "ACME_ORDER";
 const ACM_REQUEST: &str = "ACM_REQUEST";
 const MAPPING: &str = "MAPPING";
 const CERT: &str = "CERT";
+const MANAGED: &str = "MANAGED";
 const LEASE: &str = "LEASE";
 const DNS: &str = "DNS";
 const ORDER_REF: &str = "ORDER_REF";
@@ -255,6 +257,7 @@ impl Store {
                     ACME_ORDER => records.order = Some(from_item(item)?),
                     CERT => records.served = Some(from_item(item)?),
                     ACM_REQUEST => records.acm_request = Some(from_item(item)?),
+                    MANAGED => records.managed = Some(from_item(item)?),
                     MAPPING => records.mapping = Some(from_item(item)?),
                     DNS => records.dns = Some(from_item(item)?),
                     ORDER_REF => {

@@ -11,7 +11,8 @@
 //!                  │            │                                                    │
 //!                  │            ├─► refused (the CA declared the order invalid)      └─► attach_refused
 //!                  │            └─ joining (a name on another hostname's order)
-//!                  └──► acm: validating ─► configuring ─► served (ACM renews)   or   failed
+//!                  ├──► acm: validating ─► configuring ─► served (ACM renews)   or   failed
+//!                  └──► managed: proving ─► validating ─► attaching ─► served (ACM renews)   or   failed ─► validating
 //!
 //!  served (ACME), its renewal phase:
 //!    scheduled ─► renewing ─► (re-imported) scheduled
@@ -25,7 +26,7 @@
 //! either make progress or say who must act.
 
 use super::{AcmStage, AcmeOrder, Action, Actor, DomainName, Edge, HostnameRecords, NextAction};
-use super::{Purpose, Stage, Timestamp};
+use super::{ManagedStage, Purpose, Stage, Timestamp};
 
 /// One step of a release, in the order they run (`flows::hostname::release`).
 /// Stored on the claim by [`ReleaseStep::as_str`], which never changes (and
@@ -150,6 +151,35 @@ impl AcmPhase {
     }
 }
 
+/// A CloudFront-managed certificate's phases (`domain::managed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManagedPhase {
+    /// Waiting for the claimant's claim record.
+    Proving,
+    /// CloudFront waits for the name to point at the edge.
+    Validating,
+    /// Issued; being attached to the tenant (and, on a hand-off, the
+    /// ACME certificate retired).
+    Attaching,
+    /// Served; ACM renews the certificate itself.
+    Served,
+    /// CloudFront did not issue on the last request: asked again once the
+    /// name points at the edge.
+    Failed,
+}
+
+impl ManagedPhase {
+    pub fn of(stage: ManagedStage) -> ManagedPhase {
+        match stage {
+            ManagedStage::Proving => ManagedPhase::Proving,
+            ManagedStage::Requested => ManagedPhase::Validating,
+            ManagedStage::Issued | ManagedStage::Attached => ManagedPhase::Attaching,
+            ManagedStage::Served => ManagedPhase::Served,
+            ManagedStage::Failed => ManagedPhase::Failed,
+        }
+    }
+}
+
 /// A hostname's place in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lifecycle {
@@ -164,6 +194,9 @@ pub enum Lifecycle {
     Served(Renewal),
     /// The ACM path.
     Acm(AcmPhase),
+    /// A CloudFront-managed certificate on the shared edge (a first
+    /// request, or a hand-off once attached).
+    Managed(ManagedPhase),
     /// Its owner is releasing it: `done` steps so far; `from` is where it
     /// stood (still what the status reports until the records are gone).
     Releasing {
@@ -195,6 +228,15 @@ impl HostnameRecords {
     }
 
     fn standing(&self, proven: bool) -> Lifecycle {
+        // A hand-off under way stands where the ACME certificate stands
+        // until the managed one is attached.
+        if let Some(m) = self
+            .managed
+            .as_ref()
+            .filter(|m| !m.handoff || m.is_attached() || self.served.is_none())
+        {
+            return Lifecycle::Managed(ManagedPhase::of(m.stage));
+        }
         match (&self.served, &self.order, &self.acm_request) {
             (Some(s), order, _) => {
                 let failures = s.renewal.failures;
@@ -257,6 +299,7 @@ impl HostnameRecords {
     pub fn edge(&self) -> Option<Edge> {
         match self.path()? {
             "acm" => Some(Edge::ApiGateway),
+            "managed" => Some(Edge::CloudfrontTenant),
             _ => self
                 .served
                 .as_ref()
@@ -301,6 +344,55 @@ impl HostnameRecords {
             Lifecycle::Issuing(issuing) => self.issuing_action(*issuing),
             Lifecycle::Served(renewal) => self.renewal_action(*renewal, domain),
             Lifecycle::Acm(phase) => self.acm_action(*phase),
+            Lifecycle::Managed(phase) => self.managed_action(*phase, domain),
+        }
+    }
+
+    fn managed_action(&self, phase: ManagedPhase, domain: &DomainName) -> NextAction {
+        let Some(m) = &self.managed else {
+            return act(Actor::Nobody, Action::None, "served".to_owned());
+        };
+        let target = m.dns_target.as_deref().unwrap_or("the edge");
+        match phase {
+            ManagedPhase::Proving => {
+                let (name, value) = super::claim_record(domain, &m.org_id);
+                act(
+                    Actor::Tenant,
+                    Action::PublishTxtRecord,
+                    format!(
+                        "add your claim record, a TXT record named {name} with the value {value} ({}), then call complete-certificate",
+                        super::ClaimProof::SharedRoutingTarget.reason()
+                    ),
+                )
+            }
+            ManagedPhase::Validating => act(
+                Actor::Tenant,
+                Action::PointDns,
+                format!(
+                    "point {domain} at {target} (a CNAME record, or your DNS host's ALIAS for an apex): CloudFront issues the certificate once it does (now {}); then call complete-certificate",
+                    m.reported_status()
+                ),
+            ),
+            ManagedPhase::Attaching => act(
+                Actor::Tenant,
+                Action::CompleteCertificate,
+                "the certificate is issued; call complete-certificate to put it on the edge".to_owned(),
+            ),
+            ManagedPhase::Served => self.dns_action(domain).unwrap_or_else(|| {
+                act(
+                    Actor::Nobody,
+                    Action::None,
+                    "served; ACM renews the CloudFront-managed certificate itself".to_owned(),
+                )
+            }),
+            ManagedPhase::Failed => act(
+                Actor::Tenant,
+                Action::PointDns,
+                format!(
+                    "CloudFront did not issue the certificate ({}); point {domain} at {target}, then call complete-certificate to ask again",
+                    m.failure.as_deref().unwrap_or("no reason given")
+                ),
+            ),
         }
     }
 
@@ -556,6 +648,12 @@ impl HostnameRecords {
 
     /// Every step a release of this hostname takes, in order.
     pub fn release_steps(&self) -> Vec<ReleaseStep> {
+        // A managed certificate is CloudFront's: the tenant's deletion
+        // takes it (a hand-off still serving its imported certificate
+        // releases as the ACME path below).
+        if self.managed.as_ref().is_some_and(|m| !m.handoff || self.served.is_none()) {
+            return vec![ReleaseStep::Detached, ReleaseStep::RecordsDeleted];
+        }
         let acme = self.served.is_some() || self.order.is_some();
         let shared = self.served.as_ref().is_some_and(|s| s.is_shared());
         let mut steps = vec![ReleaseStep::Detached];
@@ -759,6 +857,12 @@ impl Lifecycle {
                 AcmPhase::Served => "active",
                 AcmPhase::Failed => "failed",
             },
+            Lifecycle::Managed(phase) => match phase {
+                ManagedPhase::Proving | ManagedPhase::Validating => "pending_validation",
+                ManagedPhase::Attaching => "configuring",
+                ManagedPhase::Served => "active",
+                ManagedPhase::Failed => "failed",
+            },
         }
     }
 
@@ -768,6 +872,7 @@ impl Lifecycle {
             Lifecycle::Unclaimed | Lifecycle::Claimed { .. } => None,
             Lifecycle::Issuing(_) | Lifecycle::Served(_) => Some("acme"),
             Lifecycle::Acm(_) => Some("acm"),
+            Lifecycle::Managed(_) => Some("managed"),
             Lifecycle::Releasing { from, .. } => from.path(),
         }
     }

@@ -178,7 +178,11 @@ async fn tell_from(
             }
         }
         let kind = match m.kind {
-            EventKind::CertificateIssued if certificate_told => EventKind::CertificateRenewed,
+            EventKind::CertificateIssued
+                if certificate_told && m.key.starts_with(CERTIFICATE_KEY) =>
+            {
+                EventKind::CertificateRenewed
+            }
             kind => kind,
         };
         let mut detail = standing.clone();

@@ -156,6 +156,14 @@ async fn check_hostname(
     app.store.save_drift_check(&mut health).await?;
     let delegation_changed =
         delegation_before.is_some() != health.delegation_missing_since.is_some();
+    // Pointed at the shared edge: an ACME hostname there moves to a
+    // CloudFront-managed certificate (`HANDOFF_TO_MANAGED`), which needs
+    // that to validate; a hand-off under way is carried on.
+    if health.state == crate::domain::Pointing::Pointed && !matches!(verdict, Verdict::Detach) {
+        if let Err(e) = Box::pin(crate::flows::managed::hand_off(app, domain, &records)).await {
+            tracing::warn!(error = %e, "the hand-off to a managed certificate did not go on; tried again at the next check");
+        }
+    }
     match verdict {
         Verdict::Detach => {
             tracing::warn!(tenant = %health.tenant_id, found = ?health.found, "misconfigured past its grace period: detaching");

@@ -289,10 +289,15 @@ async fn run_step(
         .or_else(|| order.and_then(|o| o.certificate_arn.clone()));
     match step {
         ReleaseStep::Detached => {
+            let managed = records.managed.as_ref();
             let distribution = served
                 .map(|s| s.distribution_id.clone())
-                .or_else(|| order.and_then(|o| o.distribution_id.clone()));
-            let edge = served.map(|s| s.edge).or_else(|| order.map(|o| o.edge));
+                .or_else(|| order.and_then(|o| o.distribution_id.clone()))
+                .or_else(|| managed.map(|m| m.distribution_id.clone()));
+            let edge = served
+                .map(|s| s.edge)
+                .or_else(|| order.map(|o| o.edge))
+                .or_else(|| managed.map(|_| crate::domain::Edge::CloudfrontTenant));
             if let (Some(crate::domain::Edge::CloudfrontTenant), Some(distribution)) =
                 (edge, &distribution)
             {

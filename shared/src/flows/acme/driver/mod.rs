@@ -26,7 +26,7 @@ mod import_attach;
 pub(crate) mod obtain;
 mod promote;
 mod step;
-mod validate;
+pub(crate) mod validate;
 
 use tokio::time::Instant;
 

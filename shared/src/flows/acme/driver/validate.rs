@@ -114,7 +114,20 @@ async fn check_claim_record(
     why: ClaimProof,
     deadline: Instant,
 ) -> Result<(), Error> {
-    let (txt_name, txt_value) = claim_record(name, &order.org_id);
+    claim_record_answers(app, name, &order.org_id, why, deadline).await
+}
+
+/// Whether every authoritative server answers `tenant`'s claim record for
+/// `name` (asked for `why`): `422 dns_record_missing` naming it when
+/// none does, `422 dns_not_propagated` when some do not yet.
+pub(crate) async fn claim_record_answers(
+    app: &App,
+    name: &DomainName,
+    tenant: &crate::domain::TenantId,
+    why: ClaimProof,
+    deadline: Instant,
+) -> Result<(), Error> {
+    let (txt_name, txt_value) = claim_record(name, tenant);
     let record = ChallengeRecord {
         authorization_url: String::new(),
         challenge_url: String::new(),
