@@ -172,6 +172,21 @@ fn acm(domain: &str, stage: AcmStage) -> AcmRequest {
     }
 }
 
+fn managed(domain: &str, stage: ManagedStage, handoff: bool) -> crate::domain::ManagedCertificate {
+    let mut m = crate::domain::ManagedCertificate::new(
+        d(domain),
+        org(),
+        "E-MT".into(),
+        "cloudfront".into(),
+        stage,
+        handoff,
+    );
+    m.tenant_id = (stage != ManagedStage::Proving).then(|| "T-1".into());
+    m.dns_target = Some("d111.cloudfront.net".into());
+    m.failure = (stage == ManagedStage::Failed).then(|| "validation-timed-out".into());
+    m
+}
+
 fn claimed() -> HostnameRecords {
     HostnameRecords {
         owner: Some(owner(false)),
@@ -644,6 +659,20 @@ enum Shape {
         order: Option<(Purpose, Stage, bool)>,
     },
     Acm(AcmStage),
+    /// A managed certificate; `handoff`: beside a served ACME certificate
+    /// (until attached, when the hand-off ends that record).
+    Managed { stage: ManagedStage, handoff: bool },
+}
+
+fn managed_stage() -> impl Strategy<Value = ManagedStage> {
+    prop_oneof![
+        Just(ManagedStage::Proving),
+        Just(ManagedStage::Requested),
+        Just(ManagedStage::Issued),
+        Just(ManagedStage::Attached),
+        Just(ManagedStage::Served),
+        Just(ManagedStage::Failed),
+    ]
 }
 
 fn stage() -> impl Strategy<Value = Stage> {
@@ -704,6 +733,8 @@ fn shape() -> impl Strategy<Value = Shape> {
             Just(AcmStage::Failed),
         ]
         .prop_map(Shape::Acm),
+        (managed_stage(), any::<bool>())
+            .prop_map(|(stage, handoff)| Shape::Managed { stage, handoff }),
     ]
 }
 
@@ -785,6 +816,14 @@ fn build(
             records.served = Some(s);
         }
         Shape::Acm(stage) => records.acm_request = Some(acm(H, *stage)),
+        Shape::Managed { stage, handoff } => {
+            records.managed = Some(managed(H, *stage, *handoff));
+            // A hand-off's ACME certificate serves until the managed one
+            // is served (the same transaction ends it).
+            if *handoff && *stage != ManagedStage::Served {
+                records.served = Some(served(H, &[], SOON));
+            }
+        }
     }
     if let Some(done) = releasing {
         let steps = records.release_steps();
@@ -813,7 +852,9 @@ fn way_out(records: &HostnameRecords, lead_order: Option<&AcmeOrder>) -> Result<
     if next.actor == Actor::Nobody {
         let moved_by_itself = matches!(
             state,
-            Lifecycle::Served(_) | Lifecycle::Acm(AcmPhase::Served)
+            Lifecycle::Served(_)
+                | Lifecycle::Acm(AcmPhase::Served)
+                | Lifecycle::Managed(ManagedPhase::Served)
         );
         if !moved_by_itself {
             return Err(format!(
@@ -887,7 +928,9 @@ fn way_out(records: &HostnameRecords, lead_order: Option<&AcmeOrder>) -> Result<
             let someone_else = next.actor != Actor::Nobody
                 || matches!(
                     state,
-                    Lifecycle::Served(_) | Lifecycle::Acm(AcmPhase::Served)
+                    Lifecycle::Served(_)
+                        | Lifecycle::Acm(AcmPhase::Served)
+                        | Lifecycle::Managed(ManagedPhase::Served)
                 );
             if !someone_else {
                 return Err(format!(
