@@ -14,6 +14,7 @@ use crate::adapters::dns::DnsPrecheck;
 use crate::adapters::events::Events;
 use crate::adapters::kms::Sealer;
 use crate::adapters::lazy::Lazy;
+use crate::domain::quota::Quota;
 use crate::adapters::store::Store;
 use crate::config::Config;
 use crate::error::Error;
@@ -157,7 +158,7 @@ impl App {
                 store.clone(),
                 sealer.clone(),
             )?,
-            store,
+            store: store.clone(),
             sealer,
             dns: DnsPrecheck::new(&config.dns_precheck_resolvers, &config.dns_precheck_allow),
             edge_certificates: Certificates::new(
@@ -165,19 +166,23 @@ impl App {
                     crate::adapters::acm::client(&sdk_for_edge, Some(CLOUDFRONT_CERTIFICATE_REGION))
                 }),
                 config.stack_name.clone(),
-            ),
+            )
+            .counted_in(store.clone(), Quota::AcmImportedCertificates),
             distributions: Distributions::new(Lazy::new(move || {
                 let mut cloudfront = aws_sdk_cloudfront::config::Builder::from(&sdk_for_cloudfront);
                 if let Some(endpoint) = &cloudfront_endpoint {
                     cloudfront = cloudfront.endpoint_url(endpoint);
                 }
                 aws_sdk_cloudfront::Client::from_conf(cloudfront.build())
-            })),
+            }))
+            .counted_in(store.clone()),
             regional_certificates: Certificates::new(
                 on_first_use(sdk, |sdk| crate::adapters::acm::client(sdk, None)),
                 config.stack_name.clone(),
-            ),
-            api_domains: ApiDomains::new(on_first_use(sdk, crate::adapters::apigateway::client)),
+            )
+            .counted_in(store.clone(), Quota::AcmIssuedCertificates),
+            api_domains: ApiDomains::new(on_first_use(sdk, crate::adapters::apigateway::client))
+                .counted_in(store.clone()),
             events: Events::new(
                 on_first_use(sdk, aws_sdk_eventbridge::Client::new),
                 config.event_bus.clone(),

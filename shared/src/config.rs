@@ -200,6 +200,13 @@ pub struct Config {
     /// off to a managed certificate once it points at the edge. Default:
     /// on when `DEFAULT_CERTIFICATE` is `managed`.
     pub handoff_to_managed: bool,
+    /// `QUOTA_*`: the AWS quotas the ledger keeps under (AWS's defaults;
+    /// raise them with the account's own).
+    pub quota_limits: crate::domain::quota::QuotaLimits,
+    /// `ACME_PROFILE`: the ACME profile new orders ask for (`classic`,
+    /// `tlsserver`, `shortlived`; none: the CA's default). A renewal asks
+    /// for its certificate's own.
+    pub acme_profile: Option<String>,
     /// `CLOUDFRONT_CONNECTION_GROUP_ID`: the connection group the
     /// distribution tenants use (default: the account's default one).
     pub connection_group_id: Option<String>,
@@ -519,7 +526,49 @@ impl Config {
                 })
             }
         };
+        let defaults = crate::domain::quota::QuotaLimits::AWS_DEFAULTS;
+        let quota = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            number(name, default as f64, 0.0, 1e9).map(|n| n as u64)
+        };
+        let quota_limits = crate::domain::quota::QuotaLimits {
+            acm_imported_certificates: quota(
+                "QUOTA_ACM_IMPORTED_CERTIFICATES",
+                defaults.acm_imported_certificates,
+            )?,
+            acm_imports_365d: quota("QUOTA_ACM_IMPORTS_365D", defaults.acm_imports_365d)?,
+            acm_issued_certificates: quota(
+                "QUOTA_ACM_ISSUED_CERTIFICATES",
+                defaults.acm_issued_certificates,
+            )?,
+            distribution_tenants: quota("QUOTA_DISTRIBUTION_TENANTS", defaults.distribution_tenants)?,
+            api_gateway_custom_domains: quota(
+                "QUOTA_API_GATEWAY_CUSTOM_DOMAINS",
+                defaults.api_gateway_custom_domains,
+            )?,
+            count_reimports: match get("QUOTA_COUNT_REIMPORTS").as_deref() {
+                None | Some("true" | "1") => true,
+                Some("false" | "0") => false,
+                Some(other) => {
+                    return Err(ConfigError {
+                        variable: "QUOTA_COUNT_REIMPORTS",
+                        problem: format!("expected true or false, got {other:?}"),
+                    })
+                }
+            },
+        };
+        let acme_profile = match get("ACME_PROFILE").as_deref() {
+            None => None,
+            Some(p @ ("classic" | "tlsserver" | "shortlived")) => Some(p.to_owned()),
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "ACME_PROFILE",
+                    problem: format!("expected classic, tlsserver or shortlived, got {other:?}"),
+                })
+            }
+        };
         Ok(Self {
+            quota_limits,
+            acme_profile,
             default_certificate,
             managed_validation_token_host,
             handoff_to_managed,

@@ -271,8 +271,12 @@ pub enum Error {
     #[error("{message}")]
     QuotaExhausted {
         service: Service,
-        quota: &'static str,
+        /// AWS's name for the quota.
+        quota: String,
         message: String,
+        /// The product's ledger's figures, when it refused before AWS was
+        /// asked (`flows::quota`).
+        figures: Option<serde_json::Value>,
     },
     /// The certificate authority refused the order for good (an invalid order).
     #[error("{message}")]
@@ -400,10 +404,23 @@ impl Error {
         match self {
             Error::Precondition { details, .. } => details.clone(),
             Error::Contested { details, .. } => Some(details.clone()),
-            Error::QuotaExhausted { service, quota, .. } => Some(serde_json::json!({
-                "service": service.to_string(),
-                "quota": quota,
-            })),
+            Error::QuotaExhausted {
+                service,
+                quota,
+                figures,
+                ..
+            } => {
+                let mut details = serde_json::json!({
+                    "service": service.to_string(),
+                    "quota": quota,
+                });
+                if let (Some(serde_json::Value::Object(all)), Some(extra)) =
+                    (figures, details.as_object_mut())
+                {
+                    extra.extend(all.clone());
+                }
+                Some(details)
+            }
             Error::RateLimited {
                 limit: Some(limit),
                 retry_after,

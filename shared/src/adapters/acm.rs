@@ -57,6 +57,9 @@ pub struct Certificates {
     client: super::lazy::Lazy<aws_sdk_acm::Client>,
     /// The deployment's name, tagged on every certificate it makes.
     stack: String,
+    /// The quota ledger, and the quota this client's certificates count
+    /// in while held (imported, or ACM-issued): `Certificates::counted_in`.
+    ledger: Option<(super::store::Store, crate::domain::quota::Quota)>,
 }
 
 fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -90,7 +93,8 @@ fn limit_or_upstream(e: aws_sdk_acm::Error) -> Error {
     match e {
         aws_sdk_acm::Error::LimitExceededException(l) => Error::QuotaExhausted {
             service: Service::Acm,
-            quota: "ACM certificates",
+            quota: "ACM certificates".to_owned(),
+            figures: None,
             message: format!(
                 "the platform's ACM certificate quota is used up ({}); nothing was changed: ask the platform to raise the quota or release unused hostnames",
                 l.message().unwrap_or("LimitExceededException")
@@ -132,6 +136,20 @@ impl Certificates {
         Self {
             client: client.into(),
             stack: stack.into(),
+            ledger: None,
+        }
+    }
+
+    /// Counts what this client makes and deletes in the quota ledger:
+    /// each certificate in `held` while it exists, and every import by day.
+    pub fn counted_in(mut self, store: super::store::Store, held: crate::domain::quota::Quota) -> Self {
+        self.ledger = Some((store, held));
+        self
+    }
+
+    async fn count(&self, delta: i64) {
+        if let Some((store, held)) = &self.ledger {
+            store.ledger_add(*held, delta).await;
         }
     }
 
@@ -181,9 +199,15 @@ impl Certificates {
                 .await;
             match sent {
                 Ok(out) => {
+                    if let Some((store, _)) = &self.ledger {
+                        store.ledger_import(existing_arn.is_none()).await;
+                    }
+                    if existing_arn.is_none() {
+                        self.count(1).await;
+                    }
                     return out.certificate_arn.map(Imported::Arn).ok_or_else(|| {
                         Error::upstream(Service::Acm, "ImportCertificate returned no ARN")
-                    })
+                    });
                 }
                 Err(e)
                     if e.as_service_error().and_then(ProvideErrorMetadata::code)
@@ -291,6 +315,9 @@ impl Certificates {
             .send()
             .await
             .map_err(|e| limit_or_upstream(aws_sdk_acm::Error::from(e)))?;
+        // (A request repeated with its token answers the same certificate:
+        // counted at most once more than ACM holds, until it is deleted.)
+        self.count(1).await;
         out.certificate_arn
             .ok_or_else(|| Error::upstream(Service::Acm, "RequestCertificate returned no ARN"))
     }
@@ -308,7 +335,10 @@ impl Certificates {
             .send()
             .await
         {
-            Ok(_) => Ok(Deletion::Deleted),
+            Ok(_) => {
+                self.count(-1).await;
+                Ok(Deletion::Deleted)
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_resource_not_found_exception()) =>

@@ -29,8 +29,9 @@ fn too_many<E: aws_sdk_apigatewayv2::error::ProvideErrorMetadata>(e: &E) -> bool
 fn quota_exhausted(domain: &DomainName) -> Error {
     Error::QuotaExhausted {
         service: Service::ApiGateway,
-        quota: "Custom domains per account per Region",
+        quota: "Custom domains per account per Region".to_owned(),
         message: format!("the platform's API Gateway custom domain quota is used up, so {domain} cannot get one; nothing was changed: ask the platform to raise the quota or release unused hostnames"),
+        figures: None,
     }
 }
 
@@ -56,6 +57,8 @@ pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_apigatewayv2::Client {
 #[derive(Clone, Debug)]
 pub struct ApiDomains {
     client: super::lazy::Lazy<aws_sdk_apigatewayv2::Client>,
+    /// The quota ledger the custom domains count in (`counted_in`).
+    ledger: Option<super::store::Store>,
 }
 
 fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -66,6 +69,21 @@ impl ApiDomains {
     pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_apigatewayv2::Client>>) -> Self {
         Self {
             client: client.into(),
+            ledger: None,
+        }
+    }
+
+    /// Counts the custom domains made and deleted in the quota ledger.
+    pub fn counted_in(mut self, store: super::store::Store) -> Self {
+        self.ledger = Some(store);
+        self
+    }
+
+    async fn count(&self, delta: i64) {
+        if let Some(store) = &self.ledger {
+            store
+                .ledger_add(crate::domain::quota::Quota::ApiGatewayCustomDomains, delta)
+                .await;
         }
     }
 
@@ -108,6 +126,7 @@ impl ApiDomains {
             .await;
         match created {
             Ok(out) => {
+                self.count(1).await;
                 let target = out
                     .domain_name_configurations()
                     .first()
@@ -265,7 +284,10 @@ impl ApiDomains {
             .send()
             .await
         {
-            Ok(_) => Ok(Paced::Done(())),
+            Ok(_) => {
+                self.count(-1).await;
+                Ok(Paced::Done(()))
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_not_found_exception()) =>

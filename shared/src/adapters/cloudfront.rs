@@ -99,6 +99,8 @@ async fn wait_next(
 #[derive(Clone, Debug)]
 pub struct Distributions {
     client: super::lazy::Lazy<aws_sdk_cloudfront::Client>,
+    /// The quota ledger the distribution tenants count in (`counted_in`).
+    ledger: Option<super::store::Store>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,6 +191,21 @@ impl Distributions {
     pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_cloudfront::Client>>) -> Self {
         Self {
             client: client.into(),
+            ledger: None,
+        }
+    }
+
+    /// Counts the distribution tenants made and deleted in the quota ledger.
+    pub fn counted_in(mut self, store: super::store::Store) -> Self {
+        self.ledger = Some(store);
+        self
+    }
+
+    async fn count(&self, delta: i64) {
+        if let Some(store) = &self.ledger {
+            store
+                .ledger_add(crate::domain::quota::Quota::DistributionTenants, delta)
+                .await;
         }
     }
 
@@ -350,7 +367,10 @@ impl Distributions {
                         .send()
                         .await;
                     match created {
-                        Ok(out) => out.distribution_tenant,
+                        Ok(out) => {
+                            self.count(1).await;
+                            out.distribution_tenant
+                        }
                         Err(e) => match e.as_service_error() {
                             Some(se) if se.is_cname_already_exists() => {
                                 return Err(cname_taken(domain))
@@ -466,7 +486,10 @@ impl Distributions {
                         .send()
                         .await;
                     match created {
-                        Ok(out) => out.distribution_tenant,
+                        Ok(out) => {
+                            self.count(1).await;
+                            out.distribution_tenant
+                        }
                         Err(e) => match e.as_service_error() {
                             Some(se) if se.is_cname_already_exists() => {
                                 return Err(cname_taken(domain))
@@ -634,7 +657,10 @@ impl Distributions {
                 .send()
                 .await;
             match deleted {
-                Ok(_) => return Ok(true),
+                Ok(_) => {
+                    self.count(-1).await;
+                    return Ok(true);
+                }
                 Err(e) => match e.as_service_error() {
                     Some(se) if se.is_entity_not_found() => return Ok(true),
                     Some(se) if se.is_precondition_failed() || se.is_invalid_if_match_version() => {

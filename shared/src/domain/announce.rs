@@ -25,13 +25,14 @@ pub enum EventKind {
     RenewalNeedsDns,
     RenewalFailing,
     CertificateFailed,
+    QuotaNearlyUsed,
     DnsChanged,
     HostnameDetached,
     HostnameReleased,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::HostnameClaimed,
         EventKind::DnsRecordNeeded,
         EventKind::HostnameValidated,
@@ -41,6 +42,7 @@ impl EventKind {
         EventKind::RenewalNeedsDns,
         EventKind::RenewalFailing,
         EventKind::CertificateFailed,
+        EventKind::QuotaNearlyUsed,
         EventKind::DnsChanged,
         EventKind::HostnameDetached,
         EventKind::HostnameReleased,
@@ -58,6 +60,7 @@ impl EventKind {
             EventKind::RenewalNeedsDns => "Renewal needs DNS action",
             EventKind::RenewalFailing => "Renewal failing",
             EventKind::CertificateFailed => "Certificate failed",
+            EventKind::QuotaNearlyUsed => "Quota nearly used",
             EventKind::DnsChanged => "Hostname DNS changed",
             EventKind::HostnameDetached => "Hostname detached",
             EventKind::HostnameReleased => "Hostname released",

@@ -13,6 +13,7 @@ mod hostname;
 pub mod lifecycle;
 mod managed;
 mod metadata;
+pub mod quota;
 pub mod renewal;
 mod served;
 mod tenant;

@@ -93,6 +93,7 @@ pub async fn start(
     }
     let limit = app.config.tenant_pending_hostnames;
     app.store.check_pending(org, limit).await?;
+    crate::flows::quota::check_new(app, crate::domain::quota::NewHostname::Managed).await?;
     app.store
         .take_new_order_slot(org, app.config.tenant_new_orders_per_hour, HOUR)
         .await?;
@@ -303,6 +304,9 @@ async fn steps(app: &App, domain: &DomainName) -> Result<Progress, Error> {
                             // The ACME certificate serves on, and renews;
                             // a later drift check hands it off afresh.
                             app.store.delete_managed(&record).await?;
+                            app.store
+                                .ledger_add(crate::domain::quota::Quota::AcmIssuedCertificates, -1)
+                                .await;
                         }
                         return Ok(waiting(record, None));
                     }
@@ -395,6 +399,13 @@ async fn request(app: &App, record: &mut ManagedCertificate) -> Result<(), Error
             &record.validation_token_host,
         )
         .await?;
+    // CloudFront's certificate, counted while the hostname holds it (the
+    // tenants are counted by the adapter).
+    if record.requests == 0 {
+        app.store
+            .ledger_add(crate::domain::quota::Quota::AcmIssuedCertificates, 1)
+            .await;
+    }
     record.tenant_id = Some(attached.tenant_id);
     if attached.routing_endpoint.is_some() {
         record.dns_target = attached.routing_endpoint;

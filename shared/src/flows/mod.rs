@@ -14,6 +14,8 @@
 //! - [`managed`]: CloudFront-managed certificates on the shared edge, a
 //!   first request or a hand-off from the ACME path (start, advance,
 //!   hand-off in one file).
+//! - [`quota`]: the quota ledger's checks before a new hostname spends
+//!   anything.
 //! - [`hostname`]: every path. [`hostname::claim`] (claims, expiry,
 //!   takeover), [`hostname::release`] (release-domain, and the
 //!   `domain_releasing` error the other flows answer), [`hostname::drift`]
@@ -30,4 +32,5 @@ pub mod acm;
 pub mod acme;
 pub mod hostname;
 pub mod managed;
+pub mod quota;
 pub(crate) mod lease;

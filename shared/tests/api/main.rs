@@ -23,6 +23,7 @@ mod operator;
 mod own_distribution;
 mod precheck;
 mod proof;
+mod quotas;
 mod renewal;
 mod shared_edge;
 mod support;

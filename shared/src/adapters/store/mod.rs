@@ -80,6 +80,7 @@ mod drift;
 mod events;
 mod item;
 mod lease;
+mod ledger;
 mod limits;
 mod managed;
 mod mappings;

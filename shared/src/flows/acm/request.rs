@@ -51,6 +51,7 @@ pub async fn request_domain(
         app.store
             .check_pending(workspace, app.config.tenant_pending_hostnames)
             .await?;
+        crate::flows::quota::check_new(app, crate::domain::quota::NewHostname::Acm).await?;
         app.store
             .take_new_order_slot(
                 workspace,

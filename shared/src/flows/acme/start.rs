@@ -154,6 +154,15 @@ async fn before_claim(
     app.store
         .check_pending(org, app.config.tenant_pending_hostnames)
         .await?;
+    // A hostname of its own certificate (not a name joining one): room in
+    // AWS's quotas for it, renewals' room kept.
+    if covered.is_empty() {
+        let kind = match target.edge {
+            Edge::CloudfrontTenant => crate::domain::quota::NewHostname::AcmeOnSharedEdge,
+            _ => crate::domain::quota::NewHostname::AcmeOnDistribution,
+        };
+        crate::flows::quota::check_new(app, kind).await?;
+    }
     take_order_slot(app, org).await?;
     Ok(true)
 }
@@ -246,6 +255,12 @@ async fn start_on_own_distribution(
             ),
             details: None,
         });
+    }
+    // The organisation's first certificate: room for its import and its
+    // renewals (names joining a served certificate re-import into its ARN).
+    if group.is_none() && !new.is_empty() {
+        crate::flows::quota::check_new(app, crate::domain::quota::NewHostname::AcmeOnDistribution)
+            .await?;
     }
     let mut slots_taken = false;
     for name in &new {

@@ -446,6 +446,7 @@ async fn run_step(
             // Told before the records go (told once: a repeat of this
             // step finds it in the outbox, which outlives the claim).
             crate::flows::hostname::announce::tell_released(app, domain, records).await?;
+            let managed_held = records.managed.as_ref().is_some_and(|m| m.requests > 0);
             app.store
                 .release(
                     domain,
@@ -454,6 +455,12 @@ async fn run_step(
                     records.owner.as_ref().and_then(|o| o.counted),
                 )
                 .await?;
+            // CloudFront's certificate goes with its tenant.
+            if managed_held {
+                app.store
+                    .ledger_add(crate::domain::quota::Quota::AcmIssuedCertificates, -1)
+                    .await;
+            }
             Ok(StepDone::Done)
         }
     }

@@ -154,3 +154,22 @@ pub async fn told_eventually(domain: &str, detail_type: &str) -> Value {
         told_types(domain).await
     );
 }
+
+/// Waits (a few seconds at most) for an event of `detail_type` whose
+/// detail `matches` (one about no hostname, say); answers its detail.
+pub async fn told_such(detail_type: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..50 {
+        drain().await;
+        let found = SEEN
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(t, d)| t == detail_type && matches(d))
+            .map(|(_, d)| d.clone());
+        if let Some(d) = found {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {detail_type:?} event as expected was told");
+}
