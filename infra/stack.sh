@@ -45,8 +45,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 state="$root/.local/$profile"
 
 case "$profile" in
-  dev)  acme=14000 acme_mgmt=15000 acme_ca=14001 dns=8053 dns_mgmt=8055 aws=5000 cloudfront=5010 knot=8063 resolver=8073 ;;
-  test) acme=14100 acme_mgmt=15100 acme_ca=14101 dns=8153 dns_mgmt=8155 aws=5100 cloudfront=5110 knot=8163 resolver=8173 ;;
+  dev)  acme=14000 acme_mgmt=15000 acme_ca=14001 short=14002 short_mgmt=15002 short_ca=14003 dns=8053 dns_mgmt=8055 aws=5000 cloudfront=5010 knot=8063 resolver=8073 ;;
+  test) acme=14100 acme_mgmt=15100 acme_ca=14101 short=14102 short_mgmt=15102 short_ca=14103 dns=8153 dns_mgmt=8155 aws=5100 cloudfront=5110 knot=8163 resolver=8173 ;;
   *) echo "unknown profile $profile" >&2; exit 2 ;;
 esac
 # STACK_PORT_OFFSET moves every port of the profile, so a second checkout
@@ -54,7 +54,7 @@ esac
 # with no port of either profile, 1000 would put ACME on the management
 # port).
 offset=${STACK_PORT_OFFSET:-0}
-for port in acme acme_mgmt acme_ca dns dns_mgmt aws cloudfront knot resolver; do
+for port in acme acme_mgmt acme_ca short short_mgmt short_ca dns dns_mgmt aws cloudfront knot resolver; do
   eval "$port=\$(( $port + offset ))"
 done
 
@@ -66,7 +66,7 @@ PATH="$PATH:/usr/sbin"
 
 stop() {
   local name pidfile pid pids=()
-  for name in pebble boulder challtestsrv moto ministack knot knot2 unbound; do
+  for name in pebble boulder pebble-short boulder-short challtestsrv moto ministack knot knot2 unbound; do
     pidfile="$state/$name.pid"
     if [ -f "$pidfile" ]; then
       pid=$(cat "$pidfile")
@@ -315,6 +315,30 @@ python3 "$root/infra/local/boulder.py" --listen "127.0.0.1:$acme_ca" --upstream 
   --cert "$state/pebble.pem" --key "$state/pebble.key" --ca "$state/ca.pem" >"$state/boulder.log" 2>&1 &
 echo $! >"$state/boulder.pid"
 
+# A second CA issuing short-lived certificates: Pebble 2.4.0 has no
+# profiles and one certificate lifetime per process
+# (`certificateValidityPeriod`), so the `shortlived` profile's lifetime
+# (Let's Encrypt: 160 hours) is this one's, for the tests of renewal
+# relative to a certificate's own lifetime. Behind its own Boulder proxy.
+cat >"$state/pebble-short.json" <<JSON
+{"pebble": {
+  "listenAddress": "127.0.0.1:$short",
+  "managementListenAddress": "127.0.0.1:$short_mgmt",
+  "certificate": "$state/pebble.pem",
+  "privateKey": "$state/pebble.key",
+  "httpPort": 0, "tlsPort": 0,
+  "ocspResponderURL": "",
+  "externalAccountBindingRequired": false,
+  "certificateValidityPeriod": 576000
+}}
+JSON
+PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$nonce_reject PEBBLE_AUTHZREUSE=100 \
+  pebble -config "$state/pebble-short.json" -dnsserver "127.0.0.1:$resolver" >"$state/pebble-short.log" 2>&1 &
+echo $! >"$state/pebble-short.pid"
+python3 "$root/infra/local/boulder.py" --listen "127.0.0.1:$short_ca" --upstream "127.0.0.1:$short" \
+  --cert "$state/pebble.pem" --key "$state/pebble.key" --ca "$state/ca.pem" >"$state/boulder-short.log" 2>&1 &
+echo $! >"$state/boulder-short.pid"
+
 MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-60} \
   python3 "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$aws" >"$state/moto.log" 2>&1 &
 echo $! >"$state/moto.pid"
@@ -332,6 +356,7 @@ wait_for_dns "$resolver" "$zone." SOA "unbound"
 wait_for_dns "$resolver" "ready.stack.local." A "unbound (via challtestsrv)"
 wait_for "https://127.0.0.1:$acme/dir" "Pebble" --cacert "$state/ca.pem"
 wait_for "https://127.0.0.1:$acme_ca/dir" "Boulder's rules (infra/local/boulder.py)" --cacert "$state/ca.pem"
+wait_for "https://127.0.0.1:$short_ca/dir" "the short-lived CA (Pebble behind infra/local/boulder.py)" --cacert "$state/ca.pem"
 wait_for "http://127.0.0.1:$aws/moto-api/" "moto"
 wait_for "http://127.0.0.1:$cloudfront/_ministack/health" "ministack"
 
@@ -347,6 +372,7 @@ AWS_ENDPOINT_URL_CLOUDFRONT=$AWS_ENDPOINT_URL_CLOUDFRONT
 AWS_ACCESS_KEY_ID=testing
 AWS_SECRET_ACCESS_KEY=testing
 ACME_DIRECTORY_URL=https://127.0.0.1:$acme_ca/dir
+ACME_DIRECTORY_URL_SHORTLIVED=https://127.0.0.1:$short_ca/dir
 ACME_CA_BUNDLE=$state/ca.pem
 ACME_CONTACT_EMAIL=admin@example.com
 ACME_POLL_INTERVAL_MS=5

@@ -29,6 +29,17 @@ Pebble also reads an order whose authorization was deactivated as
 deactivated is); the proxy answers `invalid`, so clients that follow the
 RFC can read it.
 
+Profiles (Let's Encrypt's `classic`, `tlsserver`, `shortlived`): Pebble
+2.4.0 has none (they came in Pebble 2.7.0), and instant-acme refuses to ask
+for one a directory does not list. The proxy lists Let's Encrypt's three in
+the directory's `meta.profiles`, answers a new order naming another with
+Boulder's `invalidProfile`, keeps the profile each order asked for, and
+writes it into every answer about that order (`profile`, as Boulder does),
+so a client can read back what it asked for. An order is reused only for
+the same profile. The certificates' lifetime is Pebble's, one per process
+(`certificateValidityPeriod`): the stack runs a second Pebble whose
+certificates last `shortlived`'s 160 hours.
+
 Its state lives in memory: a restart of the stack forgets every order, as a
 restarted Pebble does.
 
@@ -47,6 +58,12 @@ import sys
 import threading
 
 REUSABLE = ("pending", "ready")
+# Let's Encrypt's profiles and what its directory says of each.
+PROFILES = {
+    "classic": "The same profile you're accustomed to",
+    "tlsserver": "https://letsencrypt.org/2025/01/09/acme-profiles/",
+    "shortlived": "https://letsencrypt.org/2025/01/09/acme-profiles/",
+}
 DEAD_AUTHZ = ("deactivated", "invalid", "expired", "revoked")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
@@ -96,6 +113,7 @@ class Orders:
                 "host": host,
                 "authz": {path_of(a) for a in body.get("authorizations", [])},
                 "dead": False,
+                "profile": key[2],
             }
             if body.get("finalize"):
                 self.by_finalize[path_of(body["finalize"])] = path
@@ -105,6 +123,13 @@ class Orders:
             path = self.by_finalize.get(path, path)
             if path in self.orders and isinstance(body, dict) and "status" in body:
                 self.orders[path]["body"] = body
+
+    def profile_of(self, path):
+        """The profile the order at `path` (or its finalize path) asked for."""
+        with self.lock:
+            path = self.by_finalize.get(path, path)
+            order = self.orders.get(path)
+            return order["profile"] if order else None
 
     def seen_authz(self, path, body):
         if not isinstance(body, dict) or body.get("status") not in DEAD_AUTHZ:
@@ -189,6 +214,19 @@ def serve(args):
             key = None
             if self.command == "POST" and self.path == new_order_path():
                 key = order_key(body)
+                asked = key[2] if key else None
+                if asked is not None and asked not in PROFILES:
+                    # Forwarded first (the nonce is spent, as at Boulder),
+                    # then refused as Boulder refuses it.
+                    _, spent_headers, _ = forward(self.command, self.path, headers, body)
+                    nonce = [(k, v) for k, v in spent_headers if k.lower() == "replay-nonce"]
+                    problem = {
+                        "type": "urn:ietf:params:acme:error:invalidProfile",
+                        "detail": f"profile {asked!r} is not one of {sorted(PROFILES)}",
+                        "status": 400,
+                    }
+                    self.answer(400, [("Content-Type", "application/problem+json")] + nonce, json.dumps(problem).encode())
+                    return
             try:
                 status, rsp_headers, rsp_body = forward(self.command, self.path, headers, body)
             except (http.client.HTTPException, OSError) as e:
@@ -204,6 +242,15 @@ def serve(args):
             if isinstance(parsed, dict) and "finalize" in parsed and parsed.get("status") == "deactivated":
                 parsed["status"] = "invalid"
                 rsp_body = json.dumps(parsed).encode()
+            if self.command == "GET" and self.path == args.directory_path and isinstance(parsed, dict):
+                parsed.setdefault("meta", {})["profiles"] = PROFILES
+                rsp_body = json.dumps(parsed).encode()
+            # The profile an order asked for, in every answer about it.
+            if isinstance(parsed, dict) and "finalize" in parsed and status < 300:
+                profile = key[2] if key else orders.profile_of(self.path)
+                if profile and parsed.get("profile") != profile:
+                    parsed["profile"] = profile
+                    rsp_body = json.dumps(parsed).encode()
             host = self.headers.get("Host", "")
             if key and status == 201 and parsed is not None:
                 existing = orders.reusable(key)
@@ -257,7 +304,7 @@ def order_key(jws):
         names = sorted(
             f"{i['type']}:{i['value'].lower().rstrip('.')}" for i in payload["identifiers"]
         )
-        return path_of(protected["kid"]), tuple(names)
+        return path_of(protected["kid"]), tuple(names), payload.get("profile")
     except (KeyError, TypeError, ValueError):
         return None
 

@@ -177,6 +177,8 @@ pub struct OrderView {
     /// The ARI identifier of the certificate this order replaces, when the
     /// CA accepted one.
     pub replaces: Option<String>,
+    /// The ACME profile the CA says the order is for, when it names one.
+    pub profile: Option<String>,
 }
 
 /// One name's authorization in an order.
@@ -249,6 +251,7 @@ impl AcmeClient {
         &self,
         names: &[DomainName],
         replaces: Option<&str>,
+        profile: Option<&str>,
     ) -> Result<OrderView, Error> {
         let domain = names
             .first()
@@ -263,8 +266,11 @@ impl AcmeClient {
                 let (identifiers, replaces_id) = (&identifiers, replaces_id.clone());
                 async move {
                     let account = &account;
+                    // The profile asked for (`ACME_PROFILE`, or the renewed
+                    // certificate's own); a CA without profiles is refused
+                    // by instant-acme before anything is sent.
                     if let Some(id) = replaces_id {
-                        let order = NewOrder::new(identifiers.as_slice()).replaces(id);
+                        let order = with_profile(NewOrder::new(identifiers.as_slice()).replaces(id), profile);
                         match with_nonce_retry_raw(|| account.new_order(&order)).await {
                             Ok(mut o) => {
                                 let replaced = o.state().replaces.as_ref().map(|r| r.to_string());
@@ -279,7 +285,7 @@ impl AcmeClient {
                             Err(e) => return Err(e),
                         }
                     }
-                    let order = NewOrder::new(identifiers.as_slice());
+                    let order = with_profile(NewOrder::new(identifiers.as_slice()), profile);
                     with_nonce_retry_raw(|| account.new_order(&order))
                         .await
                         .map(|o| (o.url().to_owned(), None))
@@ -667,12 +673,21 @@ fn http_client(ca_bundle: Option<&str>) -> Result<MakeHttp, Error> {
 
 /// The order as this product needs it; `domain` is the order's own
 /// hostname, whose challenge goes in front.
+/// `order` asking for `profile`, if one is given.
+fn with_profile<'a>(order: NewOrder<'a>, profile: Option<&'a str>) -> NewOrder<'a> {
+    match profile {
+        Some(p) => order.profile(p),
+        None => order,
+    }
+}
+
 async fn view(order: &mut Order, domain: &DomainName) -> Result<OrderView, instant_acme::Error> {
     let state = order.state();
     let status = OrderStatus::from(state.status);
     let finalize_url = state.finalize.clone();
     let problem = state.error.as_ref().map(|p| p.to_string());
     let replaces = state.replaces.as_ref().map(|r| r.to_string());
+    let profile = state.profile.clone();
     let mut seen = Vec::new();
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
@@ -715,6 +730,7 @@ async fn view(order: &mut Order, domain: &DomainName) -> Result<OrderView, insta
         authorizations: seen,
         problem,
         replaces,
+        profile,
     })
 }
 

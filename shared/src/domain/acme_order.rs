@@ -206,6 +206,10 @@ pub struct AcmeOrder {
     /// CA accepted it (such orders are exempt from Let's Encrypt's limits).
     #[serde(default)]
     pub replaces: Option<String>,
+    /// The ACME profile the order asked for (`ACME_PROFILE`, or the
+    /// renewed certificate's), as the CA echoed it when it does.
+    #[serde(default)]
+    pub profile: Option<String>,
     /// The claim's delegation label, when the product has a delegation zone.
     #[serde(default)]
     pub delegation_label: Option<String>,

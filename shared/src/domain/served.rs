@@ -56,6 +56,11 @@ pub struct ServedCertificate {
     /// order obtained it; stored flattened, as the fields of this record.
     #[serde(flatten)]
     pub certificate: IssuedCertificate,
+    /// The ACME profile it was issued under: its renewals ask for the same
+    /// (another client losing it on renewal changes a tenant's lifetime
+    /// silently). `None`: the CA's default.
+    #[serde(default)]
+    pub profile: Option<String>,
     /// The ACME order that issued the certificate: its authorizations are
     /// deactivated when the hostname is released.
     #[serde(default)]

@@ -22,6 +22,7 @@ mod openapi;
 mod operator;
 mod own_distribution;
 mod precheck;
+mod profiles;
 mod proof;
 mod quotas;
 mod renewal;

@@ -827,7 +827,7 @@ mod proxy {
         let order = t
             .app
             .acme
-            .new_order(std::slice::from_ref(&domain), Some("aaaa.bbbb"))
+            .new_order(std::slice::from_ref(&domain), Some("aaaa.bbbb"), None)
             .await;
         assert_eq!(order.unwrap().replaces.as_deref(), Some("aaaa.bbbb"));
         assert_eq!(proxy.new_orders(), [None, Some("aaaa.bbbb".into())]);

@@ -72,6 +72,7 @@ fn order(domain: &str, purpose: Purpose, stage: Stage, names: &[&str]) -> AcmeOr
         stage,
         purpose,
         replaces: None,
+        profile: None,
         delegation_label: None,
         delegated: false,
         delegation_change: None,
@@ -124,6 +125,7 @@ fn served(domain: &str, names: &[&str], renew_after: &str) -> ServedCertificate 
         edge: Edge::Cloudfront,
         dns_target: None,
         names: names.iter().map(|n| d(n)).collect(),
+        profile: None,
         certificate: IssuedCertificate {
             chain_pem: "PEM".into(),
             sealed_key: "KEY".into(),

@@ -65,6 +65,8 @@ pub(crate) struct NewOrder<'a> {
     pub purpose: Purpose,
     /// The ARI identifier of the certificate a renewal replaces.
     pub replaces: Option<&'a str>,
+    /// The ACME profile to ask for (`None`: the CA's default).
+    pub profile: Option<String>,
     /// The claim's delegation label.
     pub delegation_label: Option<String>,
     /// Every name the certificate will cover, the order's hostname first,
@@ -90,6 +92,7 @@ pub(crate) async fn place_order(
         replacing,
         purpose,
         replaces,
+        profile,
         delegation_label,
         names,
         on_certificate,
@@ -110,7 +113,10 @@ pub(crate) async fn place_order(
         true => vec![domain.clone()],
         false => names.clone(),
     };
-    let view = app.acme.new_order(&identifiers, replaces).await?;
+    let view = app
+        .acme
+        .new_order(&identifiers, replaces, profile.as_deref())
+        .await?;
     let required =
         |name: &DomainName, authorized: bool| !(authorized && on_certificate.contains(name));
     let mut challenges = Vec::new();
@@ -145,6 +151,8 @@ pub(crate) async fn place_order(
         stage,
         purpose,
         replaces: view.replaces,
+        // What the CA echoed, or what was asked (a CA may not echo it).
+        profile: view.profile.or(profile),
         delegation_label,
         delegated: false,
         delegation_change: None,

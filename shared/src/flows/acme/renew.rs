@@ -559,6 +559,9 @@ async fn new_renewal_order(
         replacing,
         purpose: Purpose::Renew,
         replaces: served.ari_id.as_deref(),
+        // The certificate's own profile, whatever the default is now (none:
+        // the CA's default, as it was issued).
+        profile: served.profile.clone(),
         delegation_label,
         // A certificate of several names is renewed for all of them, under
         // its lead; names already on it need a record only when the CA asks

@@ -109,6 +109,7 @@ async fn start_one(
         replacing: existing.as_ref().map(|o| o.version),
         purpose: Purpose::Issue,
         replaces: None,
+        profile: app.config.acme_profile.clone(),
         delegation_label: records.owner.and_then(|o| o.delegation_label),
         names: Vec::new(),
         on_certificate: Vec::new(),
@@ -298,6 +299,11 @@ async fn start_on_own_distribution(
             None => Purpose::Issue,
         },
         replaces: None,
+        // Names added to a served certificate keep its profile.
+        profile: group
+            .as_ref()
+            .map(|s| s.profile.clone())
+            .unwrap_or_else(|| app.config.acme_profile.clone()),
         delegation_label: records.owner.and_then(|o| o.delegation_label),
         names: all,
         on_certificate,

@@ -61,6 +61,7 @@ pub(super) async fn promote(
         Some(mut s) => {
             s.certificate = cert;
             s.ari_id = ari_id;
+            s.profile = order.profile.clone().or(s.profile);
             s.order_url = Some(order.order_url.clone());
             s.renewal = renewal;
             s.delegated = order.delegated;
@@ -76,6 +77,7 @@ pub(super) async fn promote(
             dns_target: order.dns_target.clone(),
             names: Vec::new(),
             certificate: cert,
+            profile: order.profile.clone(),
             ari_id,
             order_url: Some(order.order_url.clone()),
             renewal,
@@ -102,6 +104,7 @@ pub(super) async fn promote(
                 copy.certificate_arn = served.certificate_arn.clone();
                 copy.certificate = served.certificate.clone();
                 copy.ari_id = served.ari_id.clone();
+                copy.profile = served.profile.clone();
                 copy.order_url = served.order_url.clone();
                 copy.renewal = served.renewal.clone();
                 copy.issued_recently = served.issued_recently.clone();
