@@ -14,9 +14,9 @@ use crate::adapters::dns::DnsPrecheck;
 use crate::adapters::events::Events;
 use crate::adapters::kms::Sealer;
 use crate::adapters::lazy::Lazy;
-use crate::domain::quota::Quota;
 use crate::adapters::store::Store;
 use crate::config::Config;
+use crate::domain::quota::Quota;
 use crate::error::Error;
 
 /// CloudFront reads viewer certificates from ACM in this region only.

@@ -540,7 +540,10 @@ impl Config {
                 "QUOTA_ACM_ISSUED_CERTIFICATES",
                 defaults.acm_issued_certificates,
             )?,
-            distribution_tenants: quota("QUOTA_DISTRIBUTION_TENANTS", defaults.distribution_tenants)?,
+            distribution_tenants: quota(
+                "QUOTA_DISTRIBUTION_TENANTS",
+                defaults.distribution_tenants,
+            )?,
             api_gateway_custom_domains: quota(
                 "QUOTA_API_GATEWAY_CUSTOM_DOMAINS",
                 defaults.api_gateway_custom_domains,

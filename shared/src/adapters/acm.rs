@@ -142,7 +142,11 @@ impl Certificates {
 
     /// Counts what this client makes and deletes in the quota ledger:
     /// each certificate in `held` while it exists, and every import by day.
-    pub fn counted_in(mut self, store: super::store::Store, held: crate::domain::quota::Quota) -> Self {
+    pub fn counted_in(
+        mut self,
+        store: super::store::Store,
+        held: crate::domain::quota::Quota,
+    ) -> Self {
         self.ledger = Some((store, held));
         self
     }

@@ -461,7 +461,9 @@ impl Distributions {
         connection_group: Option<&str>,
         token_host: &str,
     ) -> Result<TenantAttached, Error> {
-        use aws_sdk_cloudfront::types::{DomainItem, ManagedCertificateRequest, ValidationTokenHost};
+        use aws_sdk_cloudfront::types::{
+            DomainItem, ManagedCertificateRequest, ValidationTokenHost,
+        };
         let request = ManagedCertificateRequest::builder()
             .validation_token_host(ValidationTokenHost::from(token_host))
             .primary_domain_name(domain.as_str())
@@ -707,7 +709,10 @@ impl Distributions {
     /// Where a tenant's hostname must point: the routing endpoint of
     /// `connection_group`, or of the account's default connection group
     /// (`ListConnectionGroups`, `IsDefault`) when none is configured.
-    pub async fn dns_target(&self, connection_group: Option<&str>) -> Result<Option<String>, Error> {
+    pub async fn dns_target(
+        &self,
+        connection_group: Option<&str>,
+    ) -> Result<Option<String>, Error> {
         if let Some(group) = connection_group {
             return self.routing_endpoint(group).await;
         }

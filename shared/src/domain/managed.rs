@@ -233,7 +233,13 @@ mod tests {
             CertificateVerdict::Pending
         );
         assert_eq!(CertificateVerdict::of("issued"), CertificateVerdict::Issued);
-        for failed in ["validation-timed-out", "failed", "revoked", "expired", "inactive"] {
+        for failed in [
+            "validation-timed-out",
+            "failed",
+            "revoked",
+            "expired",
+            "inactive",
+        ] {
             assert_eq!(CertificateVerdict::of(failed), CertificateVerdict::Failed);
         }
     }

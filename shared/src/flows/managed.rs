@@ -122,7 +122,11 @@ pub async fn start(
 /// distributions and hostnames whose `_acme-challenge` is delegated stay
 /// on ACME. A hand-off under way is carried on. Answers whether the
 /// hostname is being (or was) handed off.
-pub async fn hand_off(app: &App, domain: &DomainName, records: &HostnameRecords) -> Result<bool, Error> {
+pub async fn hand_off(
+    app: &App,
+    domain: &DomainName,
+    records: &HostnameRecords,
+) -> Result<bool, Error> {
     if !app.config.handoff_to_managed || records.is_releasing() {
         return Ok(false);
     }
@@ -326,6 +330,13 @@ async fn steps(app: &App, domain: &DomainName) -> Result<Progress, Error> {
                 app.store.save_managed(&mut record).await?;
             }
             ManagedStage::Attached => {
+                // A renewal of the ACME certificate under way (its order
+                // in flight) finishes first: its records end with the
+                // certificate's, in one transaction, never under it.
+                if record.handoff && records.order.is_some() {
+                    tracing::info!("the hand-off waits for the ACME renewal in flight");
+                    return Ok(waiting(record, None));
+                }
                 let retired = records.served.as_ref().filter(|_| record.handoff);
                 record.retiring_arn = retired.map(|s| s.certificate_arn.clone());
                 let mapping = DomainMapping {
@@ -338,8 +349,13 @@ async fn steps(app: &App, domain: &DomainName) -> Result<Progress, Error> {
                     dns_target: record.dns_target.clone(),
                 };
                 record.advance(ManagedStage::Served)?;
-                app.store.serve_managed(&mut record, &mapping, retired).await?;
-                tracing::info!(handoff = record.handoff, "served with a CloudFront-managed certificate");
+                app.store
+                    .serve_managed(&mut record, &mapping, retired)
+                    .await?;
+                tracing::info!(
+                    handoff = record.handoff,
+                    "served with a CloudFront-managed certificate"
+                );
             }
             ManagedStage::Served => {
                 // A hand-off's imported certificate, deleted once CloudFront
@@ -363,7 +379,11 @@ async fn steps(app: &App, domain: &DomainName) -> Result<Progress, Error> {
                 let target = record.dns_target.clone().unwrap_or_default();
                 let seen = app
                     .dns
-                    .points_at(domain.as_str(), &target, deadline.min(Instant::now() + Duration::from_secs(5)))
+                    .points_at(
+                        domain.as_str(),
+                        &target,
+                        deadline.min(Instant::now() + Duration::from_secs(5)),
+                    )
                     .await;
                 if !seen.as_ref().is_some_and(|s| s.pointed) {
                     let found = seen.map(|s| s.found).unwrap_or_default();

@@ -31,6 +31,6 @@
 pub mod acm;
 pub mod acme;
 pub mod hostname;
+pub(crate) mod lease;
 pub mod managed;
 pub mod quota;
-pub(crate) mod lease;

@@ -35,7 +35,11 @@ pub fn reimports(app: &App) -> u64 {
 /// Every quota's standing now.
 pub async fn usage(app: &App) -> Result<Vec<Standing>, Error> {
     let figures = app.store.ledger_figures(Timestamp::now()).await?;
-    Ok(standings(&figures, &app.config.quota_limits, reimports(app)))
+    Ok(standings(
+        &figures,
+        &app.config.quota_limits,
+        reimports(app),
+    ))
 }
 
 /// Whether a new hostname of `kind` fits: `409 quota_exhausted` if not.
@@ -107,7 +111,10 @@ async fn warn(app: &App, standing: &Standing) {
         &aws_lc_rs::digest::SHA256,
         format!("quota\0{}\0{today}", standing.quota.as_str()).as_bytes(),
     );
-    let id: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let id: String = digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let detail = serde_json::json!({
         "event_id": id,
         "quota": standing.quota,

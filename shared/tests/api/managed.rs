@@ -49,16 +49,24 @@ const PENDING: &str = "<?xml version=\"1.0\"?><ManagedCertificateDetails>\
     <ValidationTokenHost>cloudfront</ValidationTokenHost></ManagedCertificateDetails>";
 
 fn is_managed_details(req: &hyper::http::request::Parts) -> bool {
-    req.method == hyper::Method::GET && req.uri.path().starts_with("/2020-05-31/managed-certificate/")
+    req.method == hyper::Method::GET
+        && req
+            .uri
+            .path()
+            .starts_with("/2020-05-31/managed-certificate/")
 }
 
 #[tokio::test]
-async fn a_managed_hostname_waits_for_its_claim_record_and_its_cname_then_is_served_with_no_import() {
+async fn a_managed_hostname_waits_for_its_claim_record_and_its_cname_then_is_served_with_no_import()
+{
     let t = tenant().shared_edge().start().await;
     let start = start_managed(&t).await;
     assert_eq!(start["certificate"], "managed", "{start}");
     assert_eq!(start["status"], "pending_validation", "{start}");
-    assert_eq!(start["certificate_status"], "awaiting_claim_record", "{start}");
+    assert_eq!(
+        start["certificate_status"], "awaiting_claim_record",
+        "{start}"
+    );
     let target = start["dns_target"].as_str().unwrap().to_owned();
     assert!(target.ends_with(".cloudfront.net"), "{start}");
     let claim = &start["claim_record"];
@@ -66,21 +74,35 @@ async fn a_managed_hostname_waits_for_its_claim_record_and_its_cname_then_is_ser
     // The routing CNAME alone proves nothing: nothing is asked of
     // CloudFront before the claimant's own record answers.
     let (status, missing) = t.complete().await;
-    assert_eq!((status, missing["code"].as_str()), (422, Some("dns_record_missing")), "{missing}");
+    assert_eq!(
+        (status, missing["code"].as_str()),
+        (422, Some("dns_record_missing")),
+        "{missing}"
+    );
     assert_eq!(tenant_certificate(&t.domain).await, None);
     assert!(
         distribution_tenant_exists(&t.domain).await.is_none(),
         "a tenant was created before the claim record was seen"
     );
 
-    set_txt(claim["name"].as_str().unwrap(), claim["value"].as_str().unwrap()).await;
+    set_txt(
+        claim["name"].as_str().unwrap(),
+        claim["value"].as_str().unwrap(),
+    )
+    .await;
     // Requested; CloudFront waits for the hostname to point at the edge.
     for _ in 0..3 {
         let (status, pending) = t.complete().await;
         assert_eq!(status, 202, "{pending}");
-        assert_eq!(pending["certificate_status"], "pending-validation", "{pending}");
+        assert_eq!(
+            pending["certificate_status"], "pending-validation",
+            "{pending}"
+        );
         assert_eq!(pending["next_action"]["action"], "point_dns", "{pending}");
-        assert!(pending["next_action"]["message"].as_str().unwrap().contains(&target));
+        assert!(pending["next_action"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&target));
     }
     let (status, seen) = t.certificate_status().await;
     assert_eq!(status, 202, "{seen}");
@@ -93,9 +115,14 @@ async fn a_managed_hostname_waits_for_its_claim_record_and_its_cname_then_is_ser
     assert_eq!(done["proxy_status"], "SSL_VALIDATED", "{done}");
     assert_eq!(done["status"], "active", "{done}");
     let arn = done["certificate_arn"].as_str().unwrap().to_owned();
-    assert_eq!(tenant_certificate(&t.domain).await.as_deref(), Some(arn.as_str()));
+    assert_eq!(
+        tenant_certificate(&t.domain).await.as_deref(),
+        Some(arn.as_str())
+    );
     // Nothing was imported into ACM for it.
-    assert!(crate::acme_path::acm_certificates_for(&t.domain).await.is_empty());
+    assert!(crate::acme_path::acm_certificates_for(&t.domain)
+        .await
+        .is_empty());
     let (status, seen) = t.certificate_status().await;
     assert_eq!(status, 200, "{seen}");
     assert_eq!(seen["certificate_status"], "issued", "{seen}");
@@ -106,10 +133,21 @@ async fn a_managed_hostname_waits_for_its_claim_record_and_its_cname_then_is_ser
         .iter()
         .find(|d| d["domain"] == t.domain.as_str())
         .unwrap_or_else(|| panic!("{list}"));
-    assert_eq!((entry["certificate"].as_str(), entry["status"].as_str()), (Some("managed"), Some("active")), "{entry}");
+    assert_eq!(
+        (entry["certificate"].as_str(), entry["status"].as_str()),
+        (Some("managed"), Some("active")),
+        "{entry}"
+    );
     // Nothing for the product to renew: ACM renews it.
     let name = DomainName::parse(&t.domain).unwrap();
-    assert!(t.app.store.load_hostname(&name).await.unwrap().served.is_none());
+    assert!(t
+        .app
+        .store
+        .load_hostname(&name)
+        .await
+        .unwrap()
+        .served
+        .is_none());
 
     let released = t.release_until_done().await;
     assert_eq!(released["status"], "released", "{released}");
@@ -149,15 +187,26 @@ async fn a_managed_certificate_that_times_out_is_reported_and_asked_again_once_p
     let start = start_managed(&t).await;
     let target = start["dns_target"].as_str().unwrap().to_owned();
     let claim = &start["claim_record"];
-    set_txt(claim["name"].as_str().unwrap(), claim["value"].as_str().unwrap()).await;
+    set_txt(
+        claim["name"].as_str().unwrap(),
+        claim["value"].as_str().unwrap(),
+    )
+    .await;
     let (status, failed) = t.complete().await;
     assert_eq!(status, 202, "{failed}");
     assert_eq!(failed["status"], "failed", "{failed}");
-    assert_eq!(failed["certificate_status"], "validation-timed-out", "{failed}");
+    assert_eq!(
+        failed["certificate_status"], "validation-timed-out",
+        "{failed}"
+    );
     assert_eq!(failed["next_action"]["action"], "point_dns", "{failed}");
     // Asked again only once the hostname points at the edge.
     let (status, refused) = t.complete().await;
-    assert_eq!((status, refused["code"].as_str()), (422, Some("dns_not_pointed")), "{refused}");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (422, Some("dns_not_pointed")),
+        "{refused}"
+    );
     let (_, seen) = t.certificate_status().await;
     assert_eq!(seen["status"], "failed", "{seen}");
 
@@ -165,14 +214,17 @@ async fn a_managed_certificate_that_times_out_is_reported_and_asked_again_once_p
     let ((status, done), _) = t.complete_until_done().await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["requests"], 2, "{done}");
-    assert!(crate::acme_path::acm_certificates_for(&t.domain).await.is_empty());
+    assert!(crate::acme_path::acm_certificates_for(&t.domain)
+        .await
+        .is_empty());
     let released = t.release_until_done().await;
     assert_eq!(released["status"], "released", "{released}");
     clear_cname(&t.domain).await;
 }
 
 #[tokio::test]
-async fn an_acme_hostname_pointed_at_the_edge_is_handed_off_keeping_its_certificate_until_the_managed_one_is_issued() {
+async fn an_acme_hostname_pointed_at_the_edge_is_handed_off_keeping_its_certificate_until_the_managed_one_is_issued(
+) {
     let proxy = FaultProxy::start(
         is_managed_details,
         Fault::Answer {
@@ -201,10 +253,19 @@ async fn an_acme_hostname_pointed_at_the_edge_is_handed_off_keeping_its_certific
     let records = t.app.store.load_hostname(&name).await.unwrap();
     let managed = records.managed.clone().expect("a hand-off was requested");
     assert!(managed.handoff);
-    assert_eq!(managed.stage, custom_domains::domain::ManagedStage::Requested);
+    assert_eq!(
+        managed.stage,
+        custom_domains::domain::ManagedStage::Requested
+    );
     assert!(records.served.is_some());
-    assert_eq!(tenant_certificate(&t.domain).await.as_deref(), Some(imported.as_str()));
-    assert_eq!(crate::acme_path::acm_certificates_for(&t.domain).await, vec![imported.clone()]);
+    assert_eq!(
+        tenant_certificate(&t.domain).await.as_deref(),
+        Some(imported.as_str())
+    );
+    assert_eq!(
+        crate::acme_path::acm_certificates_for(&t.domain).await,
+        vec![imported.clone()]
+    );
     let (_, seen) = t.certificate_status().await;
     assert_eq!(seen["certificate"], "acme", "{seen}");
 
@@ -213,18 +274,30 @@ async fn an_acme_hostname_pointed_at_the_edge_is_handed_off_keeping_its_certific
     t.make_dns_due(&t.domain).await;
     t.drift_check().await;
     let records = t.app.store.load_hostname(&name).await.unwrap();
-    assert!(records.served.is_none(), "the ACME certificate still renews");
+    assert!(
+        records.served.is_none(),
+        "the ACME certificate still renews"
+    );
     let managed = records.managed.clone().unwrap();
     assert_eq!(managed.stage, custom_domains::domain::ManagedStage::Served);
     assert_eq!(managed.retiring_arn, None);
     let arn = managed.certificate_arn.clone().unwrap();
     assert_ne!(arn, imported);
-    assert_eq!(tenant_certificate(&t.domain).await.as_deref(), Some(arn.as_str()));
-    assert!(crate::acme_path::acm_certificates_for(&t.domain).await.is_empty());
+    assert_eq!(
+        tenant_certificate(&t.domain).await.as_deref(),
+        Some(arn.as_str())
+    );
+    assert!(crate::acme_path::acm_certificates_for(&t.domain)
+        .await
+        .is_empty());
     assert_eq!(t.sweep().await.renewed, 0);
     let (status, seen) = t.certificate_status().await;
     assert_eq!(status, 200, "{seen}");
-    assert_eq!((seen["certificate"].as_str(), seen["handoff"].as_bool()), (Some("managed"), Some(true)), "{seen}");
+    assert_eq!(
+        (seen["certificate"].as_str(), seen["handoff"].as_bool()),
+        (Some("managed"), Some(true)),
+        "{seen}"
+    );
     let released = t.release_until_done().await;
     assert_eq!(released["status"], "released", "{released}");
     clear_cname(&t.domain).await;
@@ -257,7 +330,10 @@ async fn a_failed_hand_off_leaves_the_acme_certificate_serving_and_renewing() {
     let records = t.app.store.load_hostname(&name).await.unwrap();
     assert!(records.managed.is_none(), "the failed hand-off is kept");
     assert!(records.served.is_some());
-    assert_eq!(tenant_certificate(&t.domain).await.as_deref(), Some(imported.as_str()));
+    assert_eq!(
+        tenant_certificate(&t.domain).await.as_deref(),
+        Some(imported.as_str())
+    );
     // Its renewal goes on.
     t.make_due().await;
     let report = t.sweep().await;

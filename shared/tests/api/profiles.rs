@@ -23,10 +23,14 @@ fn shares(served: &ServedCertificate) -> (f64, f64) {
 }
 
 #[tokio::test]
-async fn a_short_lived_certificate_renews_in_its_own_time_and_keeps_its_profile_when_the_default_changes() {
+async fn a_short_lived_certificate_renews_in_its_own_time_and_keeps_its_profile_when_the_default_changes(
+) {
     let t = tenant()
         .own_table()
-        .env("ACME_DIRECTORY_URL", &stack().var("ACME_DIRECTORY_URL_SHORTLIVED"))
+        .env(
+            "ACME_DIRECTORY_URL",
+            &stack().var("ACME_DIRECTORY_URL_SHORTLIVED"),
+        )
         .env("ACME_PROFILE", "shortlived")
         .start()
         .await;
@@ -44,8 +48,14 @@ async fn a_short_lived_certificate_renews_in_its_own_time_and_keeps_its_profile_
     // lifetime, leave the tenant time for its TXT record), overdue a sixth
     // later: days, not the weeks a fixed threshold would give.
     let (renew, overdue) = shares(&served);
-    assert!((0.45..=0.67).contains(&renew), "renews at {renew} of its lifetime");
-    assert!((overdue - renew - 1.0 / 6.0).abs() < 0.01, "overdue at {overdue}");
+    assert!(
+        (0.45..=0.67).contains(&renew),
+        "renews at {renew} of its lifetime"
+    );
+    assert!(
+        (overdue - renew - 1.0 / 6.0).abs() < 0.01,
+        "overdue at {overdue}"
+    );
 
     // The platform's default changes; the renewal asks for the certificate's
     // own profile, and the CA (the stack's Boulder proxy) says it got it.
@@ -71,13 +81,19 @@ async fn a_short_lived_certificate_renews_in_its_own_time_and_keeps_its_profile_
         break;
     }
     assert!(
-        matches!(outcome, Some(custom_domains::flows::acme::renew::Outcome::Renewed(_))),
+        matches!(
+            outcome,
+            Some(custom_domains::flows::acme::renew::Outcome::Renewed(_))
+        ),
         "the renewal did not finish"
     );
     let renewed = t.served().await;
     assert_ne!(renewed.certificate.serial, served.certificate.serial);
     assert_eq!(renewed.profile.as_deref(), Some("shortlived"));
-    let lifetime = renewed.certificate.not_before.until(renewed.certificate.not_after);
+    let lifetime = renewed
+        .certificate
+        .not_before
+        .until(renewed.certificate.not_after);
     assert!(lifetime < Duration::from_secs(161 * 3600), "{lifetime:?}");
 }
 

@@ -43,11 +43,14 @@ async fn refused_before_anything(t: &Tenant, domain: &str, answer: &(u16, Value)
         .send()
         .await
         .is_err());
-    assert!(crate::acme_path::acm_certificates_for(domain).await.is_empty());
+    assert!(crate::acme_path::acm_certificates_for(domain)
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
-async fn the_tenants_quota_refuses_the_next_hostname_before_anything_is_spent_and_warns_at_80_percent() {
+async fn the_tenants_quota_refuses_the_next_hostname_before_anything_is_spent_and_warns_at_80_percent(
+) {
     let t = tenant()
         .shared_edge()
         .own_table()
@@ -59,7 +62,13 @@ async fn the_tenants_quota_refuses_the_next_hostname_before_anything_is_spent_an
     let other = another();
     let answer = start_other(&t, json!({ "domain": other })).await;
     refused_before_anything(&t, &other, &answer, "distribution_tenants").await;
-    assert_eq!((answer.1["details"]["used"].as_u64(), answer.1["details"]["limit"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (
+            answer.1["details"]["used"].as_u64(),
+            answer.1["details"]["limit"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
     // A managed certificate needs a tenant too.
     let answer = start_other(&t, json!({ "domain": other, "certificate": "managed" })).await;
     refused_before_anything(&t, &other, &answer, "distribution_tenants").await;
@@ -112,11 +121,31 @@ async fn the_yearly_imports_keep_room_for_renewals_and_refuse_new_hostnames_firs
         let (status, renewed) = t.renew().await;
         assert_eq!(status, 200, "{renewed}");
     }
-    let figures = t.app.store.ledger_figures(custom_domains::domain::Timestamp::now()).await.unwrap();
-    assert_eq!((figures.first_imports_365d, figures.reimports_365d, figures.acm_imported_certificates), (1, 1, 1));
+    let figures = t
+        .app
+        .store
+        .ledger_figures(custom_domains::domain::Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            figures.first_imports_365d,
+            figures.reimports_365d,
+            figures.acm_imported_certificates
+        ),
+        (1, 1, 1)
+    );
     t.release_until_done().await;
-    let figures = t.app.store.ledger_figures(custom_domains::domain::Timestamp::now()).await.unwrap();
-    assert_eq!(figures.acm_imported_certificates, 0, "the release deleted it");
+    let figures = t
+        .app
+        .store
+        .ledger_figures(custom_domains::domain::Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        figures.acm_imported_certificates, 0,
+        "the release deleted it"
+    );
 }
 
 #[tokio::test]

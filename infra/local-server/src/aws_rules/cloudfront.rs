@@ -120,9 +120,7 @@ async fn managed_verdict(id: &str) -> Option<&'static str> {
     }
     let domain = with_resources(|all| all.get(id).and_then(|r| r.names.first().cloned()))?;
     let pointed = match super::public_dns::cname(&domain).await {
-        super::public_dns::Cname::Targets(targets) => {
-            targets.iter().any(|t| endpoints.contains(t))
-        }
+        super::public_dns::Cname::Targets(targets) => targets.iter().any(|t| endpoints.contains(t)),
         super::public_dns::Cname::NoResolver => return None,
         super::public_dns::Cname::Failed(_) => false,
     };
@@ -382,7 +380,8 @@ pub(super) fn before(sent: &Sent, flight: &mut InFlight) -> Result<(), Refusal> 
         ("GET", p) if p.starts_with("/managed-certificate/") => {
             let id = id_after("/managed-certificate/").unwrap_or_default();
             let id = id.replace("%3A", ":").replace("%2F", "/");
-            flight.rewrite_answer(move |status, answer| Box::pin(managed_answer(id, status, answer)));
+            flight
+                .rewrite_answer(move |status, answer| Box::pin(managed_answer(id, status, answer)));
         }
         // GetConnectionGroup, ListConnectionGroups: routing endpoints.
         ("GET", p) if p.starts_with("/connection-group/") => {

@@ -124,7 +124,9 @@ impl Store {
                         Some(Quota::AcmImportedCertificates) => {
                             figures.acm_imported_certificates = used
                         }
-                        Some(Quota::AcmIssuedCertificates) => figures.acm_issued_certificates = used,
+                        Some(Quota::AcmIssuedCertificates) => {
+                            figures.acm_issued_certificates = used
+                        }
                         Some(Quota::DistributionTenants) => figures.distribution_tenants = used,
                         Some(Quota::ApiGatewayCustomDomains) => {
                             figures.api_gateway_custom_domains = used

@@ -39,7 +39,13 @@ impl Store {
         let put = self.locked_put(stored_item(record, &pk, MANAGED)?, Expected::Absent)?;
         let items = vec![TransactWriteItem::builder().put(put).build()];
         match self
-            .claim_and_put(&record.domain, &record.org_id, record.created_at, items, place)
+            .claim_and_put(
+                &record.domain,
+                &record.org_id,
+                record.created_at,
+                items,
+                place,
+            )
             .await
         {
             // A transaction sent again whose first attempt landed.
@@ -125,8 +131,10 @@ impl Store {
                     Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
                         // The mapping's items follow the record.
                         let reasons = c.cancellation_reasons();
-                        Err(mapping_refusal(mapping, reasons.get(1..).unwrap_or_default())
-                            .unwrap_or_else(concurrent_writer))
+                        Err(
+                            mapping_refusal(mapping, reasons.get(1..).unwrap_or_default())
+                                .unwrap_or_else(concurrent_writer),
+                        )
                     }
                     _ => Err(upstream(e)),
                 }

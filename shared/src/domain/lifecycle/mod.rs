@@ -651,7 +651,11 @@ impl HostnameRecords {
         // A managed certificate is CloudFront's: the tenant's deletion
         // takes it (a hand-off still serving its imported certificate
         // releases as the ACME path below).
-        if self.managed.as_ref().is_some_and(|m| !m.handoff || self.served.is_none()) {
+        if self
+            .managed
+            .as_ref()
+            .is_some_and(|m| !m.handoff || self.served.is_none())
+        {
             return vec![ReleaseStep::Detached, ReleaseStep::RecordsDeleted];
         }
         let acme = self.served.is_some() || self.order.is_some();

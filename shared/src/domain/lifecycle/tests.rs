@@ -663,7 +663,10 @@ enum Shape {
     Acm(AcmStage),
     /// A managed certificate; `handoff`: beside a served ACME certificate
     /// (until attached, when the hand-off ends that record).
-    Managed { stage: ManagedStage, handoff: bool },
+    Managed {
+        stage: ManagedStage,
+        handoff: bool,
+    },
 }
 
 fn managed_stage() -> impl Strategy<Value = ManagedStage> {
