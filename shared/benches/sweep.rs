@@ -151,6 +151,7 @@ fn seed(
         edge: Default::default(),
         dns_target: None,
         names: Vec::new(),
+        profile: None,
         certificate: custom_domains::domain::IssuedCertificate {
             chain_pem: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n".into(),
             sealed_key: "c2VhbGVk".into(),
