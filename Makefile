@@ -1,7 +1,7 @@
 # The two commands of the README's quick start (`dev`, `test`), the fast tier
 # (`check`: no local stack) and the installs they share (`setup`, which `dev`
 # and `test` run themselves).
-.PHONY: dev test check setup smoke bench bench-sweep bench-nonces bench-cold bench-peers sweep drift-check package
+.PHONY: dev test check setup smoke bench bench-sweep bench-nonces bench-cold bench-peers bench-year sweep drift-check package
 dev:
 	bash infra/dev.sh
 test:
@@ -25,6 +25,8 @@ bench-cold:
 	bash infra/bench.sh cold
 bench-peers:
 	bash infra/bench.sh peers
+bench-year:
+	bash infra/bench.sh year
 sweep:
 	bash infra/sweep.sh
 drift-check:

@@ -9,6 +9,9 @@
 # `make bench-peers` (`infra/bench.sh peers`): the product's full issuance
 # beside certbot's and lego's (Debian packages, installed if missing), on the
 # same Pebble and challtestsrv, in one run (infra/bench_peers.py).
+# `make bench-year` (`infra/bench.sh year`): a year of BENCH_HOSTNAMES
+# hostnames in scaled time, ACME only beside managed with hand-off
+# (shared/benches/year.rs).
 set -euo pipefail
 # shellcheck source=infra/apt.sh
 . "$(dirname "$0")/apt.sh"
@@ -30,6 +33,18 @@ if [ "${1:-}" = cold ]; then
   bash infra/stack.sh up test >/dev/null
   cargo bench --locked -q -p custom-domains --bench cold_start 2>/dev/null | grep -v '^$'
   bash infra/stack.sh down test
+  exit 0
+fi
+if [ "${1:-}" = year ]; then
+  # One simulated day is BENCH_DAY_SECONDS wall seconds; the short-lived
+  # CA's certificates last Let's Encrypt's 64 days of them.
+  day=${BENCH_DAY_SECONDS:-2}
+  export BENCH_DAY_SECONDS=$day
+  PEBBLE_SHORT_VALIDITY_SECONDS=$(python3 -c "print(round(64 * $day))") PEBBLE_WFE_NONCEREJECT=0 \
+    bash infra/stack.sh up test >/dev/null
+  trap 'bash infra/stack.sh down test' EXIT
+  BENCH_AWS_TIMES=1 AWS_CALLS_RECORD=/dev/null RUST_LOG=${RUST_LOG:-error} \
+    cargo bench --locked -q -p custom-domains --bench year 2>.local/test/bench-year.log | grep -v '^$'
   exit 0
 fi
 if [ "${1:-}" = nonces ]; then

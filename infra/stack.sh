@@ -320,6 +320,8 @@ echo $! >"$state/boulder.pid"
 # (`certificateValidityPeriod`), so the `shortlived` profile's lifetime
 # (Let's Encrypt: 160 hours) is this one's, for the tests of renewal
 # relative to a certificate's own lifetime. Behind its own Boulder proxy.
+# `make bench-year` sets another lifetime (PEBBLE_SHORT_VALIDITY_SECONDS):
+# Let's Encrypt's 64 days, scaled to its simulated days.
 cat >"$state/pebble-short.json" <<JSON
 {"pebble": {
   "listenAddress": "127.0.0.1:$short",
@@ -329,7 +331,7 @@ cat >"$state/pebble-short.json" <<JSON
   "httpPort": 0, "tlsPort": 0,
   "ocspResponderURL": "",
   "externalAccountBindingRequired": false,
-  "certificateValidityPeriod": 576000
+  "certificateValidityPeriod": ${PEBBLE_SHORT_VALIDITY_SECONDS:-576000}
 }}
 JSON
 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=$nonce_reject PEBBLE_AUTHZREUSE=100 \

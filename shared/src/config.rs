@@ -200,6 +200,10 @@ pub struct Config {
     /// off to a managed certificate once it points at the edge. Default:
     /// on when `DEFAULT_CERTIFICATE` is `managed`.
     pub handoff_to_managed: bool,
+    /// `HANDOFF_DELEGATED`: a hostname whose `_acme-challenge` is
+    /// delegated is handed off too (default `true`); `false` keeps those on
+    /// ACME (a platform that wants their renewals by DNS-01).
+    pub handoff_delegated: bool,
     /// `QUOTA_*`: the AWS quotas the ledger keeps under (AWS's defaults;
     /// raise them with the account's own).
     pub quota_limits: crate::domain::quota::QuotaLimits,
@@ -569,7 +573,18 @@ impl Config {
                 })
             }
         };
+        let handoff_delegated = match get("HANDOFF_DELEGATED").as_deref() {
+            None | Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "HANDOFF_DELEGATED",
+                    problem: format!("expected true or false, got {other:?}"),
+                })
+            }
+        };
         Ok(Self {
+            handoff_delegated,
             quota_limits,
             acme_profile,
             default_certificate,

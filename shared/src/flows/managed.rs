@@ -118,10 +118,11 @@ pub async fn start(
 
 /// Starts the hand-off of an ACME hostname served on its distribution
 /// tenant, now pointing at the edge, to a managed certificate (the drift
-/// check's, `HANDOFF_TO_MANAGED`): wildcards, organisations' own
-/// distributions and hostnames whose `_acme-challenge` is delegated stay
-/// on ACME. A hand-off under way is carried on. Answers whether the
-/// hostname is being (or was) handed off.
+/// check's, `HANDOFF_TO_MANAGED`): wildcards, certificates of several
+/// names and organisations' own distributions stay on ACME, and so do
+/// hostnames whose `_acme-challenge` is delegated when the platform wants
+/// them there (`HANDOFF_DELEGATED=false`). A hand-off under way is carried
+/// on. Answers whether the hostname is being (or was) handed off.
 pub async fn hand_off(
     app: &App,
     domain: &DomainName,
@@ -143,7 +144,7 @@ pub async fn hand_off(
     };
     let stays_on_acme = served.edge != Edge::CloudfrontTenant
         || served.is_shared()
-        || served.delegated
+        || (served.delegated && !app.config.handoff_delegated)
         || domain.as_str().starts_with("*.")
         || records.order.is_some();
     if stays_on_acme {

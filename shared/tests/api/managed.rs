@@ -342,3 +342,24 @@ async fn a_failed_hand_off_leaves_the_acme_certificate_serving_and_renewing() {
     assert_eq!(released["status"], "released", "{released}");
     clear_cname(&t.domain).await;
 }
+
+#[tokio::test]
+async fn a_managed_start_points_at_the_configured_connection_groups_routing_endpoint() {
+    let cf = cloudfront_client(&sdk_config(None).await);
+    let groups = cf.list_connection_groups().send().await.unwrap();
+    let group = groups
+        .connection_groups()
+        .iter()
+        .find(|g| g.is_default() == Some(true))
+        .expect("the stack's default connection group");
+    let (id, endpoint) = (group.id().to_owned(), group.routing_endpoint().to_owned());
+    let t = tenant()
+        .shared_edge()
+        .env("CLOUDFRONT_CONNECTION_GROUP_ID", &id)
+        .start()
+        .await;
+    let start = start_managed(&t).await;
+    assert_eq!(start["dns_target"], endpoint.trim_end_matches('.'), "{start}");
+    let released = t.release_until_done().await;
+    assert_eq!(released["status"], "released", "{released}");
+}

@@ -44,7 +44,7 @@ fn variables_read_with(provider: &str) -> BTreeSet<String> {
             "DELEGATION_PROVIDER" => provider.to_owned(),
             "DEFAULT_CERTIFICATE" => "acme".to_owned(),
             "MANAGED_VALIDATION_TOKEN_HOST" => "cloudfront".to_owned(),
-            "HANDOFF_TO_MANAGED" => "true".to_owned(),
+            "HANDOFF_TO_MANAGED" | "HANDOFF_DELEGATED" => "true".to_owned(),
             "QUOTA_COUNT_REIMPORTS" => "true".to_owned(),
             n if n.starts_with("QUOTA_") => "100".to_owned(),
             "ACME_PROFILE" => "classic".to_owned(),

@@ -97,7 +97,13 @@ struct Shared {
 impl AcmeProxy {
     /// Starts on 127.0.0.1:<random port>; runs until the process ends (spawned task).
     pub async fn start() -> AcmeProxy {
-        let directory: Uri = stack().var("ACME_DIRECTORY_URL").parse().unwrap();
+        Self::start_in_front_of(&stack().var("ACME_DIRECTORY_URL")).await
+    }
+
+    /// As [`AcmeProxy::start`], in front of the local CA at `directory`
+    /// (the stack's short-lived one, say).
+    pub async fn start_in_front_of(directory: &str) -> AcmeProxy {
+        let directory: Uri = directory.parse().unwrap();
         let authority = directory.authority().unwrap().clone();
         assert!(
             matches!(authority.host(), "127.0.0.1" | "localhost" | "[::1]"),

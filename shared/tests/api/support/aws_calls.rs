@@ -72,6 +72,38 @@ fn timing() -> bool {
     *ON.get_or_init(|| std::env::var_os("BENCH_AWS_TIMES").is_some())
 }
 
+/// DynamoDB write capacity units, estimated from the requests' sizes
+/// (`BENCH_AWS_TIMES`): a write item costs a unit per KB, a transaction's
+/// twice (DynamoDB's pricing). Measured on the request's JSON, which is
+/// larger than the item DynamoDB sizes: an upper bound.
+static WRITE_UNITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The write units estimated since the last call, reset.
+#[allow(dead_code)]
+pub fn take_write_units() -> u64 {
+    WRITE_UNITS.swap(0, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The write units a DynamoDB request of `target` with `body` costs.
+fn write_units(target: &str, body: &[u8]) -> u64 {
+    let op = target.strip_prefix("DynamoDB_20120810.").unwrap_or_default();
+    let kb = |bytes: usize| (bytes as u64).div_ceil(1024).max(1);
+    match op {
+        "PutItem" | "UpdateItem" | "DeleteItem" => kb(body.len()),
+        "TransactWriteItems" => {
+            let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            parsed["TransactItems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|item| 2 * kb(item.to_string().len()))
+                .sum()
+        }
+        "BatchWriteItem" => kb(body.len()),
+        _ => 0,
+    }
+}
+
 /// The bodies of every EventBridge `PutEvents` request sent so far (moto
 /// accepts them, but offers no way to read them back).
 pub fn sent_events() -> Vec<String> {
@@ -186,6 +218,15 @@ impl HttpConnector for RecordingConnector {
         let Some(action) = timed else {
             return self.inner.call(request);
         };
+        if let (Some(target), Some(body)) = (
+            request.headers().get("x-amz-target"),
+            request.body().bytes(),
+        ) {
+            WRITE_UNITS.fetch_add(
+                write_units(target, body),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         let sent = self.inner.call(request);
         HttpConnectorFuture::new(async move {
             let began = std::time::Instant::now();
