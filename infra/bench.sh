@@ -44,7 +44,7 @@ if [ "${1:-}" = year ]; then
     bash infra/stack.sh up test >/dev/null
   trap 'bash infra/stack.sh down test' EXIT
   BENCH_AWS_TIMES=1 AWS_CALLS_RECORD=/dev/null RUST_LOG=${RUST_LOG:-error} \
-    cargo bench --locked -q -p custom-domains --bench year 2>.local/test/bench-year.log | grep -v '^$'
+    cargo bench --locked -q -p custom-domains --bench year 2>.local/test/bench-year.log | grep --line-buffered -v -e '^$' -e '^{"_aws"'
   exit 0
 fi
 if [ "${1:-}" = nonces ]; then
