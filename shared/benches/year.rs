@@ -80,17 +80,25 @@ struct Settings {
 impl Settings {
     fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok();
-        let hostnames = var("BENCH_HOSTNAMES").and_then(|v| v.parse().ok()).unwrap_or(1000);
+        let hostnames = var("BENCH_HOSTNAMES")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
         Self {
             hostnames,
             day: Duration::from_secs_f64(
-                var("BENCH_DAY_SECONDS").and_then(|v| v.parse().ok()).unwrap_or(2.0),
+                var("BENCH_DAY_SECONDS")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2.0),
             ),
-            job_hours: var("BENCH_JOB_HOURS").and_then(|v| v.parse().ok()).unwrap_or(6.0),
+            job_hours: var("BENCH_JOB_HOURS")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(6.0),
             releases: var("BENCH_RELEASES")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or((hostnames / 100).max(1)),
-            concurrency: var("BENCH_CONCURRENCY").and_then(|v| v.parse().ok()).unwrap_or(8),
+            concurrency: var("BENCH_CONCURRENCY")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(8),
         }
     }
 
@@ -222,7 +230,13 @@ impl Meter {
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
-    async fn post(&self, function: &'static str, token: &str, url: &str, body: &str) -> (u16, Value) {
+    async fn post(
+        &self,
+        function: &'static str,
+        token: &str,
+        url: &str,
+        body: &str,
+    ) -> (u16, Value) {
         let began = Instant::now();
         let answer = post(token, url, body).await;
         self.count(function, began.elapsed());
@@ -251,12 +265,22 @@ async fn main() {
     );
     let acme_only = year(&settings, false).await;
     let handoff = year(&settings, true).await;
-    report(&settings, &[("ACME only", &acme_only), ("managed, with hand-off", &handoff)]);
+    report(
+        &settings,
+        &[
+            ("ACME only", &acme_only),
+            ("managed, with hand-off", &handoff),
+        ],
+    );
 }
 
 /// One scenario's year.
 async fn year(settings: &Settings, handoff: bool) -> Figures {
-    let label = if handoff { "managed, with hand-off" } else { "ACME only" };
+    let label = if handoff {
+        "managed, with hand-off"
+    } else {
+        "ACME only"
+    };
     let short = stack().var("ACME_DIRECTORY_URL_SHORTLIVED");
     let ca = support::acme_proxy::AcmeProxy::start_in_front_of(&short).await;
     let mut builder = tenant().shared_edge().own_table();
@@ -287,7 +311,11 @@ async fn year(settings: &Settings, handoff: bool) -> Figures {
         .collect();
     onboard(&t, &meter, &names, settings.concurrency).await;
     let onboarded = began.elapsed();
-    println!("{label}: {} hostnames onboarded in {:.0} s", names.len(), onboarded.as_secs_f64());
+    println!(
+        "{label}: {} hostnames onboarded in {:.0} s",
+        names.len(),
+        onboarded.as_secs_f64()
+    );
 
     let tick = settings.day.mul_f64(settings.job_hours / 24.0);
     let ticks = (365.0 * 24.0 / settings.job_hours).round() as u64;
@@ -331,7 +359,11 @@ async fn year(settings: &Settings, handoff: bool) -> Figures {
         .await
         .unwrap();
         meter.count("drift-check", run.elapsed());
-        let ledger = observer.store.ledger_figures(Timestamp::now()).await.unwrap();
+        let ledger = observer
+            .store
+            .ledger_figures(Timestamp::now())
+            .await
+            .unwrap();
         figures.peak_imported = figures.peak_imported.max(ledger.acm_imported_certificates);
         figures.peak_issued = figures.peak_issued.max(ledger.acm_issued_certificates);
         figures.peak_tenants = figures.peak_tenants.max(ledger.distribution_tenants);
@@ -354,7 +386,11 @@ async fn year(settings: &Settings, handoff: bool) -> Figures {
         *figures.aws.entry(service).or_default() += u64::from(count);
     }
     // Imports and re-imports (each a renewal), as the ledger counted them.
-    let ledger = observer.store.ledger_figures(Timestamp::now()).await.unwrap();
+    let ledger = observer
+        .store
+        .ledger_figures(Timestamp::now())
+        .await
+        .unwrap();
     figures.imports = ledger.first_imports_365d + ledger.reimports_365d;
     figures.renewals = ledger.reimports_365d;
     figures.write_units = aws_calls::take_write_units();
@@ -430,8 +466,9 @@ async fn onboard(t: &Arc<Tenant>, meter: &Arc<Meter>, names: &[String], concurre
                 )
                 .await;
                 let done = loop {
-                    let (status, answer) =
-                        meter.post("complete-certificate", &t.token, &t.complete_url(), &body).await;
+                    let (status, answer) = meter
+                        .post("complete-certificate", &t.token, &t.complete_url(), &body)
+                        .await;
                     match status {
                         200 => break answer,
                         202 | 502 | 409 => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -468,18 +505,28 @@ fn report(settings: &Settings, scenarios: &[(&str, &Figures)]) {
         let cells: Vec<String> = scenarios.iter().map(|(_, s)| f(s)).collect();
         println!("| {label} | {} |", cells.join(" | "));
     };
-    row("hostname-years simulated", &|s| format!("{:.0}", s.hostname_years));
-    row("ACM imports", &|s| format!("{:.2}", s.per_year(s.imports)));
-    row("ACM certificates held at the peak (imported / ACM-issued)", &|s| {
-        format!("{} / {}", s.peak_imported, s.peak_issued)
+    row("hostname-years simulated", &|s| {
+        format!("{:.0}", s.hostname_years)
     });
-    row("distribution tenants at the peak", &|s| s.peak_tenants.to_string());
-    row("renewals made by the product (re-imports)", &|s| format!("{:.2}", s.per_year(s.renewals)));
+    row("ACM imports", &|s| format!("{:.2}", s.per_year(s.imports)));
+    row(
+        "ACM certificates held at the peak (imported / ACM-issued)",
+        &|s| format!("{} / {}", s.peak_imported, s.peak_issued),
+    );
+    row("distribution tenants at the peak", &|s| {
+        s.peak_tenants.to_string()
+    });
+    row("renewals made by the product (re-imports)", &|s| {
+        format!("{:.2}", s.per_year(s.renewals))
+    });
     let services: std::collections::BTreeSet<&String> =
         scenarios.iter().flat_map(|(_, s)| s.aws.keys()).collect();
     for service in services {
         row(&format!("AWS requests: {service}"), &|s| {
-            format!("{:.1}", s.per_year(s.aws.get(service).copied().unwrap_or(0)))
+            format!(
+                "{:.1}",
+                s.per_year(s.aws.get(service).copied().unwrap_or(0))
+            )
         });
     }
     row("DynamoDB write units (estimate, upper bound)", &|s| {
@@ -488,20 +535,34 @@ fn report(settings: &Settings, scenarios: &[(&str, &Figures)]) {
     row("DynamoDB items read (≈ read units)", &|s| {
         format!("{:.0}", s.per_year(s.items_read))
     });
-    row("EventBridge events", &|s| format!("{:.1}", s.per_year(s.events)));
+    row("EventBridge events", &|s| {
+        format!("{:.1}", s.per_year(s.events))
+    });
     row("Lambda invocations", &|s| {
         format!("{:.1}", s.per_year(s.invocations_total()))
     });
-    row("Lambda seconds", &|s| format!("{:.2}", s.lambda_seconds / s.hostname_years));
-    row("CA requests", &|s| format!("{:.1}", s.per_year(s.ca_requests)));
-    row("certificates expired at the end", &|s| s.expired.to_string());
+    row("Lambda seconds", &|s| {
+        format!("{:.2}", s.lambda_seconds / s.hostname_years)
+    });
+    row("CA requests", &|s| {
+        format!("{:.1}", s.per_year(s.ca_requests))
+    });
+    row("certificates expired at the end", &|s| {
+        s.expired.to_string()
+    });
     row("scheduled runs late", &|s| s.late_ticks.to_string());
     println!();
-    println!("| AWS cost per hostname-month (list prices) | {} |", header.join(" | "));
+    println!(
+        "| AWS cost per hostname-month (list prices) | {} |",
+        header.join(" | ")
+    );
     println!("|---|{}", "---|".repeat(scenarios.len()));
     let costs: Vec<(f64, Vec<(&str, f64)>)> = scenarios.iter().map(|(_, s)| s.cost()).collect();
     for (i, (line, _)) in costs[0].1.iter().enumerate() {
-        let cells: Vec<String> = costs.iter().map(|(_, l)| format!("${:.6}", l[i].1)).collect();
+        let cells: Vec<String> = costs
+            .iter()
+            .map(|(_, l)| format!("${:.6}", l[i].1))
+            .collect();
         println!("| {line} | {} |", cells.join(" | "));
     }
     let totals: Vec<String> = costs.iter().map(|(t, _)| format!("**${t:.5}**")).collect();

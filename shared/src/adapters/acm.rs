@@ -59,7 +59,7 @@ pub struct Certificates {
     stack: String,
     /// The quota ledger, and the quota this client's certificates count
     /// in while held (imported, or ACM-issued): `Certificates::counted_in`.
-    ledger: Option<(super::store::Store, crate::domain::quota::Quota)>,
+    ledger: super::store::Counted,
 }
 
 fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -136,7 +136,7 @@ impl Certificates {
         Self {
             client: client.into(),
             stack: stack.into(),
-            ledger: None,
+            ledger: Default::default(),
         }
     }
 
@@ -147,14 +147,8 @@ impl Certificates {
         store: super::store::Store,
         held: crate::domain::quota::Quota,
     ) -> Self {
-        self.ledger = Some((store, held));
+        self.ledger = super::store::Counted::new(store, held);
         self
-    }
-
-    async fn count(&self, delta: i64) {
-        if let Some((store, held)) = &self.ledger {
-            store.ledger_add(*held, delta).await;
-        }
     }
 
     /// Imports a certificate (leaf PEM, intermediates PEM, unencrypted key
@@ -203,11 +197,9 @@ impl Certificates {
                 .await;
             match sent {
                 Ok(out) => {
-                    if let Some((store, _)) = &self.ledger {
-                        store.ledger_import(existing_arn.is_none()).await;
-                    }
+                    self.ledger.import(existing_arn.is_none()).await;
                     if existing_arn.is_none() {
-                        self.count(1).await;
+                        self.ledger.count(1).await;
                     }
                     return out.certificate_arn.map(Imported::Arn).ok_or_else(|| {
                         Error::upstream(Service::Acm, "ImportCertificate returned no ARN")
@@ -321,7 +313,7 @@ impl Certificates {
             .map_err(|e| limit_or_upstream(aws_sdk_acm::Error::from(e)))?;
         // (A request repeated with its token answers the same certificate:
         // counted at most once more than ACM holds, until it is deleted.)
-        self.count(1).await;
+        self.ledger.count(1).await;
         out.certificate_arn
             .ok_or_else(|| Error::upstream(Service::Acm, "RequestCertificate returned no ARN"))
     }
@@ -340,7 +332,7 @@ impl Certificates {
             .await
         {
             Ok(_) => {
-                self.count(-1).await;
+                self.ledger.count(-1).await;
                 Ok(Deletion::Deleted)
             }
             Err(e)

@@ -58,7 +58,7 @@ pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_apigatewayv2::Client {
 pub struct ApiDomains {
     client: super::lazy::Lazy<aws_sdk_apigatewayv2::Client>,
     /// The quota ledger the custom domains count in (`counted_in`).
-    ledger: Option<super::store::Store>,
+    ledger: super::store::Counted,
 }
 
 fn upstream(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -69,22 +69,15 @@ impl ApiDomains {
     pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_apigatewayv2::Client>>) -> Self {
         Self {
             client: client.into(),
-            ledger: None,
+            ledger: Default::default(),
         }
     }
 
     /// Counts the custom domains made and deleted in the quota ledger.
     pub fn counted_in(mut self, store: super::store::Store) -> Self {
-        self.ledger = Some(store);
+        let quota = crate::domain::quota::Quota::ApiGatewayCustomDomains;
+        self.ledger = super::store::Counted::new(store, quota);
         self
-    }
-
-    async fn count(&self, delta: i64) {
-        if let Some(store) = &self.ledger {
-            store
-                .ledger_add(crate::domain::quota::Quota::ApiGatewayCustomDomains, delta)
-                .await;
-        }
     }
 
     /// Creates the regional custom domain (TLS 1.2) with `certificate_arn`,
@@ -126,7 +119,7 @@ impl ApiDomains {
             .await;
         match created {
             Ok(out) => {
-                self.count(1).await;
+                self.ledger.count(1).await;
                 let target = out
                     .domain_name_configurations()
                     .first()
@@ -285,7 +278,7 @@ impl ApiDomains {
             .await
         {
             Ok(_) => {
-                self.count(-1).await;
+                self.ledger.count(-1).await;
                 Ok(Paced::Done(()))
             }
             Err(e)

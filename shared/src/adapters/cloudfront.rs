@@ -100,7 +100,7 @@ async fn wait_next(
 pub struct Distributions {
     client: super::lazy::Lazy<aws_sdk_cloudfront::Client>,
     /// The quota ledger the distribution tenants count in (`counted_in`).
-    ledger: Option<super::store::Store>,
+    ledger: super::store::Counted,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +109,14 @@ pub enum Attached {
     Updated,
     /// Nothing to change (already attached, or already detached).
     AlreadyInPlace,
+}
+
+/// What a tenant write changes: the certificate it serves, or a new
+/// managed-certificate request (its certificate left as it is).
+#[derive(Clone, Copy, Debug)]
+enum TenantChange<'a> {
+    Certificate(&'a str),
+    ManagedCertificate(&'a str),
 }
 
 /// A managed certificate as CloudFront reports it.
@@ -191,22 +199,15 @@ impl Distributions {
     pub fn new(client: impl Into<super::lazy::Lazy<aws_sdk_cloudfront::Client>>) -> Self {
         Self {
             client: client.into(),
-            ledger: None,
+            ledger: Default::default(),
         }
     }
 
     /// Counts the distribution tenants made and deleted in the quota ledger.
     pub fn counted_in(mut self, store: super::store::Store) -> Self {
-        self.ledger = Some(store);
+        let quota = crate::domain::quota::Quota::DistributionTenants;
+        self.ledger = super::store::Counted::new(store, quota);
         self
-    }
-
-    async fn count(&self, delta: i64) {
-        if let Some(store) = &self.ledger {
-            store
-                .ledger_add(crate::domain::quota::Quota::DistributionTenants, delta)
-                .await;
-        }
     }
 
     /// Adds `domain` to the distribution's aliases and makes `certificate_arn`
@@ -339,19 +340,68 @@ impl Distributions {
         certificate_arn: &str,
         connection_group: Option<&str>,
     ) -> Result<TenantAttached, Error> {
-        use aws_sdk_cloudfront::types::{Certificate, Customizations, DomainItem};
-        let customizations = Customizations::builder()
-            .certificate(
-                Certificate::builder()
-                    .arn(certificate_arn)
-                    .build()
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            )
-            .build();
+        let change = TenantChange::Certificate(certificate_arn);
+        self.put_tenant(distribution_id, domain, connection_group, change)
+            .await
+    }
+
+    /// Asks CloudFront for a managed certificate for `domain` on its
+    /// distribution tenant of `distribution_id` (`ManagedCertificateRequest`,
+    /// its HTTP validation token served by `token_host`): creates the
+    /// tenant with the request, or sends the request to the existing
+    /// tenant keeping everything else, its certificate customization
+    /// included (a hand-off's imported certificate serves on until the
+    /// managed one is attached, `attach_tenant`). Answers the tenant's ID
+    /// and the routing endpoint. Each call is a new request.
+    pub async fn request_managed(
+        &self,
+        distribution_id: &str,
+        domain: &DomainName,
+        connection_group: Option<&str>,
+        token_host: &str,
+    ) -> Result<TenantAttached, Error> {
+        let change = TenantChange::ManagedCertificate(token_host);
+        self.put_tenant(distribution_id, domain, connection_group, change)
+            .await
+    }
+
+    /// Creates `domain`'s tenant with `change`, or makes `change` to the
+    /// existing one (ETag-guarded, read again after a concurrent writer).
+    async fn put_tenant(
+        &self,
+        distribution_id: &str,
+        domain: &DomainName,
+        connection_group: Option<&str>,
+        change: TenantChange<'_>,
+    ) -> Result<TenantAttached, Error> {
+        use aws_sdk_cloudfront::types::{
+            Certificate, Customizations, DomainItem, ManagedCertificateRequest, ValidationTokenHost,
+        };
+        let built = |e: aws_sdk_cloudfront::error::BuildError| Error::Internal(e.to_string());
+        let (customizations, request) = match change {
+            TenantChange::Certificate(arn) => (
+                Some(
+                    Customizations::builder()
+                        .certificate(Certificate::builder().arn(arn).build().map_err(built)?)
+                        .build(),
+                ),
+                None,
+            ),
+            TenantChange::ManagedCertificate(token_host) => (
+                None,
+                Some(
+                    ManagedCertificateRequest::builder()
+                        .validation_token_host(ValidationTokenHost::from(token_host))
+                        .primary_domain_name(domain.as_str())
+                        .build()
+                        .map_err(built)?,
+                ),
+            ),
+        };
         let item = DomainItem::builder()
             .domain(domain.as_str())
             .build()
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(built)?;
         for attempt in 1..=ATTEMPTS {
             let tenant = match self.tenant_by_domain(domain).await? {
                 None => {
@@ -361,14 +411,15 @@ impl Distributions {
                         .distribution_id(distribution_id)
                         .name(tenant_name(domain))
                         .domains(item.clone())
-                        .customizations(customizations.clone())
+                        .set_customizations(customizations.clone())
+                        .set_managed_certificate_request(request.clone())
                         .set_connection_group_id(connection_group.map(str::to_owned))
                         .enabled(true)
                         .send()
                         .await;
                     match created {
                         Ok(out) => {
-                            self.count(1).await;
+                            self.ledger.count(1).await;
                             out.distribution_tenant
                         }
                         Err(e) => match e.as_service_error() {
@@ -396,7 +447,14 @@ impl Distributions {
                         .customizations()
                         .and_then(|c| c.certificate())
                         .map(|c| c.arn());
-                    if current == Some(certificate_arn) && tenant.enabled() == Some(true) {
+                    let in_place = match change {
+                        TenantChange::Certificate(arn) => {
+                            current == Some(arn) && tenant.enabled() == Some(true)
+                        }
+                        // Each request is a new one.
+                        TenantChange::ManagedCertificate(_) => false,
+                    };
+                    if in_place {
                         Some(tenant)
                     } else {
                         let updated = self
@@ -406,7 +464,13 @@ impl Distributions {
                             .set_if_match(etag)
                             .distribution_id(distribution_id)
                             .domains(item.clone())
-                            .customizations(customizations.clone())
+                            // A managed request keeps the tenant's own.
+                            .set_customizations(
+                                customizations
+                                    .clone()
+                                    .or_else(|| tenant.customizations().cloned()),
+                            )
+                            .set_managed_certificate_request(request.clone())
                             .set_connection_group_id(
                                 tenant.connection_group_id().map(str::to_owned),
                             )
@@ -425,116 +489,6 @@ impl Distributions {
                             }
                             Err(e) => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
                         }
-                    }
-                }
-            };
-            let tenant = tenant.ok_or_else(|| {
-                Error::upstream(Service::CloudFront, "no distribution tenant in the answer")
-            })?;
-            let routing_endpoint = match tenant.connection_group_id() {
-                Some(group) => self.routing_endpoint(group).await?,
-                None => None,
-            };
-            return Ok(TenantAttached {
-                tenant_id: tenant.id().unwrap_or_default().to_owned(),
-                routing_endpoint,
-            });
-        }
-        Err(Error::conflict(
-            Code::DistributionBusy,
-            format!("the distribution tenant for {domain} kept changing; try again"),
-        ))
-    }
-
-    /// Asks CloudFront for a managed certificate for `domain` on its
-    /// distribution tenant of `distribution_id` (`ManagedCertificateRequest`,
-    /// its HTTP validation token served by `token_host`): creates the
-    /// tenant with the request, or sends the request to the existing
-    /// tenant keeping everything else, its certificate customization
-    /// included (a hand-off's imported certificate serves on until the
-    /// managed one is attached, `attach_tenant`). Answers the tenant's ID
-    /// and the routing endpoint. Each call is a new request.
-    pub async fn request_managed(
-        &self,
-        distribution_id: &str,
-        domain: &DomainName,
-        connection_group: Option<&str>,
-        token_host: &str,
-    ) -> Result<TenantAttached, Error> {
-        use aws_sdk_cloudfront::types::{
-            DomainItem, ManagedCertificateRequest, ValidationTokenHost,
-        };
-        let request = ManagedCertificateRequest::builder()
-            .validation_token_host(ValidationTokenHost::from(token_host))
-            .primary_domain_name(domain.as_str())
-            .build()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let item = DomainItem::builder()
-            .domain(domain.as_str())
-            .build()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        for attempt in 1..=ATTEMPTS {
-            let tenant = match self.tenant_by_domain(domain).await? {
-                None => {
-                    let created = self
-                        .client
-                        .create_distribution_tenant()
-                        .distribution_id(distribution_id)
-                        .name(tenant_name(domain))
-                        .domains(item.clone())
-                        .managed_certificate_request(request.clone())
-                        .set_connection_group_id(connection_group.map(str::to_owned))
-                        .enabled(true)
-                        .send()
-                        .await;
-                    match created {
-                        Ok(out) => {
-                            self.count(1).await;
-                            out.distribution_tenant
-                        }
-                        Err(e) => match e.as_service_error() {
-                            Some(se) if se.is_cname_already_exists() => {
-                                return Err(cname_taken(domain))
-                            }
-                            Some(se) if se.is_entity_already_exists() => continue,
-                            Some(se) if se.is_entity_limit_exceeded() => {
-                                return Err(Error::conflict(
-                                    Code::EdgeFull,
-                                    format!("the multi-tenant distribution {distribution_id} has as many distribution tenants as CloudFront allows; the platform must raise the quota or add a distribution"),
-                                ))
-                            }
-                            _ => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
-                        },
-                    }
-                }
-                Some((tenant, etag)) => {
-                    if tenant.distribution_id() != Some(distribution_id) {
-                        return Err(cname_taken(domain));
-                    }
-                    let updated = self
-                        .client
-                        .update_distribution_tenant()
-                        .id(tenant.id().unwrap_or_default())
-                        .set_if_match(etag)
-                        .distribution_id(distribution_id)
-                        .domains(item.clone())
-                        .set_customizations(tenant.customizations().cloned())
-                        .set_connection_group_id(tenant.connection_group_id().map(str::to_owned))
-                        .managed_certificate_request(request.clone())
-                        .enabled(true)
-                        .send()
-                        .await;
-                    match updated {
-                        Ok(out) => out.distribution_tenant,
-                        Err(e)
-                            if e.as_service_error().is_some_and(|se| {
-                                se.is_precondition_failed() || se.is_invalid_if_match_version()
-                            }) =>
-                        {
-                            tracing::info!(attempt, %domain, "distribution tenant changed under us; reading it again");
-                            continue;
-                        }
-                        Err(e) => return Err(upstream(aws_sdk_cloudfront::Error::from(e))),
                     }
                 }
             };
@@ -660,7 +614,7 @@ impl Distributions {
                 .await;
             match deleted {
                 Ok(_) => {
-                    self.count(-1).await;
+                    self.ledger.count(-1).await;
                     return Ok(true);
                 }
                 Err(e) => match e.as_service_error() {

@@ -11,19 +11,9 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// The distribution tenant serving `domain`: its certificate's ARN.
+/// The certificate of the distribution tenant serving `domain`, if any.
 async fn tenant_certificate(domain: &str) -> Option<String> {
-    let cf = cloudfront_client(&sdk_config(None).await);
-    let out = cf
-        .get_distribution_tenant_by_domain()
-        .domain(domain)
-        .send()
-        .await
-        .ok()?;
-    out.distribution_tenant?
-        .customizations()
-        .and_then(|c| c.certificate())
-        .map(|c| c.arn().to_owned())
+    crate::shared_edge::distribution_tenant(domain).await?.2
 }
 
 fn managed_body(domain: &str) -> String {
@@ -156,14 +146,9 @@ async fn a_managed_hostname_waits_for_its_claim_record_and_its_cname_then_is_ser
 }
 
 async fn distribution_tenant_exists(domain: &str) -> Option<String> {
-    let cf = cloudfront_client(&sdk_config(None).await);
-    let out = cf
-        .get_distribution_tenant_by_domain()
-        .domain(domain)
-        .send()
+    crate::shared_edge::distribution_tenant(domain)
         .await
-        .ok()?;
-    out.distribution_tenant?.id().map(str::to_owned)
+        .map(|t| t.0)
 }
 
 #[tokio::test]
@@ -222,15 +207,17 @@ async fn a_managed_certificate_that_times_out_is_reported_and_asked_again_once_p
     clear_cname(&t.domain).await;
 }
 
-#[tokio::test]
-async fn an_acme_hostname_pointed_at_the_edge_is_handed_off_keeping_its_certificate_until_the_managed_one_is_issued(
-) {
+/// An ACME hostname on the shared edge, served and then pointed at the
+/// edge, with hand-off on and CloudFront's first verdict on a managed
+/// certificate answered `verdict`: the tenant, its imported certificate's
+/// ARN, and the fault proxy (kept for the test's length).
+async fn served_then_pointed(verdict: &'static str) -> (Tenant, String, FaultProxy) {
     let proxy = FaultProxy::start(
         is_managed_details,
         Fault::Answer {
             status: 200,
             content_type: "text/xml",
-            body: PENDING,
+            body: verdict,
         },
     )
     .await;
@@ -244,8 +231,14 @@ async fn an_acme_hostname_pointed_at_the_edge_is_handed_off_keeping_its_certific
     let (_, (status, done)) = t.start_and_complete().await;
     assert_eq!(status, 200, "{done}");
     let imported = done["certificate_arn"].as_str().unwrap().to_owned();
-    let target = done["dns_target"].as_str().unwrap().to_owned();
-    set_cname(&t.domain, &target).await;
+    set_cname(&t.domain, done["dns_target"].as_str().unwrap()).await;
+    (t, imported, proxy)
+}
+
+#[tokio::test]
+async fn an_acme_hostname_pointed_at_the_edge_is_handed_off_keeping_its_certificate_until_the_managed_one_is_issued(
+) {
+    let (t, imported, _proxy) = served_then_pointed(PENDING).await;
     // The first look: requested, CloudFront still validating. The imported
     // certificate serves on, and its renewal stays scheduled.
     t.drift_check().await;
@@ -305,26 +298,7 @@ async fn an_acme_hostname_pointed_at_the_edge_is_handed_off_keeping_its_certific
 
 #[tokio::test]
 async fn a_failed_hand_off_leaves_the_acme_certificate_serving_and_renewing() {
-    let proxy = FaultProxy::start(
-        is_managed_details,
-        Fault::Answer {
-            status: 200,
-            content_type: "text/xml",
-            body: TIMED_OUT,
-        },
-    )
-    .await;
-    let t = tenant()
-        .shared_edge()
-        .own_table()
-        .env("HANDOFF_TO_MANAGED", "true")
-        .env("AWS_ENDPOINT_URL_CLOUDFRONT", &proxy.url)
-        .start()
-        .await;
-    let (_, (status, done)) = t.start_and_complete().await;
-    assert_eq!(status, 200, "{done}");
-    let imported = done["certificate_arn"].as_str().unwrap().to_owned();
-    set_cname(&t.domain, done["dns_target"].as_str().unwrap()).await;
+    let (t, imported, _proxy) = served_then_pointed(TIMED_OUT).await;
     t.drift_check().await;
     let name = DomainName::parse(&t.domain).unwrap();
     let records = t.app.store.load_hostname(&name).await.unwrap();
@@ -359,7 +333,11 @@ async fn a_managed_start_points_at_the_configured_connection_groups_routing_endp
         .start()
         .await;
     let start = start_managed(&t).await;
-    assert_eq!(start["dns_target"], endpoint.trim_end_matches('.'), "{start}");
+    assert_eq!(
+        start["dns_target"],
+        endpoint.trim_end_matches('.'),
+        "{start}"
+    );
     let released = t.release_until_done().await;
     assert_eq!(released["status"], "released", "{released}");
 }

@@ -48,19 +48,26 @@ async fn refused_before_anything(t: &Tenant, domain: &str, answer: &(u16, Value)
         .is_empty());
 }
 
-#[tokio::test]
-async fn the_tenants_quota_refuses_the_next_hostname_before_anything_is_spent_and_warns_at_80_percent(
-) {
+/// A tenant on the shared edge whose quota `env` is `limit` serves one
+/// hostname, then starts another: the tenant, the other name, the answer.
+async fn one_served_then_another(env: &str, limit: &str) -> (Tenant, String, (u16, Value)) {
     let t = tenant()
         .shared_edge()
         .own_table()
-        .env("QUOTA_DISTRIBUTION_TENANTS", "1")
+        .env(env, limit)
         .start()
         .await;
     let (_, (status, done)) = t.start_and_complete().await;
     assert_eq!(status, 200, "{done}");
     let other = another();
     let answer = start_other(&t, json!({ "domain": other })).await;
+    (t, other, answer)
+}
+
+#[tokio::test]
+async fn the_tenants_quota_refuses_the_next_hostname_before_anything_is_spent_and_warns_at_80_percent(
+) {
+    let (t, other, answer) = one_served_then_another("QUOTA_DISTRIBUTION_TENANTS", "1").await;
     refused_before_anything(&t, &other, &answer, "distribution_tenants").await;
     assert_eq!(
         (
@@ -88,16 +95,7 @@ async fn the_tenants_quota_refuses_the_next_hostname_before_anything_is_spent_an
 async fn the_yearly_imports_keep_room_for_renewals_and_refuse_new_hostnames_first() {
     // One hostname's year: its import and 9 re-imports (64-day
     // certificates renewed at two thirds). 12 fit one, not two.
-    let t = tenant()
-        .shared_edge()
-        .own_table()
-        .env("QUOTA_ACM_IMPORTS_365D", "12")
-        .start()
-        .await;
-    let (_, (status, done)) = t.start_and_complete().await;
-    assert_eq!(status, 200, "{done}");
-    let other = another();
-    let answer = start_other(&t, json!({ "domain": other })).await;
+    let (t, other, answer) = one_served_then_another("QUOTA_ACM_IMPORTS_365D", "12").await;
     refused_before_anything(&t, &other, &answer, "acm_imports_365d").await;
     assert_eq!(
         (

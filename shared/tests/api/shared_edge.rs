@@ -9,7 +9,9 @@ use crate::support::*;
 
 /// The distribution tenant serving `domain`: its ID, distribution,
 /// certificate ARN and whether it is enabled.
-async fn distribution_tenant(domain: &str) -> Option<(String, String, Option<String>, bool)> {
+pub(crate) async fn distribution_tenant(
+    domain: &str,
+) -> Option<(String, String, Option<String>, bool)> {
     let cf = cloudfront_client(&sdk_config(None).await);
     let out = cf
         .get_distribution_tenant_by_domain()

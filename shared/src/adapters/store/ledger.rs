@@ -33,6 +33,35 @@ fn day(at: Timestamp) -> String {
     )
 }
 
+/// The quota an adapter counts what it makes and deletes in (the default:
+/// none, as for an adapter a test builds with another client).
+#[derive(Clone, Debug, Default)]
+pub struct Counted {
+    ledger: Option<(Store, Quota)>,
+}
+
+impl Counted {
+    pub fn new(store: Store, quota: Quota) -> Self {
+        Self {
+            ledger: Some((store, quota)),
+        }
+    }
+
+    /// One made (`1`) or deleted (`-1`).
+    pub async fn count(&self, delta: i64) {
+        if let Some((store, quota)) = &self.ledger {
+            store.ledger_add(*quota, delta).await;
+        }
+    }
+
+    /// One import into ACM (`first`: a new certificate).
+    pub async fn import(&self, first: bool) {
+        if let Some((store, _)) = &self.ledger {
+            store.ledger_import(first).await;
+        }
+    }
+}
+
 impl Store {
     /// Adds `delta` to a quota held at once (a certificate or tenant made:
     /// `1`; deleted: `-1`). Best effort: a failure is logged, and the

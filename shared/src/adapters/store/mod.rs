@@ -91,6 +91,7 @@ mod tenants;
 mod versioned;
 
 pub use item::{from_item, to_item};
+pub use ledger::Counted;
 pub use limits::CaCounter;
 pub use tenants::{HostnamePage, PendingPlace};
 pub use versioned::Versioned;

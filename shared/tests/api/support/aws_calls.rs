@@ -86,7 +86,9 @@ pub fn take_write_units() -> u64 {
 
 /// The write units a DynamoDB request of `target` with `body` costs.
 fn write_units(target: &str, body: &[u8]) -> u64 {
-    let op = target.strip_prefix("DynamoDB_20120810.").unwrap_or_default();
+    let op = target
+        .strip_prefix("DynamoDB_20120810.")
+        .unwrap_or_default();
     let kb = |bytes: usize| (bytes as u64).div_ceil(1024).max(1);
     match op {
         "PutItem" | "UpdateItem" | "DeleteItem" => kb(body.len()),
