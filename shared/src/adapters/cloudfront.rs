@@ -101,6 +101,11 @@ pub struct Distributions {
     client: super::lazy::Lazy<aws_sdk_cloudfront::Client>,
     /// The quota ledger the distribution tenants count in (`counted_in`).
     ledger: super::store::Counted,
+    /// The account's default connection group's routing endpoint, once
+    /// read (it does not change while a container lives; until CloudFront
+    /// has made the group, with the account's first tenant, it is asked
+    /// again).
+    default_endpoint: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,6 +205,7 @@ impl Distributions {
         Self {
             client: client.into(),
             ledger: Default::default(),
+            default_endpoint: Default::default(),
         }
     }
 
@@ -670,6 +676,19 @@ impl Distributions {
         if let Some(group) = connection_group {
             return self.routing_endpoint(group).await;
         }
+        if let Some(known) = self.default_endpoint.get() {
+            return Ok(Some(known.clone()));
+        }
+        let found = self.default_routing_endpoint().await?;
+        if let Some(endpoint) = &found {
+            let _ = self.default_endpoint.set(endpoint.clone());
+        }
+        Ok(found)
+    }
+
+    /// The default connection group's routing endpoint
+    /// (`ListConnectionGroups`, `IsDefault`), if the account has one yet.
+    async fn default_routing_endpoint(&self) -> Result<Option<String>, Error> {
         let mut marker = None;
         loop {
             let out = self

@@ -38,6 +38,20 @@ const PENDING: &str = "<?xml version=\"1.0\"?><ManagedCertificateDetails>\
     <CertificateStatus>pending-validation</CertificateStatus>\
     <ValidationTokenHost>cloudfront</ValidationTokenHost></ManagedCertificateDetails>";
 
+/// A fault proxy answering the first GetManagedCertificateDetails with
+/// `verdict`.
+async fn answering_details(verdict: &'static str) -> FaultProxy {
+    FaultProxy::start(
+        is_managed_details,
+        Fault::Answer {
+            status: 200,
+            content_type: "text/xml",
+            body: verdict,
+        },
+    )
+    .await
+}
+
 fn is_managed_details(req: &hyper::http::request::Parts) -> bool {
     req.method == hyper::Method::GET
         && req
@@ -153,15 +167,7 @@ async fn distribution_tenant_exists(domain: &str) -> Option<String> {
 
 #[tokio::test]
 async fn a_managed_certificate_that_times_out_is_reported_and_asked_again_once_pointed() {
-    let proxy = FaultProxy::start(
-        is_managed_details,
-        Fault::Answer {
-            status: 200,
-            content_type: "text/xml",
-            body: TIMED_OUT,
-        },
-    )
-    .await;
+    let proxy = answering_details(TIMED_OUT).await;
     let t = tenant()
         .shared_edge()
         .env("AWS_ENDPOINT_URL_CLOUDFRONT", &proxy.url)
@@ -212,15 +218,7 @@ async fn a_managed_certificate_that_times_out_is_reported_and_asked_again_once_p
 /// certificate answered `verdict`: the tenant, its imported certificate's
 /// ARN, and the fault proxy (kept for the test's length).
 async fn served_then_pointed(verdict: &'static str) -> (Tenant, String, FaultProxy) {
-    let proxy = FaultProxy::start(
-        is_managed_details,
-        Fault::Answer {
-            status: 200,
-            content_type: "text/xml",
-            body: verdict,
-        },
-    )
-    .await;
+    let proxy = answering_details(verdict).await;
     let t = tenant()
         .shared_edge()
         .own_table()
