@@ -24,6 +24,9 @@ trap 'bash infra/stack.sh down test' EXIT
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -q -- -D warnings
 cfn-lint template.yaml
+# The local DynamoDB's Query on candidates (infra/local/moto_server.py)
+# answers as moto's own Query does.
+python3 infra/local/moto_query_check.py
 
 # The suite records every AWS call each function makes, with its resource
 # ARN (see shared/tests/api/support/aws_calls.rs), while every call is

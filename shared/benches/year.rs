@@ -368,6 +368,7 @@ async fn year(settings: &Settings, handoff: bool) -> Figures {
         figures.peak_issued = figures.peak_issued.max(ledger.acm_issued_certificates);
         figures.peak_tenants = figures.peak_tenants.max(ledger.distribution_tenants);
         if i % (ticks / 12).max(1) == 0 {
+            eventbridge::purge().await;
             println!(
                 "{label}: month {:>2}: {} imported and {} ACM-issued certificates held, {} imports so far",
                 i * 12 / ticks,
