@@ -59,7 +59,7 @@ pub(crate) async fn publish_cnames(answer: &Value) -> bool {
 /// it shows published first, as a tenant does: ACM issues once its CNAME
 /// answers (the local server's rule), and moto after
 /// MOTO_ACM_VALIDATION_WAIT seconds. Answers every answer seen.
-pub(crate) async fn poll_status(token: &str, url: &str) -> Vec<(u16, Value)> {
+async fn poll_past_pending(token: &str, url: &str) -> Vec<(u16, Value)> {
     let mut seen = Vec::new();
     let mut published = false;
     for _ in 0..120 {
@@ -77,11 +77,12 @@ pub(crate) async fn poll_status(token: &str, url: &str) -> Vec<(u16, Value)> {
     panic!("still PENDING after 30 s: {:?}", seen.last());
 }
 
-/// As [`poll_status`], then on through `CONFIGURING` (API Gateway's paced
-/// domain creation, shared by every test's setup, or another poll holding
-/// the hostname), as a client polls until the setup is done.
-async fn poll_until_configured(token: &str, url: &str) -> Vec<(u16, Value)> {
-    let mut seen = poll_status(token, url).await;
+/// As [`poll_past_pending`], then on through `CONFIGURING` (API Gateway's
+/// paced domain creation, shared by every test's setup, or another poll
+/// holding the hostname), as a client polls until the setup is done.
+/// Answers every answer seen.
+pub(crate) async fn poll_status(token: &str, url: &str) -> Vec<(u16, Value)> {
+    let mut seen = poll_past_pending(token, url).await;
     for _ in 0..120 {
         match seen.last() {
             Some((200, last)) if last["status"] == "CONFIGURING" => {}
@@ -231,7 +232,7 @@ async fn acm_path_resumes_after_lost_answers_without_duplicates() {
     let id = request(&t).await["request_id"].as_str().unwrap().to_owned();
     let mut failures = 0;
     let done = loop {
-        let seen = poll_status(&t.token, &t.status_url(&id)).await;
+        let seen = poll_past_pending(&t.token, &t.status_url(&id)).await;
         let (status, answer) = seen.last().unwrap().clone();
         if status == 502 {
             assert_eq!(answer["code"], "upstream_unavailable");
@@ -505,7 +506,7 @@ async fn a_new_claimant_is_not_configured_on_a_previous_owners_acm_record() {
         record["value"].as_str().unwrap().to_owned(),
     );
     set_cname(&cname, &target).await;
-    let seen = poll_until_configured(
+    let seen = poll_status(
         &a.token,
         &a.status_url(first["request_id"].as_str().unwrap()),
     )
@@ -563,7 +564,8 @@ async fn a_new_claimant_is_not_configured_on_a_previous_owners_acm_record() {
         ownership["value"].as_str().unwrap(),
     )
     .await;
-    let (status, configured) = get(&b.token, &url).await;
+    let seen = poll_status(&b.token, &url).await;
+    let (status, configured) = seen.last().unwrap().clone();
     assert_eq!(status, 200, "{configured}");
     assert_eq!(configured["status"], "CONFIGURED", "{configured}");
     assert!(configured["validation_records"]
@@ -855,7 +857,7 @@ async fn a_paced_domain_creation_is_made_by_a_later_poll() {
     )
     .await;
     let (t, id) = issued_through(&proxy).await;
-    let seen = poll_status(&t.token, &t.status_url(&id)).await;
+    let seen = poll_past_pending(&t.token, &t.status_url(&id)).await;
     let (status, paced) = seen.last().unwrap().clone();
     assert_eq!(status, 200, "{paced}");
     assert_eq!(paced["status"], "CONFIGURING", "{paced}");
